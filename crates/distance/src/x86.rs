@@ -1,0 +1,288 @@
+//! The runtime-dispatched x86-64 tiers: AVX-512F and AVX2+FMA, written with
+//! `std::arch` intrinsics.
+//!
+//! `wide` picks its instruction set when the crate is compiled, so a default
+//! `cargo build` (baseline x86-64: SSE2) would leave the wider units of the
+//! machine unused. These tiers are compiled for their feature set regardless
+//! of the build flags and chosen at run time by [`crate::Kernels::detect`].
+//!
+//! # Safety
+//!
+//! Every `unsafe` function here requires that the CPU supports the features
+//! named in its `#[target_feature]` attribute. The only callers are the safe
+//! `*_avx512` / `*_avx2` wrappers at the bottom, which are private and only
+//! reachable through a [`crate::Kernels`] value whose constructor checked the
+//! features with `is_x86_feature_detected!`. Loads read `min(a.len(),
+//! b.len())` values and never past the end of either slice (tails use masked
+//! loads or a zero-padded copy).
+
+use std::arch::x86_64::*;
+
+// ---------------------------------------------------------------- AVX-512F
+
+/// Loads `n <= 16` floats from `p` with the remaining lanes zeroed.
+///
+/// # Safety
+/// AVX-512F available; `p..p+n` readable.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tail512(p: *const f32, n: usize) -> __m512 {
+    debug_assert!(n <= 16);
+    let mask: __mmask16 = ((1u32 << n) - 1) as __mmask16;
+    // SAFETY: masked-off lanes are not read (no fault), the first `n` are in bounds.
+    unsafe { _mm512_maskz_loadu_ps(mask, p) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_sq_512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm512_setzero_ps();
+    let mut acc1 = _mm512_setzero_ps();
+    let mut acc2 = _mm512_setzero_ps();
+    let mut acc3 = _mm512_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 16 * j + 16 <= n`, so every read is in bounds.
+    unsafe {
+        while i + 64 <= n {
+            let d0 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
+            let d1 = _mm512_sub_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+            );
+            let d2 = _mm512_sub_ps(
+                _mm512_loadu_ps(pa.add(i + 32)),
+                _mm512_loadu_ps(pb.add(i + 32)),
+            );
+            let d3 = _mm512_sub_ps(
+                _mm512_loadu_ps(pa.add(i + 48)),
+                _mm512_loadu_ps(pb.add(i + 48)),
+            );
+            acc0 = _mm512_fmadd_ps(d0, d0, acc0);
+            acc1 = _mm512_fmadd_ps(d1, d1, acc1);
+            acc2 = _mm512_fmadd_ps(d2, d2, acc2);
+            acc3 = _mm512_fmadd_ps(d3, d3, acc3);
+            i += 64;
+        }
+        while i + 16 <= n {
+            let d = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
+            acc0 = _mm512_fmadd_ps(d, d, acc0);
+            i += 16;
+        }
+        if i < n {
+            let d = _mm512_sub_ps(tail512(pa.add(i), n - i), tail512(pb.add(i), n - i));
+            acc1 = _mm512_fmadd_ps(d, d, acc1);
+        }
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
+    _mm512_reduce_add_ps(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_512(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm512_setzero_ps();
+    let mut acc1 = _mm512_setzero_ps();
+    let mut acc2 = _mm512_setzero_ps();
+    let mut acc3 = _mm512_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 16 * j + 16 <= n`, so every read is in bounds.
+    unsafe {
+        while i + 64 <= n {
+            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            acc1 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 16)),
+                _mm512_loadu_ps(pb.add(i + 16)),
+                acc1,
+            );
+            acc2 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 32)),
+                _mm512_loadu_ps(pb.add(i + 32)),
+                acc2,
+            );
+            acc3 = _mm512_fmadd_ps(
+                _mm512_loadu_ps(pa.add(i + 48)),
+                _mm512_loadu_ps(pb.add(i + 48)),
+                acc3,
+            );
+            i += 64;
+        }
+        while i + 16 <= n {
+            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
+            i += 16;
+        }
+        if i < n {
+            acc1 = _mm512_fmadd_ps(tail512(pa.add(i), n - i), tail512(pb.add(i), n - i), acc1);
+        }
+    }
+    let s = _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
+    _mm512_reduce_add_ps(s)
+}
+
+// ---------------------------------------------------------------- AVX2 + FMA
+
+/// Loads `n < 8` floats from `p`, zero-padded.
+///
+/// # Safety
+/// AVX available; `p..p+n` readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tail256(p: *const f32, n: usize) -> __m256 {
+    debug_assert!(n < 8);
+    let mut buf = [0.0f32; 8];
+    // SAFETY: the caller guarantees `n` readable floats at `p`; `buf` holds 8.
+    unsafe {
+        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+        _mm256_loadu_ps(buf.as_ptr())
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum256(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_sq_256(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 8 * j + 8 <= n`, so every read is in bounds.
+    unsafe {
+        while i + 32 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let o = i + 8 * j;
+                let d = _mm256_sub_ps(_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pb.add(o)));
+                *acc = _mm256_fmadd_ps(d, d, *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            let d = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+            acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
+            i += 8;
+        }
+        if i < n {
+            let d = _mm256_sub_ps(tail256(pa.add(i), n - i), tail256(pb.add(i), n - i));
+            acc[1] = _mm256_fmadd_ps(d, d, acc[1]);
+        }
+    }
+    hsum256(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_256(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 8 * j + 8 <= n`, so every read is in bounds.
+    unsafe {
+        while i + 32 <= n {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let o = i + 8 * j;
+                *acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(o)), _mm256_loadu_ps(pb.add(o)), *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc[0]);
+            i += 8;
+        }
+        if i < n {
+            acc[1] = _mm256_fmadd_ps(tail256(pa.add(i), n - i), tail256(pb.add(i), n - i), acc[1]);
+        }
+    }
+    hsum256(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ))
+}
+
+// ---------------------------------------------------------------- one-to-many
+
+macro_rules! many {
+    ($name:ident, $feature:literal, $kernel:ident) => {
+        /// # Safety
+        /// The CPU supports the enabled features.
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(query: &[f32], rows: &[f32], out: &mut [f32]) {
+            let dim = query.len();
+            if dim == 0 {
+                out.fill(0.0);
+                return;
+            }
+            for (o, row) in out.iter_mut().zip(rows.chunks_exact(dim)) {
+                // SAFETY: same features as this function.
+                *o = unsafe { $kernel(query, row) };
+            }
+        }
+    };
+}
+many!(l2_sq_many_512, "avx512f", l2_sq_512);
+many!(dot_many_512, "avx512f", dot_512);
+many!(l2_sq_many_256, "avx2,fma", l2_sq_256);
+many!(dot_many_256, "avx2,fma", dot_256);
+
+// ---------------------------------------------------------------- safe entry points
+//
+// These wrappers are private to the crate and only stored in a `Kernels` value
+// built by `Kernels::avx512()` / `Kernels::avx2()`, which return `None` unless
+// `is_x86_feature_detected!` confirmed the features. That check is what makes
+// each `unsafe` call below sound.
+
+pub(crate) fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+pub(crate) fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+pub(crate) fn l2_sq_avx512(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only reachable after `has_avx512()` (see above).
+    unsafe { l2_sq_512(a, b) }
+}
+pub(crate) fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only reachable after `has_avx512()`.
+    unsafe { dot_512(a, b) }
+}
+pub(crate) fn l2_sq_many_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    // SAFETY: only reachable after `has_avx512()`.
+    unsafe { l2_sq_many_512(q, rows, out) }
+}
+pub(crate) fn dot_many_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    // SAFETY: only reachable after `has_avx512()`.
+    unsafe { dot_many_512(q, rows, out) }
+}
+pub(crate) fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only reachable after `has_avx2()`.
+    unsafe { l2_sq_256(a, b) }
+}
+pub(crate) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: only reachable after `has_avx2()`.
+    unsafe { dot_256(a, b) }
+}
+pub(crate) fn l2_sq_many_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    // SAFETY: only reachable after `has_avx2()`.
+    unsafe { l2_sq_many_256(q, rows, out) }
+}
+pub(crate) fn dot_many_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    // SAFETY: only reachable after `has_avx2()`.
+    unsafe { dot_many_256(q, rows, out) }
+}

@@ -1,0 +1,159 @@
+//! Kernels against an f64 reference, for every tier this CPU can run.
+//!
+//! Tolerance: `|ours − reference| ≤ 1e-5 · Σ|termᵢ| + 1e-30`, where the terms
+//! are `(aᵢ − bᵢ)²` for squared L2 and `aᵢ·bᵢ` for the inner product. With f32
+//! inputs and at most 1,100 dimensions, a multi-accumulator f32 sum stays
+//! well inside this (a plain sequential f32 sum could need `~n·ε ≈ 6.6e-5`).
+
+use proptest::prelude::*;
+use zgq_distance::{Kernels, Tier};
+
+const REL_TOL: f64 = 1e-5;
+
+fn ref_l2(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let s: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
+    (s, s)
+}
+
+fn ref_dot(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let mut s = 0.0;
+    let mut abs = 0.0;
+    for (&x, &y) in a.iter().zip(b) {
+        let p = x as f64 * y as f64;
+        s += p;
+        abs += p.abs();
+    }
+    (s, abs)
+}
+
+fn close(got: f32, (want, scale): (f64, f64)) -> bool {
+    (got as f64 - want).abs() <= REL_TOL * scale + 1e-30
+}
+
+fn check_all(a: &[f32], b: &[f32]) -> Result<(), String> {
+    for k in Kernels::available() {
+        let t = k.tier();
+        let n = a.len();
+        let l2 = k.l2_sq(a, b);
+        if !close(l2, ref_l2(a, b)) {
+            return Err(format!("{t} l2_sq n={n}: got {l2}, want {:?}", ref_l2(a, b)));
+        }
+        let d = k.dot(a, b);
+        if !close(d, ref_dot(a, b)) {
+            return Err(format!("{t} dot n={n}: got {d}, want {:?}", ref_dot(a, b)));
+        }
+        let ns = k.norm_sq(a);
+        if !close(ns, ref_dot(a, a)) {
+            return Err(format!("{t} norm_sq n={n}: got {ns}, want {:?}", ref_dot(a, a)));
+        }
+        if k.l2_sq(b, a) != l2 || k.dot(b, a) != d {
+            return Err(format!("{t} n={n}: not symmetric"));
+        }
+        if k.l2_sq(a, a) != 0.0 {
+            return Err(format!("{t} n={n}: l2_sq(x, x) = {}", k.l2_sq(a, a)));
+        }
+    }
+    Ok(())
+}
+
+/// A small deterministic generator so the exhaustive sweep needs no seed file.
+struct SplitMix(u64);
+impl SplitMix {
+    fn next_f32(&mut self, scale: f32) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+    }
+}
+
+#[test]
+fn every_length_up_to_1100_matches_f64_reference() {
+    let mut rng = SplitMix(42);
+    for n in 0..=1100usize {
+        for scale in [1e-3f32, 1.0, 1e6] {
+            let a: Vec<f32> = (0..n).map(|_| rng.next_f32(scale)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.next_f32(scale)).collect();
+            check_all(&a, &b).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_detected_tier_is_the_fastest_available() {
+    let best = Kernels::available()[0].tier();
+    if std::env::var_os("ZGQ_SIMD").is_none() {
+        assert_eq!(zgq_distance::kernels().tier(), best);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        assert_eq!(best, Tier::Avx512);
+    }
+}
+
+fn vec_pair() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
+    (0usize..=1100, prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3), Just(1e6)]).prop_flat_map(
+        |(n, s)| {
+            (
+                prop::collection::vec(-s..=s, n),
+                prop::collection::vec(-s..=s, n),
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn kernels_match_f64_reference((a, b) in vec_pair()) {
+        check_all(&a, &b).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn many_equals_pairwise(dim in 0usize..=300, rows in 0usize..=9, seed in any::<u64>()) {
+        let mut rng = SplitMix(seed);
+        let q: Vec<f32> = (0..dim).map(|_| rng.next_f32(100.0)).collect();
+        let block: Vec<f32> = (0..dim * rows).map(|_| rng.next_f32(100.0)).collect();
+        for k in Kernels::available() {
+            let mut l2 = vec![f32::NAN; rows];
+            let mut ip = vec![f32::NAN; rows];
+            let mut cos = vec![f32::NAN; rows];
+            k.l2_sq_many(&q, &block, &mut l2);
+            k.dot_many(&q, &block, &mut ip);
+            k.cosine_distance_many(&q, &block, &mut cos);
+            for r in 0..rows {
+                let row = &block[r * dim..(r + 1) * dim];
+                prop_assert_eq!(l2[r], k.l2_sq(&q, row));
+                prop_assert_eq!(ip[r], k.dot(&q, row));
+                prop_assert_eq!(cos[r], k.cosine_distance(&q, row));
+            }
+        }
+    }
+
+    #[test]
+    fn tiers_agree_within_tolerance((a, b) in vec_pair()) {
+        let (want, scale) = ref_l2(&a, &b);
+        let all: Vec<f32> = Kernels::available().iter().map(|k| k.l2_sq(&a, &b)).collect();
+        for got in all {
+            prop_assert!((got as f64 - want).abs() <= 2.0 * REL_TOL * scale + 1e-30);
+        }
+    }
+
+    #[test]
+    fn cosine_of_normalized_vectors_is_in_range((mut a, mut b) in vec_pair()) {
+        zgq_distance::normalize(&mut a);
+        zgq_distance::normalize(&mut b);
+        let c = zgq_distance::cosine_distance(&a, &b);
+        prop_assert!((-1e-5..=2.0 + 1e-5).contains(&c), "cosine distance {c}");
+        if a.iter().any(|&x| x != 0.0) {
+            prop_assert!(zgq_distance::cosine_distance(&a, &a).abs() < 1e-5);
+        }
+    }
+}
