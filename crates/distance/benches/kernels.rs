@@ -1,1 +1,87 @@
-fn main(){}
+//! Distances per second per core: our kernels (each available tier) against a
+//! plain scalar loop, in the same run, one query against an in-cache block of
+//! rows. Run with `cargo bench -p zgq-distance --bench kernels`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use zgq_distance::Kernels;
+
+const DIMS: [usize; 5] = [50, 128, 384, 784, 960];
+
+fn scalar_l2(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for i in 0..a.len() {
+        let d = a[i] - b[i];
+        s += d * d;
+    }
+    s
+}
+
+fn data(dim: usize, rows: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let q = (0..dim).map(|_| next()).collect();
+    let block = (0..dim * rows).map(|_| next()).collect();
+    (q, block)
+}
+
+fn l2(c: &mut Criterion) {
+    let mut g = c.benchmark_group("l2_sq");
+    for dim in DIMS {
+        // ~192 KiB of rows: resident in this machine's 1 MiB L2.
+        let rows = (48 * 1024 / dim).max(16);
+        let (q, block) = data(dim, rows);
+        let mut out = vec![0.0f32; rows];
+        g.throughput(Throughput::Elements(rows as u64));
+        g.bench_with_input(BenchmarkId::new("scalar", dim), &dim, |b, _| {
+            b.iter(|| {
+                for (o, row) in out.iter_mut().zip(block.chunks_exact(dim)) {
+                    *o = scalar_l2(black_box(&q), row);
+                }
+                black_box(&out);
+            })
+        });
+        for k in Kernels::available() {
+            g.bench_with_input(BenchmarkId::new(k.tier().name(), dim), &dim, |b, _| {
+                b.iter(|| {
+                    k.l2_sq_many(black_box(&q), black_box(&block), &mut out);
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn dot(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dot");
+    for dim in [128usize, 784] {
+        let rows = (48 * 1024 / dim).max(16);
+        let (q, block) = data(dim, rows);
+        let mut out = vec![0.0f32; rows];
+        g.throughput(Throughput::Elements(rows as u64));
+        for k in Kernels::available() {
+            g.bench_with_input(BenchmarkId::new(k.tier().name(), dim), &dim, |b, _| {
+                b.iter(|| {
+                    k.dot_many(black_box(&q), black_box(&block), &mut out);
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    targets = l2, dot
+}
+criterion_main!(benches);

@@ -14,8 +14,8 @@
 //! # Design
 //!
 //! * **Portable SIMD through `wide`.** The portable tier works on any target
-//!   and any dimension (remainders are handled with one zero-padded vector
-//!   step, not a scalar loop).
+//!   and any dimension (the last `len % 8` values take a short scalar loop;
+//!   the x86 tiers use masked loads instead).
 //! * **Runtime dispatch on x86-64.** `wide` fixes its instruction set at
 //!   compile time, and a default `cargo build` targets baseline x86-64
 //!   (SSE2), which measured 2–4× slower than AVX-512 on the Zen 4 machines we

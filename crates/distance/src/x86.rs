@@ -14,7 +14,7 @@
 //! reachable through a [`crate::Kernels`] value whose constructor checked the
 //! features with `is_x86_feature_detected!`. Loads read `min(a.len(),
 //! b.len())` values and never past the end of either slice (tails use masked
-//! loads or a zero-padded copy).
+//! loads).
 
 use std::arch::x86_64::*;
 
@@ -124,19 +124,22 @@ unsafe fn dot_512(a: &[f32], b: &[f32]) -> f32 {
 
 // ---------------------------------------------------------------- AVX2 + FMA
 
-/// Loads `n < 8` floats from `p`, zero-padded.
+/// Sliding window of lane masks: 8 lanes starting at `8 - n` enable the first `n`.
+static MASK_WINDOW: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Loads `n < 8` floats from `p` with the remaining lanes zeroed.
 ///
 /// # Safety
-/// AVX available; `p..p+n` readable.
+/// AVX2 available; `p..p+n` readable.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tail256(p: *const f32, n: usize) -> __m256 {
     debug_assert!(n < 8);
-    let mut buf = [0.0f32; 8];
-    // SAFETY: the caller guarantees `n` readable floats at `p`; `buf` holds 8.
+    // SAFETY: `8 - n + 8 <= 16`, inside MASK_WINDOW; masked-off lanes are not
+    // read (no fault), and the caller guarantees the first `n` are readable.
     unsafe {
-        std::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
-        _mm256_loadu_ps(buf.as_ptr())
+        let mask = _mm256_loadu_si256(MASK_WINDOW.as_ptr().add(8 - n).cast());
+        _mm256_maskload_ps(p, mask)
     }
 }
 

@@ -1,0 +1,250 @@
+//! NumPy `.npy` files holding a 2-D (or 1-D) array of little-endian `f32`
+//! (`<f4`) or `u8` (`|u1`), C order. Versions 1.0, 2.0 and 3.0 of the header
+//! are read; 1.0 is written.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::file::write_atomic;
+use crate::matrix::Matrix;
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// The parsed header of a `.npy` file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Header {
+    descr: String,
+    shape: Vec<usize>,
+    data_offset: usize,
+}
+
+fn npy_err(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Npy {
+        path: path.into(),
+        detail: detail.into(),
+    }
+}
+
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        let found = &bytes[..bytes.len().min(6)];
+        return Err(npy_err(
+            path,
+            format!("not a .npy file: magic bytes {found:02x?}, expected 93 4e 55 4d 50 59 (\\x93NUMPY)"),
+        ));
+    }
+    let major = bytes[6];
+    let (len, start): (usize, usize) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(npy_err(path, "truncated header"));
+            }
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        v => return Err(npy_err(path, format!("unsupported .npy version {v}.{}", bytes[7]))),
+    };
+    let end = start
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| npy_err(path, "truncated header"))?;
+    let text = std::str::from_utf8(&bytes[start..end])
+        .map_err(|_| npy_err(path, "header is not text"))?;
+    let field = |key: &str| -> Result<&str> {
+        let pat = format!("'{key}':");
+        let at = text
+            .find(&pat)
+            .ok_or_else(|| npy_err(path, format!("header has no '{key}' field: {text}")))?;
+        Ok(text[at + pat.len()..].trim_start())
+    };
+    let descr = field("descr")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|s| s.split('\'').next())
+        .ok_or_else(|| npy_err(path, format!("cannot read 'descr' in {text}")))?
+        .to_string();
+    if field("fortran_order")?.starts_with("True") {
+        return Err(npy_err(
+            path,
+            "array is in Fortran order; save it in C order (numpy.ascontiguousarray)",
+        ));
+    }
+    let shape = field("shape")?;
+    let inner = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| npy_err(path, format!("cannot read 'shape' in {text}")))?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| npy_err(path, format!("bad shape ({inner})")))?;
+    Ok(Header {
+        descr,
+        shape,
+        data_offset: end,
+    })
+}
+
+fn shape_2d(path: &Path, h: &Header) -> Result<(usize, usize)> {
+    match h.shape[..] {
+        [n, d] if d > 0 => Ok((n, d)),
+        [n] => Ok((n, 1)),
+        _ => Err(npy_err(
+            path,
+            format!("shape {:?}: expected a 2-D array (rows, dim) with dim ≥ 1", h.shape),
+        )),
+    }
+}
+
+fn data_of<'a>(path: &Path, bytes: &'a [u8], h: &Header, n: usize, d: usize, size: usize) -> Result<&'a [u8]> {
+    let need = n
+        .checked_mul(d)
+        .and_then(|x| x.checked_mul(size))
+        .ok_or_else(|| npy_err(path, "shape too large"))?;
+    let data = &bytes[h.data_offset..];
+    if data.len() < need {
+        let row = data.len() / (d * size);
+        return Err(Error::Truncated {
+            path: path.into(),
+            row,
+            needed: d * size,
+            available: data.len() - row * d * size,
+        });
+    }
+    Ok(&data[..need])
+}
+
+/// Parses `.npy` bytes holding `<f4` values; `name` is used in error messages.
+///
+/// # Errors
+/// [`Error::Npy`] for a wrong magic, an unsupported version, dtype or order,
+/// [`Error::Truncated`] for missing data, [`Error::NonFinite`] for NaN/inf.
+pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>> {
+    let path = name.as_ref();
+    let h = parse_header(path, bytes)?;
+    if h.descr != "<f4" {
+        return Err(npy_err(
+            path,
+            format!("dtype '{}', expected '<f4' (little-endian float32)", h.descr),
+        ));
+    }
+    let (n, d) = shape_2d(path, &h)?;
+    let data = data_of(path, bytes, &h, n, d, 4)?;
+    let mut out = Vec::with_capacity(n * d);
+    for (i, c) in data.chunks_exact(4).enumerate() {
+        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        if !v.is_finite() {
+            return Err(Error::NonFinite {
+                path: path.into(),
+                row: i / d,
+                column: i % d,
+                value: v,
+            });
+        }
+        out.push(v);
+    }
+    Matrix::new(out, d)
+}
+
+/// Parses `.npy` bytes holding `|u1` (or `<u1`) values.
+///
+/// # Errors
+/// As [`parse_npy_f32`], less the finiteness check.
+pub fn parse_npy_u8(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<u8>> {
+    let path = name.as_ref();
+    let h = parse_header(path, bytes)?;
+    if h.descr != "|u1" && h.descr != "<u1" {
+        return Err(npy_err(path, format!("dtype '{}', expected '|u1' (uint8)", h.descr)));
+    }
+    let (n, d) = shape_2d(path, &h)?;
+    Matrix::new(data_of(path, bytes, &h, n, d, 1)?.to_vec(), d)
+}
+
+/// Reads a `.npy` file of `<f4` values.
+///
+/// # Errors
+/// I/O errors and those of [`parse_npy_f32`].
+pub fn read_npy_f32(path: impl AsRef<Path>) -> Result<Matrix<f32>> {
+    let path = path.as_ref();
+    parse_npy_f32(path, &std::fs::read(path).map_err(|e| Error::io(path, e))?)
+}
+
+/// Reads a `.npy` file of `u8` values.
+///
+/// # Errors
+/// I/O errors and those of [`parse_npy_u8`].
+pub fn read_npy_u8(path: impl AsRef<Path>) -> Result<Matrix<u8>> {
+    let path = path.as_ref();
+    parse_npy_u8(path, &std::fs::read(path).map_err(|e| Error::io(path, e))?)
+}
+
+fn header_bytes(descr: &str, rows: usize, dim: usize) -> Vec<u8> {
+    let mut text = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+    // Pad so that the data start at a multiple of 64 bytes, ending in '\n'.
+    let total = 10 + text.len() + 1;
+    text.extend(std::iter::repeat_n(' ', total.next_multiple_of(64) - total));
+    text.push('\n');
+    let mut out = Vec::with_capacity(10 + text.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Writes `m` as a version 1.0 `.npy` file of `<f4`, atomically.
+///
+/// # Errors
+/// I/O errors (the target is then unchanged).
+pub fn write_npy_f32(path: impl AsRef<Path>, m: &Matrix<f32>) -> Result<()> {
+    let mut out = header_bytes("<f4", m.rows(), m.dim());
+    out.reserve(m.as_slice().len() * 4);
+    for v in m.as_slice() {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomic(path.as_ref(), &out)
+}
+
+/// Writes `m` as a version 1.0 `.npy` file of `|u1`, atomically.
+///
+/// # Errors
+/// I/O errors (the target is then unchanged).
+pub fn write_npy_u8(path: impl AsRef<Path>, m: &Matrix<u8>) -> Result<()> {
+    let mut out = header_bytes("|u1", m.rows(), m.dim());
+    out.extend_from_slice(m.as_slice());
+    write_atomic(path.as_ref(), &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_64_byte_aligned_and_parses_back() {
+        for (rows, dim) in [(0, 1), (3, 50), (400_000, 784)] {
+            let h = header_bytes("<f4", rows, dim);
+            assert_eq!(h.len() % 64, 0);
+            let parsed = parse_header(Path::new("x.npy"), &h).unwrap();
+            assert_eq!(parsed.shape, vec![rows, dim]);
+            assert_eq!(parsed.descr, "<f4");
+            assert_eq!(parsed.data_offset, h.len());
+        }
+    }
+
+    #[test]
+    fn numpy_written_header_is_understood() {
+        // The exact header numpy 2.x writes for np.save of a (2, 3) float32 array.
+        let mut b = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_vec();
+        b.resize(10 + 0x76 - 1, b' ');
+        b.push(b'\n');
+        for i in 0..6 {
+            b.extend_from_slice(&(i as f32).to_le_bytes());
+        }
+        let m = parse_npy_f32("t.npy", &b).unwrap();
+        assert_eq!((m.rows(), m.dim()), (2, 3));
+        assert_eq!(m.row(1), &[3.0, 4.0, 5.0]);
+    }
+}
