@@ -176,7 +176,7 @@ fn npy_problems_are_named() {
     let mut bytes = std::fs::read(&p).unwrap();
     bytes.truncate(bytes.len() - 5);
     let e = read_npy_f32(write_raw("cut.npy", &bytes)).unwrap_err();
-    assert!(matches!(e, Error::Truncated { row: 2, .. }), "{e:?}");
+    assert!(matches!(e, Error::Truncated { row: 3, .. }), "{e:?}");
 }
 
 #[test]
