@@ -1,1 +1,105 @@
-fn main(){}
+//! `cargo xtask`: the project's automation, in plain Rust.
+//!
+//! * `cargo xtask data NAME [--out DIR] [--verify]` — fetch and convert a real
+//!   dataset (`fashion-mnist`, `glove-50`) into `target/data/NAME/`.
+//! * `cargo xtask bench [ARGS...]` — build the benchmark harness in release
+//!   mode and run it; `--dataset fashion-mnist|glove-50` prepares the data on
+//!   demand. `cargo xtask bench --help` lists the harness's options.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+mod data;
+mod progress;
+
+use data::Dataset;
+use progress::Progress;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ZGQ developer automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fetch a real dataset and write base/query/groundtruth files.
+    Data {
+        /// fashion-mnist or glove-50.
+        name: String,
+        /// Output folder (default: target/data/NAME).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Check the files against the reference SHA-256 sums.
+        #[arg(long)]
+        verify: bool,
+        /// Maintenance: print per-block digests of verified files.
+        #[arg(long, hide = true)]
+        print_block_digests: bool,
+    },
+    /// Build and run the benchmark harness (arguments pass through).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn dataset(name: &str) -> Result<Dataset> {
+    match Dataset::parse(name) {
+        Some(d) => Ok(d),
+        None => bail!("unknown dataset {name:?}: expected fashion-mnist or glove-50"),
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Data { name, out, verify, print_block_digests } => {
+            let ds = dataset(&name)?;
+            let out = out.unwrap_or_else(|| data::default_dir(ds));
+            if print_block_digests {
+                return data::print_block_digests(ds, &out);
+            }
+            data::prepare(ds, &out, verify, &Progress::new())
+        }
+        Cmd::Bench { mut args } => {
+            if let Some(i) = args.iter().position(|a| a == "--dataset")
+                && let Some(ds) = args.get(i + 1).and_then(|n| Dataset::parse(n))
+            {
+                let dir = data::default_dir(ds);
+                data::prepare(ds, &dir, false, &Progress::new())?;
+                args[i + 1] = dir.to_string_lossy().into_owned();
+            }
+            let root = data::workspace_root();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(&cargo)
+                .current_dir(&root)
+                .args(["build", "--quiet", "--release", "-p", "zgq-benches", "--bin", "zgq-bench"])
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("building the benchmark harness failed");
+            }
+            let bin = data::target_dir().join("release").join("zgq-bench");
+            let status = Command::new(&bin)
+                .current_dir(&root)
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            if !status.success() {
+                std::process::exit(status.code().unwrap_or(1));
+            }
+            Ok(())
+        }
+    }
+}

@@ -15,6 +15,8 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 struct Header {
     descr: String,
     shape: Vec<usize>,
+    /// Column-major storage: element `(i, j)` of an `n × d` array is value `j * n + i`.
+    fortran_order: bool,
     data_offset: usize,
 }
 
@@ -63,12 +65,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
         .and_then(|s| s.split('\'').next())
         .ok_or_else(|| npy_err(path, format!("cannot read 'descr' in {text}")))?
         .to_string();
-    if field("fortran_order")?.starts_with("True") {
-        return Err(npy_err(
-            path,
-            "array is in Fortran order; save it in C order (numpy.ascontiguousarray)",
-        ));
-    }
+    let fortran_order = field("fortran_order")?.starts_with("True");
     let shape = field("shape")?;
     let inner = shape
         .strip_prefix('(')
@@ -84,6 +81,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
     Ok(Header {
         descr,
         shape,
+        fortran_order,
         data_offset: end,
     })
 }
@@ -117,10 +115,27 @@ fn data_of<'a>(path: &Path, bytes: &'a [u8], h: &Header, n: usize, d: usize, siz
     Ok(&data[..need])
 }
 
+/// Row-major copy of a column-major `n × d` array.
+fn transpose<T: Copy + Default>(col_major: &[T], n: usize, d: usize) -> Vec<T> {
+    let mut out = vec![T::default(); n * d];
+    // Blocked so that both sides stay in cache.
+    const B: usize = 64;
+    for i0 in (0..n).step_by(B) {
+        for j0 in (0..d).step_by(B) {
+            for j in j0..(j0 + B).min(d) {
+                for i in i0..(i0 + B).min(n) {
+                    out[i * d + j] = col_major[j * n + i];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses `.npy` bytes holding `<f4` values; `name` is used in error messages.
 ///
 /// # Errors
-/// [`Error::Npy`] for a wrong magic, an unsupported version, dtype or order,
+/// [`Error::Npy`] for a wrong magic, an unsupported version or dtype,
 /// [`Error::Truncated`] for missing data, [`Error::NonFinite`] for NaN/inf.
 pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>> {
     let path = name.as_ref();
@@ -137,14 +152,18 @@ pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>
     for (i, c) in data.chunks_exact(4).enumerate() {
         let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         if !v.is_finite() {
+            let (row, column) = if h.fortran_order { (i % n, i / n) } else { (i / d, i % d) };
             return Err(Error::NonFinite {
                 path: path.into(),
-                row: i / d,
-                column: i % d,
+                row,
+                column,
                 value: v,
             });
         }
         out.push(v);
+    }
+    if h.fortran_order {
+        out = transpose(&out, n, d);
     }
     Matrix::new(out, d)
 }
@@ -160,7 +179,11 @@ pub fn parse_npy_u8(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<u8>> 
         return Err(npy_err(path, format!("dtype '{}', expected '|u1' (uint8)", h.descr)));
     }
     let (n, d) = shape_2d(path, &h)?;
-    Matrix::new(data_of(path, bytes, &h, n, d, 1)?.to_vec(), d)
+    let mut out = data_of(path, bytes, &h, n, d, 1)?.to_vec();
+    if h.fortran_order {
+        out = transpose(&out, n, d);
+    }
+    Matrix::new(out, d)
 }
 
 /// Reads a `.npy` file of `<f4` values.
