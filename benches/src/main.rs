@@ -1,1 +1,351 @@
-fn main(){}
+//! The ZGQ benchmark harness: recall@10, queries per second (one query at a
+//! time on one thread, and as a batch on all threads), latency percentiles,
+//! build time and index size for each method and setting, on a real dataset
+//! folder or on built-in seeded data. Writes a JSON report (the shape of
+//! `shared/baselines/*.json`) and prints a table. Run it through
+//! `cargo xtask bench`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rayon::prelude::*;
+use serde::Serialize;
+use zgq_data::Matrix;
+
+mod flat;
+mod report;
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask bench", about = "ZGQ recall / QPS benchmark")]
+struct Args {
+    /// Dataset folder (base.fvecs, query.fvecs, groundtruth.ivecs, dataset.json),
+    /// or fashion-mnist / glove-50 (prepared under target/data on demand).
+    /// Without it: built-in seeded clustered data.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Comma-separated methods: flat.
+    #[arg(long, default_value = "flat")]
+    methods: String,
+    /// Use only the first N queries (default: all; built-in data: 1000).
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Where to write the JSON report (default: target/bench/<dataset>-<time>.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Built-in data: base vectors.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Built-in data: dimension.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Built-in data: seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fail (exit 2) if any result's recall@k is below this.
+    #[arg(long)]
+    min_recall: Option<f64>,
+}
+
+struct Data {
+    name: String,
+    metric: String,
+    base: Matrix<f32>,
+    queries: Matrix<f32>,
+    truth: Matrix<i32>,
+}
+
+#[derive(Serialize, Debug)]
+struct DatasetInfo {
+    name: String,
+    n: usize,
+    dim: usize,
+    metric: String,
+    n_queries: usize,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Row {
+    method: String,
+    params: serde_json::Value,
+    build_seconds: f64,
+    build_threads: usize,
+    index_bytes: usize,
+    recall_at_10: f64,
+    qps: f64,
+    batch_qps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    k: usize,
+    search_threads: usize,
+    batch_threads: usize,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    dataset: DatasetInfo,
+    build_flags: String,
+    cpu: String,
+    git_rev: String,
+    simd: String,
+    results: Vec<Row>,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    if args.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let data = load(&args)?;
+    if data.truth.dim() < args.k {
+        bail!(
+            "the ground truth has {} neighbours per query; --k {} is too many",
+            data.truth.dim(),
+            args.k
+        );
+    }
+    eprintln!(
+        "dataset {}: {} x {}, {} queries, metric {}",
+        data.name,
+        data.base.rows(),
+        data.base.dim(),
+        data.queries.rows(),
+        data.metric
+    );
+    let mut rows = Vec::new();
+    for method in args
+        .methods
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        match method {
+            "flat" => rows.extend(bench_flat(&data, args.k)?),
+            other => bail!("unknown method {other:?}; available: flat"),
+        }
+    }
+    let report = Report {
+        dataset: DatasetInfo {
+            name: data.name.clone(),
+            n: data.base.rows(),
+            dim: data.base.dim(),
+            metric: data.metric.clone(),
+            n_queries: data.queries.rows(),
+        },
+        build_flags: report::build_flags(),
+        cpu: report::cpu(),
+        git_rev: report::git_rev(),
+        simd: zgq_distance::kernels().tier().to_string(),
+        results: rows.clone(),
+    };
+    report::print_table(&report.dataset.name, &rows);
+    let path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| report::default_json_path(&data.name));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    if let Some(min) = args.min_recall
+        && let Some(bad) = rows.iter().find(|r| r.recall_at_10 < min)
+    {
+        eprintln!(
+            "recall {} of {} {} is below --min-recall {min}",
+            bad.recall_at_10, bad.method, bad.params
+        );
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+fn load(args: &Args) -> Result<Data> {
+    let Some(dir) = &args.dataset else {
+        return builtin(args);
+    };
+    let meta_path = dir.join("dataset.json");
+    let meta: serde_json::Value = match std::fs::read_to_string(&meta_path) {
+        Ok(s) => serde_json::from_str(&s)
+            .with_context(|| format!("{}: invalid JSON", meta_path.display()))?,
+        Err(_) => serde_json::json!({}),
+    };
+    let name = meta["name"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    let metric = meta["metric"].as_str().unwrap_or("l2").to_string();
+    if metric != "l2" && metric != "angular" {
+        bail!(
+            "{}: metric {metric:?} is not supported (l2, angular)",
+            meta_path.display()
+        );
+    }
+    let base = zgq_data::read_fvecs(dir.join("base.fvecs"))?;
+    let (queries, truth) = match args.queries {
+        Some(q) => (
+            zgq_data::read_fvecs_head(dir.join("query.fvecs"), q)?,
+            zgq_data::read_ivecs_head(dir.join("groundtruth.ivecs"), q)?,
+        ),
+        None => (
+            zgq_data::read_fvecs(dir.join("query.fvecs"))?,
+            zgq_data::read_ivecs(dir.join("groundtruth.ivecs"))?,
+        ),
+    };
+    check_shapes(dir, &base, &queries, &truth)?;
+    // angular data are stored unit-norm (see shared/datasets): L2 on them ranks by cosine.
+    Ok(Data {
+        name,
+        metric,
+        base,
+        queries,
+        truth,
+    })
+}
+
+fn check_shapes(
+    dir: &Path,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    truth: &Matrix<i32>,
+) -> Result<()> {
+    if queries.dim() != base.dim() {
+        bail!(
+            "{}: query dimension {} differs from base dimension {}",
+            dir.display(),
+            queries.dim(),
+            base.dim()
+        );
+    }
+    if truth.rows() != queries.rows() {
+        bail!(
+            "{}: {} ground-truth rows for {} queries",
+            dir.display(),
+            truth.rows(),
+            queries.rows()
+        );
+    }
+    if let Some(bad) = truth
+        .as_slice()
+        .iter()
+        .find(|&&i| i < 0 || i as usize >= base.rows())
+    {
+        bail!(
+            "{}: ground truth holds id {bad}, outside 0..{}",
+            dir.display(),
+            base.rows()
+        );
+    }
+    Ok(())
+}
+
+fn builtin(args: &Args) -> Result<Data> {
+    let nq = args.queries.unwrap_or(1_000);
+    let mut spec = zgq_data::Synthetic::new(args.n, nq, args.dim);
+    spec.seed = args.seed;
+    let t = Instant::now();
+    let (base, queries) = spec.generate()?;
+    let gt = zgq_data::ground_truth(&base, &queries, args.k.max(10).min(base.rows()))?;
+    eprintln!(
+        "generated built-in data and its exact ground truth in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(Data {
+        name: format!("synthetic-{}x{}-seed{}", args.n, args.dim, args.seed),
+        metric: "l2".into(),
+        base,
+        queries,
+        truth: gt.ids_i32(),
+    })
+}
+
+/// Times `search` one query at a time on this thread and as a parallel batch.
+fn measure<S: Default + Send>(
+    data: &Data,
+    k: usize,
+    search: impl Fn(&[f32], &mut S, &mut Vec<u32>) + Sync,
+) -> Result<(f64, f64, f64, f64, f64)> {
+    let nq = data.queries.rows();
+    let mut scratch = S::default();
+    let mut buf = Vec::with_capacity(k);
+    for q in data.queries.iter_rows().take(nq.min(50)) {
+        search(q, &mut scratch, &mut buf); // warm-up
+    }
+    let mut results: Vec<Vec<u32>> = Vec::with_capacity(nq);
+    let mut lat = Vec::with_capacity(nq);
+    let t0 = Instant::now();
+    for q in data.queries.iter_rows() {
+        let t = Instant::now();
+        search(q, &mut scratch, &mut buf);
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        results.push(buf.clone());
+    }
+    let single = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let batch: Vec<Vec<u32>> = data
+        .queries
+        .as_slice()
+        .par_chunks(data.queries.dim())
+        .map_init(
+            || (S::default(), Vec::with_capacity(k)),
+            |(s, b), q| {
+                search(q, s, b);
+                b.clone()
+            },
+        )
+        .collect();
+    let batch_secs = t0.elapsed().as_secs_f64();
+    if batch != results {
+        bail!("batch results differ from one-at-a-time results");
+    }
+    let recall = zgq_data::recall_at_k(&data.truth, &results, k.min(10))?;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    Ok((
+        recall,
+        nq as f64 / single,
+        nq as f64 / batch_secs,
+        pct(0.50),
+        pct(0.99),
+    ))
+}
+
+fn bench_flat(data: &Data, k: usize) -> Result<Vec<Row>> {
+    let t = Instant::now();
+    let index = flat::Flat::new(&data.base);
+    let build_seconds = t.elapsed().as_secs_f64();
+    let (recall, qps, batch_qps, p50, p99) = measure(data, k, |q, s: &mut flat::Scratch, out| {
+        index.search(q, k, s, out)
+    })?;
+    Ok(vec![Row {
+        method: "flat".into(),
+        params: serde_json::json!({}),
+        build_seconds,
+        build_threads: 1,
+        index_bytes: index.index_bytes(),
+        recall_at_10: recall,
+        qps,
+        batch_qps,
+        p50_us: p50,
+        p99_us: p99,
+        k,
+        search_threads: 1,
+        batch_threads: rayon::current_num_threads(),
+    }])
+}

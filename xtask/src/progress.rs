@@ -20,7 +20,11 @@ impl Progress {
     }
 
     pub fn say(&self, msg: impl AsRef<str>) {
-        eprintln!("[{:7.1}s] {}", self.start.elapsed().as_secs_f64(), msg.as_ref());
+        eprintln!(
+            "[{:7.1}s] {}",
+            self.start.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
     }
 
     /// Runs `f` as a named step and reports its duration.

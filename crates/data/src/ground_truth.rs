@@ -118,7 +118,10 @@ pub fn ground_truth_with_progress(
         return Err(Error::parameter("base", "no rows"));
     }
     if u32::try_from(n).is_err() {
-        return Err(Error::parameter("base", format!("{n} rows do not fit 32-bit ids")));
+        return Err(Error::parameter(
+            "base",
+            format!("{n} rows do not fit 32-bit ids"),
+        ));
     }
     if queries.dim() != dim {
         return Err(Error::parameter(
@@ -127,7 +130,10 @@ pub fn ground_truth_with_progress(
         ));
     }
     if k == 0 || k > n {
-        return Err(Error::parameter("k", format!("{k} is not in 1..={n} (the base rows)")));
+        return Err(Error::parameter(
+            "k",
+            format!("{k} is not in 1..={n} (the base rows)"),
+        ));
     }
     let blocks = transpose_blocks(base);
     let n_blocks = n.div_ceil(LANES);

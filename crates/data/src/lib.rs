@@ -57,7 +57,9 @@ mod texmex;
 pub use error::{Error, Result};
 pub use ground_truth::{GroundTruth, ground_truth, ground_truth_with_progress, recall_at_k};
 pub use matrix::Matrix;
-pub use npy::{parse_npy_f32, parse_npy_u8, read_npy_f32, read_npy_u8, write_npy_f32, write_npy_u8};
+pub use npy::{
+    parse_npy_f32, parse_npy_u8, read_npy_f32, read_npy_u8, write_npy_f32, write_npy_u8,
+};
 pub use synthetic::Synthetic;
 pub use texmex::{
     MAX_DIM, fvecs_bytes, ivecs_bytes, parse_fvecs, read_bvecs, read_fvecs, read_fvecs_head,

@@ -18,7 +18,7 @@ impl<T> Matrix<T> {
         if dim == 0 {
             return Err(Error::parameter("dim", "must be at least 1"));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::parameter(
                 "data",
                 format!("length {} is not a multiple of dim {dim}", data.len()),

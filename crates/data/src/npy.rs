@@ -32,7 +32,9 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
         let found = &bytes[..bytes.len().min(6)];
         return Err(npy_err(
             path,
-            format!("not a .npy file: magic bytes {found:02x?}, expected 93 4e 55 4d 50 59 (\\x93NUMPY)"),
+            format!(
+                "not a .npy file: magic bytes {found:02x?}, expected 93 4e 55 4d 50 59 (\\x93NUMPY)"
+            ),
         ));
     }
     let major = bytes[6];
@@ -42,16 +44,24 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
             if bytes.len() < 12 {
                 return Err(npy_err(path, "truncated header"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
-        v => return Err(npy_err(path, format!("unsupported .npy version {v}.{}", bytes[7]))),
+        v => {
+            return Err(npy_err(
+                path,
+                format!("unsupported .npy version {v}.{}", bytes[7]),
+            ));
+        }
     };
     let end = start
         .checked_add(len)
         .filter(|&e| e <= bytes.len())
         .ok_or_else(|| npy_err(path, "truncated header"))?;
-    let text = std::str::from_utf8(&bytes[start..end])
-        .map_err(|_| npy_err(path, "header is not text"))?;
+    let text =
+        std::str::from_utf8(&bytes[start..end]).map_err(|_| npy_err(path, "header is not text"))?;
     let field = |key: &str| -> Result<&str> {
         let pat = format!("'{key}':");
         let at = text
@@ -92,12 +102,22 @@ fn shape_2d(path: &Path, h: &Header) -> Result<(usize, usize)> {
         [n] => Ok((n, 1)),
         _ => Err(npy_err(
             path,
-            format!("shape {:?}: expected a 2-D array (rows, dim) with dim ≥ 1", h.shape),
+            format!(
+                "shape {:?}: expected a 2-D array (rows, dim) with dim ≥ 1",
+                h.shape
+            ),
         )),
     }
 }
 
-fn data_of<'a>(path: &Path, bytes: &'a [u8], h: &Header, n: usize, d: usize, size: usize) -> Result<&'a [u8]> {
+fn data_of<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    h: &Header,
+    n: usize,
+    d: usize,
+    size: usize,
+) -> Result<&'a [u8]> {
     let need = n
         .checked_mul(d)
         .and_then(|x| x.checked_mul(size))
@@ -143,7 +163,10 @@ pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>
     if h.descr != "<f4" {
         return Err(npy_err(
             path,
-            format!("dtype '{}', expected '<f4' (little-endian float32)", h.descr),
+            format!(
+                "dtype '{}', expected '<f4' (little-endian float32)",
+                h.descr
+            ),
         ));
     }
     let (n, d) = shape_2d(path, &h)?;
@@ -152,7 +175,11 @@ pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>
     for (i, c) in data.chunks_exact(4).enumerate() {
         let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
         if !v.is_finite() {
-            let (row, column) = if h.fortran_order { (i % n, i / n) } else { (i / d, i % d) };
+            let (row, column) = if h.fortran_order {
+                (i % n, i / n)
+            } else {
+                (i / d, i % d)
+            };
             return Err(Error::NonFinite {
                 path: path.into(),
                 row,
@@ -176,7 +203,10 @@ pub fn parse_npy_u8(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<u8>> 
     let path = name.as_ref();
     let h = parse_header(path, bytes)?;
     if h.descr != "|u1" && h.descr != "<u1" {
-        return Err(npy_err(path, format!("dtype '{}', expected '|u1' (uint8)", h.descr)));
+        return Err(npy_err(
+            path,
+            format!("dtype '{}', expected '|u1' (uint8)", h.descr),
+        ));
     }
     let (n, d) = shape_2d(path, &h)?;
     let mut out = data_of(path, bytes, &h, n, d, 1)?.to_vec();
@@ -205,7 +235,8 @@ pub fn read_npy_u8(path: impl AsRef<Path>) -> Result<Matrix<u8>> {
 }
 
 fn header_bytes(descr: &str, rows: usize, dim: usize) -> Vec<u8> {
-    let mut text = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
+    let mut text =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
     // Pad so that the data start at a multiple of 64 bytes, ending in '\n'.
     let total = 10 + text.len() + 1;
     text.extend(std::iter::repeat_n(' ', total.next_multiple_of(64) - total));
@@ -260,7 +291,9 @@ mod tests {
     #[test]
     fn numpy_written_header_is_understood() {
         // The exact header numpy 2.x writes for np.save of a (2, 3) float32 array.
-        let mut b = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_vec();
+        let mut b =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+                .to_vec();
         b.resize(10 + 0x76 - 1, b' ');
         b.push(b'\n');
         for i in 0..6 {

@@ -90,7 +90,10 @@ impl Synthetic {
             });
             Matrix::new(data, d)
         };
-        Ok((generate(0xBA5E, self.n)?, generate(0x0_0E11, self.n_queries)?))
+        Ok((
+            generate(0xBA5E, self.n)?,
+            generate(0x0_0E11, self.n_queries)?,
+        ))
     }
 
     fn validate(&self) -> Result<()> {

@@ -17,7 +17,6 @@ fn load(s: &[f32]) -> f32x8 {
     f32x8::from(&s[..LANES])
 }
 
-
 /// Squared Euclidean distance. Reads `min(a.len(), b.len())` values.
 #[inline]
 pub(crate) fn l2_sq(a: &[f32], b: &[f32]) -> f32 {

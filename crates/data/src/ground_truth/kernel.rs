@@ -105,7 +105,9 @@ mod tests {
         let dim = 37;
         let mut s = 1u64;
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
         };
         let queries: Vec<f64> = (0..QUERIES * dim).map(|_| next() as f32 as f64).collect();

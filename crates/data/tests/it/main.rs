@@ -14,7 +14,8 @@ fn tmp(name: &str) -> PathBuf {
 
 fn matrix_f32() -> impl Strategy<Value = Matrix<f32>> {
     (1usize..40, 0usize..30).prop_flat_map(|(dim, rows)| {
-        prop::collection::vec(-1e6f32..1e6, dim * rows).prop_map(move |v| Matrix::new(v, dim).unwrap())
+        prop::collection::vec(-1e6f32..1e6, dim * rows)
+            .prop_map(move |v| Matrix::new(v, dim).unwrap())
     })
 }
 
@@ -129,7 +130,9 @@ fn changing_dimension_is_reported_with_its_row() {
     b.extend(fvec_row(3, &[1.0, 2.0, 3.0]));
     let p = write_raw("dims.fvecs", &b);
     match read_fvecs(&p).unwrap_err() {
-        Error::Dimension { row, expected, got, .. } => assert_eq!((row, expected, got), (2, 2, 3)),
+        Error::Dimension {
+            row, expected, got, ..
+        } => assert_eq!((row, expected, got), (2, 2, 3)),
         e => panic!("{e:?}"),
     }
 }
@@ -139,7 +142,17 @@ fn nan_and_inf_are_rejected_with_row_and_column() {
     let mut b = fvec_row(2, &[1.0, 2.0]);
     b.extend(fvec_row(2, &[1.0, f32::NAN]));
     let e = read_fvecs(write_raw("nan.fvecs", &b)).unwrap_err();
-    assert!(matches!(e, Error::NonFinite { row: 1, column: 1, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::NonFinite {
+                row: 1,
+                column: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let b = fvec_row(2, &[f32::INFINITY, 2.0]);
     let e = read_fvecs(write_raw("inf.fvecs", &b)).unwrap_err();
     assert!(message(e).contains("row 0, column 0 is inf"));
@@ -147,7 +160,10 @@ fn nan_and_inf_are_rejected_with_row_and_column() {
 
 #[test]
 fn empty_and_absurd_headers_are_errors() {
-    assert!(matches!(read_fvecs(write_raw("empty.fvecs", &[])), Err(Error::Format { .. })));
+    assert!(matches!(
+        read_fvecs(write_raw("empty.fvecs", &[])),
+        Err(Error::Format { .. })
+    ));
     let e = read_fvecs(write_raw("neg.fvecs", &fvec_row(-5, &[]))).unwrap_err();
     assert!(matches!(e, Error::BadDimension { got: -5, .. }), "{e:?}");
     let e = read_fvecs(write_raw("short.fvecs", &[1, 0])).unwrap_err();
@@ -199,11 +215,20 @@ fn failed_write_leaves_no_temporary_behind() {
 fn synthetic_is_seeded_and_thread_count_independent() {
     let spec = Synthetic::new(3_000, 50, 32);
     let (a, qa) = spec.generate().unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let (b, qb) = pool.install(|| spec.generate().unwrap());
     assert_eq!(a, b);
     assert_eq!(qa, qb);
-    let other = Synthetic { seed: 43, ..spec.clone() }.generate().unwrap().0;
+    let other = Synthetic {
+        seed: 43,
+        ..spec.clone()
+    }
+    .generate()
+    .unwrap()
+    .0;
     assert_ne!(a, other);
     assert_eq!((a.rows(), a.dim(), qa.rows()), (3_000, 32, 50));
     assert!(a.as_slice().iter().all(|v| v.is_finite()));
@@ -229,7 +254,13 @@ fn synthetic_data_are_clustered() {
 fn synthetic_rejects_bad_parameters() {
     let mut s = Synthetic::new(10, 1, 4);
     s.intrinsic_dim = 5;
-    assert!(matches!(s.generate(), Err(Error::Parameter { name: "intrinsic_dim", .. })));
+    assert!(matches!(
+        s.generate(),
+        Err(Error::Parameter {
+            name: "intrinsic_dim",
+            ..
+        })
+    ));
     let mut s = Synthetic::new(10, 1, 4);
     s.cluster_spread = f32::NAN;
     assert!(s.generate().is_err());
@@ -243,7 +274,10 @@ fn ground_truth_rejects_bad_parameters() {
     assert!(ground_truth(&base, &q, 0).is_err());
     assert!(ground_truth(&base, &q, 5).is_err());
     assert!(ground_truth(&base, &q3, 1).is_err());
-    assert_eq!(ground_truth(&base, &q, 4).unwrap().ids.row(0), &[0, 1, 2, 3]);
+    assert_eq!(
+        ground_truth(&base, &q, 4).unwrap().ids.row(0),
+        &[0, 1, 2, 3]
+    );
 }
 
 #[test]

@@ -40,7 +40,10 @@ fn check_all(a: &[f32], b: &[f32]) -> Result<(), String> {
         let n = a.len();
         let l2 = k.l2_sq(a, b);
         if !close(l2, ref_l2(a, b)) {
-            return Err(format!("{t} l2_sq n={n}: got {l2}, want {:?}", ref_l2(a, b)));
+            return Err(format!(
+                "{t} l2_sq n={n}: got {l2}, want {:?}",
+                ref_l2(a, b)
+            ));
         }
         let d = k.dot(a, b);
         if !close(d, ref_dot(a, b)) {
@@ -48,7 +51,10 @@ fn check_all(a: &[f32], b: &[f32]) -> Result<(), String> {
         }
         let ns = k.norm_sq(a);
         if !close(ns, ref_dot(a, a)) {
-            return Err(format!("{t} norm_sq n={n}: got {ns}, want {:?}", ref_dot(a, a)));
+            return Err(format!(
+                "{t} norm_sq n={n}: got {ns}, want {:?}",
+                ref_dot(a, a)
+            ));
         }
         if k.l2_sq(b, a) != l2 || k.dot(b, a) != d {
             return Err(format!("{t} n={n}: not symmetric"));
@@ -98,14 +104,16 @@ fn the_detected_tier_is_the_fastest_available() {
 }
 
 fn vec_pair() -> impl Strategy<Value = (Vec<f32>, Vec<f32>)> {
-    (0usize..=1100, prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3), Just(1e6)]).prop_flat_map(
-        |(n, s)| {
+    (
+        0usize..=1100,
+        prop_oneof![Just(1e-3f32), Just(1.0), Just(1e3), Just(1e6)],
+    )
+        .prop_flat_map(|(n, s)| {
             (
                 prop::collection::vec(-s..=s, n),
                 prop::collection::vec(-s..=s, n),
             )
-        },
-    )
+        })
 }
 
 proptest! {
