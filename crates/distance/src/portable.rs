@@ -17,55 +17,57 @@ fn load(s: &[f32]) -> f32x8 {
     f32x8::from(&s[..LANES])
 }
 
-/// Squared Euclidean distance. Reads `min(a.len(), b.len())` values.
-#[inline]
-pub(crate) fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+/// `Σ op(aᵢ, bᵢ)` over `min(a.len(), b.len())` values, where `step` folds one
+/// 8-lane chunk into an accumulator and `scalar` one tail value.
+#[inline(always)]
+fn fold(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn(f32x8, f32x8, f32x8) -> f32x8,
+    scalar: impl Fn(f32, f32, f32) -> f32,
+) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [f32x8::ZERO; 4];
     let mut i = 0;
     while i + STEP <= n {
         for (j, acc) in acc.iter_mut().enumerate() {
-            let d = load(&a[i + j * LANES..]) - load(&b[i + j * LANES..]);
-            *acc = d.mul_add(d, *acc);
+            *acc = step(load(&a[i + j * LANES..]), load(&b[i + j * LANES..]), *acc);
         }
         i += STEP;
     }
     while i + LANES <= n {
-        let d = load(&a[i..]) - load(&b[i..]);
-        acc[0] = d.mul_add(d, acc[0]);
+        acc[0] = step(load(&a[i..]), load(&b[i..]), acc[0]);
         i += LANES;
     }
-    let mut tail = 0.0f32;
-    for (x, y) in a[i..].iter().zip(&b[i..]) {
-        let d = x - y;
-        tail += d * d;
-    }
+    let tail = a[i..]
+        .iter()
+        .zip(&b[i..])
+        .fold(0.0, |t, (&x, &y)| scalar(x, y, t));
     ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add() + tail
+}
+
+/// Squared Euclidean distance. Reads `min(a.len(), b.len())` values.
+#[inline]
+pub(crate) fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+    fold(
+        a,
+        b,
+        |x, y, acc| {
+            let d = x - y;
+            d.mul_add(d, acc)
+        },
+        |x, y, acc| {
+            let d = x - y;
+            acc + d * d
+        },
+    )
 }
 
 /// Inner product. Reads `min(a.len(), b.len())` values.
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [f32x8::ZERO; 4];
-    let mut i = 0;
-    while i + STEP <= n {
-        for (j, acc) in acc.iter_mut().enumerate() {
-            *acc = load(&a[i + j * LANES..]).mul_add(load(&b[i + j * LANES..]), *acc);
-        }
-        i += STEP;
-    }
-    while i + LANES <= n {
-        acc[0] = load(&a[i..]).mul_add(load(&b[i..]), acc[0]);
-        i += LANES;
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in a[i..].iter().zip(&b[i..]) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[1]) + (acc[2] + acc[3])).reduce_add() + tail
+    fold(a, b, |x, y, acc| x.mul_add(y, acc), |x, y, acc| acc + x * y)
 }
 
 /// Squared L2 distance of `query` to each `query.len()`-wide row of `rows`.

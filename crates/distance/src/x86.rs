@@ -262,35 +262,23 @@ pub(crate) fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
-pub(crate) fn l2_sq_avx512(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: only reachable after `has_avx512()` (see above).
-    unsafe { l2_sq_512(a, b) }
+/// A safe wrapper around an `unsafe` tier function.
+macro_rules! safe_entry {
+    ($name:ident => $inner:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+        pub(crate) fn $name($($arg: $ty),*) $(-> $ret)? {
+            // SAFETY: only reachable through a `Kernels` value built after
+            // `has_avx512()` (for `*_avx512`) or `has_avx2()` (for `*_avx2`)
+            // returned true (see above).
+            unsafe { $inner($($arg),*) }
+        }
+    };
 }
-pub(crate) fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: only reachable after `has_avx512()`.
-    unsafe { dot_512(a, b) }
-}
-pub(crate) fn l2_sq_many_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
-    // SAFETY: only reachable after `has_avx512()`.
-    unsafe { l2_sq_many_512(q, rows, out) }
-}
-pub(crate) fn dot_many_avx512(q: &[f32], rows: &[f32], out: &mut [f32]) {
-    // SAFETY: only reachable after `has_avx512()`.
-    unsafe { dot_many_512(q, rows, out) }
-}
-pub(crate) fn l2_sq_avx2(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: only reachable after `has_avx2()`.
-    unsafe { l2_sq_256(a, b) }
-}
-pub(crate) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: only reachable after `has_avx2()`.
-    unsafe { dot_256(a, b) }
-}
-pub(crate) fn l2_sq_many_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
-    // SAFETY: only reachable after `has_avx2()`.
-    unsafe { l2_sq_many_256(q, rows, out) }
-}
-pub(crate) fn dot_many_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
-    // SAFETY: only reachable after `has_avx2()`.
-    unsafe { dot_many_256(q, rows, out) }
-}
+
+safe_entry!(l2_sq_avx512 => l2_sq_512, (a: &[f32], b: &[f32]) -> f32);
+safe_entry!(dot_avx512 => dot_512, (a: &[f32], b: &[f32]) -> f32);
+safe_entry!(l2_sq_many_avx512 => l2_sq_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(dot_many_avx512 => dot_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(l2_sq_avx2 => l2_sq_256, (a: &[f32], b: &[f32]) -> f32);
+safe_entry!(dot_avx2 => dot_256, (a: &[f32], b: &[f32]) -> f32);
+safe_entry!(l2_sq_many_avx2 => l2_sq_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(dot_many_avx2 => dot_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
