@@ -18,8 +18,8 @@
 //!   the x86 tiers use masked loads instead).
 //! * **Runtime dispatch on x86-64.** `wide` fixes its instruction set at
 //!   compile time, and a default `cargo build` targets baseline x86-64
-//!   (SSE2), which measured 2–4× slower than AVX-512 on the Zen 4 machines we
-//!   benchmark on (docs/BENCHMARKS.md). So on x86-64 [`Kernels::detect`]
+//!   (SSE2), which measured 2.5–2.7× slower than AVX-512 on our benchmark
+//!   machine (docs/BENCHMARKS.md). So on x86-64 [`Kernels::detect`]
 //!   picks an AVX-512F or AVX2+FMA tier written with `std::arch` intrinsics
 //!   (one module, `x86.rs`), checked at run time with
 //!   `is_x86_feature_detected!`. Downstream users get the fast path without
