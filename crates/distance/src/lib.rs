@@ -56,6 +56,9 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+pub use metric::{Metric, UnknownMetric};
+
+mod metric;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;

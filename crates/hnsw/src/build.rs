@@ -1,0 +1,515 @@
+//! Building: Malkov & Yashunin's insertion with the neighbour-selection
+//! heuristic, in parallel (rayon) or sequentially (deterministic).
+//!
+//! Node levels are drawn up front from the seed, so the storage of every
+//! level can be allocated once as flat arrays of atomics. While building,
+//! a list is read without locks (atomic loads: a reader may see a list being
+//! rewritten, which only makes it slightly stale — every value it can see is
+//! a valid node id or the padding) and written under that node's mutex. The
+//! entry point sits behind one mutex, held for a whole insertion only by a
+//! node that raises the top level (as hnswlib does). After the last
+//! insertion the atomics become plain `u32` arrays and the locks disappear.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+
+use zgq_distance::{Kernels, Metric};
+
+use crate::error::{Error, Result, first_non_finite};
+use crate::graph::{Hnsw, NO_NEIGHBOR};
+use crate::search::{Adjacency, Cand, ExactScorer, SearchScratch, greedy_descent, search_layer};
+
+/// Highest level a node may get (the expected top level for 2³² nodes and
+/// `m = 2` is 32; larger draws are clamped).
+const MAX_LEVEL: usize = 32;
+
+/// How to build a graph. `m0 = 2 · m`; the level multiplier is `1 / ln(m)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HnswParams {
+    /// Neighbours per node on levels ≥ 1 (and links made per insertion); 2..=256.
+    pub m: usize,
+    /// Candidate list size while inserting; ≥ 1.
+    pub ef_construction: usize,
+    /// Distance measure. For [`Metric::Cosine`] vectors are normalized at insert.
+    pub metric: Metric,
+    /// Seed of the level draws.
+    pub seed: u64,
+    /// Fill lists up to `m` with candidates the heuristic pruned.
+    pub keep_pruned: bool,
+}
+
+impl Default for HnswParams {
+    /// `m = 16, ef_construction = 200`, L2, seed 100, no kept pruned links.
+    fn default() -> HnswParams {
+        HnswParams {
+            m: 16,
+            ef_construction: 200,
+            metric: Metric::L2,
+            seed: 100,
+            keep_pruned: false,
+        }
+    }
+}
+
+impl HnswParams {
+    /// Builds a graph over `vectors` (rows of `dim` values; row `i` gets label
+    /// `i`) with all threads of the current rayon pool.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] for `dim = 0`, a length that is not a multiple of
+    /// `dim`, more than `u32::MAX − 1` rows, or `m`/`ef_construction` out of
+    /// range; [`Error::NonFinite`] naming the first NaN/inf value.
+    pub fn build(&self, vectors: &[f32], dim: usize) -> Result<Hnsw> {
+        self.build_inner(vectors, dim, true)
+    }
+
+    /// Like [`HnswParams::build`] but on the calling thread, inserting rows
+    /// in order: the same input and parameters always give the same graph.
+    ///
+    /// # Errors
+    /// As [`HnswParams::build`].
+    pub fn build_sequential(&self, vectors: &[f32], dim: usize) -> Result<Hnsw> {
+        self.build_inner(vectors, dim, false)
+    }
+
+    fn validate(&self, vectors: &[f32], dim: usize) -> Result<usize> {
+        if !(2..=256).contains(&self.m) {
+            return Err(Error::parameter(
+                "m",
+                format!("{} is not in 2..=256", self.m),
+            ));
+        }
+        if self.ef_construction == 0 {
+            return Err(Error::parameter("ef_construction", "must be at least 1"));
+        }
+        if dim == 0 {
+            return Err(Error::parameter("dim", "must be at least 1"));
+        }
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::parameter(
+                "vectors",
+                format!("length {} is not a multiple of dim {dim}", vectors.len()),
+            ));
+        }
+        let n = vectors.len() / dim;
+        if n >= NO_NEIGHBOR as usize {
+            return Err(Error::parameter(
+                "vectors",
+                format!("{n} rows do not fit 32-bit ids"),
+            ));
+        }
+        if let Some((i, value)) = first_non_finite(vectors) {
+            return Err(Error::NonFinite {
+                row: i / dim,
+                column: i % dim,
+                value,
+            });
+        }
+        Ok(n)
+    }
+
+    fn build_inner(&self, vectors: &[f32], dim: usize, parallel: bool) -> Result<Hnsw> {
+        let n = self.validate(vectors, dim)?;
+        let mut owned = vectors.to_vec();
+        if self.metric.normalizes() {
+            for row in owned.chunks_exact_mut(dim) {
+                zgq_distance::normalize(row);
+            }
+        }
+        let levels = draw_levels(n, self.m, self.seed);
+        let g = BuildGraph::new(self, &owned, dim, &levels);
+        if n > 1 {
+            if parallel && rayon::current_num_threads() > 1 {
+                // Each worker takes the next row from a shared counter, so
+                // rows go in roughly in order, as in a sequential build.
+                let next = AtomicUsize::new(1);
+                rayon::broadcast(|_| {
+                    let mut s = SearchScratch::new();
+                    let mut buf = Buffers::default();
+                    loop {
+                        let i = next.fetch_add(1, Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        g.insert(i as u32, &mut s, &mut buf);
+                    }
+                });
+            } else {
+                let mut s = SearchScratch::new();
+                let mut buf = Buffers::default();
+                for i in 1..n {
+                    g.insert(i as u32, &mut s, &mut buf);
+                }
+            }
+        }
+        let (entry, max_level) = *g.entry.lock().unwrap_or_else(|e| e.into_inner());
+        let BuildGraph {
+            links0,
+            upper,
+            upper_offsets,
+            ..
+        } = g;
+        let mut hnsw = Hnsw {
+            dim,
+            metric: self.metric,
+            m: self.m,
+            m0: 2 * self.m,
+            entry: if n == 0 { 0 } else { entry },
+            max_level: if n == 0 { 0 } else { max_level },
+            links0: links0.into_iter().map(AtomicU32::into_inner).collect(),
+            upper_offsets,
+            upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
+            vectors: owned,
+            labels: (0..n as u32).collect(),
+        };
+        repair_reachability(&mut hnsw, self.ef_construction.max(2 * self.m));
+        Ok(hnsw)
+    }
+}
+
+/// Marks every node reachable on level 0 from `start` that `reach` does not
+/// mark yet (iterative); returns how many it marked.
+fn mark_reachable(h: &Hnsw, start: u32, reach: &mut [bool], stack: &mut Vec<u32>) -> usize {
+    if reach[start as usize] {
+        return 0;
+    }
+    let g = h.graph();
+    let mut marked = 1;
+    reach[start as usize] = true;
+    stack.clear();
+    stack.push(start);
+    while let Some(v) = stack.pop() {
+        for &nb in g.neighbors(v, 0) {
+            if !reach[nb as usize] {
+                reach[nb as usize] = true;
+                marked += 1;
+                stack.push(nb);
+            }
+        }
+    }
+    marked
+}
+
+/// HNSW's pruning can leave a node with no incoming level-0 edge, so that
+/// no search can find it (hnswlib has the same flaw). This pass makes every
+/// node reachable from the entry point without breaking the degree bound:
+/// an unreachable node is linked from its nearest reachable node that has a
+/// free slot (found by a search of level 0, or by a scan of all reachable
+/// nodes if none of the `ef` nearest has room); only if no reachable node
+/// has room, a link is redirected, and only when a full reachability check
+/// shows nothing is lost.
+fn repair_reachability(h: &mut Hnsw, ef: usize) {
+    let n = h.labels.len();
+    if n == 0 {
+        return;
+    }
+    let mut reach = vec![false; n];
+    let mut stack = Vec::new();
+    let mut count = mark_reachable(h, h.entry, &mut reach, &mut stack);
+    let mut scratch = SearchScratch::new();
+    let m0 = h.m0;
+    for u in 0..n as u32 {
+        if count == n {
+            break;
+        }
+        if reach[u as usize] {
+            continue;
+        }
+        let cands: Vec<Cand> = {
+            let g = h.graph();
+            let mut scorer = ExactScorer::new(g.vector(u), &h.vectors, h.metric);
+            let e = g.entry_point();
+            let mut cur = Cand {
+                distance: crate::search::Scorer::score(&mut scorer, e),
+                id: e,
+            };
+            cur = greedy_descent(&g, &mut scorer, cur, g.max_level(), 1, &mut stack);
+            search_layer(&g, &mut scorer, &[cur], ef, 0, &mut scratch);
+            let mut v: Vec<Cand> = scratch
+                .results
+                .drain()
+                .filter(|c| reach[c.id as usize])
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let degree = |h: &Hnsw, r: u32| h.graph().neighbors(r, 0).len();
+        let mut cands = cands;
+        if !cands.iter().any(|c| degree(h, c.id) < m0) {
+            // Rare: every nearby node is full. Consider all reachable nodes.
+            let g = h.graph();
+            let kernels = zgq_distance::kernels();
+            cands = (0..n as u32)
+                .filter(|&r| reach[r as usize])
+                .map(|r| Cand {
+                    distance: h.metric.distance(kernels, g.vector(u), g.vector(r)),
+                    id: r,
+                })
+                .collect();
+            cands.sort_unstable();
+        }
+        if let Some(r) = cands.iter().map(|c| c.id).find(|&r| degree(h, r) < m0) {
+            let d = degree(h, r);
+            h.links0[r as usize * m0 + d] = u;
+            count += mark_reachable(h, u, &mut reach, &mut stack);
+            continue;
+        }
+        'redirect: for r in cands.iter().map(|c| c.id) {
+            for slot in (0..degree(h, r)).rev() {
+                let at = r as usize * m0 + slot;
+                let old = h.links0[at];
+                h.links0[at] = u;
+                let mut trial = vec![false; n];
+                let c = mark_reachable(h, h.entry, &mut trial, &mut stack);
+                if c > count && trial[old as usize] {
+                    reach = trial;
+                    count = c;
+                    break 'redirect;
+                }
+                h.links0[at] = old;
+            }
+        }
+    }
+}
+
+/// Levels `⌊−ln(u) / ln(m)⌋` from a seeded SplitMix64 stream.
+fn draw_levels(n: usize, m: usize, seed: u64) -> Vec<u8> {
+    let mult = 1.0 / (m as f64).ln();
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
+            ((-u.ln() * mult) as usize).min(MAX_LEVEL) as u8
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Buffers {
+    entries: Vec<Cand>,
+    found: Vec<Cand>,
+    selected: Vec<Cand>,
+    pruned: Vec<Cand>,
+    list: Vec<u32>,
+}
+
+struct BuildGraph<'a> {
+    dim: usize,
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    keep_pruned: bool,
+    metric: Metric,
+    kernels: Kernels,
+    vectors: &'a [f32],
+    levels: &'a [u8],
+    links0: Vec<AtomicU32>,
+    upper_offsets: Vec<u32>,
+    upper: Vec<AtomicU32>,
+    locks: Vec<Mutex<()>>,
+    entry: Mutex<(u32, usize)>,
+}
+
+impl<'a> BuildGraph<'a> {
+    fn new(p: &HnswParams, vectors: &'a [f32], dim: usize, levels: &'a [u8]) -> BuildGraph<'a> {
+        let n = levels.len();
+        let m0 = 2 * p.m;
+        let mut upper_offsets = Vec::with_capacity(n + 1);
+        let mut total = 0u32;
+        upper_offsets.push(0);
+        for &l in levels {
+            total += l as u32;
+            upper_offsets.push(total);
+        }
+        let none = |len: usize| (0..len).map(|_| AtomicU32::new(NO_NEIGHBOR)).collect();
+        BuildGraph {
+            dim,
+            m: p.m,
+            m0,
+            ef_construction: p.ef_construction,
+            keep_pruned: p.keep_pruned,
+            metric: p.metric,
+            kernels: *zgq_distance::kernels(),
+            vectors,
+            levels,
+            links0: none(n * m0),
+            upper: none(total as usize * p.m),
+            upper_offsets,
+            locks: (0..n).map(|_| Mutex::new(())).collect(),
+            entry: Mutex::new((0, levels.first().map_or(0, |&l| l as usize))),
+        }
+    }
+
+    fn vector(&self, id: u32) -> &'a [f32] {
+        &self.vectors[id as usize * self.dim..][..self.dim]
+    }
+
+    fn distance(&self, a: u32, b: u32) -> f32 {
+        self.metric
+            .distance(&self.kernels, self.vector(a), self.vector(b))
+    }
+
+    fn slots(&self, id: u32, level: usize) -> &[AtomicU32] {
+        if level == 0 {
+            &self.links0[id as usize * self.m0..][..self.m0]
+        } else {
+            let off = (self.upper_offsets[id as usize] as usize + level - 1) * self.m;
+            &self.upper[off..off + self.m]
+        }
+    }
+
+    fn write_list(&self, id: u32, level: usize, ids: impl ExactSizeIterator<Item = u32>) {
+        let slots = self.slots(id, level);
+        let len = ids.len();
+        for (slot, v) in slots.iter().zip(ids) {
+            slot.store(v, Relaxed);
+        }
+        for slot in &slots[len..] {
+            slot.store(NO_NEIGHBOR, Relaxed);
+        }
+    }
+
+    fn insert(&self, q: u32, s: &mut SearchScratch, b: &mut Buffers) {
+        let level = self.levels[q as usize] as usize;
+        let mut scorer = ExactScorer::new(self.vector(q), self.vectors, self.metric);
+        let guard = self.entry.lock().unwrap_or_else(|e| e.into_inner());
+        let (ep, top) = *guard;
+        let mut guard = if level > top {
+            Some(guard)
+        } else {
+            drop(guard);
+            None
+        };
+        let mut cur = Cand {
+            distance: crate::search::Scorer::score(&mut scorer, ep),
+            id: ep,
+        };
+        if top > level {
+            cur = greedy_descent(self, &mut scorer, cur, top, level + 1, &mut b.list);
+        }
+        b.entries.clear();
+        b.entries.push(cur);
+        for l in (0..=level.min(top)).rev() {
+            search_layer(self, &mut scorer, &b.entries, self.ef_construction, l, s);
+            b.found.clear();
+            b.found.extend(s.results.drain());
+            b.found.sort_unstable();
+            self.select(&b.found, self.m, &mut b.selected, &mut b.pruned);
+            {
+                let _lock = self.locks[q as usize]
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                self.write_list(q, l, b.selected.iter().map(|c| c.id));
+            }
+            let cap = if l == 0 { self.m0 } else { self.m };
+            for i in 0..b.selected.len() {
+                let nb = b.selected[i].id;
+                self.connect(nb, q, l, cap, b);
+            }
+            std::mem::swap(&mut b.entries, &mut b.found);
+        }
+        if let Some(g) = guard.as_mut() {
+            **g = (q, level);
+        }
+    }
+
+    /// Adds `q` to `nb`'s list at `level`, shrinking it with the heuristic
+    /// when it is full.
+    fn connect(&self, nb: u32, q: u32, level: usize, cap: usize, b: &mut Buffers) {
+        let _lock = self.locks[nb as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots(nb, level);
+        b.list.clear();
+        b.list.extend(
+            slots
+                .iter()
+                .map(|a| a.load(Relaxed))
+                .take_while(|&x| x != NO_NEIGHBOR),
+        );
+        if b.list.contains(&q) {
+            return;
+        }
+        if b.list.len() < cap {
+            slots[b.list.len()].store(q, Relaxed);
+            return;
+        }
+        let mut cands: Vec<Cand> = b
+            .list
+            .iter()
+            .chain(std::iter::once(&q))
+            .map(|&id| Cand {
+                distance: self.distance(nb, id),
+                id,
+            })
+            .collect();
+        cands.sort_unstable();
+        let (mut sel, mut pruned) = (Vec::new(), Vec::new());
+        self.select(&cands, cap, &mut sel, &mut pruned);
+        self.write_list(nb, level, sel.iter().map(|c| c.id));
+    }
+
+    /// The neighbour-selection heuristic: walking `cands` nearest first,
+    /// keep one if it is closer to the base node than to every kept one.
+    fn select(&self, cands: &[Cand], m: usize, out: &mut Vec<Cand>, pruned: &mut Vec<Cand>) {
+        out.clear();
+        pruned.clear();
+        if cands.len() <= m {
+            out.extend_from_slice(cands);
+            return;
+        }
+        for &c in cands {
+            if out.len() >= m {
+                break;
+            }
+            if out.iter().all(|r| self.distance(r.id, c.id) >= c.distance) {
+                out.push(c);
+            } else if self.keep_pruned {
+                pruned.push(c);
+            }
+        }
+        if self.keep_pruned {
+            let room = m - out.len();
+            out.extend(pruned.iter().take(room));
+        }
+    }
+}
+
+impl Adjacency for BuildGraph<'_> {
+    fn node_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>) {
+        if level > self.levels[id as usize] as usize {
+            return;
+        }
+        out.extend(
+            self.slots(id, level)
+                .iter()
+                .map(|a| a.load(Relaxed))
+                .take_while(|&x| x != NO_NEIGHBOR),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_follow_the_geometric_law() {
+        let levels = draw_levels(200_000, 16, 7);
+        let above0 = levels.iter().filter(|&&l| l >= 1).count() as f64 / 200_000.0;
+        let above1 = levels.iter().filter(|&&l| l >= 2).count() as f64 / 200_000.0;
+        // P(level ≥ 1) = 1/16, P(level ≥ 2) = 1/256.
+        assert!((above0 - 1.0 / 16.0).abs() < 0.003, "{above0}");
+        assert!((above1 - 1.0 / 256.0).abs() < 0.001, "{above1}");
+        assert_eq!(levels, draw_levels(200_000, 16, 7));
+    }
+}

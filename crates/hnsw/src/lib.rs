@@ -1,0 +1,53 @@
+//! HNSW (hierarchical navigable small world) graphs for ZGQ: a parallel
+//! builder, a frozen flat graph, and a search whose node scorer is a
+//! parameter.
+//!
+//! # What this crate is for, and what it is not
+//!
+//! It builds and searches one graph over one set of vectors. It knows
+//! nothing of zones, quantization or files: the `zgq` crate builds one graph
+//! per zone, points [`HnswGraph`] at memory-mapped sections through
+//! [`GraphParts`], and walks it with a [`Scorer`] over quantized codes.
+//!
+//! # Design
+//!
+//! * **Build** ([`HnswParams`]): Malkov & Yashunin's algorithm with the
+//!   neighbour-selection heuristic, `m0 = 2m`, level multiplier `1/ln m`,
+//!   seeded levels; parallel with rayon (per-node locks while building), or
+//!   sequential and deterministic.
+//! * **Frozen graph** ([`Hnsw`] owns, [`HnswGraph`] borrows): fixed-stride
+//!   level-0 lists, compact upper levels, vectors in one block, labels; no
+//!   locks and no nested vectors. Owned and borrowed graphs are the same code.
+//! * **Search**: greedy descent, then best-first search of level 0 with a
+//!   generation-tagged visited set and neighbour prefetching; a warm
+//!   [`SearchScratch`] makes it allocation-free.
+//!
+//! # Example
+//!
+//! ```
+//! use zgq_hnsw::HnswParams;
+//!
+//! let dim = 4;
+//! let vectors: Vec<f32> = (0..400).map(|i| ((i * 37) % 101) as f32).collect();
+//! let hnsw = HnswParams::default().build(&vectors, dim)?;
+//! let hits = hnsw.search(&vectors[8..12], 3, 32)?;
+//! assert_eq!(hits[0].id, 2); // row 2 is the query itself
+//! assert_eq!(hits[0].distance, 0.0);
+//! # Ok::<(), zgq_hnsw::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod build;
+mod error;
+mod graph;
+mod prefetch;
+mod search;
+mod visited;
+
+pub use build::HnswParams;
+pub use error::{Error, Result};
+pub use graph::{GraphParts, Hnsw, HnswGraph, NO_NEIGHBOR};
+pub use search::{ExactScorer, Neighbor, Scorer, SearchScratch};
+pub use zgq_distance::Metric;

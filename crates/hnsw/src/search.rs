@@ -1,0 +1,223 @@
+//! The best-first graph walk shared by the builder and the frozen graph, the
+//! [`Scorer`] abstraction, and per-thread search scratch.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use zgq_distance::{Kernels, Metric};
+
+use crate::prefetch::prefetch;
+use crate::visited::Visited;
+
+/// A search result: the node's label (its id as the caller knows it) and
+/// its distance to the query (smaller is closer, whatever the metric).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    /// The vector's id (its row in the input, unless relabelled ids say otherwise).
+    pub id: u32,
+    /// Distance to the query under the graph's metric.
+    pub distance: f32,
+}
+
+/// Scores graph nodes against one query. The graph walk only ever asks for
+/// the distance of the query to node `id` (an internal node id), so the
+/// scorer decides how: exact f32 vectors ([`ExactScorer`]), quantized
+/// codes, or anything else. Smaller scores are closer.
+pub trait Scorer {
+    /// Distance of the query to node `id`.
+    fn score(&mut self, id: u32) -> f32;
+
+    /// A hint that `id` will be scored soon (prefetch its data). Optional.
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        let _ = id;
+    }
+}
+
+/// Exact distances to f32 vectors stored row-major in one slice.
+#[derive(Clone, Copy, Debug)]
+pub struct ExactScorer<'a> {
+    query: &'a [f32],
+    vectors: &'a [f32],
+    metric: Metric,
+    kernels: Kernels,
+}
+
+impl<'a> ExactScorer<'a> {
+    /// Scores against `vectors` (rows of `query.len()` values) with `metric`.
+    /// For [`Metric::Cosine`] both the query and the rows must be unit-norm.
+    pub fn new(query: &'a [f32], vectors: &'a [f32], metric: Metric) -> ExactScorer<'a> {
+        ExactScorer {
+            query,
+            vectors,
+            metric,
+            kernels: *zgq_distance::kernels(),
+        }
+    }
+
+    #[inline]
+    fn row(&self, id: u32) -> &'a [f32] {
+        let d = self.query.len();
+        &self.vectors[id as usize * d..(id as usize + 1) * d]
+    }
+}
+
+impl Scorer for ExactScorer<'_> {
+    #[inline]
+    fn score(&mut self, id: u32) -> f32 {
+        self.metric
+            .distance(&self.kernels, self.query, self.row(id))
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        prefetch(self.row(id));
+    }
+}
+
+/// A (distance, id) pair ordered by distance, then id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Cand {
+    pub(crate) distance: f32,
+    pub(crate) id: u32,
+}
+
+impl Eq for Cand {}
+impl Ord for Cand {
+    #[inline]
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.distance
+            .total_cmp(&o.distance)
+            .then(self.id.cmp(&o.id))
+    }
+}
+impl PartialOrd for Cand {
+    #[inline]
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// Reusable buffers for searches on one thread: a visited set, the two
+/// heaps of the best-first walk and neighbour buffers. Allocation happens
+/// only while they grow; a warm scratch makes searches allocation-free.
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    pub(crate) visited: Visited,
+    candidates: BinaryHeap<Reverse<Cand>>,
+    pub(crate) results: BinaryHeap<Cand>,
+    links: Vec<u32>,
+    fresh: Vec<u32>,
+    pub(crate) descent: Vec<u32>,
+    pub(crate) query: Vec<f32>,
+}
+
+impl SearchScratch {
+    /// Empty scratch; it sizes itself on first use.
+    pub fn new() -> SearchScratch {
+        SearchScratch::default()
+    }
+}
+
+/// Read access to the adjacency lists of a graph (built or frozen).
+pub(crate) trait Adjacency {
+    /// Number of nodes.
+    fn node_count(&self) -> usize;
+    /// Appends the neighbours of `id` at `level` to `out`.
+    fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>);
+}
+
+/// Greedy descent: from `cur`, move to the closest neighbour while it
+/// improves, on each level from `top` down to `bottom` (inclusive).
+pub(crate) fn greedy_descent<A: Adjacency, S: Scorer>(
+    g: &A,
+    scorer: &mut S,
+    mut cur: Cand,
+    top: usize,
+    bottom: usize,
+    links: &mut Vec<u32>,
+) -> Cand {
+    for level in (bottom..=top).rev() {
+        loop {
+            links.clear();
+            g.neighbors_into(cur.id, level, links);
+            let mut moved = false;
+            for &nb in links.iter() {
+                let d = scorer.score(nb);
+                if d < cur.distance {
+                    cur = Cand {
+                        distance: d,
+                        id: nb,
+                    };
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    cur
+}
+
+/// Best-first search of one level from `entries`, keeping the `ef` closest
+/// nodes found in `scratch.results` (a max-heap).
+pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
+    g: &A,
+    scorer: &mut S,
+    entries: &[Cand],
+    ef: usize,
+    level: usize,
+    scratch: &mut SearchScratch,
+) {
+    let SearchScratch {
+        visited,
+        candidates,
+        results,
+        links,
+        fresh,
+        ..
+    } = scratch;
+    visited.reset(g.node_count());
+    candidates.clear();
+    results.clear();
+    for &e in entries {
+        if visited.insert(e.id) {
+            candidates.push(Reverse(e));
+            results.push(e);
+        }
+    }
+    while results.len() > ef {
+        results.pop();
+    }
+    while let Some(Reverse(c)) = candidates.pop() {
+        let worst = results.peek().map_or(f32::INFINITY, |w| w.distance);
+        if c.distance > worst && results.len() >= ef {
+            break;
+        }
+        links.clear();
+        g.neighbors_into(c.id, level, links);
+        fresh.clear();
+        for &nb in links.iter() {
+            if visited.insert(nb) {
+                scorer.prefetch(nb);
+                fresh.push(nb);
+            }
+        }
+        for &nb in fresh.iter() {
+            let d = scorer.score(nb);
+            let worst = results.peek().map_or(f32::INFINITY, |w| w.distance);
+            if results.len() < ef || d < worst {
+                let cand = Cand {
+                    distance: d,
+                    id: nb,
+                };
+                candidates.push(Reverse(cand));
+                results.push(cand);
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+}
