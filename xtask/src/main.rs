@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod data;
 mod progress;
+mod tidy;
 
 use data::Dataset;
 use progress::Progress;

@@ -1,0 +1,160 @@
+//! Conventions kept true by tests (`cargo test -p xtask`): the dependency
+//! edges of GUIDE.md, crate docs, and where `unsafe` may appear.
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use crate::data::workspace_root;
+
+    /// Normal dependencies each library crate may have; anything else is a
+    /// design decision that must update this table (and docs/ARCHITECTURE.md).
+    const ALLOWED: &[(&str, &[&str])] = &[
+        ("zgq-distance", &["wide"]),
+        ("zgq-data", &["rayon", "thiserror"]),
+        ("zgq-hnsw", &["zgq-distance", "rayon", "thiserror"]),
+        ("zgq-quant", &["zgq-distance", "faer", "rayon", "thiserror"]),
+    ];
+
+    /// Files allowed to contain `unsafe`, each with a `// SAFETY:` comment.
+    const UNSAFE_FILES: &[&str] = &[
+        "crates/distance/src/x86.rs",
+        "crates/data/src/ground_truth/kernel.rs",
+        "crates/hnsw/src/prefetch.rs",
+    ];
+
+    fn metadata() -> serde_json::Value {
+        let out =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(workspace_root())
+                .args([
+                    "metadata",
+                    "--format-version",
+                    "1",
+                    "--no-deps",
+                    "--offline",
+                ])
+                .output()
+                .expect("cargo metadata runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+    }
+
+    fn normal_deps(pkg: &serde_json::Value) -> Vec<String> {
+        pkg["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["kind"].is_null())
+            .filter_map(|d| d["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn library_crates_keep_their_dependency_edges() {
+        let meta = metadata();
+        let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+        for pkg in meta["packages"].as_array().unwrap() {
+            let name = pkg["name"].as_str().unwrap();
+            let deps = normal_deps(pkg);
+            let is_lib = pkg["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["kind"][0] == "lib");
+            if is_lib {
+                for banned in ["clap", "anyhow"] {
+                    assert!(
+                        !deps.iter().any(|d| d == banned),
+                        "library {name} must not use {banned}"
+                    );
+                }
+            }
+            if let Some(ok) = allowed.get(name) {
+                for d in &deps {
+                    assert!(
+                        ok.contains(&d.as_str()),
+                        "{name} depends on {d}: not an allowed edge (xtask/src/tidy.rs)"
+                    );
+                }
+            } else if name.starts_with("zgq-") && is_lib && name != "zgq" && name != "zgq-cli" {
+                panic!("library {name} has no entry in the allowed-edges table");
+            }
+        }
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn unsafe_lives_only_in_the_listed_modules_with_safety_comments() {
+        let root = workspace_root();
+        let mut files = Vec::new();
+        rust_files(&root.join("crates"), &mut files);
+        for f in files {
+            let rel = f
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel.contains("/tests/") || rel.contains("/benches/") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            let blocks = text.matches("unsafe {").count();
+            if UNSAFE_FILES.contains(&rel.as_str()) {
+                let safety = text.matches("// SAFETY:").count();
+                assert!(
+                    safety >= blocks.min(1),
+                    "{rel}: unsafe blocks without // SAFETY: comments"
+                );
+            } else {
+                assert_eq!(
+                    blocks, 0,
+                    "{rel} has an unsafe block; unsafe belongs in {UNSAFE_FILES:?}"
+                );
+                assert!(!text.contains("unsafe fn"), "{rel} declares an unsafe fn");
+            }
+        }
+    }
+
+    #[test]
+    fn every_library_opens_with_crate_docs_and_denies_missing_docs() {
+        let root = workspace_root();
+        for e in std::fs::read_dir(root.join("crates")).unwrap().flatten() {
+            let lib = e.path().join("src/lib.rs");
+            if !lib.exists() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&lib).unwrap();
+            assert!(
+                text.starts_with("//!"),
+                "{}: must open with //! crate docs",
+                lib.display()
+            );
+            assert!(
+                text.contains("#![deny(missing_docs)]"),
+                "{}: needs #![deny(missing_docs)]",
+                lib.display()
+            );
+            assert!(
+                text.contains("```"),
+                "{}: crate docs need an example",
+                lib.display()
+            );
+        }
+    }
+}
