@@ -25,9 +25,21 @@ struct Args {
     /// Without it: built-in seeded clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat.
-    #[arg(long, default_value = "flat")]
+    /// Comma-separated methods: flat, hnsw.
+    #[arg(long, default_value = "flat,hnsw")]
     methods: String,
+    /// hnsw: the ef values to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "10,16,24,32,48,64,96,128,192,256,384,512")]
+    ef: Vec<usize>,
+    /// hnsw: neighbours per node (m0 = 2m).
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// hnsw: candidate list size while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// hnsw: build on one thread, deterministically.
+    #[arg(long)]
+    sequential_build: bool,
     /// Use only the first N queries (default: all; built-in data: 1000).
     #[arg(long)]
     queries: Option<usize>,
@@ -132,7 +144,8 @@ fn run() -> Result<()> {
     {
         match method {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
-            other => bail!("unknown method {other:?}; available: flat"),
+            "hnsw" => rows.extend(bench_hnsw(&data, &args)?),
+            other => bail!("unknown method {other:?}; available: flat, hnsw"),
         }
     }
     let report = Report {
@@ -284,7 +297,7 @@ fn measure<S: Default + Send>(
     let nq = data.queries.rows();
     let mut scratch = S::default();
     let mut buf = Vec::with_capacity(k);
-    for q in data.queries.iter_rows().take(nq.min(50)) {
+    for q in data.queries.iter_rows().take(nq.min(200)) {
         search(q, &mut scratch, &mut buf); // warm-up
     }
     let mut results: Vec<Vec<u32>> = Vec::with_capacity(nq);
@@ -324,6 +337,57 @@ fn measure<S: Default + Send>(
         pct(0.50),
         pct(0.99),
     ))
+}
+
+fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    let params = zgq_hnsw::HnswParams {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        // angular data are stored unit-norm: L2 on them ranks by cosine.
+        metric: zgq_hnsw::Metric::L2,
+        ..Default::default()
+    };
+    let threads = if args.sequential_build { 1 } else { rayon::current_num_threads() };
+    eprintln!("hnsw: building (m {}, ef_construction {}, {threads} threads) ...", args.m, args.ef_construction);
+    let t = Instant::now();
+    let hnsw = if args.sequential_build {
+        params.build_sequential(data.base.as_slice(), data.base.dim())?
+    } else {
+        params.build(data.base.as_slice(), data.base.dim())?
+    };
+    let build_seconds = t.elapsed().as_secs_f64();
+    let graph = hnsw.graph();
+    eprintln!("hnsw: built in {build_seconds:.1}s, top level {}", graph.max_level());
+    let k = args.k;
+    let mut rows = Vec::new();
+    for &ef in &args.ef {
+        let (recall, qps, batch_qps, p50, p99) = measure(
+            data,
+            k,
+            |q, (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>), out| {
+                graph.search_into(q, k, ef, s, hits).expect("valid query");
+                out.clear();
+                out.extend(hits.iter().map(|n| n.id));
+            },
+        )?;
+        eprintln!("  ef {ef:>4}: recall@10 {recall:.4}, {qps:>8.0} QPS 1 thread, {batch_qps:>8.0} batch");
+        rows.push(Row {
+            method: "hnsw".into(),
+            params: serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef}),
+            build_seconds,
+            build_threads: threads,
+            index_bytes: graph.memory_bytes(),
+            recall_at_10: recall,
+            qps,
+            batch_qps,
+            p50_us: p50,
+            p99_us: p99,
+            k,
+            search_threads: 1,
+            batch_threads: rayon::current_num_threads(),
+        });
+    }
+    Ok(rows)
 }
 
 fn bench_flat(data: &Data, k: usize) -> Result<Vec<Row>> {
