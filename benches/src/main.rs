@@ -15,6 +15,7 @@ use serde::Serialize;
 use zgq_data::Matrix;
 
 mod flat;
+mod peers;
 mod report;
 
 #[derive(Parser, Debug)]
@@ -29,7 +30,11 @@ struct Args {
     #[arg(long, default_value = "flat,hnsw")]
     methods: String,
     /// hnsw: the ef values to sweep.
-    #[arg(long, value_delimiter = ',', default_value = "10,16,24,32,48,64,96,128,192,256,384,512")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
+    )]
     ef: Vec<usize>,
     /// hnsw: neighbours per node (m0 = 2m).
     #[arg(long, default_value_t = 16)]
@@ -58,6 +63,9 @@ struct Args {
     /// Built-in data: seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Peers to run beside ZGQ on the same data and settings: hnswlib.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
     /// Fail (exit 2) if any result's recall@k is below this.
     #[arg(long)]
     min_recall: Option<f64>,
@@ -104,7 +112,7 @@ struct Report {
     cpu: String,
     git_rev: String,
     simd: String,
-    results: Vec<Row>,
+    results: Vec<serde_json::Value>,
 }
 
 fn main() {
@@ -148,6 +156,34 @@ fn run() -> Result<()> {
             other => bail!("unknown method {other:?}; available: flat, hnsw"),
         }
     }
+    let mut results: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    for peer in args.peers.iter().filter(|p| !p.is_empty()) {
+        let dir = match &args.dataset {
+            Some(d) => d.clone(),
+            None => write_builtin(&data)?,
+        };
+        let mut extra = vec![
+            "--m".to_string(),
+            args.m.to_string(),
+            "--ef-construction".into(),
+            args.ef_construction.to_string(),
+            "--ef".into(),
+            args.ef
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            "--k".into(),
+            args.k.to_string(),
+            "--threads".into(),
+            rayon::current_num_threads().to_string(),
+        ];
+        extra.extend(["--queries".to_string(), data.queries.rows().to_string()]);
+        results.extend(peers::run(peer, &dir, &extra)?);
+    }
     let report = Report {
         dataset: DatasetInfo {
             name: data.name.clone(),
@@ -160,9 +196,9 @@ fn run() -> Result<()> {
         cpu: report::cpu(),
         git_rev: report::git_rev(),
         simd: zgq_distance::kernels().tier().to_string(),
-        results: rows.clone(),
+        results,
     };
-    report::print_table(&report.dataset.name, &rows);
+    report::print_table(&report.dataset.name, &report.results);
     let path = args
         .json
         .clone()
@@ -268,6 +304,20 @@ fn check_shapes(
     Ok(())
 }
 
+/// Writes the in-memory dataset as files, for peers that read them.
+fn write_builtin(data: &Data) -> Result<PathBuf> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("bench")
+        .join(&data.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    zgq_data::write_fvecs(dir.join("base.fvecs"), &data.base)?;
+    zgq_data::write_fvecs(dir.join("query.fvecs"), &data.queries)?;
+    zgq_data::write_ivecs(dir.join("groundtruth.ivecs"), &data.truth)?;
+    Ok(dir)
+}
+
 fn builtin(args: &Args) -> Result<Data> {
     let nq = args.queries.unwrap_or(1_000);
     let mut spec = zgq_data::Synthetic::new(args.n, nq, args.dim);
@@ -347,8 +397,15 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
         metric: zgq_hnsw::Metric::L2,
         ..Default::default()
     };
-    let threads = if args.sequential_build { 1 } else { rayon::current_num_threads() };
-    eprintln!("hnsw: building (m {}, ef_construction {}, {threads} threads) ...", args.m, args.ef_construction);
+    let threads = if args.sequential_build {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    eprintln!(
+        "hnsw: building (m {}, ef_construction {}, {threads} threads) ...",
+        args.m, args.ef_construction
+    );
     let t = Instant::now();
     let hnsw = if args.sequential_build {
         params.build_sequential(data.base.as_slice(), data.base.dim())?
@@ -357,7 +414,10 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
     };
     let build_seconds = t.elapsed().as_secs_f64();
     let graph = hnsw.graph();
-    eprintln!("hnsw: built in {build_seconds:.1}s, top level {}", graph.max_level());
+    eprintln!(
+        "hnsw: built in {build_seconds:.1}s, top level {}",
+        graph.max_level()
+    );
     let k = args.k;
     let mut rows = Vec::new();
     for &ef in &args.ef {
@@ -370,7 +430,9 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
                 out.extend(hits.iter().map(|n| n.id));
             },
         )?;
-        eprintln!("  ef {ef:>4}: recall@10 {recall:.4}, {qps:>8.0} QPS 1 thread, {batch_qps:>8.0} batch");
+        eprintln!(
+            "  ef {ef:>4}: recall@10 {recall:.4}, {qps:>8.0} QPS 1 thread, {batch_qps:>8.0} batch"
+        );
         rows.push(Row {
             method: "hnsw".into(),
             params: serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef}),

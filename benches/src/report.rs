@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::Row;
-
 pub fn cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
@@ -88,32 +86,38 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-pub fn print_table(dataset: &str, rows: &[Row]) {
+pub fn print_table(dataset: &str, rows: &[serde_json::Value]) {
     println!("\n{dataset}");
     println!(
-        "{:<10} {:<28} {:>9} {:>11} {:>11} {:>9} {:>9} {:>9} {:>13}",
+        "{:<10} {:<36} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>12}",
         "method",
         "params",
         "recall@10",
         "QPS 1thr",
         "QPS batch",
+        "QPS/call",
         "p50 µs",
         "p99 µs",
         "build s",
         "index bytes"
     );
+    let num = |r: &serde_json::Value, k: &str, prec: usize| {
+        r[k].as_f64()
+            .map_or_else(|| "—".to_string(), |v| format!("{v:.prec$}"))
+    };
     for r in rows {
         println!(
-            "{:<10} {:<28} {:>9.4} {:>11.0} {:>11.0} {:>9.1} {:>9.1} {:>9.2} {:>13}",
-            r.method,
-            r.params.to_string(),
-            r.recall_at_10,
-            r.qps,
-            r.batch_qps,
-            r.p50_us,
-            r.p99_us,
-            r.build_seconds,
-            r.index_bytes
+            "{:<10} {:<36} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>12}",
+            r["method"].as_str().unwrap_or("?"),
+            r["params"].to_string(),
+            num(r, "recall_at_10", 4),
+            num(r, "qps", 0),
+            num(r, "batch_qps", 0),
+            num(r, "qps_per_call", 0),
+            num(r, "p50_us", 1),
+            num(r, "p99_us", 1),
+            num(r, "build_seconds", 2),
+            num(r, "index_bytes", 0),
         );
     }
 }
