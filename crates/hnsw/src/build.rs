@@ -485,6 +485,15 @@ impl Adjacency for BuildGraph<'_> {
         self.levels.len()
     }
 
+    fn prefetch_neighbors(&self, id: u32, level: usize) {
+        if level <= self.levels[id as usize] as usize {
+            let list = self.slots(id, level);
+            for line in (0..list.len()).step_by(16) {
+                crate::prefetch::prefetch(&list[line..]);
+            }
+        }
+    }
+
     fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>) {
         if level > self.levels[id as usize] as usize {
             return;

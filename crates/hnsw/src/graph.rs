@@ -355,6 +355,16 @@ impl Adjacency for HnswGraph<'_> {
     fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>) {
         out.extend_from_slice(self.neighbors(id, level));
     }
+
+    #[inline]
+    fn prefetch_neighbors(&self, id: u32, level: usize) {
+        if level == 0 {
+            let list = &self.p.links0[id as usize * self.p.m0..][..self.p.m0];
+            for line in (0..list.len()).step_by(16) {
+                crate::prefetch::prefetch(&list[line..]);
+            }
+        }
+    }
 }
 
 /// An HNSW graph that owns its arrays. Build one with

@@ -71,7 +71,12 @@ impl Scorer for ExactScorer<'_> {
 
     #[inline]
     fn prefetch(&self, id: u32) {
-        prefetch(self.row(id));
+        // The first 256 bytes: all of a short vector; the hardware
+        // prefetcher follows a longer one.
+        let row = self.row(id);
+        for line in (0..row.len().min(64)).step_by(16) {
+            prefetch(&row[line..]);
+        }
     }
 }
 
@@ -125,6 +130,10 @@ pub(crate) trait Adjacency {
     fn node_count(&self) -> usize;
     /// Appends the neighbours of `id` at `level` to `out`.
     fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>);
+    /// A hint that the neighbours of `id` at `level` will be read soon.
+    fn prefetch_neighbors(&self, id: u32, level: usize) {
+        let _ = (id, level);
+    }
 }
 
 /// Greedy descent: from `cur`, move to the closest neighbour while it
@@ -197,6 +206,13 @@ pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
         }
         links.clear();
         g.neighbors_into(c.id, level, links);
+        // The next candidate's list is needed as soon as this one is done.
+        if let Some(Reverse(next)) = candidates.peek() {
+            g.prefetch_neighbors(next.id, level);
+        }
+        for &nb in links.iter() {
+            visited.prefetch(nb);
+        }
         fresh.clear();
         for &nb in links.iter() {
             if visited.insert(nb) {

@@ -20,6 +20,14 @@ impl Visited {
         }
     }
 
+    /// A hint that `id` will be checked soon.
+    #[inline]
+    pub(crate) fn prefetch(&self, id: u32) {
+        if let Some(t) = self.tags.get(id as usize..) {
+            crate::prefetch::prefetch(t);
+        }
+    }
+
     /// Marks `id`; returns whether it was new.
     #[inline]
     pub(crate) fn insert(&mut self, id: u32) -> bool {
