@@ -45,6 +45,9 @@ struct Args {
     /// hnsw: build on one thread, deterministically.
     #[arg(long)]
     sequential_build: bool,
+    /// hnsw: renumber nodes in BFS order after building (memory locality).
+    #[arg(long)]
+    relabel: bool,
     /// Use only the first N queries (default: all; built-in data: 1000).
     #[arg(long)]
     queries: Option<usize>,
@@ -426,6 +429,11 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
     } else {
         params.build(data.base.as_slice(), data.base.dim())?
     };
+    let hnsw = if args.relabel {
+        hnsw.relabel_bfs()
+    } else {
+        hnsw
+    };
     let build_seconds = t.elapsed().as_secs_f64();
     let graph = hnsw.graph();
     eprintln!(
@@ -450,7 +458,11 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
         );
         rows.push(Row {
             method: "hnsw".into(),
-            params: serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef}),
+            params: if args.relabel {
+                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef, "relabel": "bfs"})
+            } else {
+                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef})
+            },
             build_seconds,
             build_threads: threads,
             index_bytes: graph.memory_bytes(),

@@ -43,6 +43,7 @@ mod build;
 mod error;
 mod graph;
 mod prefetch;
+mod relabel;
 mod search;
 mod visited;
 

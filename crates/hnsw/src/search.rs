@@ -71,8 +71,9 @@ impl Scorer for ExactScorer<'_> {
 
     #[inline]
     fn prefetch(&self, id: u32) {
-        // The first 256 bytes: all of a short vector; the hardware
-        // prefetcher follows a longer one.
+        // The first 256 bytes (all of a short vector); the hardware
+        // prefetcher follows a longer one. Prefetching up to 4 KiB measured
+        // 5-10 % slower on fashion-mnist.
         let row = self.row(id);
         for line in (0..row.len().min(64)).step_by(16) {
             prefetch(&row[line..]);
@@ -169,6 +170,9 @@ pub(crate) fn greedy_descent<A: Adjacency, S: Scorer>(
     cur
 }
 
+/// How many neighbours ahead of the one being scored are prefetched.
+const AHEAD: usize = 3;
+
 /// Best-first search of one level from `entries`, keeping the `ef` closest
 /// nodes found in `scratch.results` (a max-heap).
 pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
@@ -216,14 +220,24 @@ pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
         fresh.clear();
         for &nb in links.iter() {
             if visited.insert(nb) {
-                scorer.prefetch(nb);
                 fresh.push(nb);
             }
         }
-        for &nb in fresh.iter() {
+        // Software pipelining: node i + AHEAD is being fetched while node i
+        // is scored.
+        for &nb in fresh.iter().take(AHEAD) {
+            scorer.prefetch(nb);
+        }
+        for (i, &nb) in fresh.iter().enumerate() {
+            if let Some(&ahead) = fresh.get(i + AHEAD) {
+                scorer.prefetch(ahead);
+            }
+            let worst = match results.peek() {
+                Some(w) if results.len() >= ef => w.distance,
+                _ => f32::INFINITY,
+            };
             let d = scorer.score(nb);
-            let worst = results.peek().map_or(f32::INFINITY, |w| w.distance);
-            if results.len() < ef || d < worst {
+            if d < worst {
                 let cand = Cand {
                     distance: d,
                     id: nb,

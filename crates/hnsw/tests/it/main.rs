@@ -312,3 +312,25 @@ proptest! {
         prop_assert_eq!(hits[0].distance, 0.0);
     }
 }
+
+#[test]
+fn bfs_relabelling_keeps_results_and_invariants() {
+    let (base, queries, _) = data(5_000, 100, 16, 6);
+    let hnsw = HnswParams::default().build(&base, 16).unwrap();
+    let relabelled = hnsw.relabel_bfs();
+    check_invariants(&relabelled.graph(), 16).unwrap();
+    assert_eq!(relabelled.graph().entry_point(), 0);
+    assert_ne!(relabelled, hnsw);
+    for q in queries.chunks_exact(16) {
+        assert_eq!(
+            hnsw.search(q, 10, 50).unwrap(),
+            relabelled.search(q, 10, 50).unwrap()
+        );
+    }
+    // The label of every node still names its vector.
+    let g = relabelled.graph();
+    for id in (0..g.len() as u32).step_by(97) {
+        let label = g.label(id) as usize;
+        assert_eq!(g.vector(id), &base[label * 16..(label + 1) * 16]);
+    }
+}
