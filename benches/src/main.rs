@@ -207,6 +207,7 @@ fn run() -> Result<()> {
         results,
     };
     report::print_table(&report.dataset.name, &report.results);
+    report::print_targets(&report.results);
     let path = args
         .json
         .clone()

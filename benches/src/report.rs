@@ -122,6 +122,43 @@ pub fn print_table(dataset: &str, rows: &[serde_json::Value]) {
     }
 }
 
+/// For each recall target, each method's fastest setting (single-thread
+/// QPS) that reaches it, and the ratio to the first method listed.
+pub fn print_targets(rows: &[serde_json::Value]) {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in rows {
+        if let Some(m) = r["method"].as_str()
+            && !methods.contains(&m)
+        {
+            methods.push(m);
+        }
+    }
+    if methods.len() < 2 {
+        return;
+    }
+    println!("\nrecall target: fastest setting reaching it (QPS, one thread; ratio to {})", methods[0]);
+    for target in [0.90, 0.95, 0.99] {
+        let best = |m: &str| {
+            rows.iter()
+                .filter(|r| r["method"] == m && r["recall_at_10"].as_f64().is_some_and(|x| x >= target))
+                .max_by(|a, b| a["qps"].as_f64().unwrap_or(0.0).total_cmp(&b["qps"].as_f64().unwrap_or(0.0)))
+        };
+        let base = best(methods[0]).and_then(|r| r["qps"].as_f64());
+        let cells: Vec<String> = methods
+            .iter()
+            .map(|&m| match best(m) {
+                Some(r) => {
+                    let qps = r["qps"].as_f64().unwrap_or(0.0);
+                    let ratio = base.map_or(String::new(), |b| format!(", {:.2}×", qps / b));
+                    format!("{m} {} {qps:.0}{ratio}", r["params"])
+                }
+                None => format!("{m}: not reached"),
+            })
+            .collect();
+        println!("  ≥ {target:.2}: {}", cells.join(" | "));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,10 +210,15 @@ pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
         }
         links.clear();
         g.neighbors_into(c.id, level, links);
-        // The next candidate's list is needed as soon as this one is done.
-        if let Some(Reverse(next)) = candidates.peek() {
-            g.prefetch_neighbors(next.id, level);
-        }
+        // The next candidate to expand is the best in the heap, unless a
+        // neighbour scored below beats it: prefetch whichever list is next.
+        let mut next_best = match candidates.peek() {
+            Some(Reverse(next)) => {
+                g.prefetch_neighbors(next.id, level);
+                next.distance
+            }
+            None => f32::INFINITY,
+        };
         for &nb in links.iter() {
             visited.prefetch(nb);
         }
@@ -238,6 +243,10 @@ pub(crate) fn search_layer<A: Adjacency, S: Scorer>(
             };
             let d = scorer.score(nb);
             if d < worst {
+                if d < next_best {
+                    next_best = d;
+                    g.prefetch_neighbors(nb, level);
+                }
                 let cand = Cand {
                     distance: d,
                     id: nb,
