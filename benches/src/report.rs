@@ -136,12 +136,22 @@ pub fn print_targets(rows: &[serde_json::Value]) {
     if methods.len() < 2 {
         return;
     }
-    println!("\nrecall target: fastest setting reaching it (QPS, one thread; ratio to {})", methods[0]);
+    println!(
+        "\nrecall target: fastest setting reaching it (QPS, one thread; ratio to {})",
+        methods[0]
+    );
     for target in [0.90, 0.95, 0.99] {
         let best = |m: &str| {
             rows.iter()
-                .filter(|r| r["method"] == m && r["recall_at_10"].as_f64().is_some_and(|x| x >= target))
-                .max_by(|a, b| a["qps"].as_f64().unwrap_or(0.0).total_cmp(&b["qps"].as_f64().unwrap_or(0.0)))
+                .filter(|r| {
+                    r["method"] == m && r["recall_at_10"].as_f64().is_some_and(|x| x >= target)
+                })
+                .max_by(|a, b| {
+                    a["qps"]
+                        .as_f64()
+                        .unwrap_or(0.0)
+                        .total_cmp(&b["qps"].as_f64().unwrap_or(0.0))
+                })
         };
         let base = best(methods[0]).and_then(|r| r["qps"].as_f64());
         let cells: Vec<String> = methods

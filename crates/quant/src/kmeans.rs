@@ -1,0 +1,495 @@
+//! k-means: seeded k-means++ initialisation (on a sample for large inputs),
+//! Lloyd iterations with the assignment step as a GEMM, training on a seeded
+//! sample of at most `max_points_per_centroid · k` rows (FAISS's rule),
+//! empty-cluster repair, a convergence tolerance, and an optional balance
+//! limit on cluster sizes.
+
+use rayon::prelude::*;
+
+use crate::assign::{nearest, norms};
+use crate::error::{Error, Result, check_rows};
+use crate::rng::Rng;
+
+/// How to train; see the module docs. Build with [`KMeans::new`] and adjust fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KMeans {
+    /// Number of centroids (≥ 1).
+    pub k: usize,
+    /// Lloyd iterations at most.
+    pub max_iters: usize,
+    /// Stop when an iteration lowers the inertia by less than this fraction.
+    /// `0.0` runs all `max_iters` iterations.
+    pub tolerance: f64,
+    /// Seed of sampling, initialisation and repair.
+    pub seed: u64,
+    /// Train on at most `max_points_per_centroid · k` rows (a seeded sample).
+    pub max_points_per_centroid: usize,
+    /// k-means++ runs on at most this many rows per centroid of the training
+    /// set (a sample of it), which bounds its `O(n·k·d)` cost.
+    pub init_points_per_centroid: usize,
+    /// Cap cluster sizes at `balance · n / k` (e.g. `1.5`), moving the
+    /// cheapest points of oversized clusters to their next-nearest cluster
+    /// with room. `None`: plain k-means.
+    pub balance: Option<f32>,
+}
+
+impl KMeans {
+    /// `k` centroids, 20 iterations, tolerance 0 (all iterations), seed
+    /// 1234, 256 points per centroid, k-means++ on 16 points per centroid,
+    /// no balance limit.
+    pub fn new(k: usize) -> KMeans {
+        KMeans {
+            k,
+            max_iters: 20,
+            tolerance: 0.0,
+            seed: 1234,
+            max_points_per_centroid: 256,
+            init_points_per_centroid: 16,
+            balance: None,
+        }
+    }
+
+    /// Trains on `data` (rows of `dim` values).
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] for `k = 0`, `dim = 0`, a ragged `data`, a balance
+    /// factor below 1 or `max_points_per_centroid = 0`;
+    /// [`Error::TooFewVectors`] if there are fewer rows than `k`;
+    /// [`Error::NonFinite`] naming the first NaN/inf value.
+    pub fn train(&self, data: &[f32], dim: usize) -> Result<Centroids> {
+        let n = check_rows(data, dim)?;
+        if self.k == 0 {
+            return Err(Error::parameter("k", "must be at least 1"));
+        }
+        if self.max_points_per_centroid == 0 || self.init_points_per_centroid == 0 {
+            return Err(Error::parameter(
+                "max_points_per_centroid",
+                "must be at least 1",
+            ));
+        }
+        if let Some(b) = self.balance
+            && !(b >= 1.0 && b.is_finite())
+        {
+            return Err(Error::parameter(
+                "balance",
+                format!("{b} must be a finite factor ≥ 1"),
+            ));
+        }
+        if n < self.k {
+            return Err(Error::TooFewVectors {
+                what: "k-means",
+                needed: self.k,
+                got: n,
+            });
+        }
+        let k = self.k;
+        let mut rng = Rng::new(self.seed);
+        // Training sample.
+        let cap = self.max_points_per_centroid.saturating_mul(k);
+        let train: std::borrow::Cow<'_, [f32]> = if n > cap {
+            let mut idx = rng.sample(n, cap);
+            idx.sort_unstable();
+            let mut v = Vec::with_capacity(cap * dim);
+            for i in idx {
+                v.extend_from_slice(&data[i * dim..(i + 1) * dim]);
+            }
+            v.into()
+        } else {
+            data.into()
+        };
+        let nt = train.len() / dim;
+        let mut centroids = plus_plus(&train, dim, k, self.init_points_per_centroid, &mut rng);
+        let mut stats = TrainStats {
+            sample: nt,
+            inertia: Vec::new(),
+            repairs: Vec::new(),
+        };
+        let mut assign = vec![(0u32, 0.0f32); nt];
+        let mut prev = f64::INFINITY;
+        let top = if self.balance.is_some() { k.min(4) } else { 1 };
+        let mut near = vec![(0u32, 0.0f32); nt * top];
+        for _ in 0..self.max_iters {
+            let cn = norms(&centroids, dim);
+            nearest(&train, dim, &centroids, &cn, top, &mut near);
+            for (a, n) in assign.iter_mut().zip(near.chunks_exact(top)) {
+                *a = n[0];
+            }
+            if let Some(b) = self.balance {
+                rebalance(&mut assign, &near, top, k, b);
+            }
+            let inertia: f64 = assign.iter().map(|&(_, d)| d as f64).sum();
+            stats.inertia.push(inertia);
+            let (sums, counts) = cluster_sums(&train, dim, k, &assign);
+            let repaired = update(&mut centroids, &sums, &counts, dim, &mut rng);
+            stats.repairs.push(repaired);
+            let done = prev.is_finite() && prev > 0.0 && (prev - inertia) / prev < self.tolerance;
+            prev = inertia;
+            if done {
+                break;
+            }
+        }
+        Ok(Centroids {
+            dim,
+            data: centroids,
+            stats,
+        })
+    }
+}
+
+/// Trained centroids and what training did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Centroids {
+    dim: usize,
+    data: Vec<f32>,
+    stats: TrainStats,
+}
+
+/// What a training run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainStats {
+    /// Rows trained on.
+    pub sample: usize,
+    /// Inertia (sum of squared distances of the training rows to their
+    /// assigned centroid) at each iteration's assignment step.
+    pub inertia: Vec<f64>,
+    /// Empty clusters repaired after each iteration's update.
+    pub repairs: Vec<usize>,
+}
+
+impl Centroids {
+    /// Wraps existing centroids (rows of `dim` values).
+    ///
+    /// # Errors
+    /// As [`check_rows`]: `dim = 0`, ragged data, NaN/inf; also no rows.
+    pub fn from_vec(data: Vec<f32>, dim: usize) -> Result<Centroids> {
+        if check_rows(&data, dim)? == 0 {
+            return Err(Error::parameter("centroids", "at least one is needed"));
+        }
+        Ok(Centroids {
+            dim,
+            data,
+            stats: TrainStats {
+                sample: 0,
+                inertia: Vec::new(),
+                repairs: Vec::new(),
+            },
+        })
+    }
+
+    /// Number of centroids.
+    pub fn k(&self) -> usize {
+        self.data.len() / self.dim
+    }
+
+    /// Dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Centroid `j`.
+    ///
+    /// # Panics
+    /// If `j >= k()`.
+    pub fn centroid(&self, j: usize) -> &[f32] {
+        &self.data[j * self.dim..(j + 1) * self.dim]
+    }
+
+    /// All centroids, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// What training did (empty for [`Centroids::from_vec`]).
+    pub fn stats(&self) -> &TrainStats {
+        &self.stats
+    }
+
+    /// The nearest centroid of each row of `data` and its squared distance
+    /// (computed through the GEMM form, so within float rounding of the
+    /// direct distance). Parallel.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `data` is not whole rows of `dim()`, and the
+    /// errors of a bad block ([`Error::NonFinite`]).
+    pub fn assign(&self, data: &[f32]) -> Result<Vec<(u32, f32)>> {
+        self.assign_top(data, 1)
+    }
+
+    /// Like [`Centroids::assign`], but no cluster gets more than
+    /// `⌈balance · n / k⌉` rows when avoidable: rows of oversized clusters
+    /// move to their next-nearest centroid (among the 4 nearest) that has
+    /// room, cheapest moves first. The distance returned is to the centroid
+    /// assigned.
+    ///
+    /// # Errors
+    /// As [`Centroids::assign`], and [`Error::Parameter`] for `balance < 1`.
+    pub fn assign_balanced(&self, data: &[f32], balance: f32) -> Result<Vec<(u32, f32)>> {
+        if !(balance >= 1.0 && balance.is_finite()) {
+            return Err(Error::parameter(
+                "balance",
+                format!("{balance} must be a finite factor ≥ 1"),
+            ));
+        }
+        let top = self.k().min(4);
+        let near = self.assign_top(data, top)?;
+        let mut assign: Vec<(u32, f32)> = near.chunks_exact(top).map(|c| c[0]).collect();
+        rebalance(&mut assign, &near, top, self.k(), balance);
+        Ok(assign)
+    }
+
+    /// The `top` nearest centroids of each row, nearest first, flattened
+    /// (`top` entries per row).
+    ///
+    /// # Errors
+    /// As [`Centroids::assign`], and [`Error::Parameter`] if `top` is 0 or above `k()`.
+    pub fn assign_top(&self, data: &[f32], top: usize) -> Result<Vec<(u32, f32)>> {
+        if !data.len().is_multiple_of(self.dim) {
+            return Err(Error::Dimension {
+                expected: self.dim,
+                got: data.len() % self.dim,
+            });
+        }
+        if top == 0 || top > self.k() {
+            return Err(Error::parameter(
+                "top",
+                format!("{top} is not in 1..={}", self.k()),
+            ));
+        }
+        let n = check_rows(data, self.dim)?;
+        let mut out = vec![(0u32, 0.0f32); n * top];
+        nearest(
+            data,
+            self.dim,
+            &self.data,
+            &norms(&self.data, self.dim),
+            top,
+            &mut out,
+        );
+        Ok(out)
+    }
+}
+
+/// k-means++ seeding on a sample of at most `per_centroid · k` rows:
+/// the first centre uniformly, each next one with probability proportional to
+/// the squared distance to the nearest centre chosen so far.
+fn plus_plus(train: &[f32], dim: usize, k: usize, per_centroid: usize, rng: &mut Rng) -> Vec<f32> {
+    let nt = train.len() / dim;
+    let pool: Vec<usize> = if nt > per_centroid * k {
+        let mut idx = rng.sample(nt, per_centroid * k);
+        idx.sort_unstable();
+        idx
+    } else {
+        (0..nt).collect()
+    };
+    let rows: Vec<&[f32]> = pool
+        .iter()
+        .map(|&i| &train[i * dim..(i + 1) * dim])
+        .collect();
+    let kern = zgq_distance::kernels();
+    let mut centroids = Vec::with_capacity(k * dim);
+    let first = rows[rng.below(rows.len())];
+    centroids.extend_from_slice(first);
+    let mut best: Vec<f32> = rows.par_iter().map(|r| kern.l2_sq(r, first)).collect();
+    for _ in 1..k {
+        let total: f64 = best.iter().map(|&d| d as f64).sum();
+        let pick = if total > 0.0 {
+            let mut target = rng.next_f64() * total;
+            let mut chosen = rows.len() - 1;
+            for (i, &d) in best.iter().enumerate() {
+                target -= d as f64;
+                if target < 0.0 {
+                    chosen = i;
+                    break;
+                }
+            }
+            chosen
+        } else {
+            rng.below(rows.len()) // every row is already a centre: duplicates
+        };
+        let c = rows[pick];
+        centroids.extend_from_slice(c);
+        best.par_iter_mut().zip(rows.par_iter()).for_each(|(b, r)| {
+            let d = kern.l2_sq(r, c);
+            if d < *b {
+                *b = d;
+            }
+        });
+    }
+    centroids
+}
+
+/// Per-cluster coordinate sums (f64) and counts, reduced in a fixed order.
+fn cluster_sums(
+    train: &[f32],
+    dim: usize,
+    k: usize,
+    assign: &[(u32, f32)],
+) -> (Vec<f64>, Vec<usize>) {
+    const CHUNK: usize = 8192;
+    let parts: Vec<(Vec<f64>, Vec<usize>)> = train
+        .par_chunks(CHUNK * dim)
+        .zip(assign.par_chunks(CHUNK))
+        .map(|(rows, a)| {
+            let mut sums = vec![0.0f64; k * dim];
+            let mut counts = vec![0usize; k];
+            for (row, &(j, _)) in rows.chunks_exact(dim).zip(a) {
+                let j = j as usize;
+                counts[j] += 1;
+                for (s, &v) in sums[j * dim..(j + 1) * dim].iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+            (sums, counts)
+        })
+        .collect();
+    let mut sums = vec![0.0f64; k * dim];
+    let mut counts = vec![0usize; k];
+    for (s, c) in parts {
+        for (a, b) in sums.iter_mut().zip(s) {
+            *a += b;
+        }
+        for (a, b) in counts.iter_mut().zip(c) {
+            *a += b;
+        }
+    }
+    (sums, counts)
+}
+
+/// Centroids ← cluster means; an empty cluster takes half of the largest
+/// cluster (its centre is split symmetrically, as FAISS does). Returns the
+/// number of repairs.
+fn update(
+    centroids: &mut [f32],
+    sums: &[f64],
+    counts: &[usize],
+    dim: usize,
+    rng: &mut Rng,
+) -> usize {
+    let k = counts.len();
+    let mut counts = counts.to_vec();
+    for j in 0..k {
+        if counts[j] > 0 {
+            let inv = 1.0 / counts[j] as f64;
+            for (c, &s) in centroids[j * dim..(j + 1) * dim]
+                .iter_mut()
+                .zip(&sums[j * dim..(j + 1) * dim])
+            {
+                *c = (s * inv) as f32;
+            }
+        }
+    }
+    const EPS: f32 = 1.0 / 1024.0;
+    let mut repairs = 0;
+    for j in 0..k {
+        if counts[j] > 0 {
+            continue;
+        }
+        // The largest cluster (ties: the first), chosen deterministically;
+        // `rng` decides the direction of the split.
+        let big = (0..k)
+            .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        if counts[big] < 2 {
+            continue;
+        }
+        let sign = if rng.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
+        for d in 0..dim {
+            let v = centroids[big * dim + d];
+            let delta = sign * EPS * if v == 0.0 { 1.0 } else { v.abs() };
+            centroids[j * dim + d] = v + delta;
+            centroids[big * dim + d] = v - delta;
+        }
+        counts[j] = counts[big] / 2;
+        counts[big] -= counts[j];
+        repairs += 1;
+    }
+    repairs
+}
+
+/// Moves points out of clusters larger than `balance · n / k`: the points
+/// whose next-nearest cluster with room costs least go first.
+fn rebalance(assign: &mut [(u32, f32)], near: &[(u32, f32)], top: usize, k: usize, balance: f32) {
+    let n = assign.len();
+    let cap = ((balance as f64 * n as f64 / k as f64).ceil() as usize).max(1);
+    let mut sizes = vec![0usize; k];
+    for &(j, _) in assign.iter() {
+        sizes[j as usize] += 1;
+    }
+    if sizes.iter().all(|&s| s <= cap) {
+        return;
+    }
+    // (extra cost, point, target) for every point of an oversized cluster
+    // and every alternative among its `top` nearest.
+    let mut moves: Vec<(f32, usize, u32)> = Vec::new();
+    for (p, cands) in near.chunks_exact(top).enumerate() {
+        let (own, d0) = assign[p];
+        if sizes[own as usize] <= cap {
+            continue;
+        }
+        for &(alt, d) in &cands[1..] {
+            moves.push((d - d0, p, alt));
+        }
+    }
+    moves.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut moved = vec![false; n];
+    for (extra, p, alt) in moves {
+        let own = assign[p].0 as usize;
+        if moved[p] || sizes[own] <= cap || sizes[alt as usize] >= cap {
+            continue;
+        }
+        sizes[own] -= 1;
+        sizes[alt as usize] += 1;
+        assign[p] = (alt, assign[p].1 + extra);
+        moved[p] = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_leaves_no_empty_cluster() {
+        let dim = 2;
+        let mut centroids = vec![1.0, 1.0, 5.0, 5.0, 9.0, 9.0, 0.0, 0.0];
+        // Cluster 1 and 3 are empty, cluster 2 is the largest.
+        let counts = vec![3, 0, 10, 0];
+        let sums = vec![3.0, 3.0, 0.0, 0.0, 50.0, 60.0, 0.0, 0.0];
+        let mut rng = Rng::new(1);
+        let repaired = update(&mut centroids, &sums, &counts, dim, &mut rng);
+        assert_eq!(repaired, 2);
+        assert_eq!(&centroids[..2], &[1.0, 1.0]);
+        let c: Vec<&[f32]> = centroids.chunks_exact(2).collect();
+        for i in 0..4 {
+            for j in 0..i {
+                assert_ne!(c[i], c[j], "centroids {i} and {j} coincide");
+            }
+        }
+        // The split centres stay next to the old mean (5, 6).
+        for j in 1..4 {
+            assert!(
+                (c[j][0] - 5.0).abs() < 0.05 && (c[j][1] - 6.0).abs() < 0.05,
+                "{:?}",
+                c[j]
+            );
+        }
+    }
+
+    #[test]
+    fn rebalance_respects_the_cap_when_alternatives_have_room() {
+        // 8 points all nearest to cluster 0, second choice cluster 1, third 2.
+        let near: Vec<(u32, f32)> = (0..8)
+            .flat_map(|p| [(0, p as f32), (1, p as f32 + 1.0), (2, p as f32 + 3.0)])
+            .collect();
+        let mut assign: Vec<(u32, f32)> = near.chunks_exact(3).map(|c| c[0]).collect();
+        rebalance(&mut assign, &near, 3, 3, 1.0);
+        let mut sizes = [0; 3];
+        for (j, _) in &assign {
+            sizes[*j as usize] += 1;
+        }
+        assert!(sizes.iter().all(|&s| s <= 3), "{sizes:?}");
+        // The cheapest moves went first: point 0 (moving costs 1) before point 7? All cost 1 to
+        // cluster 1; ties go to the smaller point, so points 0.. moved first.
+        assert_eq!(assign[0].0, 1);
+    }
+}

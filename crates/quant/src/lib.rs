@@ -1,0 +1,44 @@
+//! Training and encoding for ZGQ's zones and compressed distances: k-means
+//! (optionally balanced), with product and scalar quantization to follow.
+//!
+//! # What this crate is for, and what it is not
+//!
+//! Plain, reusable training: give it vectors, get centroids (and, later,
+//! codebooks and codes). It knows nothing of graphs, zones or files; the
+//! `zgq` crate decides what to train on and stores the results.
+//!
+//! # Design
+//!
+//! * The k-means assignment step is a matrix product
+//!   (`‖x‖² − 2x·c + ‖c‖²`, faer GEMM per block of 256 rows, cached centroid
+//!   norms); blocks run in parallel with rayon, each GEMM sequentially, so
+//!   the result is the same for any number of threads.
+//! * Large inputs train on a seeded sample of `max_points_per_centroid · k`
+//!   rows, as FAISS does; k-means++ seeds on a smaller sample.
+//! * Seeds go through this crate's own generator: a seed means the same
+//!   centroids forever.
+//!
+//! # Example
+//!
+//! ```
+//! use zgq_quant::KMeans;
+//!
+//! // Two well separated groups.
+//! let data: Vec<f32> = (0..200).flat_map(|i| if i < 100 { [0.0, i as f32 * 1e-3] } else { [10.0, 10.0] }).collect();
+//! let centroids = KMeans::new(2).train(&data, 2)?;
+//! let labels = centroids.assign(&data)?;
+//! assert_ne!(labels[0].0, labels[150].0);
+//! assert_eq!(labels[0].0, labels[99].0);
+//! # Ok::<(), zgq_quant::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod assign;
+mod error;
+mod kmeans;
+mod rng;
+
+pub use error::{Error, Result};
+pub use kmeans::{Centroids, KMeans, TrainStats};
