@@ -5,7 +5,7 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5EED_0F_2A_11_CE_u64)
+        Rng(seed ^ 0x5EED_0F2A_11CE_u64)
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
