@@ -466,11 +466,10 @@ mod tests {
             }
         }
         // The split centres stay next to the old mean (5, 6).
-        for j in 1..4 {
+        for cj in &c[1..] {
             assert!(
-                (c[j][0] - 5.0).abs() < 0.05 && (c[j][1] - 6.0).abs() < 0.05,
-                "{:?}",
-                c[j]
+                (cj[0] - 5.0).abs() < 0.05 && (cj[1] - 6.0).abs() < 0.05,
+                "{cj:?}"
             );
         }
     }
