@@ -15,8 +15,8 @@ use serde::Serialize;
 use zgq_data::Matrix;
 
 mod flat;
-mod peers;
-mod report;
+
+use zgq_benches::{peers, report};
 
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask bench", about = "ZGQ recall / QPS benchmark")]

@@ -55,7 +55,8 @@ fn python() -> Result<Option<PathBuf>> {
 pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_json::Value>> {
     let script = match name {
         "hnswlib" => "benches/peers/hnswlib_peer.py",
-        other => bail!("unknown peer {other:?}; available: hnswlib"),
+        "faiss-kmeans" => "benches/peers/faiss_kmeans_peer.py",
+        other => bail!("unknown peer {other:?}; available: hnswlib, faiss-kmeans"),
     };
     let Some(py) = python()? else {
         return Ok(Vec::new());

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+/// This machine's CPU model, logical CPUs and SIMD flags.
 pub fn cpu() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
@@ -30,6 +31,7 @@ pub fn cpu() -> String {
     format!("{model}; {cpus} logical CPUs; SIMD: {}", simd.join(" "))
 }
 
+/// Build profile, RUSTFLAGS and the kernel tier chosen at run time.
 pub fn build_flags() -> String {
     let flags = option_env!("ZGQ_BUILD_RUSTFLAGS").unwrap_or("");
     let profile = if cfg!(debug_assertions) {
@@ -43,6 +45,7 @@ pub fn build_flags() -> String {
     )
 }
 
+/// The checked-out git revision (12 hex digits), or `unknown`.
 pub fn git_rev() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -86,6 +89,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Prints result rows as a table.
 pub fn print_table(dataset: &str, rows: &[serde_json::Value]) {
     println!("\n{dataset}");
     println!(

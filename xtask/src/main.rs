@@ -5,6 +5,8 @@
 //! * `cargo xtask bench [ARGS...]` — build the benchmark harness in release
 //!   mode and run it; `--dataset fashion-mnist|glove-50` prepares the data on
 //!   demand. `cargo xtask bench --help` lists the harness's options.
+//! * `cargo xtask kmeans --dataset glove-50 --k 1024 --iters 20 [--peers faiss-kmeans]`
+//!   — time zgq-quant's k-means (and FAISS's) on a dataset's base vectors.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -47,6 +49,11 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Time k-means on a dataset's base vectors (arguments pass through).
+    Kmeans {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn dataset(name: &str) -> Result<Dataset> {
@@ -78,42 +85,47 @@ fn run() -> Result<()> {
             }
             data::prepare(ds, &out, verify, &Progress::new())
         }
-        Cmd::Bench { mut args } => {
-            if let Some(i) = args.iter().position(|a| a == "--dataset")
-                && let Some(ds) = args.get(i + 1).and_then(|n| Dataset::parse(n))
-            {
-                let dir = data::default_dir(ds);
-                data::prepare(ds, &dir, false, &Progress::new())?;
-                args[i + 1] = dir.to_string_lossy().into_owned();
-            }
-            let root = data::workspace_root();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(&cargo)
-                .current_dir(&root)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--release",
-                    "-p",
-                    "zgq-benches",
-                    "--bin",
-                    "zgq-bench",
-                ])
-                .status()
-                .context("running cargo build")?;
-            if !status.success() {
-                bail!("building the benchmark harness failed");
-            }
-            let bin = data::target_dir().join("release").join("zgq-bench");
-            let status = Command::new(&bin)
-                .current_dir(&root)
-                .args(&args)
-                .status()
-                .with_context(|| format!("running {}", bin.display()))?;
-            if !status.success() {
-                std::process::exit(status.code().unwrap_or(1));
-            }
-            Ok(())
-        }
+        Cmd::Bench { args } => run_release_bin("zgq-bench", args),
+        Cmd::Kmeans { args } => run_release_bin("zgq-kmeans", args),
     }
+}
+
+/// Prepares `--dataset fashion-mnist|glove-50` on demand, then builds the
+/// release binary `bin` of the benches package and runs it with `args`.
+fn run_release_bin(bin: &str, mut args: Vec<String>) -> Result<()> {
+    if let Some(i) = args.iter().position(|a| a == "--dataset")
+        && let Some(ds) = args.get(i + 1).and_then(|n| Dataset::parse(n))
+    {
+        let dir = data::default_dir(ds);
+        data::prepare(ds, &dir, false, &Progress::new())?;
+        args[i + 1] = dir.to_string_lossy().into_owned();
+    }
+    let root = data::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "zgq-benches",
+            "--bin",
+            bin,
+        ])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building {bin} failed");
+    }
+    let path = data::target_dir().join("release").join(bin);
+    let status = Command::new(&path)
+        .current_dir(&root)
+        .args(&args)
+        .status()
+        .with_context(|| format!("running {}", path.display()))?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
 }
