@@ -62,11 +62,15 @@ mod tests {
         for pkg in meta["packages"].as_array().unwrap() {
             let name = pkg["name"].as_str().unwrap();
             let deps = normal_deps(pkg);
-            let is_lib = pkg["targets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|t| t["kind"][0] == "lib");
+            // `publish = false` packages (xtask, the benchmark binaries and
+            // their shared lib) are tools, not libraries users depend on.
+            let unpublished = pkg["publish"].as_array().is_some_and(|a| a.is_empty());
+            let is_lib = !unpublished
+                && pkg["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["kind"][0] == "lib");
             if is_lib {
                 for banned in ["clap", "anyhow"] {
                     assert!(
