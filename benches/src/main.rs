@@ -111,6 +111,42 @@ pub struct Row {
     batch_threads: usize,
 }
 
+/// What [`measure`] found for one setting.
+struct Measured {
+    recall: f64,
+    qps: f64,
+    batch_qps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl Row {
+    fn new(
+        method: &str,
+        params: serde_json::Value,
+        (build_seconds, build_threads): (f64, usize),
+        index_bytes: usize,
+        m: Measured,
+        k: usize,
+    ) -> Row {
+        Row {
+            method: method.into(),
+            params,
+            build_seconds,
+            build_threads,
+            index_bytes,
+            recall_at_10: m.recall,
+            qps: m.qps,
+            batch_qps: m.batch_qps,
+            p50_us: m.p50,
+            p99_us: m.p99,
+            k,
+            search_threads: 1,
+            batch_threads: rayon::current_num_threads(),
+        }
+    }
+}
+
 #[derive(Serialize, Debug)]
 struct Report {
     dataset: DatasetInfo,
@@ -353,7 +389,7 @@ fn measure<S: Default + Send>(
     k: usize,
     repeats: usize,
     search: impl Fn(&[f32], &mut S, &mut Vec<u32>) + Sync,
-) -> Result<(f64, f64, f64, f64, f64)> {
+) -> Result<Measured> {
     let nq = data.queries.rows();
     let mut scratch = S::default();
     let mut buf = Vec::with_capacity(k);
@@ -398,13 +434,13 @@ fn measure<S: Default + Send>(
     let recall = zgq_data::recall_at_k(&data.truth, &results, k.min(10))?;
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    Ok((
+    Ok(Measured {
         recall,
-        nq as f64 / single,
-        nq as f64 / batch_secs,
-        pct(0.50),
-        pct(0.99),
-    ))
+        qps: nq as f64 / single,
+        batch_qps: nq as f64 / batch_secs,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    })
 }
 
 fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
@@ -444,7 +480,7 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let k = args.k;
     let mut rows = Vec::new();
     for &ef in &args.ef {
-        let (recall, qps, batch_qps, p50, p99) = measure(
+        let m = measure(
             data,
             k,
             args.repeats,
@@ -455,27 +491,22 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
             },
         )?;
         eprintln!(
-            "  ef {ef:>4}: recall@10 {recall:.4}, {qps:>8.0} QPS 1 thread, {batch_qps:>8.0} batch"
+            "  ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+            m.recall, m.qps, m.batch_qps
         );
-        rows.push(Row {
-            method: "hnsw".into(),
-            params: if args.relabel {
-                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef, "relabel": "bfs"})
-            } else {
-                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef})
-            },
-            build_seconds,
-            build_threads: threads,
-            index_bytes: graph.memory_bytes(),
-            recall_at_10: recall,
-            qps,
-            batch_qps,
-            p50_us: p50,
-            p99_us: p99,
+        let mut params =
+            serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
+        if args.relabel {
+            params["relabel"] = "bfs".into();
+        }
+        rows.push(Row::new(
+            "hnsw",
+            params,
+            (build_seconds, threads),
+            graph.memory_bytes(),
+            m,
             k,
-            search_threads: 1,
-            batch_threads: rayon::current_num_threads(),
-        });
+        ));
     }
     Ok(rows)
 }
@@ -484,23 +515,15 @@ fn bench_flat(data: &Data, k: usize) -> Result<Vec<Row>> {
     let t = Instant::now();
     let index = flat::Flat::new(&data.base);
     let build_seconds = t.elapsed().as_secs_f64();
-    let (recall, qps, batch_qps, p50, p99) =
-        measure(data, k, 1, |q, s: &mut flat::Scratch, out| {
-            index.search(q, k, s, out)
-        })?;
-    Ok(vec![Row {
-        method: "flat".into(),
-        params: serde_json::json!({}),
-        build_seconds,
-        build_threads: 1,
-        index_bytes: index.index_bytes(),
-        recall_at_10: recall,
-        qps,
-        batch_qps,
-        p50_us: p50,
-        p99_us: p99,
+    let m = measure(data, k, 1, |q, s: &mut flat::Scratch, out| {
+        index.search(q, k, s, out)
+    })?;
+    Ok(vec![Row::new(
+        "flat",
+        serde_json::json!({}),
+        (build_seconds, 1),
+        index.index_bytes(),
+        m,
         k,
-        search_threads: 1,
-        batch_threads: rayon::current_num_threads(),
-    }])
+    )])
 }
