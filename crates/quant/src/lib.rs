@@ -1,5 +1,7 @@
 //! Training and encoding for ZGQ's zones and compressed distances: k-means
-//! (optionally balanced), with product and scalar quantization to follow.
+//! (optionally balanced) and product quantization (8- and 4-bit codes, ADC
+//! lookup tables); OPQ, the 4-bit fast-scan layout and scalar quantization
+//! are still to come.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -38,7 +40,9 @@
 mod assign;
 mod error;
 mod kmeans;
+mod pq;
 mod rng;
 
 pub use error::{Error, Result};
 pub use kmeans::{Centroids, KMeans, TrainStats};
+pub use pq::{PqParams, ProductQuantizer};

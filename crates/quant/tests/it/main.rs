@@ -196,3 +196,145 @@ fn bad_input_gives_typed_errors() {
     assert!(c.assign_top(&data, 3).is_err());
     assert_eq!(c.assign_top(&data, 2).unwrap().len(), 20);
 }
+
+mod pq {
+    use super::random;
+    use proptest::prelude::*;
+    use zgq_distance::Metric;
+    use zgq_quant::{Error, PqParams};
+
+    fn mse(a: &[f32], b: &[f32]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum::<f64>()
+            / a.len() as f64
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn adc_sum_equals_distance_to_decoded_vector(
+            m in 1usize..6, dsub in 1usize..5, bits in prop_oneof![Just(4u32), Just(8u32)], seed in any::<u64>(),
+        ) {
+            let dim = m * dsub;
+            let data = random(300, dim, seed);
+            let pq = PqParams { iters: 5, seed, ..PqParams::new(m, bits) }.train(&data, dim).unwrap();
+            let codes = pq.encode(&data).unwrap();
+            prop_assert_eq!(codes.len(), 300 * m);
+            let decoded = pq.decode(&codes).unwrap();
+            let q = &random(1, dim, seed ^ 1)[..];
+            for metric in [Metric::L2, Metric::InnerProduct] {
+                let table = pq.lookup_table(q, metric).unwrap();
+                let mut block = vec![0.0f32; 300];
+                pq.distances(&table, &codes, &mut block);
+                for (i, (code, x)) in codes.chunks_exact(m).zip(decoded.chunks_exact(dim)).enumerate() {
+                    let adc = pq.distance(&table, code) as f64;
+                    let exact = match metric {
+                        Metric::L2 => q.iter().zip(x).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>(),
+                        _ => -q.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>(),
+                    };
+                    prop_assert!((adc - exact).abs() <= 1e-4 * (1.0 + exact.abs()), "{metric}: adc {adc} exact {exact}");
+                    prop_assert_eq!(block[i], pq.distance(&table, code));
+                }
+            }
+            // Every code is the nearest centroid in its subspace.
+            for (code, x) in codes.chunks_exact(m).zip(data.chunks_exact(dim)).take(50) {
+                for (s, &c) in code.iter().enumerate() {
+                    let sub = &x[s * dsub..(s + 1) * dsub];
+                    let mine = zgq_distance::l2_sq(sub, pq.centroid(s, c as usize));
+                    for j in 0..pq.ksub() {
+                        prop_assert!(mine <= zgq_distance::l2_sq(sub, pq.centroid(s, j)) + 1e-5);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reconstruction_error_is_bounded_and_shrinks_with_more_subquantizers() {
+        let (base, _) = zgq_data::Synthetic::new(6_000, 1, 32).generate().unwrap();
+        let data = base.as_slice();
+        let variance = {
+            let n = base.rows() as f64;
+            (0..32)
+                .map(|j| {
+                    let mean = base.iter_rows().map(|r| r[j] as f64).sum::<f64>() / n;
+                    base.iter_rows()
+                        .map(|r| (r[j] as f64 - mean).powi(2))
+                        .sum::<f64>()
+                        / n
+                })
+                .sum::<f64>()
+                / 32.0
+        };
+        let mut last = f64::INFINITY;
+        for m in [2usize, 4, 8, 16] {
+            let pq = PqParams {
+                iters: 10,
+                ..PqParams::new(m, 8)
+            }
+            .train(data, 32)
+            .unwrap();
+            let err = mse(data, &pq.decode(&pq.encode(data).unwrap()).unwrap());
+            assert!(
+                err < 0.5 * variance,
+                "m {m}: error {err} vs variance {variance}"
+            );
+            assert!(err < last, "m {m}: error {err} did not shrink from {last}");
+            last = err;
+        }
+        let pq4 = PqParams {
+            iters: 10,
+            ..PqParams::new(16, 4)
+        }
+        .train(data, 32)
+        .unwrap();
+        let err4 = mse(data, &pq4.decode(&pq4.encode(data).unwrap()).unwrap());
+        assert!(
+            err4 > last,
+            "4-bit codes ({err4}) should be coarser than 8-bit ({last})"
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_typed_errors() {
+        let data = random(300, 6, 3);
+        assert!(matches!(
+            PqParams::new(4, 8).train(&data, 6),
+            Err(Error::Parameter { name: "m", .. })
+        ));
+        assert!(matches!(
+            PqParams::new(0, 8).train(&data, 6),
+            Err(Error::Parameter { name: "m", .. })
+        ));
+        assert!(matches!(
+            PqParams::new(3, 6).train(&data, 6),
+            Err(Error::Parameter { name: "bits", .. })
+        ));
+        assert!(matches!(
+            PqParams::new(3, 8).train(&data[..100 * 6], 6),
+            Err(Error::TooFewVectors {
+                needed: 256,
+                got: 100,
+                ..
+            })
+        ));
+        let mut bad = data.clone();
+        bad[10] = f32::INFINITY;
+        assert!(matches!(
+            PqParams::new(3, 4).train(&bad, 6),
+            Err(Error::NonFinite {
+                row: 1,
+                column: 4,
+                ..
+            })
+        ));
+        let pq = PqParams::new(3, 4).train(&data, 6).unwrap();
+        assert!(pq.encode(&data[..5]).is_err());
+        assert!(pq.decode(&[0, 1]).is_err());
+        assert!(pq.decode(&[0, 1, 16]).is_err(), "4-bit codes stop at 15");
+        assert!(pq.lookup_table(&data[..5], Metric::L2).is_err());
+    }
+}

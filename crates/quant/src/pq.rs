@@ -1,0 +1,278 @@
+//! Product quantization: the vector is cut into `m` sub-vectors of
+//! `dim / m` values, and each is replaced by the index of its nearest
+//! centroid in that subspace's codebook of `2^bits` entries (`bits` = 8 or
+//! 4). A query's distance to a code is then a sum of `m` table lookups
+//! (asymmetric distance computation, ADC).
+
+use rayon::prelude::*;
+use zgq_distance::Metric;
+
+use crate::error::{Error, Result, check_rows};
+use crate::kmeans::KMeans;
+
+/// How to train a [`ProductQuantizer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PqParams {
+    /// Sub-quantizers; must divide the dimension.
+    pub m: usize,
+    /// Bits per sub-quantizer code: 8 (256 centroids) or 4 (16 centroids).
+    pub bits: u32,
+    /// k-means iterations per subspace.
+    pub iters: usize,
+    /// Seed (subspace `s` trains with `seed + s`).
+    pub seed: u64,
+    /// Train each subspace on at most this many rows per centroid.
+    pub max_points_per_centroid: usize,
+}
+
+impl PqParams {
+    /// `m` sub-quantizers of `bits` bits, 25 iterations, seed 1234, 256 points per centroid.
+    pub fn new(m: usize, bits: u32) -> PqParams {
+        PqParams {
+            m,
+            bits,
+            iters: 25,
+            seed: 1234,
+            max_points_per_centroid: 256,
+        }
+    }
+
+    /// Trains the codebooks on `data` (rows of `dim` values, raw vectors or residuals).
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `m` is 0 or does not divide `dim`, or `bits`
+    /// is not 4 or 8; [`Error::TooFewVectors`] with fewer rows than
+    /// `2^bits`; [`Error::NonFinite`] for NaN/inf.
+    pub fn train(&self, data: &[f32], dim: usize) -> Result<ProductQuantizer> {
+        let n = check_rows(data, dim)?;
+        if self.m == 0 || !dim.is_multiple_of(self.m) {
+            return Err(Error::parameter(
+                "m",
+                format!("{} sub-quantizers must divide the dimension {dim}", self.m),
+            ));
+        }
+        if self.bits != 4 && self.bits != 8 {
+            return Err(Error::parameter(
+                "bits",
+                format!("{} is not supported (4 or 8)", self.bits),
+            ));
+        }
+        let ksub = 1usize << self.bits;
+        if n < ksub {
+            return Err(Error::TooFewVectors {
+                what: "product quantizer training",
+                needed: ksub,
+                got: n,
+            });
+        }
+        let dsub = dim / self.m;
+        let books: Vec<Vec<f32>> = (0..self.m)
+            .into_par_iter()
+            .map(|s| -> Result<Vec<f32>> {
+                let sub = subspace(data, dim, s * dsub, dsub);
+                let mut km = KMeans::new(ksub);
+                km.max_iters = self.iters;
+                km.seed = self.seed.wrapping_add(s as u64);
+                km.max_points_per_centroid = self.max_points_per_centroid;
+                Ok(km.train(&sub, dsub)?.as_slice().to_vec())
+            })
+            .collect::<Result<_>>()?;
+        Ok(ProductQuantizer {
+            dim,
+            m: self.m,
+            bits: self.bits,
+            centroids: books.concat(),
+        })
+    }
+}
+
+/// The column block `[start, start + len)` of every row, as its own matrix.
+fn subspace(data: &[f32], dim: usize, start: usize, len: usize) -> Vec<f32> {
+    data.chunks_exact(dim)
+        .flat_map(|r| &r[start..start + len])
+        .copied()
+        .collect()
+}
+
+/// Trained PQ codebooks. Codes are one byte per sub-quantizer (for 4 bits,
+/// the low nibble), `m` bytes per vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProductQuantizer {
+    dim: usize,
+    m: usize,
+    bits: u32,
+    /// `m × ksub × dsub`: codebook `s`, centroid `j` at `(s * ksub + j) * dsub`.
+    centroids: Vec<f32>,
+}
+
+impl ProductQuantizer {
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Sub-quantizers (= code bytes per vector).
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Bits per sub-quantizer.
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+
+    /// Centroids per sub-quantizer.
+    pub fn ksub(&self) -> usize {
+        1 << self.bits
+    }
+
+    /// Values per sub-vector.
+    pub fn dsub(&self) -> usize {
+        self.dim / self.m
+    }
+
+    /// Centroid `j` of sub-quantizer `s`.
+    ///
+    /// # Panics
+    /// If `s >= m()` or `j >= ksub()`.
+    pub fn centroid(&self, s: usize, j: usize) -> &[f32] {
+        assert!(
+            s < self.m && j < self.ksub(),
+            "centroid ({s}, {j}) out of range"
+        );
+        let d = self.dsub();
+        &self.centroids[(s * self.ksub() + j) * d..][..d]
+    }
+
+    fn check(&self, data: &[f32]) -> Result<usize> {
+        if !data.len().is_multiple_of(self.dim) {
+            return Err(Error::Dimension {
+                expected: self.dim,
+                got: data.len() % self.dim,
+            });
+        }
+        check_rows(data, self.dim)
+    }
+
+    /// The codes of every row of `data` (`m` bytes per row), in parallel.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for ragged input, [`Error::NonFinite`] for NaN/inf.
+    pub fn encode(&self, data: &[f32]) -> Result<Vec<u8>> {
+        let n = self.check(data)?;
+        let mut codes = vec![0u8; n * self.m];
+        let (dsub, ksub) = (self.dsub(), self.ksub());
+        let kern = zgq_distance::kernels();
+        codes
+            .par_chunks_mut(self.m)
+            .zip(data.par_chunks(self.dim))
+            .for_each(|(code, row)| {
+                for (s, c) in code.iter_mut().enumerate() {
+                    let x = &row[s * dsub..(s + 1) * dsub];
+                    let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
+                    let mut best = (f32::INFINITY, 0usize);
+                    for (j, cj) in book.chunks_exact(dsub).enumerate() {
+                        let d = kern.l2_sq(x, cj);
+                        if d < best.0 {
+                            best = (d, j);
+                        }
+                    }
+                    *c = best.1 as u8;
+                }
+            });
+        Ok(codes)
+    }
+
+    /// The vectors the codes stand for.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `codes` is not whole codes, [`Error::Parameter`]
+    /// for a code byte out of range (4-bit codes above 15).
+    pub fn decode(&self, codes: &[u8]) -> Result<Vec<f32>> {
+        if !codes.len().is_multiple_of(self.m) {
+            return Err(Error::Dimension {
+                expected: self.m,
+                got: codes.len() % self.m,
+            });
+        }
+        if let Some(&bad) = codes.iter().find(|&&c| c as usize >= self.ksub()) {
+            return Err(Error::parameter(
+                "codes",
+                format!("byte {bad} exceeds {} centroids", self.ksub()),
+            ));
+        }
+        let mut out = Vec::with_capacity(codes.len() / self.m * self.dim);
+        for code in codes.chunks_exact(self.m) {
+            for (s, &c) in code.iter().enumerate() {
+                out.extend_from_slice(self.centroid(s, c as usize));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ADC table of `query`: `m × ksub` entries, entry `(s, j)` the
+    /// distance of the query's sub-vector `s` to centroid `j` — squared L2
+    /// for [`Metric::L2`], `−q·c` for [`Metric::InnerProduct`] and
+    /// [`Metric::Cosine`] (unit-norm query; add 1 to the sum for the cosine
+    /// distance) — so that [`ProductQuantizer::distance`] of a code is the
+    /// metric's distance to the decoded vector.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a query of the wrong length, [`Error::NonFinite`].
+    pub fn lookup_table(&self, query: &[f32], metric: Metric) -> Result<Vec<f32>> {
+        if query.len() != self.dim {
+            return Err(Error::Dimension {
+                expected: self.dim,
+                got: query.len(),
+            });
+        }
+        check_rows(query, self.dim)?;
+        let (dsub, ksub) = (self.dsub(), self.ksub());
+        let kern = zgq_distance::kernels();
+        let mut table = vec![0.0f32; self.m * ksub];
+        for (s, t) in table.chunks_exact_mut(ksub).enumerate() {
+            let q = &query[s * dsub..(s + 1) * dsub];
+            let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
+            match metric {
+                Metric::L2 => kern.l2_sq_many(q, book, t),
+                Metric::InnerProduct | Metric::Cosine => {
+                    kern.dot_many(q, book, t);
+                    t.iter_mut().for_each(|v| *v = -*v);
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// `Σₛ table[s · ksub + code[s]]`: the ADC distance of one code.
+    ///
+    /// # Panics
+    /// If `code.len() != m()` or `table.len() != m() · ksub()`.
+    #[inline]
+    pub fn distance(&self, table: &[f32], code: &[u8]) -> f32 {
+        assert!(
+            code.len() == self.m && table.len() == self.m * self.ksub(),
+            "ADC: wrong code or table size"
+        );
+        let ksub = self.ksub();
+        code.iter()
+            .enumerate()
+            .map(|(s, &c)| table[s * ksub + (c as usize & (ksub - 1))])
+            .sum()
+    }
+
+    /// ADC distances of a contiguous block of codes into `out`.
+    ///
+    /// # Panics
+    /// If `codes.len() != out.len() · m()` or the table has the wrong size.
+    pub fn distances(&self, table: &[f32], codes: &[u8], out: &mut [f32]) {
+        assert_eq!(
+            codes.len(),
+            out.len() * self.m,
+            "ADC: codes and output disagree"
+        );
+        for (o, code) in out.iter_mut().zip(codes.chunks_exact(self.m)) {
+            *o = self.distance(table, code);
+        }
+    }
+}
