@@ -15,6 +15,7 @@ use serde::Serialize;
 use zgq_data::Matrix;
 
 mod flat;
+mod ivfpq;
 
 use zgq_benches::{peers, report};
 
@@ -26,9 +27,25 @@ struct Args {
     /// Without it: built-in seeded clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat, hnsw.
+    /// Comma-separated methods: flat, hnsw, ivfpq.
     #[arg(long, default_value = "flat,hnsw")]
     methods: String,
+    /// ivfpq: coarse lists.
+    #[arg(long, default_value_t = 256)]
+    nlist: usize,
+    /// ivfpq: PQ sub-quantizers (must divide the dimension).
+    #[arg(long, default_value_t = 16)]
+    pq_m: usize,
+    /// ivfpq: bits per sub-quantizer (4 or 8).
+    #[arg(long, default_value_t = 8)]
+    pq_bits: u32,
+    /// ivfpq: the nprobe values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,4,8,16,32,64,128,256"
+    )]
+    nprobe: Vec<usize>,
     /// hnsw: the ef values to sweep.
     #[arg(
         long,
@@ -195,7 +212,8 @@ fn run() -> Result<()> {
         match method {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
             "hnsw" => rows.extend(bench_hnsw(&data, &args)?),
-            other => bail!("unknown method {other:?}; available: flat, hnsw"),
+            "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
+            other => bail!("unknown method {other:?}; available: flat, hnsw, ivfpq"),
         }
     }
     let mut results: Vec<serde_json::Value> = rows
@@ -207,25 +225,44 @@ fn run() -> Result<()> {
             Some(d) => d.clone(),
             None => write_builtin(&data)?,
         };
-        let mut extra = vec![
-            "--m".to_string(),
-            args.m.to_string(),
-            "--ef-construction".into(),
-            args.ef_construction.to_string(),
-            "--ef".into(),
-            args.ef
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-            "--k".into(),
+        let mut extra: Vec<String> = match peer.as_str() {
+            "faiss-ivfpq" => vec![
+                "--nlist".into(),
+                args.nlist.to_string(),
+                "--m".into(),
+                args.pq_m.to_string(),
+                "--bits".into(),
+                args.pq_bits.to_string(),
+                "--nprobe".into(),
+                args.nprobe
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+            _ => vec![
+                "--m".into(),
+                args.m.to_string(),
+                "--ef-construction".into(),
+                args.ef_construction.to_string(),
+                "--ef".into(),
+                args.ef
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+        };
+        extra.extend([
+            "--k".to_string(),
             args.k.to_string(),
             "--threads".into(),
             rayon::current_num_threads().to_string(),
             "--repeats".into(),
             args.repeats.to_string(),
-        ];
-        extra.extend(["--queries".to_string(), data.queries.rows().to_string()]);
+            "--queries".into(),
+            data.queries.rows().to_string(),
+        ]);
         results.extend(peers::run(peer, &dir, &extra)?);
     }
     let report = Report {
@@ -504,6 +541,38 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
             params,
             (build_seconds, threads),
             graph.memory_bytes(),
+            m,
+            k,
+        ));
+    }
+    Ok(rows)
+}
+
+fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    eprintln!(
+        "ivfpq: building (nlist {}, m {}, {} bits) ...",
+        args.nlist, args.pq_m, args.pq_bits
+    );
+    let t = Instant::now();
+    let index = ivfpq::IvfPq::build(&data.base, args.nlist, args.pq_m, args.pq_bits)?;
+    let build_seconds = t.elapsed().as_secs_f64();
+    eprintln!("ivfpq: built in {build_seconds:.1}s");
+    let k = args.k;
+    let mut rows = Vec::new();
+    for &nprobe in args.nprobe.iter().filter(|&&p| p <= args.nlist) {
+        let m = measure(data, k, args.repeats, |q, s: &mut ivfpq::Scratch, out| {
+            index.search(q, k, nprobe, s, out)
+        })?;
+        eprintln!(
+            "  nprobe {nprobe:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+            m.recall, m.qps
+        );
+        let params = serde_json::json!({"nlist": args.nlist, "m": args.pq_m, "bits": args.pq_bits, "nprobe": nprobe});
+        rows.push(Row::new(
+            "ivfpq",
+            params,
+            (build_seconds, rayon::current_num_threads()),
+            index.index_bytes(),
             m,
             k,
         ));

@@ -56,7 +56,8 @@ pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_jso
     let script = match name {
         "hnswlib" => "benches/peers/hnswlib_peer.py",
         "faiss-kmeans" => "benches/peers/faiss_kmeans_peer.py",
-        other => bail!("unknown peer {other:?}; available: hnswlib, faiss-kmeans"),
+        "faiss-ivfpq" => "benches/peers/faiss_ivfpq_peer.py",
+        other => bail!("unknown peer {other:?}; available: hnswlib, faiss-kmeans, faiss-ivfpq"),
     };
     let Some(py) = python()? else {
         return Ok(Vec::new());

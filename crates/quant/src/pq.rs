@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use zgq_distance::Metric;
 
 use crate::error::{Error, Result, check_rows};
-use crate::kmeans::KMeans;
+use crate::kmeans::{Centroids, KMeans};
 
 /// How to train a [`ProductQuantizer`].
 #[derive(Clone, Debug, PartialEq)]
@@ -154,7 +154,8 @@ impl ProductQuantizer {
         check_rows(data, self.dim)
     }
 
-    /// The codes of every row of `data` (`m` bytes per row), in parallel.
+    /// The codes of every row of `data` (`m` bytes per row): per subspace,
+    /// the nearest centroid by the GEMM assignment (parallel).
     ///
     /// # Errors
     /// [`Error::Dimension`] for ragged input, [`Error::NonFinite`] for NaN/inf.
@@ -162,24 +163,17 @@ impl ProductQuantizer {
         let n = self.check(data)?;
         let mut codes = vec![0u8; n * self.m];
         let (dsub, ksub) = (self.dsub(), self.ksub());
-        let kern = zgq_distance::kernels();
-        codes
-            .par_chunks_mut(self.m)
-            .zip(data.par_chunks(self.dim))
-            .for_each(|(code, row)| {
-                for (s, c) in code.iter_mut().enumerate() {
-                    let x = &row[s * dsub..(s + 1) * dsub];
-                    let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
-                    let mut best = (f32::INFINITY, 0usize);
-                    for (j, cj) in book.chunks_exact(dsub).enumerate() {
-                        let d = kern.l2_sq(x, cj);
-                        if d < best.0 {
-                            best = (d, j);
-                        }
-                    }
-                    *c = best.1 as u8;
-                }
-            });
+        for s in 0..self.m {
+            // One GEMM-based assignment per subspace (parallel inside).
+            let book = Centroids::from_vec(
+                self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub].to_vec(),
+                dsub,
+            )?;
+            let nearest = book.assign(&subspace(data, self.dim, s * dsub, dsub))?;
+            for (code, &(j, _)) in codes.chunks_exact_mut(self.m).zip(&nearest) {
+                code[s] = j as u8;
+            }
+        }
         Ok(codes)
     }
 
