@@ -14,6 +14,10 @@ use zgq_quant::{Centroids, KMeans, PqParams, ProductQuantizer};
 pub struct IvfPq {
     coarse: Centroids,
     pq: ProductQuantizer,
+    /// FAISS's precomputed tables: for list `l`, sub-quantizer `s`, code `j`:
+    /// `‖r_sj‖² + 2⟨c_l,s, r_sj⟩`, so that with `qr[s, j] = −2⟨q_s, r_sj⟩`
+    /// (once per query), `‖q − c_l − r‖² = ‖q − c_l‖² + Σ_s (pre + qr)`.
+    precomputed: Vec<f32>,
     /// List `l` holds entries `offsets[l]..offsets[l + 1]`.
     offsets: Vec<usize>,
     ids: Vec<u32>,
@@ -25,7 +29,8 @@ pub struct IvfPq {
 pub struct Scratch {
     coarse: Vec<f32>,
     order: Vec<(f32, u32)>,
-    residual: Vec<f32>,
+    qr: Vec<f32>,
+    table: Vec<f32>,
     heap: BinaryHeap<(OrdF32, u32)>,
     dists: Vec<f32>,
 }
@@ -80,9 +85,24 @@ impl IvfPq {
             ids[at] = i as u32;
             codes[at * m..(at + 1) * m].copy_from_slice(&all[i * m..(i + 1) * m]);
         }
+        let ksub = pq.ksub();
+        let dsub = pq.dsub();
+        let kern = zgq_distance::kernels();
+        let mut precomputed = vec![0.0f32; nlist * m * ksub];
+        for (l, pre) in precomputed.chunks_exact_mut(m * ksub).enumerate() {
+            let c = coarse.centroid(l);
+            for s in 0..m {
+                let cs = &c[s * dsub..(s + 1) * dsub];
+                for j in 0..ksub {
+                    let r = pq.centroid(s, j);
+                    pre[s * ksub + j] = kern.norm_sq(r) + 2.0 * kern.dot(cs, r);
+                }
+            }
+        }
         Ok(IvfPq {
             coarse,
             pq,
+            precomputed,
             offsets,
             ids,
             codes,
@@ -108,20 +128,25 @@ impl IvfPq {
         s.order
             .select_nth_unstable_by(nprobe - 1, |a, b| a.0.total_cmp(&b.0));
         s.heap.clear();
-        for &(_, l) in &s.order[..nprobe] {
+        // −2⟨q_s, r_sj⟩ for every codeword, once per query.
+        s.qr = self
+            .pq
+            .lookup_table(q, Metric::InnerProduct)
+            .expect("query checked by the caller");
+        s.qr.iter_mut().for_each(|v| *v *= 2.0);
+        let span = m * self.pq.ksub();
+        for &(dq, l) in &s.order[..nprobe] {
             let l = l as usize;
-            s.residual.clear();
-            s.residual
-                .extend(q.iter().zip(self.coarse.centroid(l)).map(|(x, c)| x - c));
-            let table = self
-                .pq
-                .lookup_table(&s.residual, Metric::L2)
-                .expect("query checked by the caller");
+            let pre = &self.precomputed[l * span..(l + 1) * span];
+            s.table.clear();
+            s.table.extend(pre.iter().zip(&s.qr).map(|(a, b)| a + b));
+            let table = &s.table;
             let (a, b) = (self.offsets[l], self.offsets[l + 1]);
             s.dists.resize(b - a, 0.0);
             self.pq
-                .distances(&table, &self.codes[a * m..b * m], &mut s.dists);
+                .distances(table, &self.codes[a * m..b * m], &mut s.dists);
             for (&d, &id) in s.dists.iter().zip(&self.ids[a..b]) {
+                let d = d + dq;
                 if s.heap.len() < k {
                     s.heap.push((OrdF32(d), id));
                 } else if let Some(mut top) = s.heap.peek_mut()
