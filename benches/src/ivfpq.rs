@@ -129,9 +129,8 @@ impl IvfPq {
             .select_nth_unstable_by(nprobe - 1, |a, b| a.0.total_cmp(&b.0));
         s.heap.clear();
         // −2⟨q_s, r_sj⟩ for every codeword, once per query.
-        s.qr = self
-            .pq
-            .lookup_table(q, Metric::InnerProduct)
+        self.pq
+            .lookup_table_into(q, Metric::InnerProduct, &mut s.qr)
             .expect("query checked by the caller");
         s.qr.iter_mut().for_each(|v| *v *= 2.0);
         let span = m * self.pq.ksub();

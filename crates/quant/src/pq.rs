@@ -214,6 +214,21 @@ impl ProductQuantizer {
     /// # Errors
     /// [`Error::Dimension`] for a query of the wrong length, [`Error::NonFinite`].
     pub fn lookup_table(&self, query: &[f32], metric: Metric) -> Result<Vec<f32>> {
+        let mut table = Vec::new();
+        self.lookup_table_into(query, metric, &mut table)?;
+        Ok(table)
+    }
+
+    /// [`ProductQuantizer::lookup_table`] into a reused buffer (no allocation once it has grown).
+    ///
+    /// # Errors
+    /// As [`ProductQuantizer::lookup_table`].
+    pub fn lookup_table_into(
+        &self,
+        query: &[f32],
+        metric: Metric,
+        table: &mut Vec<f32>,
+    ) -> Result<()> {
         if query.len() != self.dim {
             return Err(Error::Dimension {
                 expected: self.dim,
@@ -223,19 +238,29 @@ impl ProductQuantizer {
         check_rows(query, self.dim)?;
         let (dsub, ksub) = (self.dsub(), self.ksub());
         let kern = zgq_distance::kernels();
-        let mut table = vec![0.0f32; self.m * ksub];
+        table.clear();
+        table.resize(self.m * ksub, 0.0);
         for (s, t) in table.chunks_exact_mut(ksub).enumerate() {
             let q = &query[s * dsub..(s + 1) * dsub];
             let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
-            match metric {
-                Metric::L2 => kern.l2_sq_many(q, book, t),
-                Metric::InnerProduct | Metric::Cosine => {
-                    kern.dot_many(q, book, t);
-                    t.iter_mut().for_each(|v| *v = -*v);
+            let l2 = metric == Metric::L2;
+            if dsub <= 8 {
+                // Short sub-vectors: a plain loop beats a kernel call per centroid.
+                for (o, c) in t.iter_mut().zip(book.chunks_exact(dsub)) {
+                    *o = if l2 {
+                        q.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()
+                    } else {
+                        -q.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()
+                    };
                 }
+            } else if l2 {
+                kern.l2_sq_many(q, book, t);
+            } else {
+                kern.dot_many(q, book, t);
+                t.iter_mut().for_each(|v| *v = -*v);
             }
         }
-        Ok(table)
+        Ok(())
     }
 
     /// `Σₛ table[s · ksub + code[s]]`: the ADC distance of one code.
@@ -265,8 +290,31 @@ impl ProductQuantizer {
             out.len() * self.m,
             "ADC: codes and output disagree"
         );
-        for (o, code) in out.iter_mut().zip(codes.chunks_exact(self.m)) {
-            *o = self.distance(table, code);
+        assert_eq!(table.len(), self.m * self.ksub(), "ADC: wrong table size");
+        if self.bits == 8 {
+            // 256-entry sub-tables indexed by a byte need no bounds checks.
+            let tables: Vec<&[f32; 256]> = table
+                .chunks_exact(256)
+                .map(|t| t.try_into().expect("256 entries"))
+                .collect();
+            for (o, code) in out.iter_mut().zip(codes.chunks_exact(self.m)) {
+                let mut acc = [0.0f32; 4];
+                let mut parts = code.chunks_exact(4).zip(tables.chunks_exact(4));
+                for (c, t) in &mut parts {
+                    for i in 0..4 {
+                        acc[i] += t[i][c[i] as usize];
+                    }
+                }
+                let done = code.len() / 4 * 4;
+                for (c, t) in code[done..].iter().zip(&tables[done..]) {
+                    acc[0] += t[*c as usize];
+                }
+                *o = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            }
+        } else {
+            for (o, code) in out.iter_mut().zip(codes.chunks_exact(self.m)) {
+                *o = self.distance(table, code);
+            }
         }
     }
 }
