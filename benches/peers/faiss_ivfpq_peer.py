@@ -15,14 +15,7 @@ import time
 import numpy as np
 import faiss
 
-
-def read_vecs(path, dtype, limit=None):
-    raw = np.fromfile(path, dtype="<i4")
-    d = int(raw[0])
-    rows = raw.reshape(-1, d + 1)
-    if limit is not None:
-        rows = rows[:limit]
-    return np.ascontiguousarray(rows[:, 1:]).view(dtype)
+from peercommon import read_vecs, recall_at_10
 
 
 def main():
@@ -59,8 +52,7 @@ def main():
             t0 = time.perf_counter()
             _, labels = index.search(query, a.k)
             best = min(best, time.perf_counter() - t0)
-        hits = sum(len(set(l[:10].tolist()) & set(t[:10].tolist())) for l, t in zip(labels, truth))
-        rec = hits / (10.0 * len(truth))
+        rec = recall_at_10(labels, truth)
         print("[faiss] nprobe %4d: recall@10 %.4f, %8.0f QPS" % (nprobe, rec, len(query) / best),
               file=sys.stderr, flush=True)
         rows.append({

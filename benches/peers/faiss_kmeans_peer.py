@@ -15,12 +15,7 @@ import time
 import numpy as np
 import faiss
 
-
-def read_fvecs(path):
-    raw = np.fromfile(path, dtype="<i4")
-    d = int(raw[0])
-    rows = raw.reshape(-1, d + 1)
-    return np.ascontiguousarray(rows[:, 1:]).view("<f4")
+from peercommon import read_vecs
 
 
 def full_inertia(base, cents):
@@ -50,7 +45,7 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     faiss.omp_set_num_threads(a.threads)
-    base = read_fvecs(os.path.join(a.dataset, "base.fvecs"))
+    base = read_vecs(os.path.join(a.dataset, "base.fvecs"), "<f4")
     runs = []
     km = None
     for r in range(max(1, a.repeats)):

@@ -23,25 +23,11 @@ import time
 import numpy as np
 import hnswlib
 
+from peercommon import read_vecs, recall_at_10
+
 
 def log(msg):
     print("[hnswlib] " + msg, file=sys.stderr, flush=True)
-
-
-def read_vecs(path, dtype, limit=None):
-    raw = np.fromfile(path, dtype="<i4")
-    d = int(raw[0])
-    rows = raw.reshape(-1, d + 1)
-    if limit is not None:
-        rows = rows[:limit]
-    if not (rows[:, 0] == d).all():
-        raise SystemExit("%s: rows of different dimensions" % path)
-    return np.ascontiguousarray(rows[:, 1:]).view(dtype)
-
-
-def recall_at_10(labels, truth):
-    hits = sum(len(set(l[:10].tolist()) & set(t[:10].tolist())) for l, t in zip(labels, truth))
-    return hits / (10.0 * len(truth))
 
 
 def main():
