@@ -14,7 +14,10 @@ mod tests {
         ("zgq-distance", &["wide"]),
         ("zgq-data", &["rayon", "thiserror"]),
         ("zgq-hnsw", &["zgq-distance", "rayon", "thiserror"]),
-        ("zgq-quant", &["zgq-distance", "faer", "rayon", "thiserror"]),
+        (
+            "zgq-quant",
+            &["zgq-distance", "faer", "wide", "rayon", "thiserror"],
+        ),
     ];
 
     /// Files allowed to contain `unsafe`, each with a `// SAFETY:` comment.

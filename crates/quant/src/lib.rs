@@ -1,7 +1,7 @@
 //! Training and encoding for ZGQ's zones and compressed distances: k-means
 //! (optionally balanced) and product quantization (8- and 4-bit codes, ADC
-//! lookup tables); OPQ, the 4-bit fast-scan layout and scalar quantization
-//! are still to come.
+//! lookup tables) and 8-bit scalar quantization; OPQ and the 4-bit
+//! fast-scan layout are still to come.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -42,7 +42,9 @@ mod error;
 mod kmeans;
 mod pq;
 mod rng;
+mod sq;
 
 pub use error::{Error, Result};
 pub use kmeans::{Centroids, KMeans, TrainStats};
 pub use pq::{PqParams, ProductQuantizer};
+pub use sq::{ScalarQuantizer, SqParams};

@@ -339,3 +339,84 @@ mod pq {
         assert!(pq.lookup_table(&data[..5], Metric::L2).is_err());
     }
 }
+
+mod sq {
+    use super::random;
+    use proptest::prelude::*;
+    use zgq_quant::{Error, SqParams};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn round_trip_error_is_half_a_step_and_distances_match(
+            n in 1usize..200, dim in 1usize..40, seed in any::<u64>(),
+        ) {
+            let data = random(n, dim, seed);
+            let sq = SqParams::default().train(&data, dim).unwrap();
+            let codes = sq.encode(&data).unwrap();
+            prop_assert_eq!(codes.len(), n * dim);
+            let decoded = sq.decode(&codes).unwrap();
+            for (i, (&x, &y)) in data.iter().zip(&decoded).enumerate() {
+                let step = sq.step()[i % dim];
+                prop_assert!((x - y).abs() <= step * 0.5 + 1e-5, "value {} decoded {} step {}", x, y, step);
+            }
+            let q = random(1, dim, seed ^ 7);
+            let mut block = vec![0.0f32; n];
+            sq.l2_sq_many(&q, &codes, &mut block);
+            for (r, (c, x)) in codes.chunks_exact(dim).zip(decoded.chunks_exact(dim)).enumerate() {
+                let want: f64 = q.iter().zip(x).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
+                let got = sq.l2_sq(&q, c) as f64;
+                prop_assert!((got - want).abs() <= 1e-4 * (1.0 + want), "got {} want {}", got, want);
+                prop_assert_eq!(block[r], sq.l2_sq(&q, c));
+            }
+        }
+    }
+
+    #[test]
+    fn clipping_ignores_outliers_and_constant_dimensions_work() {
+        let mut data = random(1000, 3, 4);
+        data[0] = 1e6; // one outlier in dimension 0
+        for row in data.chunks_exact_mut(3) {
+            row[2] = 7.0; // a constant dimension
+        }
+        let plain = SqParams::default().train(&data, 3).unwrap();
+        let clipped = SqParams {
+            clip_quantile: 0.01,
+        }
+        .train(&data, 3)
+        .unwrap();
+        assert!(clipped.step()[0] < plain.step()[0] / 100.0);
+        assert_eq!(clipped.step()[2], 0.0);
+        let decoded = clipped.decode(&clipped.encode(&data).unwrap()).unwrap();
+        assert!(decoded.chunks_exact(3).all(|r| r[2] == 7.0));
+        assert_eq!(
+            decoded[0],
+            clipped.min()[0] + 255.0 * clipped.step()[0],
+            "outliers clamp to the top code"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        assert!(matches!(
+            SqParams::default().train(&[], 3),
+            Err(Error::TooFewVectors { .. })
+        ));
+        assert!(matches!(
+            SqParams { clip_quantile: 0.6 }.train(&[1.0], 1),
+            Err(Error::Parameter { .. })
+        ));
+        assert!(matches!(
+            SqParams::default().train(&[1.0, f32::NAN], 2),
+            Err(Error::NonFinite {
+                row: 0,
+                column: 1,
+                ..
+            })
+        ));
+        let sq = SqParams::default().train(&[0.0, 1.0, 2.0, 3.0], 2).unwrap();
+        assert!(sq.encode(&[1.0, 2.0, 3.0]).is_err());
+        assert!(sq.decode(&[1, 2, 3]).is_err());
+    }
+}
