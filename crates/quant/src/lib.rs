@@ -1,7 +1,7 @@
 //! Training and encoding for ZGQ's zones and compressed distances: k-means
 //! (optionally balanced) and product quantization (8- and 4-bit codes, ADC
-//! lookup tables) and 8-bit scalar quantization; OPQ and the 4-bit
-//! fast-scan layout are still to come.
+//! lookup tables), OPQ (a learned rotation) and 8-bit scalar quantization;
+//! the 4-bit fast-scan layout is still to come.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -40,11 +40,13 @@
 mod assign;
 mod error;
 mod kmeans;
+mod opq;
 mod pq;
 mod rng;
 mod sq;
 
 pub use error::{Error, Result};
 pub use kmeans::{Centroids, KMeans, TrainStats};
+pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};
 pub use sq::{ScalarQuantizer, SqParams};
