@@ -93,6 +93,10 @@ impl fmt::Display for Tier {
 
 type PairFn = fn(&[f32], &[f32]) -> f32;
 type ManyFn = fn(&[f32], &[f32], &mut [f32]);
+type FastScanFn = fn(&[u8], &[u8], &mut [u16; 32]);
+
+/// Vectors per fast-scan block.
+pub const FASTSCAN_BLOCK: usize = 32;
 
 /// One tier's set of kernels. Cheap to copy; obtain it with [`kernels`],
 /// [`Kernels::detect`] or [`Kernels::with_tier`].
@@ -103,6 +107,7 @@ pub struct Kernels {
     dot: PairFn,
     l2_sq_many: ManyFn,
     dot_many: ManyFn,
+    fastscan: FastScanFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -120,6 +125,7 @@ impl Kernels {
             dot: portable::dot,
             l2_sq_many: portable::l2_sq_many,
             dot_many: portable::dot_many,
+            fastscan: portable::fastscan_block,
         }
     }
 
@@ -128,12 +134,13 @@ impl Kernels {
         match tier {
             Tier::Portable => Some(Kernels::portable()),
             #[cfg(target_arch = "x86_64")]
-            Tier::Avx512 if x86::has_avx512() => Some(Kernels {
+            Tier::Avx512 if x86::has_avx512() && x86::has_avx2() => Some(Kernels {
                 tier,
                 l2_sq: x86::l2_sq_avx512,
                 dot: x86::dot_avx512,
                 l2_sq_many: x86::l2_sq_many_avx512,
                 dot_many: x86::dot_many_avx512,
+                fastscan: x86::fastscan_block_avx2,
             }),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 if x86::has_avx2() => Some(Kernels {
@@ -142,6 +149,7 @@ impl Kernels {
                 dot: x86::dot_avx2,
                 l2_sq_many: x86::l2_sq_many_avx2,
                 dot_many: x86::dot_many_avx2,
+                fastscan: x86::fastscan_block_avx2,
             }),
             _ => None,
         }
@@ -228,6 +236,26 @@ impl Kernels {
     pub fn dot_many(&self, query: &[f32], rows: &[f32], out: &mut [f32]) {
         check_many(query, rows, out);
         (self.dot_many)(query, rows, out)
+    }
+
+    /// Fast-scan accumulation of 4-bit codes for one block of
+    /// [`FASTSCAN_BLOCK`] = 32 vectors: `out[v] = Σₛ luts[16·s + code(v, s)]`.
+    ///
+    /// Layout (as FAISS fast-scan packs codes for byte shuffles): for
+    /// sub-quantizer `s`, the 16 bytes `block[16·s .. 16·s + 16]` hold the
+    /// codes of vectors `i` (low nibble) and `i + 16` (high nibble) in byte
+    /// `i`. `luts` holds 16 `u8` entries per sub-quantizer. Sums are exact
+    /// integers (no overflow for up to 257 sub-quantizers).
+    ///
+    /// # Panics
+    /// If `block.len() != luts.len()`, or either is not a multiple of 16.
+    #[inline]
+    pub fn fastscan_block(&self, block: &[u8], luts: &[u8], out: &mut [u16; FASTSCAN_BLOCK]) {
+        assert!(
+            block.len() == luts.len() && block.len().is_multiple_of(16),
+            "fastscan_block: block and luts must both be 16 bytes per sub-quantizer"
+        );
+        (self.fastscan)(block, luts, out)
     }
 
     /// `out[r] = 1 − dot(query, row r)` for unit-norm input; rows as in

@@ -91,3 +91,14 @@ fn many(query: &[f32], rows: &[f32], out: &mut [f32], f: fn(&[f32], &[f32]) -> f
         *o = f(query, row);
     }
 }
+
+/// Scalar fast-scan accumulation (the reference the SIMD tier is tested against).
+pub(crate) fn fastscan_block(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
+    *out = [0; 32];
+    for (codes, lut) in block.chunks_exact(16).zip(luts.chunks_exact(16)) {
+        for (i, &b) in codes.iter().enumerate() {
+            out[i] += lut[(b & 0x0F) as usize] as u16;
+            out[i + 16] += lut[(b >> 4) as usize] as u16;
+        }
+    }
+}

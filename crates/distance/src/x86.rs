@@ -222,6 +222,38 @@ unsafe fn dot_256(a: &[f32], b: &[f32]) -> f32 {
     ))
 }
 
+// ---------------------------------------------------------------- fast-scan
+
+/// # Safety
+/// AVX2 available; `block.len() == luts.len()`, a multiple of 16 (checked
+/// by the caller, re-checked by the iterators below: only whole chunks are read).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
+    let mask = _mm_set1_epi8(0x0F);
+    let mut lo_acc = _mm256_setzero_si256();
+    let mut hi_acc = _mm256_setzero_si256();
+    for (codes, lut) in block.chunks_exact(16).zip(luts.chunks_exact(16)) {
+        // SAFETY: both chunks are exactly 16 bytes; unaligned loads.
+        let (c, t) = unsafe {
+            (
+                _mm_loadu_si128(codes.as_ptr().cast()),
+                _mm_loadu_si128(lut.as_ptr().cast()),
+            )
+        };
+        let lo = _mm_and_si128(c, mask);
+        let hi = _mm_and_si128(_mm_srli_epi16::<4>(c), mask);
+        let vlo = _mm_shuffle_epi8(t, lo);
+        let vhi = _mm_shuffle_epi8(t, hi);
+        lo_acc = _mm256_add_epi16(lo_acc, _mm256_cvtepu8_epi16(vlo));
+        hi_acc = _mm256_add_epi16(hi_acc, _mm256_cvtepu8_epi16(vhi));
+    }
+    // SAFETY: `out` holds 32 u16 = two 256-bit stores.
+    unsafe {
+        _mm256_storeu_si256(out.as_mut_ptr().cast(), lo_acc);
+        _mm256_storeu_si256(out.as_mut_ptr().add(16).cast(), hi_acc);
+    }
+}
+
 // ---------------------------------------------------------------- one-to-many
 
 macro_rules! many {
@@ -282,3 +314,6 @@ safe_entry!(l2_sq_avx2 => l2_sq_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx2 => dot_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx2 => l2_sq_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx2 => dot_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
+// AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`
+// checks `has_avx2()` before storing this in either x86 tier.
+safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));

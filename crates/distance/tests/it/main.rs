@@ -165,3 +165,32 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn fastscan_tiers_match_the_scalar_definition(m in 0usize..80, seed in any::<u64>()) {
+        let mut s = seed;
+        let mut byte = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        };
+        let block: Vec<u8> = (0..16 * m).map(|_| byte()).collect();
+        let luts: Vec<u8> = (0..16 * m).map(|_| byte()).collect();
+        // The definition, written out directly.
+        let mut want = [0u16; 32];
+        for (sq, (codes, lut)) in block.chunks_exact(16).zip(luts.chunks_exact(16)).enumerate() {
+            let _ = sq;
+            for v in 0..32 {
+                let code = if v < 16 { codes[v] & 15 } else { codes[v - 16] >> 4 };
+                want[v] += lut[code as usize] as u16;
+            }
+        }
+        for k in Kernels::available() {
+            let mut out = [7u16; 32];
+            k.fastscan_block(&block, &luts, &mut out);
+            prop_assert_eq!(out, want, "tier {}", k.tier());
+        }
+    }
+}
