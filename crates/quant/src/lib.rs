@@ -1,7 +1,7 @@
 //! Training and encoding for ZGQ's zones and compressed distances: k-means
 //! (optionally balanced) and product quantization (8- and 4-bit codes, ADC
-//! lookup tables), OPQ (a learned rotation) and 8-bit scalar quantization;
-//! the 4-bit fast-scan layout is still to come.
+//! lookup tables, the 4-bit fast-scan layout), OPQ (a learned rotation) and
+//! 8-bit scalar quantization.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -39,6 +39,7 @@
 
 mod assign;
 mod error;
+mod fastscan;
 mod kmeans;
 mod opq;
 mod pq;
@@ -46,6 +47,7 @@ mod rng;
 mod sq;
 
 pub use error::{Error, Result};
+pub use fastscan::{FastScanCodes, QuantizedLut};
 pub use kmeans::{Centroids, KMeans, TrainStats};
 pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};

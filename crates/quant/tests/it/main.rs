@@ -494,3 +494,52 @@ mod opq {
         assert!(opq.rotate(&data[..dim - 1]).is_err());
     }
 }
+
+mod fastscan {
+    use super::random;
+    use proptest::prelude::*;
+    use zgq_distance::Metric;
+    use zgq_quant::{FastScanCodes, PqParams};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        #[test]
+        fn fast_scan_estimates_are_within_half_a_step_per_subquantizer(
+            n in 1usize..150, m in 1usize..9, dsub in 1usize..4, seed in any::<u64>(),
+        ) {
+            let dim = m * dsub;
+            let data = random(n.max(16), dim, seed);
+            let pq = PqParams { iters: 4, seed, ..PqParams::new(m, 4) }.train(&data, dim).unwrap();
+            let codes = pq.encode(&data[..n * dim]).unwrap();
+            let packed = FastScanCodes::pack(&codes, m).unwrap();
+            prop_assert_eq!(packed.len(), n);
+            let q = random(1, dim, seed ^ 3);
+            let table = pq.lookup_table(&q, Metric::L2).unwrap();
+            let lut = pq.quantize_lut(&table).unwrap();
+            let mut est = vec![0.0f32; n];
+            pq.fast_scan(&lut, &packed, &mut est);
+            let bound = m as f32 * lut.scale() * 0.5 + 1e-4 * (1.0 + table.iter().map(|t| t.abs()).sum::<f32>());
+            for (code, &e) in codes.chunks_exact(m).zip(&est) {
+                let exact = pq.distance(&table, code);
+                prop_assert!((e - exact).abs() <= bound, "estimate {} exact {} bound {}", e, exact, bound);
+            }
+        }
+    }
+
+    #[test]
+    fn packing_and_lut_errors() {
+        assert!(FastScanCodes::pack(&[1, 2, 3], 2).is_err());
+        assert!(FastScanCodes::pack(&[1, 16], 2).is_err());
+        assert!(FastScanCodes::pack(&[], 0).is_err());
+        let data = random(300, 4, 1);
+        let pq8 = PqParams::new(2, 8).train(&data, 4).unwrap();
+        let t8 = pq8.lookup_table(&data[..4], Metric::L2).unwrap();
+        assert!(
+            pq8.quantize_lut(&t8).is_err(),
+            "fast-scan is for 4-bit codes"
+        );
+        let pq4 = PqParams::new(2, 4).train(&data, 4).unwrap();
+        assert!(pq4.quantize_lut(&[0.0; 5]).is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! The 4-bit PQ fast-scan layout: codes of 32 vectors are packed per
+//! sub-quantizer into 16 bytes (vector `i` in the low nibble of byte `i`,
+//! vector `i + 16` in the high nibble), and a query's 16-entry tables are
+//! quantized to bytes, so that one byte shuffle looks up 16 codes at once
+//! (`zgq_distance::Kernels::fastscan_block`). As in FAISS fast-scan, the
+//! result is an estimate: within `m · scale / 2` of the exact ADC sum.
+
+use zgq_distance::FASTSCAN_BLOCK;
+
+use crate::error::{Error, Result};
+use crate::pq::ProductQuantizer;
+
+/// 4-bit codes packed in blocks of 32 vectors (the last block padded with code 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FastScanCodes {
+    m: usize,
+    n: usize,
+    blocks: Vec<u8>,
+}
+
+impl FastScanCodes {
+    /// Packs `codes` (one byte per sub-quantizer, values below 16, `m` per vector).
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `m` is 0, `codes` is not whole vectors, or a code is above 15.
+    pub fn pack(codes: &[u8], m: usize) -> Result<FastScanCodes> {
+        if m == 0 || !codes.len().is_multiple_of(m) {
+            return Err(Error::parameter(
+                "codes",
+                format!("{} bytes are not whole codes of m = {m}", codes.len()),
+            ));
+        }
+        if let Some(&c) = codes.iter().find(|&&c| c > 15) {
+            return Err(Error::parameter(
+                "codes",
+                format!("{c} is not a 4-bit code"),
+            ));
+        }
+        let n = codes.len() / m;
+        let nblocks = n.div_ceil(FASTSCAN_BLOCK);
+        let mut blocks = vec![0u8; nblocks * m * 16];
+        for (v, code) in codes.chunks_exact(m).enumerate() {
+            let (b, i) = (v / FASTSCAN_BLOCK, v % FASTSCAN_BLOCK);
+            for (s, &c) in code.iter().enumerate() {
+                let byte = &mut blocks[(b * m + s) * 16 + i % 16];
+                *byte |= if i < 16 { c } else { c << 4 };
+            }
+        }
+        Ok(FastScanCodes { m, n, blocks })
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether there are no vectors.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Sub-quantizers per code.
+    pub fn m(&self) -> usize {
+        self.m
+    }
+}
+
+/// A query's 4-bit ADC table quantized to bytes: the distance estimate of a
+/// code is `bias + scale · Σₛ luts[16·s + code[s]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantizedLut {
+    luts: Vec<u8>,
+    scale: f32,
+    bias: f32,
+}
+
+impl QuantizedLut {
+    /// The quantization step of the table entries.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+}
+
+impl ProductQuantizer {
+    /// Quantizes a table from [`ProductQuantizer::lookup_table`] of a 4-bit
+    /// quantizer: each sub-table is shifted by its minimum (summed into the
+    /// bias), and all share one step so that the largest range maps to 0..=255.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if this quantizer is not 4-bit or the table has
+    /// the wrong size or non-finite entries.
+    pub fn quantize_lut(&self, table: &[f32]) -> Result<QuantizedLut> {
+        if self.bits() != 4 {
+            return Err(Error::parameter(
+                "bits",
+                "fast-scan needs a 4-bit product quantizer",
+            ));
+        }
+        if table.len() != self.m() * 16 || table.iter().any(|t| !t.is_finite()) {
+            return Err(Error::parameter(
+                "table",
+                format!("expected {} finite entries", self.m() * 16),
+            ));
+        }
+        let mins: Vec<f32> = table
+            .chunks_exact(16)
+            .map(|t| t.iter().copied().fold(f32::INFINITY, f32::min))
+            .collect();
+        let range = table
+            .chunks_exact(16)
+            .zip(&mins)
+            .map(|(t, &lo)| t.iter().copied().fold(f32::NEG_INFINITY, f32::max) - lo)
+            .fold(0.0f32, f32::max);
+        let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+        let luts = table
+            .chunks_exact(16)
+            .zip(&mins)
+            .flat_map(|(t, &lo)| {
+                t.iter()
+                    .map(move |&v| ((v - lo) / scale).round().clamp(0.0, 255.0) as u8)
+            })
+            .collect();
+        Ok(QuantizedLut {
+            luts,
+            scale,
+            bias: mins.iter().sum(),
+        })
+    }
+
+    /// Estimated ADC distances of all packed codes (`out.len()` = `codes.len()`).
+    ///
+    /// # Panics
+    /// If `out.len() != codes.len()` or the table and codes disagree on `m`.
+    pub fn fast_scan(&self, lut: &QuantizedLut, codes: &FastScanCodes, out: &mut [f32]) {
+        assert_eq!(out.len(), codes.n, "fast_scan: one output per code");
+        assert_eq!(
+            lut.luts.len(),
+            codes.m * 16,
+            "fast_scan: table and codes disagree on m"
+        );
+        let kern = zgq_distance::kernels();
+        let mut sums = [0u16; FASTSCAN_BLOCK];
+        let stride = codes.m * 16;
+        for (b, block) in codes.blocks.chunks_exact(stride).enumerate() {
+            kern.fastscan_block(block, &lut.luts, &mut sums);
+            let start = b * FASTSCAN_BLOCK;
+            let end = (start + FASTSCAN_BLOCK).min(codes.n);
+            for (o, &s) in out[start..end].iter_mut().zip(&sums) {
+                *o = lut.bias + lut.scale * s as f32;
+            }
+        }
+    }
+}
