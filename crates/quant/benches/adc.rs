@@ -12,7 +12,9 @@ fn data(n: usize, dim: usize) -> Vec<f32> {
     let mut s = 7u64;
     (0..n * dim)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect()
@@ -25,7 +27,12 @@ fn adc(c: &mut Criterion) {
     let mut g = c.benchmark_group("adc_scan_16_bytes_per_code");
     g.throughput(Throughput::Elements(n as u64));
 
-    let pq8 = PqParams { iters: 4, ..PqParams::new(16, 8) }.train(&train, dim).unwrap();
+    let pq8 = PqParams {
+        iters: 4,
+        ..PqParams::new(16, 8)
+    }
+    .train(&train, dim)
+    .unwrap();
     let codes8 = pq8.encode(&train[..n * dim]).unwrap();
     let table8 = pq8.lookup_table(q, Metric::L2).unwrap();
     let mut out = vec![0.0f32; n];
@@ -36,9 +43,16 @@ fn adc(c: &mut Criterion) {
         })
     });
 
-    let pq4 = PqParams { iters: 4, ..PqParams::new(32, 4) }.train(&train, dim).unwrap();
+    let pq4 = PqParams {
+        iters: 4,
+        ..PqParams::new(32, 4)
+    }
+    .train(&train, dim)
+    .unwrap();
     let packed = FastScanCodes::pack(&pq4.encode(&train[..n * dim]).unwrap(), 32).unwrap();
-    let lut = pq4.quantize_lut(&pq4.lookup_table(q, Metric::L2).unwrap()).unwrap();
+    let lut = pq4
+        .quantize_lut(&pq4.lookup_table(q, Metric::L2).unwrap())
+        .unwrap();
     g.bench_function("fastscan4_m32", |b| {
         b.iter(|| {
             pq4.fast_scan(black_box(&lut), black_box(&packed), &mut out);

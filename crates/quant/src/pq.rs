@@ -77,11 +77,21 @@ impl PqParams {
                 Ok(km.train(&sub, dsub)?.as_slice().to_vec())
             })
             .collect::<Result<_>>()?;
+        let centroids = books.concat();
+        let mut columns = vec![0.0f32; centroids.len()];
+        for s in 0..self.m {
+            for j in 0..ksub {
+                for d in 0..dsub {
+                    columns[(s * dsub + d) * ksub + j] = centroids[(s * ksub + j) * dsub + d];
+                }
+            }
+        }
         Ok(ProductQuantizer {
             dim,
             m: self.m,
             bits: self.bits,
-            centroids: books.concat(),
+            centroids,
+            columns,
         })
     }
 }
@@ -103,6 +113,8 @@ pub struct ProductQuantizer {
     bits: u32,
     /// `m × ksub × dsub`: codebook `s`, centroid `j` at `(s * ksub + j) * dsub`.
     centroids: Vec<f32>,
+    /// The same codebooks dimension-major: `m × dsub × ksub`.
+    columns: Vec<f32>,
 }
 
 impl ProductQuantizer {
@@ -245,13 +257,20 @@ impl ProductQuantizer {
             let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
             let l2 = metric == Metric::L2;
             if dsub <= 8 {
-                // Short sub-vectors: a plain loop beats a kernel call per centroid.
-                for (o, c) in t.iter_mut().zip(book.chunks_exact(dsub)) {
-                    *o = if l2 {
-                        q.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum()
+                // Short sub-vectors: walk the dimension-major copy of the
+                // codebook so the loop over centroids vectorises.
+                let cols = &self.columns[s * ksub * dsub..(s + 1) * ksub * dsub];
+                t.fill(0.0);
+                for (&qd, col) in q.iter().zip(cols.chunks_exact(ksub)) {
+                    if l2 {
+                        for (o, &c) in t.iter_mut().zip(col) {
+                            *o += (qd - c) * (qd - c);
+                        }
                     } else {
-                        -q.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()
-                    };
+                        for (o, &c) in t.iter_mut().zip(col) {
+                            *o -= qd * c;
+                        }
+                    }
                 }
             } else if l2 {
                 kern.l2_sq_many(q, book, t);
