@@ -37,8 +37,7 @@ pub struct GroundTruth {
 impl GroundTruth {
     /// The ids as an `.ivecs`-ready matrix.
     pub fn ids_i32(&self) -> Matrix<i32> {
-        let v = self.ids.as_slice().iter().map(|&i| i as i32).collect();
-        Matrix::new(v, self.ids.dim()).expect("same shape as ids")
+        self.ids.map(|&i| i as i32)
     }
 }
 

@@ -35,11 +35,11 @@
 //! assert_eq!(recall_at_k(&truth.ids_i32(), &found, 10)?, 1.0);
 //!
 //! let dir = std::env::temp_dir().join(format!("zgq-data-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::create_dir_all(&dir)?;
 //! zgq_data::write_fvecs(dir.join("base.fvecs"), &base)?;
 //! assert_eq!(zgq_data::read_fvecs(dir.join("base.fvecs"))?, base);
-//! # std::fs::remove_dir_all(&dir).unwrap();
-//! # Ok::<(), zgq_data::Error>(())
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]

@@ -74,6 +74,15 @@ impl<T> Matrix<T> {
         self.data
     }
 
+    /// The same shape with every value mapped through `f`.
+    pub fn map<U>(&self, f: impl FnMut(&T) -> U) -> Matrix<U> {
+        Matrix {
+            data: self.data.iter().map(f).collect(),
+            rows: self.rows,
+            dim: self.dim,
+        }
+    }
+
     /// Keeps only the first `rows` rows (no-op if there are fewer).
     pub fn truncate_rows(&mut self, rows: usize) {
         if rows < self.rows {

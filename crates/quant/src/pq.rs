@@ -312,10 +312,7 @@ impl ProductQuantizer {
         assert_eq!(table.len(), self.m * self.ksub(), "ADC: wrong table size");
         if self.bits == 8 {
             // 256-entry sub-tables indexed by a byte need no bounds checks.
-            let tables: Vec<&[f32; 256]> = table
-                .chunks_exact(256)
-                .map(|t| t.try_into().expect("256 entries"))
-                .collect();
+            let (tables, _) = table.as_chunks::<256>();
             for (o, code) in out.iter_mut().zip(codes.chunks_exact(self.m)) {
                 let mut acc = [0.0f32; 4];
                 let mut parts = code.chunks_exact(4).zip(tables.chunks_exact(4));
