@@ -78,11 +78,54 @@ fn dot(c: &mut Criterion) {
     g.finish();
 }
 
+/// Rows against columns for short vectors: PQ sub-vectors (2 and 8
+/// dimensions, 256 centroids) and a coarse quantizer (50 dimensions, 1,024
+/// centroids), the same points in both layouts.
+fn columns(c: &mut Criterion) {
+    let mut g = c.benchmark_group("l2_sq_columns");
+    for (dim, n) in [(2usize, 256usize), (8, 256), (50, 1024)] {
+        let (q, rows) = data(dim, n);
+        let mut cols = vec![0.0f32; dim * n];
+        for j in 0..n {
+            for d in 0..dim {
+                cols[d * n + j] = rows[j * dim + d];
+            }
+        }
+        let mut out = vec![0.0f32; n];
+        g.throughput(Throughput::Elements(n as u64));
+        let id = format!("{dim}x{n}");
+        for k in Kernels::available() {
+            let tier = k.tier().name();
+            g.bench_with_input(
+                BenchmarkId::new(format!("{tier}/rows"), &id),
+                &dim,
+                |b, _| {
+                    b.iter(|| {
+                        k.l2_sq_many(black_box(&q), black_box(&rows), &mut out);
+                        black_box(&out);
+                    })
+                },
+            );
+            g.bench_with_input(
+                BenchmarkId::new(format!("{tier}/columns"), &id),
+                &dim,
+                |b, _| {
+                    b.iter(|| {
+                        k.l2_sq_columns(black_box(&q), black_box(&cols), &mut out);
+                        black_box(&out);
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = l2, dot
+    targets = l2, dot, columns
 }
 criterion_main!(benches);

@@ -107,6 +107,8 @@ pub struct Kernels {
     dot: PairFn,
     l2_sq_many: ManyFn,
     dot_many: ManyFn,
+    l2_sq_columns: ManyFn,
+    dot_columns: ManyFn,
     fastscan: FastScanFn,
 }
 
@@ -125,6 +127,8 @@ impl Kernels {
             dot: portable::dot,
             l2_sq_many: portable::l2_sq_many,
             dot_many: portable::dot_many,
+            l2_sq_columns: portable::l2_sq_columns,
+            dot_columns: portable::dot_columns,
             fastscan: portable::fastscan_block,
         }
     }
@@ -140,6 +144,8 @@ impl Kernels {
                 dot: x86::dot_avx512,
                 l2_sq_many: x86::l2_sq_many_avx512,
                 dot_many: x86::dot_many_avx512,
+                l2_sq_columns: x86::l2_sq_columns_avx512,
+                dot_columns: x86::dot_columns_avx512,
                 fastscan: x86::fastscan_block_avx2,
             }),
             #[cfg(target_arch = "x86_64")]
@@ -149,6 +155,8 @@ impl Kernels {
                 dot: x86::dot_avx2,
                 l2_sq_many: x86::l2_sq_many_avx2,
                 dot_many: x86::dot_many_avx2,
+                l2_sq_columns: x86::l2_sq_columns_avx2,
+                dot_columns: x86::dot_columns_avx2,
                 fastscan: x86::fastscan_block_avx2,
             }),
             _ => None,
@@ -236,6 +244,31 @@ impl Kernels {
     pub fn dot_many(&self, query: &[f32], rows: &[f32], out: &mut [f32]) {
         check_many(query, rows, out);
         (self.dot_many)(query, rows, out)
+    }
+
+    /// `out[j] = l2_sq(query, point j)` for points stored **dimension-major**:
+    /// coordinate `d` of point `j` is `cols[d · out.len() + j]`. For short
+    /// vectors (PQ sub-vectors, a few dozen dimensions) this layout puts one
+    /// point per SIMD lane and needs no horizontal sums, which makes it several
+    /// times faster than [`Kernels::l2_sq_many`] on the same points.
+    ///
+    /// # Panics
+    /// If `cols.len() != out.len() * query.len()`.
+    #[inline]
+    pub fn l2_sq_columns(&self, query: &[f32], cols: &[f32], out: &mut [f32]) {
+        check_many(query, cols, out);
+        (self.l2_sq_columns)(query, cols, out)
+    }
+
+    /// `out[j] = dot(query, point j)`; points dimension-major as in
+    /// [`Kernels::l2_sq_columns`].
+    ///
+    /// # Panics
+    /// If `cols.len() != out.len() * query.len()`.
+    #[inline]
+    pub fn dot_columns(&self, query: &[f32], cols: &[f32], out: &mut [f32]) {
+        check_many(query, cols, out);
+        (self.dot_columns)(query, cols, out)
     }
 
     /// Fast-scan accumulation of 4-bit codes for one block of

@@ -92,6 +92,59 @@ fn many(query: &[f32], rows: &[f32], out: &mut [f32], f: fn(&[f32], &[f32]) -> f
     }
 }
 
+/// `out[j] = Σ_d f(q[d], cols[d·n + j])` for `n = out.len()` (dimension-major
+/// points, one per lane).
+#[inline(always)]
+fn columns(
+    query: &[f32],
+    cols: &[f32],
+    out: &mut [f32],
+    step: impl Fn(f32x8, f32x8, f32x8) -> f32x8,
+    scalar: impl Fn(f32, f32) -> f32,
+) {
+    let n = out.len();
+    let mut j = 0;
+    while j + LANES <= n {
+        let mut acc = f32x8::ZERO;
+        for (d, &qd) in query.iter().enumerate() {
+            acc = step(f32x8::splat(qd), load(&cols[d * n + j..]), acc);
+        }
+        out[j..j + LANES].copy_from_slice(&acc.to_array());
+        j += LANES;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        *o = query
+            .iter()
+            .enumerate()
+            .fold(0.0, |t, (d, &q)| t + scalar(q, cols[d * n + jj]));
+    }
+}
+
+/// Squared L2 distance of `query` to each dimension-major point of `cols`.
+pub(crate) fn l2_sq_columns(query: &[f32], cols: &[f32], out: &mut [f32]) {
+    columns(
+        query,
+        cols,
+        out,
+        |q, c, acc| {
+            let d = q - c;
+            d.mul_add(d, acc)
+        },
+        |q, c| (q - c) * (q - c),
+    );
+}
+
+/// Inner product of `query` with each dimension-major point of `cols`.
+pub(crate) fn dot_columns(query: &[f32], cols: &[f32], out: &mut [f32]) {
+    columns(
+        query,
+        cols,
+        out,
+        |q, c, acc| q.mul_add(c, acc),
+        |q, c| q * c,
+    );
+}
+
 /// Scalar fast-scan accumulation (the reference the SIMD tier is tested against).
 pub(crate) fn fastscan_block(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
     *out = [0; 32];

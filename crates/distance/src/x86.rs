@@ -279,6 +279,126 @@ many!(dot_many_512, "avx512f", dot_512);
 many!(l2_sq_many_256, "avx2,fma", l2_sq_256);
 many!(dot_many_256, "avx2,fma", dot_256);
 
+// ---------------------------------------------------------------- column-major
+
+/// `out[j] = Σ_d f(q[d], cols[d·n + j])` for `n = out.len()`: one point per
+/// lane, so short vectors need no horizontal sums.
+macro_rules! columns_512 {
+    ($name:ident, |$q:ident, $c:ident, $acc:ident| $step:expr) => {
+        /// # Safety
+        /// AVX-512F available; `cols.len() >= query.len() * out.len()`.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(query: &[f32], cols: &[f32], out: &mut [f32]) {
+            let n = out.len();
+            debug_assert!(cols.len() >= query.len() * n);
+            let (pc, po) = (cols.as_ptr(), out.as_mut_ptr());
+            let mut j = 0;
+            // SAFETY (all accesses below): column `d` is `pc + d·n .. pc + (d+1)·n`
+            // and the code reads and writes lanes `j .. j + 16·u <= n` of it, or
+            // the masked `j .. n` tail.
+            unsafe {
+                while j + 64 <= n {
+                    let mut a = [_mm512_setzero_ps(); 4];
+                    for (d, &qd) in query.iter().enumerate() {
+                        let $q = _mm512_set1_ps(qd);
+                        let col = pc.add(d * n + j);
+                        for (u, $acc) in a.iter_mut().enumerate() {
+                            let $c = _mm512_loadu_ps(col.add(16 * u));
+                            *$acc = $step;
+                        }
+                    }
+                    for (u, v) in a.iter().enumerate() {
+                        _mm512_storeu_ps(po.add(j + 16 * u), *v);
+                    }
+                    j += 64;
+                }
+                while j < n {
+                    let lanes = (n - j).min(16);
+                    let mask: __mmask16 = ((1u32 << lanes) - 1) as __mmask16;
+                    let mut a = [_mm512_setzero_ps()];
+                    for (d, &qd) in query.iter().enumerate() {
+                        let $q = _mm512_set1_ps(qd);
+                        let $c = _mm512_maskz_loadu_ps(mask, pc.add(d * n + j));
+                        let $acc = &mut a[0];
+                        *$acc = $step;
+                    }
+                    _mm512_mask_storeu_ps(po.add(j), mask, a[0]);
+                    j += lanes;
+                }
+            }
+        }
+    };
+}
+columns_512!(l2_sq_columns_512, |q, c, acc| {
+    let d = _mm512_sub_ps(q, c);
+    _mm512_fmadd_ps(d, d, *acc)
+});
+columns_512!(dot_columns_512, |q, c, acc| _mm512_fmadd_ps(q, c, *acc));
+
+/// The AVX2 form of `columns_512`: 8 lanes, a scalar tail.
+macro_rules! columns_256 {
+    ($name:ident, |$q:ident, $c:ident, $acc:ident| $step:expr, |$sq:ident, $sc:ident| $scalar:expr) => {
+        /// # Safety
+        /// AVX2 and FMA available; `cols.len() >= query.len() * out.len()`.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $name(query: &[f32], cols: &[f32], out: &mut [f32]) {
+            let n = out.len();
+            debug_assert!(cols.len() >= query.len() * n);
+            let (pc, po) = (cols.as_ptr(), out.as_mut_ptr());
+            let mut j = 0;
+            // SAFETY (all accesses below): lanes `j .. j + 8·u <= n` of column
+            // `d`, which is `pc + d·n .. pc + (d+1)·n`.
+            unsafe {
+                while j + 32 <= n {
+                    let mut a = [_mm256_setzero_ps(); 4];
+                    for (d, &qd) in query.iter().enumerate() {
+                        let $q = _mm256_set1_ps(qd);
+                        let col = pc.add(d * n + j);
+                        for (u, $acc) in a.iter_mut().enumerate() {
+                            let $c = _mm256_loadu_ps(col.add(8 * u));
+                            *$acc = $step;
+                        }
+                    }
+                    for (u, v) in a.iter().enumerate() {
+                        _mm256_storeu_ps(po.add(j + 8 * u), *v);
+                    }
+                    j += 32;
+                }
+                while j + 8 <= n {
+                    let mut a = [_mm256_setzero_ps()];
+                    for (d, &qd) in query.iter().enumerate() {
+                        let $q = _mm256_set1_ps(qd);
+                        let $c = _mm256_loadu_ps(pc.add(d * n + j));
+                        let $acc = &mut a[0];
+                        *$acc = $step;
+                    }
+                    _mm256_storeu_ps(po.add(j), a[0]);
+                    j += 8;
+                }
+            }
+            for (jj, o) in out.iter_mut().enumerate().skip(j) {
+                *o = query.iter().enumerate().fold(0.0, |t, (d, &$sq)| {
+                    let $sc = cols[d * n + jj];
+                    t + $scalar
+                });
+            }
+        }
+    };
+}
+columns_256!(
+    l2_sq_columns_256,
+    |q, c, acc| {
+        let d = _mm256_sub_ps(q, c);
+        _mm256_fmadd_ps(d, d, *acc)
+    },
+    |q, c| (q - c) * (q - c)
+);
+columns_256!(
+    dot_columns_256,
+    |q, c, acc| _mm256_fmadd_ps(q, c, *acc),
+    |q, c| q * c
+);
+
 // ---------------------------------------------------------------- safe entry points
 //
 // These wrappers are private to the crate and only stored in a `Kernels` value
@@ -310,10 +430,14 @@ safe_entry!(l2_sq_avx512 => l2_sq_512, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx512 => dot_512, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx512 => l2_sq_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx512 => dot_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(l2_sq_columns_avx512 => l2_sq_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
+safe_entry!(dot_columns_avx512 => dot_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
 safe_entry!(l2_sq_avx2 => l2_sq_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx2 => dot_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx2 => l2_sq_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx2 => dot_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(l2_sq_columns_avx2 => l2_sq_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
+safe_entry!(dot_columns_avx2 => dot_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
 // AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`
 // checks `has_avx2()` before storing this in either x86 tier.
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));

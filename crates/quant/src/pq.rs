@@ -250,32 +250,18 @@ impl ProductQuantizer {
         check_rows(query, self.dim)?;
         let (dsub, ksub) = (self.dsub(), self.ksub());
         let kern = zgq_distance::kernels();
-        table.clear();
+        // Every entry is overwritten below: no need to clear.
         table.resize(self.m * ksub, 0.0);
-        for (s, t) in table.chunks_exact_mut(ksub).enumerate() {
-            let q = &query[s * dsub..(s + 1) * dsub];
-            let book = &self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub];
-            let l2 = metric == Metric::L2;
-            if dsub <= 8 {
-                // Short sub-vectors: walk the dimension-major copy of the
-                // codebook so the loop over centroids vectorises.
-                let cols = &self.columns[s * ksub * dsub..(s + 1) * ksub * dsub];
-                t.fill(0.0);
-                for (&qd, col) in q.iter().zip(cols.chunks_exact(ksub)) {
-                    if l2 {
-                        for (o, &c) in t.iter_mut().zip(col) {
-                            *o += (qd - c) * (qd - c);
-                        }
-                    } else {
-                        for (o, &c) in t.iter_mut().zip(col) {
-                            *o -= qd * c;
-                        }
-                    }
-                }
-            } else if l2 {
-                kern.l2_sq_many(q, book, t);
+        // The dimension-major codebook puts one centroid per SIMD lane.
+        for ((t, q), cols) in table
+            .chunks_exact_mut(ksub)
+            .zip(query.chunks_exact(dsub))
+            .zip(self.columns.chunks_exact(ksub * dsub))
+        {
+            if metric == Metric::L2 {
+                kern.l2_sq_columns(q, cols, t);
             } else {
-                kern.dot_many(q, book, t);
+                kern.dot_columns(q, cols, t);
                 t.iter_mut().for_each(|v| *v = -*v);
             }
         }
