@@ -13,11 +13,9 @@ use zgq_quant::{Centroids, KMeans, PqParams, ProductQuantizer};
 
 pub struct IvfPq {
     coarse: Centroids,
+    /// The coarse centroids dimension-major, for `l2_sq_columns`.
+    coarse_cols: Vec<f32>,
     pq: ProductQuantizer,
-    /// FAISS's precomputed tables: for list `l`, sub-quantizer `s`, code `j`:
-    /// `‖r_sj‖² + 2⟨c_l,s, r_sj⟩`, so that with `qr[s, j] = −2⟨q_s, r_sj⟩`
-    /// (once per query), `‖q − c_l − r‖² = ‖q − c_l‖² + Σ_s (pre + qr)`.
-    precomputed: Vec<f32>,
     /// List `l` holds entries `offsets[l]..offsets[l + 1]`.
     offsets: Vec<usize>,
     ids: Vec<u32>,
@@ -29,9 +27,10 @@ pub struct IvfPq {
 pub struct Scratch {
     coarse: Vec<f32>,
     order: Vec<(f32, u32)>,
-    qr: Vec<f32>,
     table: Vec<f32>,
+    resid: Vec<f32>,
     heap: BinaryHeap<(OrdF32, u32)>,
+    top: Vec<(OrdF32, u32)>,
     dists: Vec<f32>,
 }
 
@@ -85,24 +84,16 @@ impl IvfPq {
             ids[at] = i as u32;
             codes[at * m..(at + 1) * m].copy_from_slice(&all[i * m..(i + 1) * m]);
         }
-        let ksub = pq.ksub();
-        let dsub = pq.dsub();
-        let kern = zgq_distance::kernels();
-        let mut precomputed = vec![0.0f32; nlist * m * ksub];
-        for (l, pre) in precomputed.chunks_exact_mut(m * ksub).enumerate() {
-            let c = coarse.centroid(l);
-            for s in 0..m {
-                let cs = &c[s * dsub..(s + 1) * dsub];
-                for j in 0..ksub {
-                    let r = pq.centroid(s, j);
-                    pre[s * ksub + j] = kern.norm_sq(r) + 2.0 * kern.dot(cs, r);
-                }
+        let mut coarse_cols = vec![0.0f32; nlist * dim];
+        for (l, c) in coarse.as_slice().chunks_exact(dim).enumerate() {
+            for (d, &v) in c.iter().enumerate() {
+                coarse_cols[d * nlist + l] = v;
             }
         }
         Ok(IvfPq {
             coarse,
+            coarse_cols,
             pq,
-            precomputed,
             offsets,
             ids,
             codes,
@@ -120,7 +111,8 @@ impl IvfPq {
         let nlist = self.coarse.k();
         let m = self.pq.m();
         s.coarse.resize(nlist, 0.0);
-        zgq_distance::l2_sq_many(q, self.coarse.as_slice(), &mut s.coarse);
+        let kern = zgq_distance::kernels();
+        kern.l2_sq_columns(q, &self.coarse_cols, &mut s.coarse);
         s.order.clear();
         s.order
             .extend(s.coarse.iter().enumerate().map(|(l, &d)| (d, l as u32)));
@@ -128,24 +120,21 @@ impl IvfPq {
         s.order
             .select_nth_unstable_by(nprobe - 1, |a, b| a.0.total_cmp(&b.0));
         s.heap.clear();
-        // −2⟨q_s, r_sj⟩ for every codeword, once per query.
-        self.pq
-            .lookup_table_into(q, Metric::InnerProduct, &mut s.qr)
-            .expect("query checked by the caller");
-        s.qr.iter_mut().for_each(|v| *v *= 2.0);
-        let span = m * self.pq.ksub();
-        for &(dq, l) in &s.order[..nprobe] {
+        for &(_, l) in &s.order[..nprobe] {
             let l = l as usize;
-            let pre = &self.precomputed[l * span..(l + 1) * span];
-            s.table.clear();
-            s.table.extend(pre.iter().zip(&s.qr).map(|(a, b)| a + b));
+            // The table for this list: ‖(q − c_l)_s − r_sj‖² for every codeword.
+            s.resid.clear();
+            s.resid
+                .extend(q.iter().zip(self.coarse.centroid(l)).map(|(a, b)| a - b));
+            self.pq
+                .lookup_table_into(&s.resid, Metric::L2, &mut s.table)
+                .expect("query checked by the caller");
             let table = &s.table;
             let (a, b) = (self.offsets[l], self.offsets[l + 1]);
             s.dists.resize(b - a, 0.0);
             self.pq
                 .distances(table, &self.codes[a * m..b * m], &mut s.dists);
             for (&d, &id) in s.dists.iter().zip(&self.ids[a..b]) {
-                let d = d + dq;
                 if s.heap.len() < k {
                     s.heap.push((OrdF32(d), id));
                 } else if let Some(mut top) = s.heap.peek_mut()
@@ -156,8 +145,9 @@ impl IvfPq {
             }
         }
         out.clear();
-        let mut v: Vec<(OrdF32, u32)> = s.heap.drain().collect();
-        v.sort_unstable();
-        out.extend(v.iter().map(|x| x.1));
+        s.top.clear();
+        s.top.extend(s.heap.drain());
+        s.top.sort_unstable();
+        out.extend(s.top.iter().map(|x| x.1));
     }
 }
