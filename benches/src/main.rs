@@ -15,6 +15,7 @@ use serde::Serialize;
 use zgq_data::Matrix;
 
 mod flat;
+mod hnsw_sq8;
 mod ivfpq;
 
 use zgq_benches::{peers, report};
@@ -27,7 +28,7 @@ struct Args {
     /// Without it: built-in seeded clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat, hnsw, ivfpq.
+    /// Comma-separated methods: flat, hnsw, hnsw-sq8, ivfpq.
     #[arg(long, default_value = "flat,hnsw")]
     methods: String,
     /// ivfpq: coarse lists.
@@ -203,17 +204,28 @@ fn run() -> Result<()> {
         data.metric
     );
     let mut rows = Vec::new();
-    for method in args
+    let methods: Vec<&str> = args
         .methods
         .split(',')
         .map(str::trim)
         .filter(|m| !m.is_empty())
-    {
-        match method {
+        .collect();
+    // Both graph methods search one graph, built once.
+    let graph_methods: Vec<&str> = methods
+        .iter()
+        .copied()
+        .filter(|m| matches!(*m, "hnsw" | "hnsw-sq8"))
+        .collect();
+    for method in &methods {
+        match *method {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
-            "hnsw" => rows.extend(bench_hnsw(&data, &args)?),
+            "hnsw" | "hnsw-sq8" => {
+                if graph_methods.first() == Some(method) {
+                    rows.extend(bench_hnsw(&data, &args, &graph_methods)?);
+                }
+            }
             "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
-            other => bail!("unknown method {other:?}; available: flat, hnsw, ivfpq"),
+            other => bail!("unknown method {other:?}; available: flat, hnsw, hnsw-sq8, ivfpq"),
         }
     }
     let mut results: Vec<serde_json::Value> = rows
@@ -480,7 +492,7 @@ fn measure<S: Default + Send>(
     })
 }
 
-fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
+fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     let params = zgq_hnsw::HnswParams {
         m: args.m,
         ef_construction: args.ef_construction,
@@ -514,36 +526,65 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
         "hnsw: built in {build_seconds:.1}s, top level {}",
         graph.max_level()
     );
+    let sq8 = if methods.contains(&"hnsw-sq8") {
+        let t = Instant::now();
+        let sq8 = hnsw_sq8::Sq8::new(&graph)?;
+        eprintln!("hnsw-sq8: encoded in {:.1}s", t.elapsed().as_secs_f64());
+        Some(sq8)
+    } else {
+        None
+    };
     let k = args.k;
     let mut rows = Vec::new();
-    for &ef in &args.ef {
-        let m = measure(
-            data,
-            k,
-            args.repeats,
-            |q, (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>), out| {
-                graph.search_into(q, k, ef, s, hits).expect("valid query");
-                out.clear();
-                out.extend(hits.iter().map(|n| n.id));
-            },
-        )?;
-        eprintln!(
-            "  ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
-            m.recall, m.qps, m.batch_qps
-        );
-        let mut params =
-            serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
-        if args.relabel {
-            params["relabel"] = "bfs".into();
+    for &method in methods {
+        for &ef in &args.ef {
+            let (m, index_bytes) = match (method, &sq8) {
+                ("hnsw-sq8", Some(sq8)) => (
+                    measure(
+                        data,
+                        k,
+                        args.repeats,
+                        |q, s: &mut hnsw_sq8::Scratch, out| {
+                            sq8.search(&graph, &data.base, q, k, ef, s, out)
+                                .expect("valid query")
+                        },
+                    )?,
+                    graph.memory_bytes() + sq8.memory_bytes(),
+                ),
+                _ => (
+                    measure(
+                        data,
+                        k,
+                        args.repeats,
+                        |q,
+                         (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>),
+                         out| {
+                            graph.search_into(q, k, ef, s, hits).expect("valid query");
+                            out.clear();
+                            out.extend(hits.iter().map(|n| n.id));
+                        },
+                    )?,
+                    graph.memory_bytes(),
+                ),
+            };
+            eprintln!(
+                "  {method} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+                m.recall, m.qps, m.batch_qps
+            );
+            let mut params =
+                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
+            if args.relabel {
+                params["relabel"] = "bfs".into();
+            }
+            rows.push(Row::new(
+                method,
+                params,
+                (build_seconds, threads),
+                index_bytes,
+                m,
+                k,
+            ));
         }
-        rows.push(Row::new(
-            "hnsw",
-            params,
-            (build_seconds, threads),
-            graph.memory_bytes(),
-            m,
-            k,
-        ));
     }
     Ok(rows)
 }

@@ -93,6 +93,7 @@ impl fmt::Display for Tier {
 
 type PairFn = fn(&[f32], &[f32]) -> f32;
 type ManyFn = fn(&[f32], &[f32], &mut [f32]);
+type ByteFn = fn(&[f32], &[f32], &[u8]) -> f32;
 type FastScanFn = fn(&[u8], &[u8], &mut [u16; 32]);
 
 /// Vectors per fast-scan block.
@@ -109,6 +110,7 @@ pub struct Kernels {
     dot_many: ManyFn,
     l2_sq_columns: ManyFn,
     dot_columns: ManyFn,
+    l2_sq_u8: ByteFn,
     fastscan: FastScanFn,
 }
 
@@ -129,6 +131,7 @@ impl Kernels {
             dot_many: portable::dot_many,
             l2_sq_columns: portable::l2_sq_columns,
             dot_columns: portable::dot_columns,
+            l2_sq_u8: portable::l2_sq_u8,
             fastscan: portable::fastscan_block,
         }
     }
@@ -146,6 +149,7 @@ impl Kernels {
                 dot_many: x86::dot_many_avx512,
                 l2_sq_columns: x86::l2_sq_columns_avx512,
                 dot_columns: x86::dot_columns_avx512,
+                l2_sq_u8: x86::l2_sq_u8_avx512,
                 fastscan: x86::fastscan_block_avx2,
             }),
             #[cfg(target_arch = "x86_64")]
@@ -157,6 +161,7 @@ impl Kernels {
                 dot_many: x86::dot_many_avx2,
                 l2_sq_columns: x86::l2_sq_columns_avx2,
                 dot_columns: x86::dot_columns_avx2,
+                l2_sq_u8: x86::l2_sq_u8_avx2,
                 fastscan: x86::fastscan_block_avx2,
             }),
             _ => None,
@@ -269,6 +274,23 @@ impl Kernels {
     pub fn dot_columns(&self, query: &[f32], cols: &[f32], out: &mut [f32]) {
         check_many(query, cols, out);
         (self.dot_columns)(query, cols, out)
+    }
+
+    /// Weighted squared distance from an f32 point to a byte code:
+    /// `Σ wᵢ·(qᵢ − cᵢ)²`. With `q` the query mapped into code space
+    /// (`(x − min) / step`) and `w = step²`, this is the squared L2 distance
+    /// to the vector a scalar-quantized code stands for, reading one byte
+    /// per dimension instead of four.
+    ///
+    /// # Panics
+    /// If the three slices differ in length.
+    #[inline]
+    pub fn l2_sq_u8(&self, query: &[f32], weights: &[f32], code: &[u8]) -> f32 {
+        assert!(
+            query.len() == weights.len() && query.len() == code.len(),
+            "l2_sq_u8: query, weights and code must have the same length"
+        );
+        (self.l2_sq_u8)(query, weights, code)
     }
 
     /// Fast-scan accumulation of 4-bit codes for one block of

@@ -92,6 +92,26 @@ fn many(query: &[f32], rows: &[f32], out: &mut [f32], f: fn(&[f32], &[f32]) -> f
     }
 }
 
+/// `Σ wᵢ·(qᵢ − cᵢ)²` over `min(len)` values, codes widened from bytes.
+pub(crate) fn l2_sq_u8(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(w.len()).min(c.len());
+    let mut acc = f32x8::ZERO;
+    let mut i = 0;
+    while i + LANES <= n {
+        let codes = f32x8::new(std::array::from_fn(|k| c[i + k] as f32));
+        let d = load(&q[i..]) - codes;
+        acc = (d * load(&w[i..])).mul_add(d, acc);
+        i += LANES;
+    }
+    let tail: f32 = (i..n)
+        .map(|j| {
+            let d = q[j] - c[j] as f32;
+            w[j] * d * d
+        })
+        .sum();
+    acc.reduce_add() + tail
+}
+
 /// `out[j] = Σ_d f(q[d], cols[d·n + j])` for `n = out.len()` (dimension-major
 /// points, one per lane).
 #[inline(always)]

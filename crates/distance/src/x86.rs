@@ -279,6 +279,90 @@ many!(dot_many_512, "avx512f", dot_512);
 many!(l2_sq_many_256, "avx2,fma", l2_sq_256);
 many!(dot_many_256, "avx2,fma", dot_256);
 
+// ---------------------------------------------------------------- byte codes
+
+/// `Σ wᵢ·(qᵢ − cᵢ)²` over `min(len)` values, codes widened from bytes.
+///
+/// # Safety
+/// AVX-512F available.
+#[target_feature(enable = "avx512f")]
+unsafe fn l2_sq_u8_512(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(w.len()).min(c.len());
+    let (pq, pw, pc) = (q.as_ptr(), w.as_ptr(), c.as_ptr());
+    let mut acc0 = _mm512_setzero_ps();
+    let mut acc1 = _mm512_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 16 <= n` (or `i + 32 <= n`) for every
+    // 16-value read of `q`, `w` and `c`.
+    unsafe {
+        let codes = |at: usize| {
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(
+                pc.add(at) as *const __m128i
+            )))
+        };
+        while i + 32 <= n {
+            let d0 = _mm512_sub_ps(_mm512_loadu_ps(pq.add(i)), codes(i));
+            let d1 = _mm512_sub_ps(_mm512_loadu_ps(pq.add(i + 16)), codes(i + 16));
+            acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d0, _mm512_loadu_ps(pw.add(i))), d0, acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_mul_ps(d1, _mm512_loadu_ps(pw.add(i + 16))), d1, acc1);
+            i += 32;
+        }
+        while i + 16 <= n {
+            let d = _mm512_sub_ps(_mm512_loadu_ps(pq.add(i)), codes(i));
+            acc0 = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_loadu_ps(pw.add(i))), d, acc0);
+            i += 16;
+        }
+    }
+    let tail: f32 = (i..n)
+        .map(|j| {
+            let d = q[j] - c[j] as f32;
+            w[j] * d * d
+        })
+        .sum();
+    _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail
+}
+
+/// The AVX2 form of [`l2_sq_u8_512`].
+///
+/// # Safety
+/// AVX2 and FMA available.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn l2_sq_u8_256(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
+    let n = q.len().min(w.len()).min(c.len());
+    let (pq, pw, pc) = (q.as_ptr(), w.as_ptr(), c.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut i = 0;
+    // SAFETY (all loads below): `i + 8 <= n` (or `i + 16 <= n`) for every
+    // 8-value read; `_mm_loadl_epi64` reads exactly 8 bytes.
+    unsafe {
+        let codes = |at: usize| {
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                pc.add(at) as *const __m128i
+            )))
+        };
+        while i + 16 <= n {
+            let d0 = _mm256_sub_ps(_mm256_loadu_ps(pq.add(i)), codes(i));
+            let d1 = _mm256_sub_ps(_mm256_loadu_ps(pq.add(i + 8)), codes(i + 8));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_loadu_ps(pw.add(i))), d0, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_loadu_ps(pw.add(i + 8))), d1, acc1);
+            i += 16;
+        }
+        while i + 8 <= n {
+            let d = _mm256_sub_ps(_mm256_loadu_ps(pq.add(i)), codes(i));
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_loadu_ps(pw.add(i))), d, acc0);
+            i += 8;
+        }
+    }
+    let tail: f32 = (i..n)
+        .map(|j| {
+            let d = q[j] - c[j] as f32;
+            w[j] * d * d
+        })
+        .sum();
+    hsum256(_mm256_add_ps(acc0, acc1)) + tail
+}
+
 // ---------------------------------------------------------------- column-major
 
 /// `out[j] = Σ_d f(q[d], cols[d·n + j])` for `n = out.len()`: one point per
@@ -432,10 +516,12 @@ safe_entry!(l2_sq_many_avx512 => l2_sq_many_512, (q: &[f32], rows: &[f32], out: 
 safe_entry!(dot_many_avx512 => dot_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(l2_sq_columns_avx512 => l2_sq_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
 safe_entry!(dot_columns_avx512 => dot_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
+safe_entry!(l2_sq_u8_avx512 => l2_sq_u8_512, (q: &[f32], w: &[f32], c: &[u8]) -> f32);
 safe_entry!(l2_sq_avx2 => l2_sq_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx2 => dot_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx2 => l2_sq_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx2 => dot_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
+safe_entry!(l2_sq_u8_avx2 => l2_sq_u8_256, (q: &[f32], w: &[f32], c: &[u8]) -> f32);
 safe_entry!(l2_sq_columns_avx2 => l2_sq_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
 safe_entry!(dot_columns_avx2 => dot_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
 // AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`

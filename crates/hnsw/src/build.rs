@@ -488,9 +488,7 @@ impl Adjacency for BuildGraph<'_> {
     fn prefetch_neighbors(&self, id: u32, level: usize) {
         if level <= self.levels[id as usize] as usize {
             let list = self.slots(id, level);
-            for line in (0..list.len()).step_by(16) {
-                crate::prefetch::prefetch(&list[line..]);
-            }
+            crate::prefetch::prefetch_lines(list, usize::MAX);
         }
     }
 

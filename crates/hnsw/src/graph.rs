@@ -360,9 +360,7 @@ impl Adjacency for HnswGraph<'_> {
     fn prefetch_neighbors(&self, id: u32, level: usize) {
         if level == 0 {
             let list = &self.p.links0[id as usize * self.p.m0..][..self.p.m0];
-            for line in (0..list.len()).step_by(16) {
-                crate::prefetch::prefetch(&list[line..]);
-            }
+            crate::prefetch::prefetch_lines(list, usize::MAX);
         }
     }
 }

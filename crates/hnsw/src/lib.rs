@@ -50,5 +50,6 @@ mod visited;
 pub use build::HnswParams;
 pub use error::{Error, Result};
 pub use graph::{GraphParts, Hnsw, HnswGraph, NO_NEIGHBOR};
+pub use prefetch::prefetch_lines;
 pub use search::{ExactScorer, Neighbor, Scorer, SearchScratch};
 pub use zgq_distance::Metric;

@@ -15,6 +15,19 @@ pub(crate) fn prefetch<T>(data: &[T]) {
     let _ = data;
 }
 
+/// Prefetches each 64-byte cache line of the first `max_bytes` bytes of
+/// `data` (all of it if shorter): the safe helper for [`crate::Scorer::prefetch`]
+/// implementations. Prefetching is a hint; it never changes results.
+#[inline]
+pub fn prefetch_lines<T>(data: &[T], max_bytes: usize) {
+    let bytes = std::mem::size_of_val(data).min(max_bytes);
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    let items = bytes / std::mem::size_of::<T>().max(1);
+    for at in (0..items).step_by(step) {
+        prefetch(&data[at..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -23,6 +36,10 @@ mod tests {
         super::prefetch(&v);
         super::prefetch(&v[99..]);
         super::prefetch::<u32>(&[]);
+        super::prefetch_lines(&v, 256);
+        super::prefetch_lines(&v, usize::MAX);
+        super::prefetch_lines::<u8>(&[], 256);
+        super::prefetch_lines(&[(); 3], 256);
         assert_eq!(v[0], 1.0);
     }
 }

@@ -51,4 +51,4 @@ pub use fastscan::{FastScanCodes, QuantizedLut};
 pub use kmeans::{Centroids, KMeans, TrainStats};
 pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};
-pub use sq::{ScalarQuantizer, SqParams};
+pub use sq::{ScalarQuantizer, SqParams, SqQuery};

@@ -1,8 +1,11 @@
 //! Scalar quantization: every dimension is mapped linearly onto 0..=255
 //! between a trained lower bound and upper bound (the min/max of the training data, or
 //! percentiles of it to ignore outliers), one byte per value. A query keeps
-//! its f32 values; its distance to a code decodes on the fly, eight
-//! dimensions at a time with `wide` vectors.
+//! f32 values: [`ScalarQuantizer::l2_sq`] decodes a code on the fly (the
+//! plain reference form), and a query mapped once into code space
+//! ([`ScalarQuantizer::prepare_query`]) is scored against codes by
+//! zgq-distance's runtime-dispatched byte kernel, reading one byte per
+//! dimension — the form for scanning many codes or walking a graph.
 
 use wide::f32x8;
 
@@ -64,8 +67,17 @@ impl SqParams {
             min[j] = lo;
             step[j] = if hi > lo { (hi - lo) / 255.0 } else { 0.0 };
         }
-        Ok(ScalarQuantizer { min, step })
+        Ok(ScalarQuantizer::from_bounds(min, step))
     }
+}
+
+/// A query mapped into a [`ScalarQuantizer`]'s code space:
+/// `(x_j − min_j) / step_j` per dimension, plus the constant contribution
+/// of dimensions with `step_j = 0`. Reusable across queries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SqQuery {
+    scaled: Vec<f32>,
+    offset: f32,
 }
 
 /// Trained bounds: value `x` of dimension `j` becomes
@@ -75,9 +87,65 @@ impl SqParams {
 pub struct ScalarQuantizer {
     min: Vec<f32>,
     step: Vec<f32>,
+    /// `step²`: the weight of each dimension in code space.
+    weights: Vec<f32>,
 }
 
 impl ScalarQuantizer {
+    fn from_bounds(min: Vec<f32>, step: Vec<f32>) -> ScalarQuantizer {
+        let weights = step.iter().map(|s| s * s).collect();
+        ScalarQuantizer { min, step, weights }
+    }
+
+    /// Maps `query` into code space for [`ScalarQuantizer::distance`].
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a query of the wrong length,
+    /// [`Error::NonFinite`] for NaN/inf.
+    pub fn prepare_query(&self, query: &[f32]) -> Result<SqQuery> {
+        let mut q = SqQuery::default();
+        self.prepare_query_into(query, &mut q)?;
+        Ok(q)
+    }
+
+    /// [`ScalarQuantizer::prepare_query`] into a reused value (no allocation
+    /// once it has grown).
+    ///
+    /// # Errors
+    /// As [`ScalarQuantizer::prepare_query`].
+    pub fn prepare_query_into(&self, query: &[f32], out: &mut SqQuery) -> Result<()> {
+        if query.len() != self.dim() {
+            return Err(Error::Dimension {
+                expected: self.dim(),
+                got: query.len(),
+            });
+        }
+        check_rows(query, self.dim())?;
+        out.scaled.clear();
+        out.offset = 0.0;
+        for ((&x, &lo), &st) in query.iter().zip(&self.min).zip(&self.step) {
+            if st > 0.0 {
+                out.scaled.push((x - lo) / st);
+            } else {
+                // Constant dimension: every code is 0 and decodes to `lo`.
+                out.scaled.push(0.0);
+                out.offset += (x - lo) * (x - lo);
+            }
+        }
+        Ok(())
+    }
+
+    /// Squared L2 distance of a prepared query to the vector `code` decodes
+    /// to (equal to [`ScalarQuantizer::l2_sq`] up to f32 rounding), with the
+    /// dispatched SIMD byte kernel.
+    ///
+    /// # Panics
+    /// If `query` was prepared by a quantizer of another dimension or `code`
+    /// is not `dim()` long.
+    #[inline]
+    pub fn distance(&self, query: &SqQuery, code: &[u8]) -> f32 {
+        zgq_distance::kernels().l2_sq_u8(&query.scaled, &self.weights, code) + query.offset
+    }
     /// Vector dimension (= code bytes per vector).
     pub fn dim(&self) -> usize {
         self.min.len()
@@ -175,18 +243,24 @@ impl ScalarQuantizer {
         acc.reduce_add() + tail
     }
 
-    /// [`ScalarQuantizer::l2_sq`] for a contiguous block of codes.
+    /// Distances of `query` to a contiguous block of codes, through
+    /// [`ScalarQuantizer::distance`] (so equal to [`ScalarQuantizer::l2_sq`]
+    /// up to f32 rounding).
     ///
-    /// # Panics
-    /// If `codes.len() != out.len() · dim()` or `query.len() != dim()`.
-    pub fn l2_sq_many(&self, query: &[f32], codes: &[u8], out: &mut [f32]) {
-        assert_eq!(
-            codes.len(),
-            out.len() * self.dim(),
-            "SQ distance: codes and output disagree"
-        );
-        for (o, c) in out.iter_mut().zip(codes.chunks_exact(self.dim())) {
-            *o = self.l2_sq(query, c);
+    /// # Errors
+    /// As [`ScalarQuantizer::prepare_query`]; [`Error::Dimension`] if
+    /// `codes.len() != out.len() · dim()`.
+    pub fn l2_sq_many(&self, query: &[f32], codes: &[u8], out: &mut [f32]) -> Result<()> {
+        if Some(codes.len()) != out.len().checked_mul(self.dim()) {
+            return Err(Error::Dimension {
+                expected: out.len() * self.dim(),
+                got: codes.len(),
+            });
         }
+        let q = self.prepare_query(query)?;
+        for (o, c) in out.iter_mut().zip(codes.chunks_exact(self.dim().max(1))) {
+            *o = self.distance(&q, c);
+        }
+        Ok(())
     }
 }

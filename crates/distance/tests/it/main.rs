@@ -145,6 +145,26 @@ proptest! {
         }
     }
 
+    /// Byte-code distances against the f64 reference, every tier, every tail.
+    #[test]
+    fn l2_sq_u8_matches_f64_reference(dim in 0usize..=300, seed in any::<u64>()) {
+        let mut rng = SplitMix(seed);
+        let q: Vec<f32> = (0..dim).map(|_| rng.next_f32(300.0)).collect();
+        let w: Vec<f32> = (0..dim).map(|_| rng.next_f32(2.0).abs()).collect();
+        let c: Vec<u8> = (0..dim).map(|_| ((rng.next_f32(1.0) + 1.0) * 127.9) as u8).collect();
+        let mut want = 0.0f64;
+        let mut scale = 0.0f64;
+        for i in 0..dim {
+            let d = q[i] as f64 - c[i] as f64;
+            want += w[i] as f64 * d * d;
+            scale += (w[i] as f64 * d * d).abs();
+        }
+        for k in Kernels::available() {
+            let got = k.l2_sq_u8(&q, &w, &c);
+            prop_assert!(close(got, (want, scale)), "{} dim {dim}: {got} vs {want}", k.tier());
+        }
+    }
+
     /// Dimension-major kernels against the f64 reference, every tier, lane
     /// counts that exercise full blocks, single vectors and every tail. The sum
     /// over dimensions is sequential, so its error grows like `dim · ε`: the

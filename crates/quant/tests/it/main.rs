@@ -363,12 +363,16 @@ mod sq {
             }
             let q = random(1, dim, seed ^ 7);
             let mut block = vec![0.0f32; n];
-            sq.l2_sq_many(&q, &codes, &mut block);
+            sq.l2_sq_many(&q, &codes, &mut block).unwrap();
+            let prepared = sq.prepare_query(&q).unwrap();
             for (r, (c, x)) in codes.chunks_exact(dim).zip(decoded.chunks_exact(dim)).enumerate() {
                 let want: f64 = q.iter().zip(x).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum();
                 let got = sq.l2_sq(&q, c) as f64;
                 prop_assert!((got - want).abs() <= 1e-4 * (1.0 + want), "got {} want {}", got, want);
-                prop_assert_eq!(block[r], sq.l2_sq(&q, c));
+                // The prepared (code-space, SIMD byte kernel) form agrees.
+                let fast = block[r] as f64;
+                prop_assert!((fast - want).abs() <= 1e-4 * (1.0 + want), "prepared {} want {}", fast, want);
+                prop_assert_eq!(block[r], sq.distance(&prepared, c));
             }
         }
     }
@@ -395,6 +399,17 @@ mod sq {
             clipped.min()[0] + 255.0 * clipped.step()[0],
             "outliers clamp to the top code"
         );
+        // A query off the constant value: its distance includes that term.
+        let q = [0.0f32, 0.0, 10.0];
+        let code = clipped.encode(&data[3..6]).unwrap();
+        let (slow, fast) = (
+            clipped.l2_sq(&q, &code),
+            clipped.distance(&clipped.prepare_query(&q).unwrap(), &code),
+        );
+        assert!(
+            slow >= 9.0 && (slow - fast).abs() <= 1e-4 * slow,
+            "{slow} vs {fast}"
+        );
     }
 
     #[test]
@@ -418,6 +433,18 @@ mod sq {
         let sq = SqParams::default().train(&[0.0, 1.0, 2.0, 3.0], 2).unwrap();
         assert!(sq.encode(&[1.0, 2.0, 3.0]).is_err());
         assert!(sq.decode(&[1, 2, 3]).is_err());
+        assert!(matches!(
+            sq.prepare_query(&[1.0]),
+            Err(Error::Dimension { .. })
+        ));
+        assert!(matches!(
+            sq.prepare_query(&[1.0, f32::INFINITY]),
+            Err(Error::NonFinite { .. })
+        ));
+        assert!(
+            sq.l2_sq_many(&[1.0, 2.0], &[1, 2, 3], &mut [0.0; 2])
+                .is_err()
+        );
     }
 }
 

@@ -1,0 +1,107 @@
+//! `hnsw-sq8`: the zgq-hnsw graph walked with 8-bit scalar codes instead of
+//! f32 vectors, then the walk's `ef` candidates re-ranked by exact f32
+//! distance — a quantized graph walk. Each visited node costs one byte per
+//! dimension instead of four (zgq-quant's SQ8 through zgq-distance's
+//! dispatched byte kernel); the re-rank reads `ef` f32 vectors. Same graph,
+//! same `ef` as `hnsw`, so the two rows compare the scorer alone.
+//!
+//! This lives in the harness, not a library: the `zgq` crate will own the
+//! pairing of graph and codes.
+
+use anyhow::Result;
+use zgq_data::Matrix;
+use zgq_hnsw::{HnswGraph, Neighbor, Scorer, SearchScratch};
+use zgq_quant::{ScalarQuantizer, SqParams, SqQuery};
+
+/// SQ8 codes of a graph's vectors, in the graph's internal order.
+pub struct Sq8 {
+    sq: ScalarQuantizer,
+    codes: Vec<u8>,
+    dim: usize,
+}
+
+/// Per-thread buffers.
+#[derive(Default)]
+pub struct Scratch {
+    search: SearchScratch,
+    query: SqQuery,
+    hits: Vec<Neighbor>,
+    exact: Vec<(f32, u32)>,
+}
+
+struct Sq8Scorer<'a> {
+    sq: &'a ScalarQuantizer,
+    codes: &'a [u8],
+    query: &'a SqQuery,
+    dim: usize,
+}
+
+impl Scorer for Sq8Scorer<'_> {
+    #[inline]
+    fn score(&mut self, id: u32) -> f32 {
+        let at = id as usize * self.dim;
+        self.sq.distance(self.query, &self.codes[at..at + self.dim])
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        let at = id as usize * self.dim;
+        zgq_hnsw::prefetch_lines(&self.codes[at..at + self.dim], 256);
+    }
+}
+
+impl Sq8 {
+    /// Trains min/max SQ8 on the graph's vectors and encodes them.
+    pub fn new(graph: &HnswGraph<'_>) -> Result<Sq8> {
+        let vectors = graph.parts().vectors;
+        let dim = graph.dim();
+        let sq = SqParams::default().train(vectors, dim)?;
+        let codes = sq.encode(vectors)?;
+        Ok(Sq8 { sq, codes, dim })
+    }
+
+    /// Codes plus the quantizer's bounds (the f32 vectors are counted with the graph).
+    pub fn memory_bytes(&self) -> usize {
+        self.codes.len() + 8 * self.dim
+    }
+
+    /// Walks `graph` with SQ8 distances (candidate list `ef`), re-ranks the
+    /// `max(ef, k)` nodes it returns by exact squared L2 against `base`
+    /// (rows by label), and writes the `k` nearest labels to `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search(
+        &self,
+        graph: &HnswGraph<'_>,
+        base: &Matrix<f32>,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        s: &mut Scratch,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.sq.prepare_query_into(query, &mut s.query)?;
+        let mut scorer = Sq8Scorer {
+            sq: &self.sq,
+            codes: &self.codes,
+            query: &s.query,
+            dim: self.dim,
+        };
+        graph.search_with(&mut scorer, ef.max(k), ef, &mut s.search, &mut s.hits);
+        let kern = zgq_distance::kernels();
+        s.exact.clear();
+        s.exact.extend(
+            s.hits
+                .iter()
+                .map(|h| (kern.l2_sq(query, base.row(h.id as usize)), h.id)),
+        );
+        let k = k.min(s.exact.len());
+        if k > 0 && k < s.exact.len() {
+            s.exact
+                .select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+        }
+        s.exact[..k].sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        out.clear();
+        out.extend(s.exact[..k].iter().map(|e| e.1));
+        Ok(())
+    }
+}
