@@ -43,10 +43,14 @@ impl Scorer for Sq8Scorer<'_> {
         self.sq.distance(self.query, &self.codes[at..at + self.dim])
     }
 
+    /// The whole code row: one byte per dimension is short enough (13 lines
+    /// on fashion-mnist). Measured in-process, alternating with the f32
+    /// walk: prefetching only the first 256 bytes left the SQ8 walk no
+    /// faster than f32; the whole row made it 1.4–1.5×.
     #[inline]
     fn prefetch(&self, id: u32) {
         let at = id as usize * self.dim;
-        zgq_hnsw::prefetch_lines(&self.codes[at..at + self.dim], 256);
+        zgq_hnsw::prefetch_lines(&self.codes[at..at + self.dim], usize::MAX);
     }
 }
 
@@ -88,6 +92,10 @@ impl Sq8 {
         };
         graph.search_with(&mut scorer, ef.max(k), ef, &mut s.search, &mut s.hits);
         let kern = zgq_distance::kernels();
+        // Start fetching every candidate's f32 row before scoring any.
+        for h in &s.hits {
+            zgq_hnsw::prefetch_lines(base.row(h.id as usize), usize::MAX);
+        }
         s.exact.clear();
         s.exact.extend(
             s.hits
