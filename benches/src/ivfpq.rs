@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 use anyhow::Result;
 use zgq_data::Matrix;
 use zgq_distance::Metric;
-use zgq_quant::{Centroids, KMeans, PqParams, ProductQuantizer};
+use zgq_quant::{Centroids, FastScanCodes, KMeans, PqParams, ProductQuantizer, QuantizedLut};
 
 /// Longest sub-vector for which a probed list's table is computed from the
 /// query's residual rather than from precomputed tables. In-process A/B
@@ -34,6 +34,10 @@ pub struct IvfPq {
     offsets: Vec<usize>,
     ids: Vec<u32>,
     codes: Vec<u8>,
+    /// With 4-bit codes: each list's codes packed for fast-scan (blocks of
+    /// 32, scanned with byte shuffles and byte-quantized tables, as FAISS's
+    /// `IndexIVFPQFastScan`). Empty for 8-bit codes.
+    packed: Vec<FastScanCodes>,
 }
 
 /// Per-thread buffers.
@@ -47,6 +51,7 @@ pub struct Scratch {
     heap: BinaryHeap<(OrdF32, u32)>,
     top: Vec<(OrdF32, u32)>,
     dists: Vec<f32>,
+    lut: QuantizedLut,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -115,6 +120,15 @@ impl IvfPq {
                 }
             }
         }
+        let packed = if bits == 4 {
+            (0..nlist)
+                .map(|l| FastScanCodes::pack(&codes[offsets[l] * m..offsets[l + 1] * m], m))
+                .collect::<zgq_quant::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        // Packed 4-bit lists replace the byte-per-code copy.
+        let codes = if packed.is_empty() { codes } else { Vec::new() };
         let mut coarse_cols = vec![0.0f32; nlist * dim];
         for (l, c) in coarse.as_slice().chunks_exact(dim).enumerate() {
             for (d, &v) in c.iter().enumerate() {
@@ -129,11 +143,21 @@ impl IvfPq {
             offsets,
             ids,
             codes,
+            packed,
         })
     }
 
     pub fn index_bytes(&self) -> usize {
-        self.codes.len()
+        let codes = if self.packed.is_empty() {
+            self.codes.len()
+        } else {
+            // 4-bit codes: half a byte per sub-quantizer, in blocks of 32.
+            self.packed
+                .iter()
+                .map(|p| p.len().div_ceil(32) * 32 * self.pq.m() / 2)
+                .sum()
+        };
+        codes
             + 4 * self.precomputed.len()
             + 4 * self.ids.len()
             + 4 * self.coarse.as_slice().len()
@@ -178,11 +202,17 @@ impl IvfPq {
                 s.table.extend(pre.iter().zip(&s.qr).map(|(a, b)| a + b));
                 dq
             };
-            let table = &s.table;
             let (a, b) = (self.offsets[l], self.offsets[l + 1]);
             s.dists.resize(b - a, 0.0);
-            self.pq
-                .distances(table, &self.codes[a * m..b * m], &mut s.dists);
+            if let Some(packed) = self.packed.get(l) {
+                self.pq
+                    .quantize_lut_into(&s.table, &mut s.lut)
+                    .expect("finite table of a 4-bit quantizer");
+                self.pq.fast_scan(&s.lut, packed, &mut s.dists);
+            } else {
+                self.pq
+                    .distances(&s.table, &self.codes[a * m..b * m], &mut s.dists);
+            }
             for (&d, &id) in s.dists.iter().zip(&self.ids[a..b]) {
                 let d = d + dq;
                 if s.heap.len() < k {

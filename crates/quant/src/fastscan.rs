@@ -67,7 +67,7 @@ impl FastScanCodes {
 
 /// A query's 4-bit ADC table quantized to bytes: the distance estimate of a
 /// code is `bias + scale · Σₛ luts[16·s + code[s]]`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct QuantizedLut {
     luts: Vec<u8>,
     scale: f32,
@@ -81,6 +81,43 @@ impl QuantizedLut {
     }
 }
 
+/// Whether every value of a table of 16-entry sub-tables is finite, in a
+/// form that vectorises: `x · 0` is 0 for finite `x` and NaN otherwise.
+fn all_finite16(table: &[f32]) -> bool {
+    let (chunks, rest) = table.as_chunks::<16>();
+    let mut acc = [0.0f32; 16];
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x * 0.0;
+        }
+    }
+    acc.iter().all(|&a| a == 0.0) && rest.iter().all(|x| x.is_finite())
+}
+
+/// Minimum of 16 values as a pairwise tree (vectorises, unlike a fold).
+#[inline]
+fn min16(t: &[f32; 16]) -> f32 {
+    let mut m = *t;
+    for w in [8, 4, 2, 1] {
+        for i in 0..w {
+            m[i] = if m[i + w] < m[i] { m[i + w] } else { m[i] };
+        }
+    }
+    m[0]
+}
+
+/// Maximum of 16 values, as [`min16`].
+#[inline]
+fn max16(t: &[f32; 16]) -> f32 {
+    let mut m = *t;
+    for w in [8, 4, 2, 1] {
+        for i in 0..w {
+            m[i] = if m[i + w] > m[i] { m[i + w] } else { m[i] };
+        }
+    }
+    m[0]
+}
+
 impl ProductQuantizer {
     /// Quantizes a table from [`ProductQuantizer::lookup_table`] of a 4-bit
     /// quantizer: each sub-table is shifted by its minimum (summed into the
@@ -90,41 +127,51 @@ impl ProductQuantizer {
     /// [`Error::Parameter`] if this quantizer is not 4-bit or the table has
     /// the wrong size or non-finite entries.
     pub fn quantize_lut(&self, table: &[f32]) -> Result<QuantizedLut> {
+        let mut lut = QuantizedLut::default();
+        self.quantize_lut_into(table, &mut lut)?;
+        Ok(lut)
+    }
+
+    /// [`ProductQuantizer::quantize_lut`] into a reused value (no allocation
+    /// once it has grown): the form for one table per probed list.
+    ///
+    /// # Errors
+    /// As [`ProductQuantizer::quantize_lut`].
+    pub fn quantize_lut_into(&self, table: &[f32], lut: &mut QuantizedLut) -> Result<()> {
         if self.bits() != 4 {
             return Err(Error::parameter(
                 "bits",
                 "fast-scan needs a 4-bit product quantizer",
             ));
         }
-        if table.len() != self.m() * 16 || table.iter().any(|t| !t.is_finite()) {
+        if table.len() != self.m() * 16 || !all_finite16(table) {
             return Err(Error::parameter(
                 "table",
                 format!("expected {} finite entries", self.m() * 16),
             ));
         }
-        let mins: Vec<f32> = table
-            .chunks_exact(16)
-            .map(|t| t.iter().copied().fold(f32::INFINITY, f32::min))
-            .collect();
-        let range = table
-            .chunks_exact(16)
-            .zip(&mins)
-            .map(|(t, &lo)| t.iter().copied().fold(f32::NEG_INFINITY, f32::max) - lo)
+        let (tables, _) = table.as_chunks::<16>();
+        let range = tables
+            .iter()
+            .map(|t| max16(t) - min16(t))
             .fold(0.0f32, f32::max);
         let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
-        let luts = table
-            .chunks_exact(16)
-            .zip(&mins)
-            .flat_map(|(t, &lo)| {
-                t.iter()
-                    .map(move |&v| ((v - lo) / scale).round().clamp(0.0, 255.0) as u8)
-            })
-            .collect();
-        Ok(QuantizedLut {
-            luts,
-            scale,
-            bias: mins.iter().sum(),
-        })
+        let inv = 1.0 / scale;
+        lut.luts.clear();
+        lut.luts.resize(table.len(), 0);
+        lut.bias = 0.0;
+        let (outs, _) = lut.luts.as_chunks_mut::<16>();
+        for (t, out) in tables.iter().zip(outs) {
+            let lo = min16(t);
+            lut.bias += lo;
+            for (o, &v) in out.iter_mut().zip(t) {
+                // `v − lo ≥ 0`: adding ½ and truncating rounds to nearest
+                // (no libm call, so the loop vectorises); `as` saturates.
+                *o = ((v - lo) * inv + 0.5).min(255.0) as i32 as u8;
+            }
+        }
+        lut.scale = scale;
+        Ok(())
     }
 
     /// Estimated ADC distances of all packed codes (`out.len()` = `codes.len()`).
