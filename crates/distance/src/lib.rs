@@ -95,6 +95,7 @@ type PairFn = fn(&[f32], &[f32]) -> f32;
 type ManyFn = fn(&[f32], &[f32], &mut [f32]);
 type ByteFn = fn(&[f32], &[f32], &[u8]) -> f32;
 type FastScanFn = fn(&[u8], &[u8], &mut [u16; 32]);
+type LutFn = fn(&[f32], &mut [u8]) -> Option<(f32, f32)>;
 
 /// Vectors per fast-scan block.
 pub const FASTSCAN_BLOCK: usize = 32;
@@ -112,6 +113,7 @@ pub struct Kernels {
     dot_columns: ManyFn,
     l2_sq_u8: ByteFn,
     fastscan: FastScanFn,
+    fastscan_lut: LutFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -133,6 +135,7 @@ impl Kernels {
             dot_columns: portable::dot_columns,
             l2_sq_u8: portable::l2_sq_u8,
             fastscan: portable::fastscan_block,
+            fastscan_lut: portable::fastscan_quantize_lut,
         }
     }
 
@@ -151,6 +154,7 @@ impl Kernels {
                 dot_columns: x86::dot_columns_avx512,
                 l2_sq_u8: x86::l2_sq_u8_avx512,
                 fastscan: x86::fastscan_block_avx2,
+                fastscan_lut: x86::fastscan_quantize_lut_avx512,
             }),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 if x86::has_avx2() => Some(Kernels {
@@ -163,6 +167,9 @@ impl Kernels {
                 dot_columns: x86::dot_columns_avx2,
                 l2_sq_u8: x86::l2_sq_u8_avx2,
                 fastscan: x86::fastscan_block_avx2,
+                // No AVX2 form yet: the reference (auto-vectorised for the
+                // build's baseline) serves this tier.
+                fastscan_lut: portable::fastscan_quantize_lut,
             }),
             _ => None,
         }
@@ -311,6 +318,26 @@ impl Kernels {
             "fastscan_block: block and luts must both be 16 bytes per sub-quantizer"
         );
         (self.fastscan)(block, luts, out)
+    }
+
+    /// Quantizes a float fast-scan table to the bytes [`Kernels::fastscan_block`]
+    /// reads: `table` holds one 16-entry sub-table per sub-quantizer; each is
+    /// shifted by its minimum, and all share one step `scale` so that the
+    /// widest spans 0..=255 (entry → `min((v − lo)·(1/scale) + ½, 255)`,
+    /// truncated). Returns `(scale, bias)` with `bias = Σ lo`, so that a code's
+    /// estimate is `bias + scale · Σ luts[…]`, or `None` (with `luts`
+    /// unspecified) if an entry is NaN or infinite. Every tier gives the same
+    /// bytes, scale and bias.
+    ///
+    /// # Panics
+    /// If `table.len() != luts.len()` or it is not a multiple of 16.
+    #[inline]
+    pub fn fastscan_quantize_lut(&self, table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+        assert!(
+            table.len() == luts.len() && table.len().is_multiple_of(16),
+            "fastscan_quantize_lut: table and luts must both hold 16 entries per sub-quantizer"
+        );
+        (self.fastscan_lut)(table, luts)
     }
 
     /// `out[r] = 1 − dot(query, row r)` for unit-norm input; rows as in

@@ -175,3 +175,46 @@ pub(crate) fn fastscan_block(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
         }
     }
 }
+
+/// Fast-scan table quantization (the reference): each 16-entry sub-table is
+/// shifted by its minimum (summed into the bias), all share one step so that
+/// the widest sub-table spans 0..=255, and each entry becomes
+/// `min((v − lo) · (1 / scale) + ½, 255)` truncated. `None` if any entry is
+/// not finite.
+pub(crate) fn fastscan_quantize_lut(table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+    let (tables, _) = table.as_chunks::<16>();
+    let mut range = 0.0f32;
+    for t in tables {
+        if !t.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        let spread = tree16(t, |a, b| if b > a { b } else { a })
+            - tree16(t, |a, b| if b < a { b } else { a });
+        range = if spread > range { spread } else { range };
+    }
+    let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+    let inv = 1.0 / scale;
+    let mut bias = 0.0f32;
+    for (t, out) in tables.iter().zip(luts.as_chunks_mut::<16>().0) {
+        let lo = tree16(t, |a, b| if b < a { b } else { a });
+        bias += lo;
+        for (o, &v) in out.iter_mut().zip(t) {
+            // `v − lo ≥ 0`, so adding ½ and truncating rounds to nearest.
+            *o = ((v - lo) * inv + 0.5).min(255.0) as u8;
+        }
+    }
+    Some((scale, bias))
+}
+
+/// Folds 16 values pairwise (a tree: vectorises, and min/max of finite
+/// values do not depend on the order).
+#[inline(always)]
+fn tree16(t: &[f32; 16], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut m = *t;
+    for w in [8, 4, 2, 1] {
+        for i in 0..w {
+            m[i] = f(m[i], m[i + w]);
+        }
+    }
+    m[0]
+}

@@ -254,6 +254,48 @@ unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
     }
 }
 
+/// The AVX-512 form of `portable::fastscan_quantize_lut` (same operations in
+/// the same order, so the same bytes, scale and bias).
+///
+/// # Safety
+/// AVX-512F available; `table.len() == luts.len()`, a multiple of 16
+/// (checked by the caller; only whole chunks are read and written).
+#[target_feature(enable = "avx512f")]
+unsafe fn fastscan_quantize_lut_512(table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+    let load = |t: &[f32]| {
+        // SAFETY: `t` is a 16-float chunk.
+        unsafe { _mm512_loadu_ps(t.as_ptr()) }
+    };
+    let zero = _mm512_setzero_ps();
+    let mut range = 0.0f32;
+    for t in table.chunks_exact(16) {
+        let v = load(t);
+        // `x · 0` is 0 exactly when `x` is finite.
+        if _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_mul_ps(v, zero), zero) != 0xFFFF {
+            return None;
+        }
+        let spread = _mm512_reduce_max_ps(v) - _mm512_reduce_min_ps(v);
+        range = if spread > range { spread } else { range };
+    }
+    let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+    let inv = _mm512_set1_ps(1.0 / scale);
+    let (half, top) = (_mm512_set1_ps(0.5), _mm512_set1_ps(255.0));
+    let mut bias = 0.0f32;
+    for (t, out) in table.chunks_exact(16).zip(luts.chunks_exact_mut(16)) {
+        let v = load(t);
+        let lo = _mm512_reduce_min_ps(v);
+        bias += lo;
+        let x = _mm512_add_ps(
+            _mm512_mul_ps(_mm512_sub_ps(v, _mm512_set1_ps(lo)), inv),
+            half,
+        );
+        let bytes = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_min_ps(x, top)));
+        // SAFETY: `out` is a 16-byte chunk: one unaligned 128-bit store.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), bytes) };
+    }
+    Some((scale, bias))
+}
+
 // ---------------------------------------------------------------- one-to-many
 
 macro_rules! many {
@@ -527,3 +569,4 @@ safe_entry!(dot_columns_avx2 => dot_columns_256, (q: &[f32], cols: &[f32], out: 
 // AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`
 // checks `has_avx2()` before storing this in either x86 tier.
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
+safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);

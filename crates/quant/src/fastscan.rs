@@ -81,43 +81,6 @@ impl QuantizedLut {
     }
 }
 
-/// Whether every value of a table of 16-entry sub-tables is finite, in a
-/// form that vectorises: `x · 0` is 0 for finite `x` and NaN otherwise.
-fn all_finite16(table: &[f32]) -> bool {
-    let (chunks, rest) = table.as_chunks::<16>();
-    let mut acc = [0.0f32; 16];
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x * 0.0;
-        }
-    }
-    acc.iter().all(|&a| a == 0.0) && rest.iter().all(|x| x.is_finite())
-}
-
-/// Minimum of 16 values as a pairwise tree (vectorises, unlike a fold).
-#[inline]
-fn min16(t: &[f32; 16]) -> f32 {
-    let mut m = *t;
-    for w in [8, 4, 2, 1] {
-        for i in 0..w {
-            m[i] = if m[i + w] < m[i] { m[i + w] } else { m[i] };
-        }
-    }
-    m[0]
-}
-
-/// Maximum of 16 values, as [`min16`].
-#[inline]
-fn max16(t: &[f32; 16]) -> f32 {
-    let mut m = *t;
-    for w in [8, 4, 2, 1] {
-        for i in 0..w {
-            m[i] = if m[i + w] > m[i] { m[i + w] } else { m[i] };
-        }
-    }
-    m[0]
-}
-
 impl ProductQuantizer {
     /// Quantizes a table from [`ProductQuantizer::lookup_table`] of a 4-bit
     /// quantizer: each sub-table is shifted by its minimum (summed into the
@@ -144,32 +107,20 @@ impl ProductQuantizer {
                 "fast-scan needs a 4-bit product quantizer",
             ));
         }
-        if table.len() != self.m() * 16 || !all_finite16(table) {
+        if table.len() != self.m() * 16 {
             return Err(Error::parameter(
                 "table",
-                format!("expected {} finite entries", self.m() * 16),
+                format!("expected {} entries, got {}", self.m() * 16, table.len()),
             ));
         }
-        let (tables, _) = table.as_chunks::<16>();
-        let range = tables
-            .iter()
-            .map(|t| max16(t) - min16(t))
-            .fold(0.0f32, f32::max);
-        let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
-        let inv = 1.0 / scale;
         lut.luts.clear();
         lut.luts.resize(table.len(), 0);
-        lut.bias = 0.0;
-        let (outs, _) = lut.luts.as_chunks_mut::<16>();
-        for (t, out) in tables.iter().zip(outs) {
-            let lo = min16(t);
-            lut.bias += lo;
-            for (o, &v) in out.iter_mut().zip(t) {
-                // `v − lo ≥ 0`: adding ½ and truncating rounds to nearest
-                // (no libm call, so the loop vectorises); `as` saturates.
-                *o = ((v - lo) * inv + 0.5).min(255.0) as i32 as u8;
-            }
-        }
+        let Some((scale, bias)) =
+            zgq_distance::kernels().fastscan_quantize_lut(table, &mut lut.luts)
+        else {
+            return Err(Error::parameter("table", "a NaN or infinite entry"));
+        };
+        lut.bias = bias;
         lut.scale = scale;
         Ok(())
     }

@@ -145,6 +145,38 @@ proptest! {
         }
     }
 
+    /// Table quantization: every tier gives the reference's bytes, scale and
+    /// bias, each entry decodes to within half a step, and a non-finite entry
+    /// anywhere is refused.
+    #[test]
+    fn fastscan_lut_tiers_agree_and_round_to_nearest(m in 0usize..40, spread in 0.0f32..1e4, seed in any::<u64>(), poison in any::<Option<(usize, u8)>>()) {
+        let mut rng = SplitMix(seed);
+        let mut table: Vec<f32> = (0..m * 16).map(|_| rng.next_f32(spread)).collect();
+        if let Some((at, kind)) = poison && m > 0 {
+            table[at % (m * 16)] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][kind as usize % 3];
+        }
+        let mut want = vec![0u8; m * 16];
+        let reference = Kernels::portable().fastscan_quantize_lut(&table, &mut want);
+        for k in Kernels::available() {
+            let mut got = vec![0u8; m * 16];
+            let r = k.fastscan_quantize_lut(&table, &mut got);
+            prop_assert_eq!(r, reference, "{}", k.tier());
+            if r.is_some() {
+                prop_assert_eq!(&got, &want, "{}", k.tier());
+            }
+        }
+        prop_assert_eq!(reference.is_none(), table.iter().any(|v| !v.is_finite()));
+        if let Some((scale, _)) = reference {
+            for (t, q) in table.chunks_exact(16).zip(want.chunks_exact(16)) {
+                let lo = t.iter().copied().fold(f32::INFINITY, f32::min);
+                for (&v, &b) in t.iter().zip(q) {
+                    let back = lo + scale * b as f32;
+                    prop_assert!((back - v).abs() <= 0.5 * scale * (1.0 + 1e-4) + 1e-6 * v.abs(), "{v} -> {b} -> {back} (scale {scale})");
+                }
+            }
+        }
+    }
+
     /// Byte-code distances against the f64 reference, every tier, every tail.
     #[test]
     fn l2_sq_u8_matches_f64_reference(dim in 0usize..=300, seed in any::<u64>()) {
