@@ -52,6 +52,19 @@ pub struct Scratch {
     top: Vec<(OrdF32, u32)>,
     dists: Vec<f32>,
     lut: QuantizedLut,
+    hits: Vec<(u32, f32)>,
+}
+
+/// Keeps the `k` smallest distances in a max-heap.
+#[inline]
+fn push_top(heap: &mut BinaryHeap<(OrdF32, u32)>, k: usize, d: f32, id: u32) {
+    if heap.len() < k {
+        heap.push((OrdF32(d), id));
+    } else if let Some(mut top) = heap.peek_mut()
+        && d < top.0.0
+    {
+        *top = (OrdF32(d), id);
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -203,24 +216,27 @@ impl IvfPq {
                 dq
             };
             let (a, b) = (self.offsets[l], self.offsets[l + 1]);
-            s.dists.resize(b - a, 0.0);
             if let Some(packed) = self.packed.get(l) {
                 self.pq
                     .quantize_lut_into(&s.table, &mut s.lut)
                     .expect("finite table of a 4-bit quantizer");
-                self.pq.fast_scan(&s.lut, packed, &mut s.dists);
+                // Only codes that can enter the top k (estimates + dq < worst).
+                let worst = match s.heap.peek() {
+                    Some(w) if s.heap.len() >= k => w.0.0,
+                    _ => f32::INFINITY,
+                };
+                s.hits.clear();
+                self.pq
+                    .fast_scan_below(&s.lut, packed, worst - dq, &mut s.hits);
+                for &(i, d) in &s.hits {
+                    push_top(&mut s.heap, k, d + dq, self.ids[a + i as usize]);
+                }
             } else {
+                s.dists.resize(b - a, 0.0);
                 self.pq
                     .distances(&s.table, &self.codes[a * m..b * m], &mut s.dists);
-            }
-            for (&d, &id) in s.dists.iter().zip(&self.ids[a..b]) {
-                let d = d + dq;
-                if s.heap.len() < k {
-                    s.heap.push((OrdF32(d), id));
-                } else if let Some(mut top) = s.heap.peek_mut()
-                    && d < top.0.0
-                {
-                    *top = (OrdF32(d), id);
+                for (&d, &id) in s.dists.iter().zip(&self.ids[a..b]) {
+                    push_top(&mut s.heap, k, d + dq, id);
                 }
             }
         }

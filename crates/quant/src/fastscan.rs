@@ -148,4 +148,58 @@ impl ProductQuantizer {
             }
         }
     }
+
+    /// The codes whose [`ProductQuantizer::fast_scan`] estimate is below
+    /// `bound`, appended to `out` as `(index, estimate)` in index order —
+    /// the same estimates, without converting every sum to a float: a block
+    /// of 32 whose smallest integer sum cannot beat the bound is skipped
+    /// whole. With `bound` the k-th best distance so far, this is the scan
+    /// of a top-k search.
+    ///
+    /// # Panics
+    /// If the table and codes disagree on `m`.
+    pub fn fast_scan_below(
+        &self,
+        lut: &QuantizedLut,
+        codes: &FastScanCodes,
+        bound: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        assert_eq!(
+            lut.luts.len(),
+            codes.m * 16,
+            "fast_scan_below: table and codes disagree on m"
+        );
+        // Integer sums `s` with `bias + scale·s < bound` satisfy
+        // `s <= limit` (rounded up, so no candidate is lost; the float test
+        // below decides).
+        let limit = (bound - lut.bias) / lut.scale;
+        if limit.is_nan() || limit < 0.0 {
+            return; // nothing can beat it (or the bound is NaN)
+        }
+        let limit = if limit >= 65_535.0 {
+            u16::MAX
+        } else {
+            limit.ceil() as u16
+        };
+        let kern = zgq_distance::kernels();
+        let mut sums = [0u16; FASTSCAN_BLOCK];
+        let stride = codes.m * 16;
+        for (b, block) in codes.blocks.chunks_exact(stride).enumerate() {
+            kern.fastscan_block(block, &lut.luts, &mut sums);
+            if sums.iter().copied().min().is_none_or(|least| least > limit) {
+                continue;
+            }
+            let start = b * FASTSCAN_BLOCK;
+            let end = (start + FASTSCAN_BLOCK).min(codes.n);
+            for (i, &s) in (start..end).zip(&sums) {
+                if s <= limit {
+                    let est = lut.bias + lut.scale * s as f32;
+                    if est < bound {
+                        out.push((i as u32, est));
+                    }
+                }
+            }
+        }
+    }
 }

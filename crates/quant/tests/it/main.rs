@@ -552,6 +552,41 @@ mod fastscan {
                 prop_assert!((e - exact).abs() <= bound, "estimate {} exact {} bound {}", e, exact, bound);
             }
         }
+
+        /// `fast_scan_below` returns exactly the codes whose `fast_scan`
+        /// estimate is below the bound, with the same estimates, in order.
+        #[test]
+        fn fast_scan_below_is_the_filtered_full_scan(
+            n in 1usize..200, m in 1usize..9, seed in any::<u64>(), at in 0.0f64..1.2,
+        ) {
+            let dim = m * 2;
+            let data = random(n.max(16), dim, seed);
+            let pq = PqParams { iters: 4, seed, ..PqParams::new(m, 4) }.train(&data, dim).unwrap();
+            let codes = pq.encode(&data[..n * dim]).unwrap();
+            let packed = FastScanCodes::pack(&codes, m).unwrap();
+            let table = pq.lookup_table(&random(1, dim, seed ^ 5), Metric::L2).unwrap();
+            let lut = pq.quantize_lut(&table).unwrap();
+            let mut est = vec![0.0f32; n];
+            pq.fast_scan(&lut, &packed, &mut est);
+            let mut sorted = est.clone();
+            sorted.sort_by(f32::total_cmp);
+            // Bounds at, between and beyond the estimates, and infinity.
+            let bound = if at >= 1.1 {
+                f32::INFINITY
+            } else {
+                let i = ((at * n as f64) as usize).min(n - 1);
+                if at < 0.05 { sorted[i] - 1.0 } else { sorted[i] }
+            };
+            let want: Vec<(u32, f32)> = est
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| **e < bound)
+                .map(|(i, &e)| (i as u32, e))
+                .collect();
+            let mut got = Vec::new();
+            pq.fast_scan_below(&lut, &packed, bound, &mut got);
+            prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
