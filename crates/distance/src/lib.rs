@@ -1,7 +1,11 @@
 //! SIMD distance kernels for ZGQ: squared L2, inner product, cosine distance
 //! (on normalized input) and squared norm, each for one pair of vectors and
 //! in a one-to-many form (one query against a contiguous block of rows,
-//! writing into the caller's buffer).
+//! writing into the caller's buffer); the same against dimension-major
+//! "columns" (one point per SIMD lane, for short vectors such as PQ
+//! sub-vectors and coarse centroids); a weighted distance from an f32 query
+//! to a byte code (scalar quantization); and the 4-bit fast-scan pieces
+//! (table quantization and the byte-shuffle block accumulation).
 //!
 //! # What this crate is for, and what it is not
 //!

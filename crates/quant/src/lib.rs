@@ -19,6 +19,12 @@
 //!   rows, as FAISS does; k-means++ seeds on a smaller sample.
 //! * Seeds go through this crate's own generator: a seed means the same
 //!   centroids forever.
+//! * Query-time work runs on zgq-distance's runtime-dispatched kernels
+//!   (this crate has no `unsafe` and is compiled for the baseline target):
+//!   lookup tables from a dimension-major codebook copy, SQ8 distances from
+//!   a query prepared once in code space, fast-scan table quantization and
+//!   block sums, and `fast_scan_below`, which skips blocks of 32 codes that
+//!   cannot enter a top-k.
 //!
 //! # Example
 //!
