@@ -224,33 +224,62 @@ unsafe fn dot_256(a: &[f32], b: &[f32]) -> f32 {
 
 // ---------------------------------------------------------------- fast-scan
 
+/// Two sub-quantizers per 256-bit shuffle (`_mm256_shuffle_epi8` looks up
+/// within each 128-bit lane, and the layout keeps sub-quantizers `s` and
+/// `s + 1` adjacent in both `block` and `luts`); an odd last one takes a
+/// 128-bit shuffle. Sums are exact `u16`s, as in the reference.
+///
 /// # Safety
 /// AVX2 available; `block.len() == luts.len()`, a multiple of 16 (checked
 /// by the caller, re-checked by the iterators below: only whole chunks are read).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
-    let mask = _mm_set1_epi8(0x0F);
-    let mut lo_acc = _mm256_setzero_si256();
-    let mut hi_acc = _mm256_setzero_si256();
-    for (codes, lut) in block.chunks_exact(16).zip(luts.chunks_exact(16)) {
-        // SAFETY: both chunks are exactly 16 bytes; unaligned loads.
+    let mask = _mm256_set1_epi8(0x0F);
+    let zero = _mm256_setzero_si256();
+    // u16 partial sums; lane 0 holds even sub-quantizers, lane 1 odd ones.
+    // `a`: vectors 0..8 (low nibbles) or 16..24 (high); `b`: 8..16 or 24..32.
+    let (mut lo_a, mut lo_b, mut hi_a, mut hi_b) = (zero, zero, zero, zero);
+    for (codes, lut) in block.chunks_exact(32).zip(luts.chunks_exact(32)) {
+        // SAFETY: both chunks are exactly 32 bytes; unaligned loads.
+        let (c, t) = unsafe {
+            (
+                _mm256_loadu_si256(codes.as_ptr().cast()),
+                _mm256_loadu_si256(lut.as_ptr().cast()),
+            )
+        };
+        let vlo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
+        let vhi = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16::<4>(c), mask));
+        lo_a = _mm256_add_epi16(lo_a, _mm256_unpacklo_epi8(vlo, zero));
+        lo_b = _mm256_add_epi16(lo_b, _mm256_unpackhi_epi8(vlo, zero));
+        hi_a = _mm256_add_epi16(hi_a, _mm256_unpacklo_epi8(vhi, zero));
+        hi_b = _mm256_add_epi16(hi_b, _mm256_unpackhi_epi8(vhi, zero));
+    }
+    let fold =
+        |v: __m256i| _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let mut sums = [fold(lo_a), fold(lo_b), fold(hi_a), fold(hi_b)];
+    let done = block.len() / 32 * 32;
+    if let (Some(codes), Some(lut)) = (
+        block[done..].first_chunk::<16>(),
+        luts[done..].first_chunk::<16>(),
+    ) {
+        // SAFETY: both are 16-byte arrays; unaligned loads.
         let (c, t) = unsafe {
             (
                 _mm_loadu_si128(codes.as_ptr().cast()),
                 _mm_loadu_si128(lut.as_ptr().cast()),
             )
         };
-        let lo = _mm_and_si128(c, mask);
-        let hi = _mm_and_si128(_mm_srli_epi16::<4>(c), mask);
-        let vlo = _mm_shuffle_epi8(t, lo);
-        let vhi = _mm_shuffle_epi8(t, hi);
-        lo_acc = _mm256_add_epi16(lo_acc, _mm256_cvtepu8_epi16(vlo));
-        hi_acc = _mm256_add_epi16(hi_acc, _mm256_cvtepu8_epi16(vhi));
+        let (m128, z128) = (_mm_set1_epi8(0x0F), _mm_setzero_si128());
+        let vlo = _mm_shuffle_epi8(t, _mm_and_si128(c, m128));
+        let vhi = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16::<4>(c), m128));
+        sums[0] = _mm_add_epi16(sums[0], _mm_unpacklo_epi8(vlo, z128));
+        sums[1] = _mm_add_epi16(sums[1], _mm_unpackhi_epi8(vlo, z128));
+        sums[2] = _mm_add_epi16(sums[2], _mm_unpacklo_epi8(vhi, z128));
+        sums[3] = _mm_add_epi16(sums[3], _mm_unpackhi_epi8(vhi, z128));
     }
-    // SAFETY: `out` holds 32 u16 = two 256-bit stores.
-    unsafe {
-        _mm256_storeu_si256(out.as_mut_ptr().cast(), lo_acc);
-        _mm256_storeu_si256(out.as_mut_ptr().add(16).cast(), hi_acc);
+    for (part, v) in out.chunks_exact_mut(8).zip(sums) {
+        // SAFETY: `part` is 8 u16 = one unaligned 128-bit store.
+        unsafe { _mm_storeu_si128(part.as_mut_ptr().cast(), v) };
     }
 }
 
