@@ -397,7 +397,11 @@ impl<'a> BuildGraph<'a> {
         for l in (0..=level.min(top)).rev() {
             search_layer(self, &mut scorer, &b.entries, self.ef_construction, l, s);
             b.found.clear();
-            b.found.extend(s.results.drain());
+            // In a parallel build another thread may already have linked `q`
+            // (it found `q` as an entry at a level above, where `q` is
+            // linked), so the walk can reach `q` itself: never keep it, or
+            // `q` would list itself (seen once in CI: a level-0 self-loop).
+            b.found.extend(s.results.drain().filter(|c| c.id != q));
             b.found.sort_unstable();
             self.select(&b.found, self.m, &mut b.selected, &mut b.pruned);
             {
@@ -421,6 +425,9 @@ impl<'a> BuildGraph<'a> {
     /// Adds `q` to `nb`'s list at `level`, shrinking it with the heuristic
     /// when it is full.
     fn connect(&self, nb: u32, q: u32, level: usize, cap: usize, b: &mut Buffers) {
+        if nb == q {
+            return;
+        }
         let _lock = self.locks[nb as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
