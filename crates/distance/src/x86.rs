@@ -384,12 +384,7 @@ unsafe fn l2_sq_u8_512(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
             i += 16;
         }
     }
-    let tail: f32 = (i..n)
-        .map(|j| {
-            let d = q[j] - c[j] as f32;
-            w[j] * d * d
-        })
-        .sum();
+    let tail = crate::portable::l2_sq_u8(&q[i..n], &w[i..n], &c[i..n]);
     _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail
 }
 
@@ -425,12 +420,7 @@ unsafe fn l2_sq_u8_256(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
             i += 8;
         }
     }
-    let tail: f32 = (i..n)
-        .map(|j| {
-            let d = q[j] - c[j] as f32;
-            w[j] * d * d
-        })
-        .sum();
+    let tail = crate::portable::l2_sq_u8(&q[i..n], &w[i..n], &c[i..n]);
     hsum256(_mm256_add_ps(acc0, acc1)) + tail
 }
 

@@ -197,19 +197,20 @@ fn bad_input_gives_typed_errors() {
     assert_eq!(c.assign_top(&data, 2).unwrap().len(), 20);
 }
 
+/// Mean squared error per value between two equally long vectors.
+fn mse(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64
+}
+
 mod pq {
-    use super::random;
+    use super::{mse, random};
     use proptest::prelude::*;
     use zgq_distance::Metric;
     use zgq_quant::{Error, PqParams};
-
-    fn mse(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum::<f64>()
-            / a.len() as f64
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(12))]
@@ -449,16 +450,9 @@ mod sq {
 }
 
 mod opq {
+    use super::mse;
     use zgq_distance::Metric;
     use zgq_quant::{OpqParams, PqParams};
-
-    fn mse(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum::<f64>()
-            / a.len() as f64
-    }
 
     /// Data whose variance sits in a few directions mixed across all
     /// coordinates: plain PQ splits them badly, a rotation helps.
