@@ -480,7 +480,9 @@ fn measure<S: Default + Send>(
     if batch != results {
         bail!("batch results differ from one-at-a-time results");
     }
-    let recall = zgq_data::recall_at_k(&data.truth, &results, k.min(10))?;
+    // Ids were checked to lie in 0..n when the data were loaded.
+    let truth = data.truth.map(|&i| i as u32);
+    let recall = zgq_data::recall_at_k(&truth, &results, k.min(10))?;
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     Ok(Measured {

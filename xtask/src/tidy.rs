@@ -11,12 +11,23 @@ mod tests {
     /// Normal dependencies each library crate may have; anything else is a
     /// design decision that must update this table (and docs/ARCHITECTURE.md).
     const ALLOWED: &[(&str, &[&str])] = &[
+        ("zgq-rng", &[]),
         ("zgq-distance", &["wide"]),
-        ("zgq-data", &["rayon", "thiserror"]),
-        ("zgq-hnsw", &["zgq-distance", "rayon", "thiserror"]),
+        ("zgq-data", &["zgq-rng", "rayon", "thiserror"]),
+        (
+            "zgq-hnsw",
+            &["zgq-distance", "zgq-rng", "rayon", "thiserror"],
+        ),
         (
             "zgq-quant",
-            &["zgq-distance", "faer", "wide", "rayon", "thiserror"],
+            &[
+                "zgq-distance",
+                "zgq-rng",
+                "faer",
+                "wide",
+                "rayon",
+                "thiserror",
+            ],
         ),
     ];
 

@@ -39,6 +39,11 @@ impl GroundTruth {
     pub fn ids_i32(&self) -> Matrix<i32> {
         self.ids.map(|&i| i as i32)
     }
+
+    /// The ids widened to `u64`, the id type of search results.
+    pub fn ids_u64(&self) -> Matrix<u64> {
+        self.ids.map(|&i| u64::from(i))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -223,12 +228,19 @@ fn transpose_blocks(base: &Matrix<f32>) -> Vec<f64> {
 
 /// recall@`k`: the fraction of each query's true `k` nearest ids (the first
 /// `k` of `truth.row(q)`) found among the first `k` of `found[q]`, averaged
-/// over queries.
+/// over queries. An id listed twice in `found[q]` counts once (results merged
+/// from several partitions can repeat an id), so recall never exceeds 1.
+/// Truth and results use the same id type; convert one side once (e.g.
+/// [`GroundTruth::ids_u64`]) rather than per comparison.
 ///
 /// # Errors
 /// [`Error::Parameter`] if `k` is 0 or exceeds the truth's columns, or the
 /// query counts differ.
-pub fn recall_at_k<F: AsRef<[u32]>>(truth: &Matrix<i32>, found: &[F], k: usize) -> Result<f64> {
+pub fn recall_at_k<T: Copy + PartialEq, F: AsRef<[T]>>(
+    truth: &Matrix<T>,
+    found: &[F],
+    k: usize,
+) -> Result<f64> {
     if k == 0 || k > truth.dim() {
         return Err(Error::parameter(
             "k",
@@ -248,9 +260,11 @@ pub fn recall_at_k<F: AsRef<[u32]>>(truth: &Matrix<i32>, found: &[F], k: usize) 
     for (q, f) in found.iter().enumerate() {
         let t = &truth.row(q)[..k];
         let f = f.as_ref();
-        hits += f[..f.len().min(k)]
+        let f = &f[..f.len().min(k)];
+        hits += f
             .iter()
-            .filter(|&&id| t.contains(&(id as i32)))
+            .enumerate()
+            .filter(|&(i, id)| t.contains(id) && !f[..i].contains(id))
             .count();
     }
     Ok(hits as f64 / (k * found.len()) as f64)

@@ -32,7 +32,7 @@
 //! let truth = ground_truth(&base, &queries, 10)?;
 //! // A perfect answer: the true neighbours themselves.
 //! let found: Vec<Vec<u32>> = truth.ids.iter_rows().map(|r| r.to_vec()).collect();
-//! assert_eq!(recall_at_k(&truth.ids_i32(), &found, 10)?, 1.0);
+//! assert_eq!(recall_at_k(&truth.ids, &found, 10)?, 1.0);
 //!
 //! let dir = std::env::temp_dir().join(format!("zgq-data-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir)?;
@@ -50,7 +50,6 @@ mod file;
 mod ground_truth;
 mod matrix;
 mod npy;
-mod rng;
 mod synthetic;
 mod texmex;
 

@@ -11,13 +11,13 @@
 //! Row `i` is generated from its own random stream, so the output is
 //! identical for the same parameters whatever the number of threads, and
 //! never changes across versions of this crate's dependencies (the generator
-//! is this crate's own SplitMix64).
+//! is the workspace's own SplitMix64, `zgq-rng`).
 
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
-use crate::rng::SplitMix64;
+use zgq_rng::SplitMix64;
 
 /// Parameters of a synthetic dataset; see the module docs.
 #[derive(Clone, Debug, PartialEq)]

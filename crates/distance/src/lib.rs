@@ -104,6 +104,10 @@ type LutFn = fn(&[f32], &mut [u8]) -> Option<(f32, f32)>;
 /// Vectors per fast-scan block.
 pub const FASTSCAN_BLOCK: usize = 32;
 
+/// The most sub-quantizers a fast-scan block may have: each table entry is
+/// at most 255, and `257 · 255 = 65,535` is the largest sum a `u16` holds.
+pub const FASTSCAN_MAX_M: usize = 257;
+
 /// One tier's set of kernels. Cheap to copy; obtain it with [`kernels`],
 /// [`Kernels::detect`] or [`Kernels::with_tier`].
 #[derive(Clone, Copy)]
@@ -311,15 +315,23 @@ impl Kernels {
     /// sub-quantizer `s`, the 16 bytes `block[16·s .. 16·s + 16]` hold the
     /// codes of vectors `i` (low nibble) and `i + 16` (high nibble) in byte
     /// `i`. `luts` holds 16 `u8` entries per sub-quantizer. Sums are exact
-    /// integers (no overflow for up to 257 sub-quantizers).
+    /// `u16` integers, which is why at most [`FASTSCAN_MAX_M`] = 257
+    /// sub-quantizers are allowed.
     ///
     /// # Panics
-    /// If `block.len() != luts.len()`, or either is not a multiple of 16.
+    /// If `block.len() != luts.len()`, either is not a multiple of 16, or
+    /// they hold more than [`FASTSCAN_MAX_M`] sub-quantizers (the sums
+    /// could wrap).
     #[inline]
     pub fn fastscan_block(&self, block: &[u8], luts: &[u8], out: &mut [u16; FASTSCAN_BLOCK]) {
         assert!(
             block.len() == luts.len() && block.len().is_multiple_of(16),
             "fastscan_block: block and luts must both be 16 bytes per sub-quantizer"
+        );
+        assert!(
+            block.len() / 16 <= FASTSCAN_MAX_M,
+            "fastscan_block: {} sub-quantizers, at most {FASTSCAN_MAX_M} fit u16 sums",
+            block.len() / 16
         );
         (self.fastscan)(block, luts, out)
     }
@@ -490,6 +502,27 @@ mod tests {
         let mut z = [0.0f32; 4];
         assert_eq!(normalize(&mut z), 0.0);
         assert_eq!(z, [0.0; 4]);
+    }
+
+    #[test]
+    fn fastscan_rejects_more_sub_quantizers_than_u16_sums_hold() {
+        for k in Kernels::available() {
+            // 257 full tables sum to exactly u16::MAX in every tier.
+            let block = vec![0u8; 16 * FASTSCAN_MAX_M];
+            let luts = vec![255u8; 16 * FASTSCAN_MAX_M];
+            let mut out = [0u16; FASTSCAN_BLOCK];
+            k.fastscan_block(&block, &luts, &mut out);
+            assert_eq!(out, [u16::MAX; FASTSCAN_BLOCK], "{}", k.tier());
+            // One more would wrap to 254 in the AVX2 tier: refused instead.
+            let block = vec![0u8; 16 * (FASTSCAN_MAX_M + 1)];
+            let luts = vec![255u8; 16 * (FASTSCAN_MAX_M + 1)];
+            let r = std::panic::catch_unwind(move || {
+                let mut out = [0u16; FASTSCAN_BLOCK];
+                k.fastscan_block(&block, &luts, &mut out);
+                out
+            });
+            assert!(r.is_err(), "{}: m = 258 must be refused", k.tier());
+        }
     }
 
     #[test]

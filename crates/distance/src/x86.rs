@@ -43,7 +43,7 @@ unsafe fn l2_sq_512(a: &[f32], b: &[f32]) -> f32 {
     let mut acc2 = _mm512_setzero_ps();
     let mut acc3 = _mm512_setzero_ps();
     let mut i = 0;
-    // SAFETY (all loads below): `i + 16 * j + 16 <= n`, so every read is in bounds.
+    // SAFETY: (all loads below) `i + 16 * j + 16 <= n`, so every read is in bounds.
     unsafe {
         while i + 64 <= n {
             let d0 = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
@@ -89,7 +89,7 @@ unsafe fn dot_512(a: &[f32], b: &[f32]) -> f32 {
     let mut acc2 = _mm512_setzero_ps();
     let mut acc3 = _mm512_setzero_ps();
     let mut i = 0;
-    // SAFETY (all loads below): `i + 16 * j + 16 <= n`, so every read is in bounds.
+    // SAFETY: (all loads below) `i + 16 * j + 16 <= n`, so every read is in bounds.
     unsafe {
         while i + 64 <= n {
             acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
@@ -161,7 +161,7 @@ unsafe fn l2_sq_256(a: &[f32], b: &[f32]) -> f32 {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut i = 0;
-    // SAFETY (all loads below): `i + 8 * j + 8 <= n`, so every read is in bounds.
+    // SAFETY: (all loads below) `i + 8 * j + 8 <= n`, so every read is in bounds.
     unsafe {
         while i + 32 <= n {
             for (j, acc) in acc.iter_mut().enumerate() {
@@ -194,7 +194,7 @@ unsafe fn dot_256(a: &[f32], b: &[f32]) -> f32 {
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut i = 0;
-    // SAFETY (all loads below): `i + 8 * j + 8 <= n`, so every read is in bounds.
+    // SAFETY: (all loads below) `i + 8 * j + 8 <= n`, so every read is in bounds.
     unsafe {
         while i + 32 <= n {
             for (j, acc) in acc.iter_mut().enumerate() {
@@ -363,7 +363,7 @@ unsafe fn l2_sq_u8_512(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
     let mut acc0 = _mm512_setzero_ps();
     let mut acc1 = _mm512_setzero_ps();
     let mut i = 0;
-    // SAFETY (all loads below): `i + 16 <= n` (or `i + 32 <= n`) for every
+    // SAFETY: (all loads below) `i + 16 <= n` (or `i + 32 <= n`) for every
     // 16-value read of `q`, `w` and `c`.
     unsafe {
         let codes = |at: usize| {
@@ -399,7 +399,7 @@ unsafe fn l2_sq_u8_256(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
     let mut acc0 = _mm256_setzero_ps();
     let mut acc1 = _mm256_setzero_ps();
     let mut i = 0;
-    // SAFETY (all loads below): `i + 8 <= n` (or `i + 16 <= n`) for every
+    // SAFETY: (all loads below) `i + 8 <= n` (or `i + 16 <= n`) for every
     // 8-value read; `_mm_loadl_epi64` reads exactly 8 bytes.
     unsafe {
         let codes = |at: usize| {
@@ -431,14 +431,15 @@ unsafe fn l2_sq_u8_256(q: &[f32], w: &[f32], c: &[u8]) -> f32 {
 macro_rules! columns_512 {
     ($name:ident, |$q:ident, $c:ident, $acc:ident| $step:expr) => {
         /// # Safety
-        /// AVX-512F available; `cols.len() >= query.len() * out.len()`.
+        /// AVX-512F available; `cols.len() >= query.len() * out.len()`
+        /// (checked by the `safe_columns!` wrapper).
         #[target_feature(enable = "avx512f")]
         unsafe fn $name(query: &[f32], cols: &[f32], out: &mut [f32]) {
             let n = out.len();
             debug_assert!(cols.len() >= query.len() * n);
             let (pc, po) = (cols.as_ptr(), out.as_mut_ptr());
             let mut j = 0;
-            // SAFETY (all accesses below): column `d` is `pc + d·n .. pc + (d+1)·n`
+            // SAFETY: (all accesses below) column `d` is `pc + d·n .. pc + (d+1)·n`
             // and the code reads and writes lanes `j .. j + 16·u <= n` of it, or
             // the masked `j .. n` tail.
             unsafe {
@@ -484,14 +485,15 @@ columns_512!(dot_columns_512, |q, c, acc| _mm512_fmadd_ps(q, c, *acc));
 macro_rules! columns_256 {
     ($name:ident, |$q:ident, $c:ident, $acc:ident| $step:expr, |$sq:ident, $sc:ident| $scalar:expr) => {
         /// # Safety
-        /// AVX2 and FMA available; `cols.len() >= query.len() * out.len()`.
+        /// AVX2 and FMA available; `cols.len() >= query.len() * out.len()`
+        /// (checked by the `safe_columns!` wrapper).
         #[target_feature(enable = "avx2,fma")]
         unsafe fn $name(query: &[f32], cols: &[f32], out: &mut [f32]) {
             let n = out.len();
             debug_assert!(cols.len() >= query.len() * n);
             let (pc, po) = (cols.as_ptr(), out.as_mut_ptr());
             let mut j = 0;
-            // SAFETY (all accesses below): lanes `j .. j + 8·u <= n` of column
+            // SAFETY: (all accesses below) lanes `j .. j + 8·u <= n` of column
             // `d`, which is `pc + d·n .. pc + (d+1)·n`.
             unsafe {
                 while j + 32 <= n {
@@ -547,9 +549,13 @@ columns_256!(
 // ---------------------------------------------------------------- safe entry points
 //
 // These wrappers are private to the crate and only stored in a `Kernels` value
-// built by `Kernels::avx512()` / `Kernels::avx2()`, which return `None` unless
-// `is_x86_feature_detected!` confirmed the features. That check is what makes
-// each `unsafe` call below sound.
+// built by `Kernels::with_tier(Tier::Avx512)` / `Kernels::with_tier(Tier::Avx2)`,
+// which return `None` unless `is_x86_feature_detected!` confirmed the
+// features. That check is what makes each `unsafe` call below sound as far as
+// the instruction set goes. Every kernel except the column kernels reads only
+// within its slices (whole chunks, `min` of the lengths, or masked tails); the
+// column kernels index `cols` by `d·n + j`, so their wrappers check the length
+// themselves (`safe_columns!`), whatever the caller checked.
 
 pub(crate) fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f")
@@ -575,17 +581,79 @@ safe_entry!(l2_sq_avx512 => l2_sq_512, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx512 => dot_512, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx512 => l2_sq_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx512 => dot_many_512, (q: &[f32], rows: &[f32], out: &mut [f32]));
-safe_entry!(l2_sq_columns_avx512 => l2_sq_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
-safe_entry!(dot_columns_avx512 => dot_columns_512, (q: &[f32], cols: &[f32], out: &mut [f32]));
 safe_entry!(l2_sq_u8_avx512 => l2_sq_u8_512, (q: &[f32], w: &[f32], c: &[u8]) -> f32);
 safe_entry!(l2_sq_avx2 => l2_sq_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(dot_avx2 => dot_256, (a: &[f32], b: &[f32]) -> f32);
 safe_entry!(l2_sq_many_avx2 => l2_sq_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(dot_many_avx2 => dot_many_256, (q: &[f32], rows: &[f32], out: &mut [f32]));
 safe_entry!(l2_sq_u8_avx2 => l2_sq_u8_256, (q: &[f32], w: &[f32], c: &[u8]) -> f32);
-safe_entry!(l2_sq_columns_avx2 => l2_sq_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
-safe_entry!(dot_columns_avx2 => dot_columns_256, (q: &[f32], cols: &[f32], out: &mut [f32]));
+
+/// A safe wrapper around a column kernel, which reads `cols[d·n + j]` for
+/// `d < query.len()`, `j < n = out.len()`.
+///
+/// # Panics
+/// If `cols.len() < query.len() · out.len()` (checked here, not only by the
+/// public entry point in lib.rs, because the kernel's pointer arithmetic
+/// depends on it).
+macro_rules! safe_columns {
+    ($name:ident => $inner:ident) => {
+        pub(crate) fn $name(query: &[f32], cols: &[f32], out: &mut [f32]) {
+            assert!(
+                query
+                    .len()
+                    .checked_mul(out.len())
+                    .is_some_and(|need| cols.len() >= need),
+                "column kernel: cols.len() must be at least query.len() * out.len()"
+            );
+            // SAFETY: the features were checked before this function was
+            // stored in a `Kernels` value (see above), and the assert just
+            // above gives the kernel's one precondition on lengths:
+            // `cols.len() >= query.len() * out.len()`, so every `d·n + j` it
+            // reads is inside `cols` and every `j` it writes inside `out`.
+            unsafe { $inner(query, cols, out) }
+        }
+    };
+}
+safe_columns!(l2_sq_columns_avx512 => l2_sq_columns_512);
+safe_columns!(dot_columns_avx512 => dot_columns_512);
+safe_columns!(l2_sq_columns_avx2 => l2_sq_columns_256);
+safe_columns!(dot_columns_avx2 => dot_columns_256);
 // AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`
 // checks `has_avx2()` before storing this in either x86 tier.
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
 safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The column wrappers must refuse short `cols` themselves: the kernels
+    /// index `cols` by `d·n + j`, so a missed check would read out of bounds.
+    #[test]
+    fn column_wrappers_check_lengths_themselves() {
+        type Wrapper = fn(&[f32], &[f32], &mut [f32]);
+        let mut wrappers: Vec<(&str, Wrapper)> = Vec::new();
+        if has_avx2() {
+            wrappers.push(("l2 avx2", l2_sq_columns_avx2));
+            wrappers.push(("dot avx2", dot_columns_avx2));
+        }
+        if has_avx512() {
+            wrappers.push(("l2 avx512", l2_sq_columns_avx512));
+            wrappers.push(("dot avx512", dot_columns_avx512));
+        }
+        for (name, f) in wrappers {
+            // 3 dimensions × 40 points need 120 values; give 119.
+            let query = [1.0f32; 3];
+            let cols = vec![2.0f32; 119];
+            let r = std::panic::catch_unwind(|| {
+                let mut out = vec![0.0f32; 40];
+                f(&query, &cols, &mut out);
+            });
+            assert!(r.is_err(), "{name}: short cols accepted");
+            let cols = vec![2.0f32; 120];
+            let mut out = vec![0.0f32; 40];
+            f(&query, &cols, &mut out);
+            assert!(out.iter().all(|&v| v == 3.0 || v == 6.0), "{name}: {out:?}");
+        }
+    }
+}

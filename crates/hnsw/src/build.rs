@@ -275,15 +275,10 @@ fn repair_reachability(h: &mut Hnsw, ef: usize) {
 /// Levels `⌊−ln(u) / ln(m)⌋` from a seeded SplitMix64 stream.
 fn draw_levels(n: usize, m: usize, seed: u64) -> Vec<u8> {
     let mult = 1.0 / (m as f64).ln();
-    let mut state = seed;
+    let mut rng = zgq_rng::SplitMix64::new(seed);
     (0..n)
         .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
+            let u = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
             ((-u.ln() * mult) as usize).min(MAX_LEVEL) as u8
         })
         .collect()

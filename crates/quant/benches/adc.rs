@@ -9,12 +9,10 @@ use zgq_distance::Metric;
 use zgq_quant::{FastScanCodes, PqParams};
 
 fn data(n: usize, dim: usize) -> Vec<f32> {
-    let mut s = 7u64;
+    let mut rng = zgq_rng::SplitMix64::new(7u64);
     (0..n * dim)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             (s >> 40) as f32 / (1u64 << 24) as f32
         })
         .collect()

@@ -28,6 +28,14 @@ pub enum Error {
         /// The input's.
         got: usize,
     },
+    /// A block of row-major input whose length is not a whole number of rows.
+    #[error("{len} values are not whole rows of dimension {dim}")]
+    Ragged {
+        /// Values given.
+        len: usize,
+        /// The dimension (values per row).
+        dim: usize,
+    },
     /// A NaN or infinite input value.
     #[error("row {row}, component {column} is {value}; input must be finite")]
     NonFinite {
@@ -52,16 +60,30 @@ impl Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Checks that `codes` holds whole codes of `bytes` bytes; returns how many.
+pub(crate) fn check_codes(codes: &[u8], bytes: usize) -> Result<usize> {
+    if bytes == 0 || !codes.len().is_multiple_of(bytes) {
+        return Err(Error::parameter(
+            "codes",
+            format!(
+                "{} bytes are not whole codes of {bytes} bytes each",
+                codes.len()
+            ),
+        ));
+    }
+    Ok(codes.len() / bytes)
+}
+
 /// Checks a row-major block: `dim ≥ 1`, whole rows, finite values. Returns the row count.
 pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 {
         return Err(Error::parameter("dim", "must be at least 1"));
     }
     if !data.len().is_multiple_of(dim) {
-        return Err(Error::parameter(
-            "data",
-            format!("length {} is not a multiple of dim {dim}", data.len()),
-        ));
+        return Err(Error::Ragged {
+            len: data.len(),
+            dim,
+        });
     }
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {

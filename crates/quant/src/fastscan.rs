@@ -5,24 +5,61 @@
 //! (`zgq_distance::Kernels::fastscan_block`). As in FAISS fast-scan, the
 //! result is an estimate: within `m · scale / 2` of the exact ADC sum.
 
-use zgq_distance::FASTSCAN_BLOCK;
+use zgq_distance::{FASTSCAN_BLOCK, FASTSCAN_MAX_M};
 
 use crate::error::{Error, Result};
 use crate::pq::ProductQuantizer;
 
-/// 4-bit codes packed in blocks of 32 vectors (the last block padded with code 0).
+/// 4-bit codes packed in blocks of 32 vectors (the last block padded with
+/// code 0). Owned (`FastScanCodes`, from [`FastScanCodes::pack`]) or
+/// borrowed (`FastScanCodes<&[u8]>`, from [`FastScanCodes::from_parts`] over
+/// bytes such as a memory-mapped file section, or [`FastScanCodes::view`]):
+/// both scan the same way.
+///
+/// ```text
+///  block b (vectors 32b .. 32b+32), m × 16 bytes:
+///   sub-quantizer 0: byte i = code(32b+i, 0) | code(32b+16+i, 0) << 4, i < 16
+///   sub-quantizer 1: ...
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FastScanCodes {
+pub struct FastScanCodes<B = Vec<u8>> {
     m: usize,
     n: usize,
-    blocks: Vec<u8>,
+    blocks: B,
+}
+
+/// Checks the shape of packed codes; returns the byte length of the blocks.
+fn packed_len(m: usize, n: usize) -> Result<usize> {
+    if m == 0 || m > FASTSCAN_MAX_M {
+        return Err(Error::parameter(
+            "m",
+            format!(
+                "fast-scan needs 1..={FASTSCAN_MAX_M} sub-quantizers (its u16 sums hold \
+                 {FASTSCAN_MAX_M} · 255), got {m}; use 8-bit codes or fewer sub-quantizers"
+            ),
+        ));
+    }
+    if u32::try_from(n).is_err() {
+        return Err(Error::parameter(
+            "codes",
+            format!(
+                "{n} codes; one fast-scan list holds at most {} (32-bit positions)",
+                u32::MAX
+            ),
+        ));
+    }
+    n.div_ceil(FASTSCAN_BLOCK)
+        .checked_mul(m * 16)
+        .ok_or_else(|| Error::parameter("codes", format!("{n} codes of m = {m} overflow usize")))
 }
 
 impl FastScanCodes {
     /// Packs `codes` (one byte per sub-quantizer, values below 16, `m` per vector).
     ///
     /// # Errors
-    /// [`Error::Parameter`] if `m` is 0, `codes` is not whole vectors, or a code is above 15.
+    /// [`Error::Parameter`] if `m` is 0 or above [`FASTSCAN_MAX_M`] (257),
+    /// `codes` is not whole vectors, a code is above 15, or there are more
+    /// than `u32::MAX` codes.
     pub fn pack(codes: &[u8], m: usize) -> Result<FastScanCodes> {
         if m == 0 || !codes.len().is_multiple_of(m) {
             return Err(Error::parameter(
@@ -37,14 +74,36 @@ impl FastScanCodes {
             ));
         }
         let n = codes.len() / m;
-        let nblocks = n.div_ceil(FASTSCAN_BLOCK);
-        let mut blocks = vec![0u8; nblocks * m * 16];
+        let mut blocks = vec![0u8; packed_len(m, n)?];
         for (v, code) in codes.chunks_exact(m).enumerate() {
             let (b, i) = (v / FASTSCAN_BLOCK, v % FASTSCAN_BLOCK);
             for (s, &c) in code.iter().enumerate() {
                 let byte = &mut blocks[(b * m + s) * 16 + i % 16];
                 *byte |= if i < 16 { c } else { c << 4 };
             }
+        }
+        Ok(FastScanCodes { m, n, blocks })
+    }
+}
+
+impl<B: AsRef<[u8]>> FastScanCodes<B> {
+    /// Wraps packed blocks (as [`FastScanCodes::blocks`] returned them) of
+    /// `n` codes of `m` sub-quantizers, without copying. Checks the shape
+    /// only (O(1)); any byte content is a valid (if meaningless) code.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `m` is 0 or above [`FASTSCAN_MAX_M`], `n`
+    /// exceeds `u32::MAX`, or `blocks` is not `⌈n / 32⌉ · m · 16` bytes.
+    pub fn from_parts(m: usize, n: usize, blocks: B) -> Result<FastScanCodes<B>> {
+        let want = packed_len(m, n)?;
+        if blocks.as_ref().len() != want {
+            return Err(Error::parameter(
+                "blocks",
+                format!(
+                    "{} bytes; {n} codes of m = {m} pack into {want}",
+                    blocks.as_ref().len()
+                ),
+            ));
         }
         Ok(FastScanCodes { m, n, blocks })
     }
@@ -62,6 +121,20 @@ impl FastScanCodes {
     /// Sub-quantizers per code.
     pub fn m(&self) -> usize {
         self.m
+    }
+
+    /// The packed blocks, `⌈len / 32⌉ · m · 16` bytes (the layout above).
+    pub fn blocks(&self) -> &[u8] {
+        self.blocks.as_ref()
+    }
+
+    /// A borrowed view of the same codes.
+    pub fn view(&self) -> FastScanCodes<&[u8]> {
+        FastScanCodes {
+            m: self.m,
+            n: self.n,
+            blocks: self.blocks.as_ref(),
+        }
     }
 }
 
@@ -81,14 +154,15 @@ impl QuantizedLut {
     }
 }
 
-impl ProductQuantizer {
+impl<C: AsRef<[f32]>> ProductQuantizer<C> {
     /// Quantizes a table from [`ProductQuantizer::lookup_table`] of a 4-bit
     /// quantizer: each sub-table is shifted by its minimum (summed into the
     /// bias), and all share one step so that the largest range maps to 0..=255.
     ///
     /// # Errors
-    /// [`Error::Parameter`] if this quantizer is not 4-bit or the table has
-    /// the wrong size or non-finite entries.
+    /// [`Error::Parameter`] if this quantizer is not 4-bit, has more than
+    /// [`FASTSCAN_MAX_M`] sub-quantizers, or the table has the wrong size or
+    /// non-finite entries.
     pub fn quantize_lut(&self, table: &[f32]) -> Result<QuantizedLut> {
         let mut lut = QuantizedLut::default();
         self.quantize_lut_into(table, &mut lut)?;
@@ -105,6 +179,15 @@ impl ProductQuantizer {
             return Err(Error::parameter(
                 "bits",
                 "fast-scan needs a 4-bit product quantizer",
+            ));
+        }
+        if self.m() > FASTSCAN_MAX_M {
+            return Err(Error::parameter(
+                "m",
+                format!(
+                    "fast-scan sums hold at most {FASTSCAN_MAX_M} sub-quantizers, this quantizer has {}",
+                    self.m()
+                ),
             ));
         }
         if table.len() != self.m() * 16 {
@@ -129,7 +212,12 @@ impl ProductQuantizer {
     ///
     /// # Panics
     /// If `out.len() != codes.len()` or the table and codes disagree on `m`.
-    pub fn fast_scan(&self, lut: &QuantizedLut, codes: &FastScanCodes, out: &mut [f32]) {
+    pub fn fast_scan<B: AsRef<[u8]>>(
+        &self,
+        lut: &QuantizedLut,
+        codes: &FastScanCodes<B>,
+        out: &mut [f32],
+    ) {
         assert_eq!(out.len(), codes.n, "fast_scan: one output per code");
         assert_eq!(
             lut.luts.len(),
@@ -139,7 +227,7 @@ impl ProductQuantizer {
         let kern = zgq_distance::kernels();
         let mut sums = [0u16; FASTSCAN_BLOCK];
         let stride = codes.m * 16;
-        for (b, block) in codes.blocks.chunks_exact(stride).enumerate() {
+        for (b, block) in codes.blocks().chunks_exact(stride).enumerate() {
             kern.fastscan_block(block, &lut.luts, &mut sums);
             let start = b * FASTSCAN_BLOCK;
             let end = (start + FASTSCAN_BLOCK).min(codes.n);
@@ -158,10 +246,10 @@ impl ProductQuantizer {
     ///
     /// # Panics
     /// If the table and codes disagree on `m`.
-    pub fn fast_scan_below(
+    pub fn fast_scan_below<B: AsRef<[u8]>>(
         &self,
         lut: &QuantizedLut,
-        codes: &FastScanCodes,
+        codes: &FastScanCodes<B>,
         bound: f32,
         out: &mut Vec<(u32, f32)>,
     ) {
@@ -185,18 +273,19 @@ impl ProductQuantizer {
         let kern = zgq_distance::kernels();
         let mut sums = [0u16; FASTSCAN_BLOCK];
         let stride = codes.m * 16;
-        for (b, block) in codes.blocks.chunks_exact(stride).enumerate() {
+        for (b, block) in codes.blocks().chunks_exact(stride).enumerate() {
             kern.fastscan_block(block, &lut.luts, &mut sums);
             if sums.iter().copied().min().is_none_or(|least| least > limit) {
                 continue;
             }
             let start = b * FASTSCAN_BLOCK;
             let end = (start + FASTSCAN_BLOCK).min(codes.n);
-            for (i, &s) in (start..end).zip(&sums) {
+            // `from_parts`/`pack` keep `n ≤ u32::MAX`, so positions fit.
+            for (i, &s) in (start as u32..end as u32).zip(&sums) {
                 if s <= limit {
                     let est = lut.bias + lut.scale * s as f32;
                     if est < bound {
-                        out.push((i as u32, est));
+                        out.push((i, est));
                     }
                 }
             }

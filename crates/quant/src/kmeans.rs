@@ -8,7 +8,15 @@ use rayon::prelude::*;
 
 use crate::assign::{nearest, norms};
 use crate::error::{Error, Result, check_rows};
-use crate::rng::Rng;
+use zgq_rng::SplitMix64;
+
+/// This crate's generator for `seed`: the workspace's SplitMix64 with the
+/// seed mixed with a fixed constant (so that seeds here and in zgq-data's
+/// synthetic data give unrelated streams; unchanged since the first release,
+/// so a seed means the same centroids forever).
+pub(crate) fn seeded(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ 0x5EED_0F2A_11CE_u64)
+}
 
 /// How to train; see the module docs. Build with [`KMeans::new`] and adjust fields.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,7 +91,7 @@ impl KMeans {
             });
         }
         let k = self.k;
-        let mut rng = Rng::new(self.seed);
+        let mut rng = seeded(self.seed);
         // Training sample.
         let cap = self.max_points_per_centroid.saturating_mul(k);
         let train: std::borrow::Cow<'_, [f32]> = if n > cap {
@@ -209,7 +217,7 @@ impl Centroids {
     /// direct distance). Parallel.
     ///
     /// # Errors
-    /// [`Error::Dimension`] if `data` is not whole rows of `dim()`, and the
+    /// [`Error::Ragged`] if `data` is not whole rows of `dim()`, and the
     /// errors of a bad block ([`Error::NonFinite`]).
     pub fn assign(&self, data: &[f32]) -> Result<Vec<(u32, f32)>> {
         self.assign_top(data, 1)
@@ -243,12 +251,6 @@ impl Centroids {
     /// # Errors
     /// As [`Centroids::assign`], and [`Error::Parameter`] if `top` is 0 or above `k()`.
     pub fn assign_top(&self, data: &[f32], top: usize) -> Result<Vec<(u32, f32)>> {
-        if !data.len().is_multiple_of(self.dim) {
-            return Err(Error::Dimension {
-                expected: self.dim,
-                got: data.len() % self.dim,
-            });
-        }
         if top == 0 || top > self.k() {
             return Err(Error::parameter(
                 "top",
@@ -272,10 +274,17 @@ impl Centroids {
 /// k-means++ seeding on a sample of at most `per_centroid · k` rows:
 /// the first centre uniformly, each next one with probability proportional to
 /// the squared distance to the nearest centre chosen so far.
-fn plus_plus(train: &[f32], dim: usize, k: usize, per_centroid: usize, rng: &mut Rng) -> Vec<f32> {
+fn plus_plus(
+    train: &[f32],
+    dim: usize,
+    k: usize,
+    per_centroid: usize,
+    rng: &mut SplitMix64,
+) -> Vec<f32> {
     let nt = train.len() / dim;
-    let pool: Vec<usize> = if nt > per_centroid * k {
-        let mut idx = rng.sample(nt, per_centroid * k);
+    let cap = per_centroid.saturating_mul(k);
+    let pool: Vec<usize> = if nt > cap {
+        let mut idx = rng.sample(nt, cap);
         idx.sort_unstable();
         idx
     } else {
@@ -363,7 +372,7 @@ fn update(
     sums: &[f64],
     counts: &[usize],
     dim: usize,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> usize {
     let k = counts.len();
     let mut counts = counts.to_vec();
@@ -455,7 +464,7 @@ mod tests {
         // Cluster 1 and 3 are empty, cluster 2 is the largest.
         let counts = vec![3, 0, 10, 0];
         let sums = vec![3.0, 3.0, 0.0, 0.0, 50.0, 60.0, 0.0, 0.0];
-        let mut rng = Rng::new(1);
+        let mut rng = seeded(1);
         let repaired = update(&mut centroids, &sums, &counts, dim, &mut rng);
         assert_eq!(repaired, 2);
         assert_eq!(&centroids[..2], &[1.0, 1.0]);

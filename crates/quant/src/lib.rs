@@ -49,7 +49,6 @@ mod fastscan;
 mod kmeans;
 mod opq;
 mod pq;
-mod rng;
 mod sq;
 
 pub use error::{Error, Result};

@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use zgq_distance::Metric;
 
 use crate::error::{Error, Result, check_rows};
+use crate::kmeans::seeded;
 use crate::pq::{PqParams, ProductQuantizer};
-use crate::rng::Rng;
 
 /// How to train [`Opq`].
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +44,7 @@ impl OpqParams {
     pub fn train(&self, data: &[f32], dim: usize) -> Result<Opq> {
         let n = check_rows(data, dim)?;
         let sample: Vec<f32> = if n > self.max_train {
-            let mut idx = Rng::new(self.pq.seed).sample(n, self.max_train);
+            let mut idx = seeded(self.pq.seed).sample(n, self.max_train);
             idx.sort_unstable();
             idx.iter()
                 .flat_map(|&i| &data[i * dim..(i + 1) * dim])
@@ -114,39 +114,72 @@ fn procrustes(x: &[f32], y: &[f32], dim: usize) -> Result<Vec<f32>> {
         .collect())
 }
 
-/// A rotation plus a product quantizer trained in the rotated space.
+/// A rotation plus a product quantizer trained in the rotated space. Owned
+/// (`Opq`, from [`OpqParams::train`]) or borrowed (`Opq<&[f32]>`, from
+/// [`Opq::from_parts`] or [`Opq::view`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Opq {
+pub struct Opq<C = Vec<f32>> {
     dim: usize,
     /// `dim × dim`, row-major; vectors are rotated as `x · rotation`.
-    rotation: Vec<f32>,
-    pq: ProductQuantizer,
+    rotation: C,
+    pq: ProductQuantizer<C>,
 }
 
-impl Opq {
+impl<C: AsRef<[f32]>> Opq<C> {
+    /// Joins a rotation (as [`Opq::rotation`] returns it) and the product
+    /// quantizer of the rotated space, without copying. Checks shapes and
+    /// finite values (`O(dim²)`); orthogonality is not re-checked.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `rotation` is not `pq.dim()²` finite values.
+    pub fn from_parts(rotation: C, pq: ProductQuantizer<C>) -> Result<Opq<C>> {
+        let dim = pq.dim();
+        let r = rotation.as_ref();
+        if Some(r.len()) != dim.checked_mul(dim) {
+            return Err(Error::parameter(
+                "rotation",
+                format!(
+                    "{} values; a {dim}-dimensional rotation has {}",
+                    r.len(),
+                    dim * dim
+                ),
+            ));
+        }
+        if let Some(i) = r.iter().position(|v| !v.is_finite()) {
+            return Err(Error::parameter(
+                "rotation",
+                format!("value {i} is {}; the rotation must be finite", r[i]),
+            ));
+        }
+        Ok(Opq { dim, rotation, pq })
+    }
+
+    /// A borrowed view of the same rotation and codebooks.
+    pub fn view(&self) -> Opq<&[f32]> {
+        Opq {
+            dim: self.dim,
+            rotation: self.rotation.as_ref(),
+            pq: self.pq.view(),
+        }
+    }
+
     /// The learned rotation (`dim × dim`, row-major, orthogonal).
     pub fn rotation(&self) -> &[f32] {
-        &self.rotation
+        self.rotation.as_ref()
     }
 
     /// The product quantizer of the rotated space.
-    pub fn pq(&self) -> &ProductQuantizer {
+    pub fn pq(&self) -> &ProductQuantizer<C> {
         &self.pq
     }
 
     /// Rotates rows of `data` into the PQ space.
     ///
     /// # Errors
-    /// [`Error::Dimension`] for ragged input, [`Error::NonFinite`].
+    /// [`Error::Ragged`] for ragged input, [`Error::NonFinite`].
     pub fn rotate(&self, data: &[f32]) -> Result<Vec<f32>> {
-        if !data.len().is_multiple_of(self.dim) {
-            return Err(Error::Dimension {
-                expected: self.dim,
-                got: data.len() % self.dim,
-            });
-        }
         check_rows(data, self.dim)?;
-        Ok(rotate(data, self.dim, &self.rotation))
+        Ok(rotate(data, self.dim, self.rotation()))
     }
 
     /// PQ codes of the rotated rows.
@@ -166,7 +199,7 @@ impl Opq {
         // R is orthogonal: the inverse rotation is Rᵀ.
         let d = self.dim;
         let rt: Vec<f32> = (0..d * d)
-            .map(|k| self.rotation[(k % d) * d + k / d])
+            .map(|k| self.rotation()[(k % d) * d + k / d])
             .collect();
         Ok(rotate(&y, d, &rt))
     }

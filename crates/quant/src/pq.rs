@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 use zgq_distance::Metric;
 
-use crate::error::{Error, Result, check_rows};
+use crate::error::{Error, Result, check_codes, check_rows};
 use crate::kmeans::{Centroids, KMeans};
 
 /// How to train a [`ProductQuantizer`].
@@ -78,14 +78,7 @@ impl PqParams {
             })
             .collect::<Result<_>>()?;
         let centroids = books.concat();
-        let mut columns = vec![0.0f32; centroids.len()];
-        for s in 0..self.m {
-            for j in 0..ksub {
-                for d in 0..dsub {
-                    columns[(s * dsub + d) * ksub + j] = centroids[(s * ksub + j) * dsub + d];
-                }
-            }
-        }
+        let columns = to_columns(&centroids, self.m, ksub, dsub);
         Ok(ProductQuantizer {
             dim,
             m: self.m,
@@ -106,18 +99,120 @@ fn subspace(data: &[f32], dim: usize, start: usize, len: usize) -> Vec<f32> {
 
 /// Trained PQ codebooks. Codes are one byte per sub-quantizer (for 4 bits,
 /// the low nibble), `m` bytes per vector.
+///
+/// Owned (`ProductQuantizer`, from [`PqParams::train`]) or borrowed
+/// (`ProductQuantizer<&[f32]>`, from [`ProductQuantizer::from_parts`] over
+/// slices such as a memory-mapped file section, or
+/// [`ProductQuantizer::view`]); both search the same way.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ProductQuantizer {
+pub struct ProductQuantizer<C = Vec<f32>> {
     dim: usize,
     m: usize,
     bits: u32,
     /// `m × ksub × dsub`: codebook `s`, centroid `j` at `(s * ksub + j) * dsub`.
-    centroids: Vec<f32>,
+    centroids: C,
     /// The same codebooks dimension-major: `m × dsub × ksub`.
-    columns: Vec<f32>,
+    columns: C,
 }
 
-impl ProductQuantizer {
+/// The codebooks dimension-major (`m × dsub × ksub`), from `m × ksub × dsub`.
+fn to_columns(centroids: &[f32], m: usize, ksub: usize, dsub: usize) -> Vec<f32> {
+    let mut columns = vec![0.0f32; centroids.len()];
+    for s in 0..m {
+        for j in 0..ksub {
+            for d in 0..dsub {
+                columns[(s * dsub + d) * ksub + j] = centroids[(s * ksub + j) * dsub + d];
+            }
+        }
+    }
+    columns
+}
+
+impl<C: AsRef<[f32]>> ProductQuantizer<C> {
+    /// Wraps trained codebooks (as [`ProductQuantizer::centroids`] and
+    /// [`ProductQuantizer::columns`] return them) without copying. The check
+    /// costs `O(dim · ksub)`, independent of how many vectors are encoded:
+    /// shapes, finite values, and `columns` being exactly the dimension-major
+    /// copy of `centroids`.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] naming the first inconsistency.
+    pub fn from_parts(
+        dim: usize,
+        m: usize,
+        bits: u32,
+        centroids: C,
+        columns: C,
+    ) -> Result<ProductQuantizer<C>> {
+        if m == 0 || dim == 0 || !dim.is_multiple_of(m) {
+            return Err(Error::parameter(
+                "m",
+                format!("{m} sub-quantizers must be ≥ 1 and divide the dimension {dim}"),
+            ));
+        }
+        if bits != 4 && bits != 8 {
+            return Err(Error::parameter(
+                "bits",
+                format!("{bits} is not supported (4 or 8)"),
+            ));
+        }
+        let (ksub, dsub) = (1usize << bits, dim / m);
+        let (c, t) = (centroids.as_ref(), columns.as_ref());
+        let want = m * ksub * dsub;
+        if c.len() != want || t.len() != want {
+            return Err(Error::parameter(
+                "centroids",
+                format!(
+                    "{} centroid and {} column values; m = {m}, {ksub} centroids of {dsub} values need {want} each",
+                    c.len(),
+                    t.len()
+                ),
+            ));
+        }
+        if let Some(i) = c.iter().position(|v| !v.is_finite()) {
+            return Err(Error::parameter(
+                "centroids",
+                format!("value {i} is {}; codebooks must be finite", c[i]),
+            ));
+        }
+        if to_columns(c, m, ksub, dsub) != t {
+            return Err(Error::parameter(
+                "columns",
+                "not the dimension-major copy of the centroids",
+            ));
+        }
+        Ok(ProductQuantizer {
+            dim,
+            m,
+            bits,
+            centroids,
+            columns,
+        })
+    }
+
+    /// A borrowed view of the same codebooks.
+    pub fn view(&self) -> ProductQuantizer<&[f32]> {
+        ProductQuantizer {
+            dim: self.dim,
+            m: self.m,
+            bits: self.bits,
+            centroids: self.centroids.as_ref(),
+            columns: self.columns.as_ref(),
+        }
+    }
+
+    /// The codebooks, `m × ksub × dsub`: centroid `j` of sub-quantizer `s`
+    /// starts at `(s · ksub + j) · dsub`.
+    pub fn centroids(&self) -> &[f32] {
+        self.centroids.as_ref()
+    }
+
+    /// The same codebooks dimension-major, `m × dsub × ksub`: coordinate `d`
+    /// of centroid `j` of sub-quantizer `s` is at `(s · dsub + d) · ksub + j`.
+    pub fn columns(&self) -> &[f32] {
+        self.columns.as_ref()
+    }
+
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.dim
@@ -153,32 +248,22 @@ impl ProductQuantizer {
             "centroid ({s}, {j}) out of range"
         );
         let d = self.dsub();
-        &self.centroids[(s * self.ksub() + j) * d..][..d]
-    }
-
-    fn check(&self, data: &[f32]) -> Result<usize> {
-        if !data.len().is_multiple_of(self.dim) {
-            return Err(Error::Dimension {
-                expected: self.dim,
-                got: data.len() % self.dim,
-            });
-        }
-        check_rows(data, self.dim)
+        &self.centroids()[(s * self.ksub() + j) * d..][..d]
     }
 
     /// The codes of every row of `data` (`m` bytes per row): per subspace,
     /// the nearest centroid by the GEMM assignment (parallel).
     ///
     /// # Errors
-    /// [`Error::Dimension`] for ragged input, [`Error::NonFinite`] for NaN/inf.
+    /// [`Error::Ragged`] for ragged input, [`Error::NonFinite`] for NaN/inf.
     pub fn encode(&self, data: &[f32]) -> Result<Vec<u8>> {
-        let n = self.check(data)?;
+        let n = check_rows(data, self.dim)?;
         let mut codes = vec![0u8; n * self.m];
         let (dsub, ksub) = (self.dsub(), self.ksub());
         for s in 0..self.m {
             // One GEMM-based assignment per subspace (parallel inside).
             let book = Centroids::from_vec(
-                self.centroids[s * ksub * dsub..(s + 1) * ksub * dsub].to_vec(),
+                self.centroids()[s * ksub * dsub..(s + 1) * ksub * dsub].to_vec(),
                 dsub,
             )?;
             let nearest = book.assign(&subspace(data, self.dim, s * dsub, dsub))?;
@@ -192,15 +277,10 @@ impl ProductQuantizer {
     /// The vectors the codes stand for.
     ///
     /// # Errors
-    /// [`Error::Dimension`] if `codes` is not whole codes, [`Error::Parameter`]
-    /// for a code byte out of range (4-bit codes above 15).
+    /// [`Error::Parameter`] if `codes` is not whole codes or a code byte is
+    /// out of range (4-bit codes above 15).
     pub fn decode(&self, codes: &[u8]) -> Result<Vec<f32>> {
-        if !codes.len().is_multiple_of(self.m) {
-            return Err(Error::Dimension {
-                expected: self.m,
-                got: codes.len() % self.m,
-            });
-        }
+        check_codes(codes, self.m)?;
         if let Some(&bad) = codes.iter().find(|&&c| c as usize >= self.ksub()) {
             return Err(Error::parameter(
                 "codes",
@@ -256,7 +336,7 @@ impl ProductQuantizer {
         for ((t, q), cols) in table
             .chunks_exact_mut(ksub)
             .zip(query.chunks_exact(dsub))
-            .zip(self.columns.chunks_exact(ksub * dsub))
+            .zip(self.columns().chunks_exact(ksub * dsub))
         {
             if metric == Metric::L2 {
                 kern.l2_sq_columns(q, cols, t);

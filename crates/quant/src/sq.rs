@@ -9,7 +9,7 @@
 
 use wide::f32x8;
 
-use crate::error::{Error, Result, check_rows};
+use crate::error::{Error, Result, check_codes, check_rows};
 
 /// How to train a [`ScalarQuantizer`].
 #[derive(Clone, Debug, PartialEq)]
@@ -83,11 +83,16 @@ pub struct SqQuery {
 /// Trained bounds: value `x` of dimension `j` becomes
 /// `round((x − min_j) / step_j)` clamped to 0..=255, and decodes to
 /// `min_j + code · step_j`.
+///
+/// Owned (`ScalarQuantizer`, from [`SqParams::train`]) or borrowed
+/// (`ScalarQuantizer<&[f32]>`, from [`ScalarQuantizer::from_parts`] over
+/// slices such as a memory-mapped file section, or [`ScalarQuantizer::view`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScalarQuantizer {
-    min: Vec<f32>,
-    step: Vec<f32>,
-    /// `step²`: the weight of each dimension in code space.
+pub struct ScalarQuantizer<C = Vec<f32>> {
+    min: C,
+    step: C,
+    /// `step²`: the weight of each dimension in code space (`dim` floats,
+    /// derived when the quantizer is made, so never read from a file).
     weights: Vec<f32>,
 }
 
@@ -95,6 +100,50 @@ impl ScalarQuantizer {
     fn from_bounds(min: Vec<f32>, step: Vec<f32>) -> ScalarQuantizer {
         let weights = step.iter().map(|s| s * s).collect();
         ScalarQuantizer { min, step, weights }
+    }
+}
+
+impl<C: AsRef<[f32]>> ScalarQuantizer<C> {
+    /// Wraps trained bounds (as [`ScalarQuantizer::min`] and
+    /// [`ScalarQuantizer::step`] return them) without copying them; checks
+    /// `O(dim)`: equal, non-zero lengths, finite values, steps ≥ 0.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] naming the first inconsistency.
+    pub fn from_parts(min: C, step: C) -> Result<ScalarQuantizer<C>> {
+        let (lo, st) = (min.as_ref(), step.as_ref());
+        if lo.is_empty() || lo.len() != st.len() {
+            return Err(Error::parameter(
+                "bounds",
+                format!(
+                    "{} lower bounds and {} steps; need one of each per dimension (≥ 1)",
+                    lo.len(),
+                    st.len()
+                ),
+            ));
+        }
+        if let Some(j) =
+            (0..lo.len()).find(|&j| !(lo[j].is_finite() && st[j] >= 0.0 && st[j].is_finite()))
+        {
+            return Err(Error::parameter(
+                "bounds",
+                format!(
+                    "dimension {j} has lower bound {} and step {}; both must be finite, the step ≥ 0",
+                    lo[j], st[j]
+                ),
+            ));
+        }
+        let weights = st.iter().map(|s| s * s).collect();
+        Ok(ScalarQuantizer { min, step, weights })
+    }
+
+    /// A borrowed view of the same bounds.
+    pub fn view(&self) -> ScalarQuantizer<&[f32]> {
+        ScalarQuantizer {
+            min: self.min.as_ref(),
+            step: self.step.as_ref(),
+            weights: self.weights.clone(),
+        }
     }
 
     /// Maps `query` into code space for [`ScalarQuantizer::distance`].
@@ -123,7 +172,7 @@ impl ScalarQuantizer {
         check_rows(query, self.dim())?;
         out.scaled.clear();
         out.offset = 0.0;
-        for ((&x, &lo), &st) in query.iter().zip(&self.min).zip(&self.step) {
+        for ((&x, &lo), &st) in query.iter().zip(self.min()).zip(self.step()) {
             if st > 0.0 {
                 out.scaled.push((x - lo) / st);
             } else {
@@ -148,38 +197,32 @@ impl ScalarQuantizer {
     }
     /// Vector dimension (= code bytes per vector).
     pub fn dim(&self) -> usize {
-        self.min.len()
+        self.weights.len()
     }
 
     /// Per-dimension lower bounds.
     pub fn min(&self) -> &[f32] {
-        &self.min
+        self.min.as_ref()
     }
 
     /// Per-dimension quantization steps (0 for a constant dimension).
     pub fn step(&self) -> &[f32] {
-        &self.step
+        self.step.as_ref()
     }
 
     /// One byte per value, row after row.
     ///
     /// # Errors
-    /// [`Error::Dimension`] for ragged input, [`Error::NonFinite`] for NaN/inf.
+    /// [`Error::Ragged`] for ragged input, [`Error::NonFinite`] for NaN/inf.
     pub fn encode(&self, data: &[f32]) -> Result<Vec<u8>> {
         let dim = self.dim();
-        if !data.len().is_multiple_of(dim) {
-            return Err(Error::Dimension {
-                expected: dim,
-                got: data.len() % dim,
-            });
-        }
         check_rows(data, dim)?;
         Ok(data
             .chunks_exact(dim)
             .flat_map(|row| {
                 row.iter()
-                    .zip(&self.min)
-                    .zip(&self.step)
+                    .zip(self.min())
+                    .zip(self.step())
                     .map(|((&x, &lo), &st)| {
                         if st > 0.0 {
                             ((x - lo) / st).round().clamp(0.0, 255.0) as u8
@@ -194,21 +237,16 @@ impl ScalarQuantizer {
     /// The vectors the codes stand for.
     ///
     /// # Errors
-    /// [`Error::Dimension`] if `codes` is not whole vectors.
+    /// [`Error::Parameter`] if `codes` is not whole vectors.
     pub fn decode(&self, codes: &[u8]) -> Result<Vec<f32>> {
         let dim = self.dim();
-        if !codes.len().is_multiple_of(dim) {
-            return Err(Error::Dimension {
-                expected: dim,
-                got: codes.len() % dim,
-            });
-        }
+        check_codes(codes, dim)?;
         Ok(codes
             .chunks_exact(dim)
             .flat_map(|c| {
                 c.iter()
-                    .zip(&self.min)
-                    .zip(&self.step)
+                    .zip(self.min())
+                    .zip(self.step())
                     .map(|((&b, &lo), &st)| lo + b as f32 * st)
             })
             .collect())
@@ -229,15 +267,15 @@ impl ScalarQuantizer {
         let mut i = 0;
         while i + 8 <= dim {
             let c: [f32; 8] = std::array::from_fn(|k| code[i + k] as f32);
-            let lo = f32x8::from(&self.min[i..i + 8]);
-            let st = f32x8::from(&self.step[i..i + 8]);
+            let lo = f32x8::from(&self.min()[i..i + 8]);
+            let st = f32x8::from(&self.step()[i..i + 8]);
             let d = f32x8::from(&query[i..i + 8]) - st.mul_add(f32x8::new(c), lo);
             acc = d.mul_add(d, acc);
             i += 8;
         }
         let mut tail = 0.0f32;
         for j in i..dim {
-            let d = query[j] - (self.min[j] + code[j] as f32 * self.step[j]);
+            let d = query[j] - (self.min()[j] + code[j] as f32 * self.step()[j]);
             tail += d * d;
         }
         acc.reduce_add() + tail
@@ -253,7 +291,7 @@ impl ScalarQuantizer {
     pub fn l2_sq_many(&self, query: &[f32], codes: &[u8], out: &mut [f32]) -> Result<()> {
         if Some(codes.len()) != out.len().checked_mul(self.dim()) {
             return Err(Error::Dimension {
-                expected: out.len() * self.dim(),
+                expected: out.len().saturating_mul(self.dim()),
                 got: codes.len(),
             });
         }

@@ -103,11 +103,9 @@ mod tests {
     #[test]
     fn every_tier_is_bit_identical_to_the_scalar_rule() {
         let dim = 37;
-        let mut s = 1u64;
+        let mut rng = zgq_rng::SplitMix64::new(1u64);
         let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e3
         };
         let queries: Vec<f64> = (0..QUERIES * dim).map(|_| next() as f32 as f64).collect();

@@ -64,9 +64,9 @@ proptest! {
         integer in any::<bool>(),
     ) {
         let k = k.min(n);
-        let mut s = seed;
+        let mut rng = zgq_rng::SplitMix64::new(seed);
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             let u = (s >> 40) as f32 / (1u64 << 24) as f32;
             // Small integers make many exact ties, which must go to the smaller id.
             if integer { (u * 4.0).floor() } else { u * 2.0 - 1.0 }
@@ -283,9 +283,19 @@ fn ground_truth_rejects_bad_parameters() {
 #[test]
 fn recall_counts_overlap_of_first_k() {
     let truth = Matrix::new(vec![0, 1, 2, 3, 4, 5, 6, 7], 4).unwrap();
-    let found = vec![vec![1u32, 9, 0], vec![4, 5, 6]];
+    let found = vec![vec![1i32, 9, 0], vec![4, 5, 6]];
     assert_eq!(recall_at_k(&truth, &found, 2).unwrap(), 0.75);
     assert_eq!(recall_at_k(&truth, &found, 3).unwrap(), (2.0 + 3.0) / 6.0);
     assert!(recall_at_k(&truth, &found, 5).is_err());
     assert!(recall_at_k(&truth, &found[..1], 2).is_err());
+}
+
+#[test]
+fn recall_counts_a_repeated_id_once() {
+    // Merging results of several zones can repeat an id: it is one hit.
+    let truth = Matrix::new(vec![7u64, 8, 9], 3).unwrap();
+    let found = vec![vec![7u64, 7, 7]];
+    assert_eq!(recall_at_k(&truth, &found, 3).unwrap(), 1.0 / 3.0);
+    let found = vec![vec![8u64, 7, 8]];
+    assert_eq!(recall_at_k(&truth, &found, 3).unwrap(), 2.0 / 3.0);
 }

@@ -8,12 +8,12 @@ use proptest::prelude::*;
 use zgq_data::{Synthetic, ground_truth, recall_at_k};
 use zgq_hnsw::*;
 
-fn data(n: usize, nq: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>, zgq_data::Matrix<i32>) {
+fn data(n: usize, nq: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>, zgq_data::Matrix<u32>) {
     let mut s = Synthetic::new(n, nq, dim);
     s.seed = seed;
     let (base, queries) = s.generate().unwrap();
     let gt = ground_truth(&base, &queries, 10.min(n)).unwrap();
-    (base.into_vec(), queries.into_vec(), gt.ids_i32())
+    (base.into_vec(), queries.into_vec(), gt.ids)
 }
 
 /// Every structural invariant of a frozen graph.
@@ -71,7 +71,7 @@ fn check_invariants(g: &HnswGraph<'_>, m: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn recall(g: &HnswGraph<'_>, queries: &[f32], truth: &zgq_data::Matrix<i32>, ef: usize) -> f64 {
+fn recall(g: &HnswGraph<'_>, queries: &[f32], truth: &zgq_data::Matrix<u32>, ef: usize) -> f64 {
     let dim = g.dim();
     let mut scratch = SearchScratch::new();
     let mut out = Vec::new();
@@ -293,9 +293,9 @@ proptest! {
         n in 1usize..400, dim in 1usize..12, m in 2usize..12, efc in 1usize..64,
         seed in any::<u64>(), keep_pruned in any::<bool>(), dupes in any::<bool>(),
     ) {
-        let mut s = seed;
+        let mut rng = zgq_rng::SplitMix64::new(seed);
         let base: Vec<f32> = (0..n * dim).map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             // Many exact duplicates stress the heuristic and connectivity.
             let v = (s >> 40) as f32 / (1u64 << 24) as f32;
             if dupes { (v * 3.0).floor() } else { v }

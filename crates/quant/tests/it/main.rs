@@ -5,12 +5,10 @@ use proptest::prelude::*;
 use zgq_quant::{Error, KMeans};
 
 fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
+    let mut rng = zgq_rng::SplitMix64::new(seed);
     (0..n * dim)
         .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             (s >> 40) as f32 / (1u64 << 24) as f32 * 10.0 - 5.0
         })
         .collect()
@@ -111,11 +109,9 @@ fn clustered_data_are_found() {
 fn balance_caps_cluster_sizes() {
     // One dense blob holding 80 % of the points, four small ones.
     let mut data = Vec::new();
-    let mut s = 5u64;
+    let mut rng = zgq_rng::SplitMix64::new(5u64);
     let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        let s = rng.next_u64();
         (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     };
     for i in 0..2_000 {
@@ -172,8 +168,16 @@ fn bad_input_gives_typed_errors() {
     ));
     assert!(matches!(
         KMeans::new(2).train(&data, 4),
-        Err(Error::Parameter { name: "data", .. })
+        Err(Error::Ragged { len: 30, dim: 4 })
     ));
+    // Sample sizes multiply with k: absurd per-centroid counts saturate
+    // instead of overflowing (they then mean "use every row").
+    let km = KMeans {
+        max_points_per_centroid: usize::MAX,
+        init_points_per_centroid: usize::MAX,
+        ..KMeans::new(2)
+    };
+    assert_eq!(km.train(&data, 3).unwrap().k(), 2);
     assert!(matches!(
         KMeans::new(2).train(&data, 0),
         Err(Error::Parameter { name: "dim", .. })
@@ -192,7 +196,10 @@ fn bad_input_gives_typed_errors() {
     km.balance = Some(0.5);
     assert!(km.train(&data, 3).is_err());
     let c = KMeans::new(2).train(&data, 3).unwrap();
-    assert!(matches!(c.assign(&data[..4]), Err(Error::Dimension { .. })));
+    // Ragged input names its length, not `len % dim`.
+    let err = c.assign(&data[..4]).unwrap_err();
+    assert!(matches!(err, Error::Ragged { len: 4, dim: 3 }), "{err:?}");
+    assert!(err.to_string().contains("4 values"), "{err}");
     assert!(c.assign_top(&data, 3).is_err());
     assert_eq!(c.assign_top(&data, 2).unwrap().len(), 20);
 }
@@ -432,8 +439,12 @@ mod sq {
             })
         ));
         let sq = SqParams::default().train(&[0.0, 1.0, 2.0, 3.0], 2).unwrap();
-        assert!(sq.encode(&[1.0, 2.0, 3.0]).is_err());
-        assert!(sq.decode(&[1, 2, 3]).is_err());
+        assert!(matches!(
+            sq.encode(&[1.0, 2.0, 3.0]),
+            Err(Error::Ragged { len: 3, dim: 2 })
+        ));
+        let err = sq.decode(&[1, 2, 3]).unwrap_err();
+        assert!(err.to_string().contains("3 bytes"), "{err}");
         assert!(matches!(
             sq.prepare_query(&[1.0]),
             Err(Error::Dimension { .. })
@@ -457,11 +468,9 @@ mod opq {
     /// Data whose variance sits in a few directions mixed across all
     /// coordinates: plain PQ splits them badly, a rotation helps.
     fn correlated(n: usize, dim: usize) -> Vec<f32> {
-        let mut s = 11u64;
+        let mut rng = zgq_rng::SplitMix64::new(11u64);
         let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let s = rng.next_u64();
             (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         };
         let latent = 4;
@@ -597,5 +606,173 @@ mod fastscan {
         );
         let pq4 = PqParams::new(2, 4).train(&data, 4).unwrap();
         assert!(pq4.quantize_lut(&[0.0; 5]).is_err());
+    }
+
+    /// 258 sub-quantizers of 255 would wrap the u16 sums (silently in the
+    /// AVX2 kernel): packing, wrapping and table quantization refuse them.
+    #[test]
+    fn more_than_257_sub_quantizers_are_refused() {
+        let err = FastScanCodes::pack(&[0u8; 258 * 3], 258).unwrap_err();
+        assert!(err.to_string().contains("258"), "{err}");
+        assert!(FastScanCodes::pack(&[0u8; 257 * 3], 257).is_ok());
+        assert!(FastScanCodes::from_parts(258, 1, vec![0u8; 258 * 16]).is_err());
+        let dim = 258;
+        let data = random(64, dim, 2);
+        let pq = PqParams {
+            iters: 1,
+            ..PqParams::new(258, 4)
+        }
+        .train(&data, dim)
+        .unwrap();
+        let table = pq.lookup_table(&data[..dim], Metric::L2).unwrap();
+        assert!(pq.quantize_lut(&table).is_err());
+    }
+
+    /// Positions are u32: a list of more codes than that is refused by
+    /// shape, before any byte is looked at.
+    #[test]
+    fn more_than_u32_max_codes_are_refused() {
+        let n = u32::MAX as usize + 1;
+        let err = FastScanCodes::from_parts(1, n, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+    }
+}
+
+/// Reloadable quantizers: the parts of a trained quantizer, copied as a file
+/// would hold them, make a borrowed view that encodes and scores exactly as
+/// the original; parts that disagree are refused.
+mod views {
+    use super::random;
+    use zgq_distance::Metric;
+    use zgq_quant::{
+        FastScanCodes, Opq, OpqParams, PqParams, ProductQuantizer, ScalarQuantizer, SqParams,
+    };
+
+    #[test]
+    fn product_quantizer_round_trips_through_its_parts() {
+        let (dim, m) = (12, 4);
+        let data = random(600, dim, 3);
+        for bits in [4, 8] {
+            let pq = PqParams {
+                iters: 5,
+                ..PqParams::new(m, bits)
+            }
+            .train(&data, dim)
+            .unwrap();
+            // Fresh buffers, as read from a file: not the trained ones.
+            let (c, t) = (pq.centroids().to_vec(), pq.columns().to_vec());
+            let view = ProductQuantizer::from_parts(dim, m, bits, &c[..], &t[..]).unwrap();
+            assert_eq!(view.encode(&data).unwrap(), pq.encode(&data).unwrap());
+            let q = random(1, dim, 9);
+            let (ta, tb) = (
+                pq.lookup_table(&q, Metric::L2).unwrap(),
+                view.lookup_table(&q, Metric::L2).unwrap(),
+            );
+            assert_eq!(ta, tb);
+            let codes = pq.encode(&data[..10 * dim]).unwrap();
+            let (mut a, mut b) = (vec![0.0; 10], vec![0.0; 10]);
+            pq.distances(&ta, &codes, &mut a);
+            view.distances(&tb, &codes, &mut b);
+            assert_eq!(a, b);
+            assert_eq!(pq.view(), view);
+            // Parts that contradict each other.
+            assert!(ProductQuantizer::from_parts(dim, 5, bits, &c[..], &t[..]).is_err());
+            assert!(ProductQuantizer::from_parts(dim, m, 6, &c[..], &t[..]).is_err());
+            assert!(ProductQuantizer::from_parts(dim, m, bits, &c[1..], &t[1..]).is_err());
+            let mut swapped = t.clone();
+            swapped.swap(0, 1);
+            assert!(ProductQuantizer::from_parts(dim, m, bits, &c[..], &swapped[..]).is_err());
+            let mut nan = c.clone();
+            nan[3] = f32::NAN;
+            assert!(ProductQuantizer::from_parts(dim, m, bits, &nan[..], &t[..]).is_err());
+        }
+    }
+
+    #[test]
+    fn fast_scan_codes_round_trip_through_their_blocks() {
+        let (dim, m, n) = (8, 4, 77);
+        let data = random(200, dim, 4);
+        let pq = PqParams {
+            iters: 5,
+            ..PqParams::new(m, 4)
+        }
+        .train(&data, dim)
+        .unwrap();
+        let codes = pq.encode(&data[..n * dim]).unwrap();
+        let packed = FastScanCodes::pack(&codes, m).unwrap();
+        let bytes = packed.blocks().to_vec();
+        assert_eq!(bytes.len(), 3 * m * 16, "77 codes fill 3 blocks of 32");
+        let view = FastScanCodes::from_parts(m, n, &bytes[..]).unwrap();
+        let lut = pq
+            .quantize_lut(&pq.lookup_table(&data[..dim], Metric::L2).unwrap())
+            .unwrap();
+        let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+        pq.fast_scan(&lut, &packed, &mut a);
+        pq.fast_scan(&lut, &view, &mut b);
+        assert_eq!(a, b);
+        assert_eq!(packed.view(), view);
+        assert!(FastScanCodes::from_parts(m, n + 32, &bytes[..]).is_err());
+        assert!(FastScanCodes::from_parts(m, n, &bytes[1..]).is_err());
+        assert!(FastScanCodes::from_parts(0, n, &bytes[..]).is_err());
+    }
+
+    #[test]
+    fn scalar_quantizer_round_trips_through_its_bounds() {
+        let dim = 9;
+        let mut data = random(300, dim, 5);
+        for r in data.chunks_exact_mut(dim) {
+            r[4] = 2.5; // a constant dimension (step 0)
+        }
+        let sq = SqParams::default().train(&data, dim).unwrap();
+        let (lo, st) = (sq.min().to_vec(), sq.step().to_vec());
+        let view = ScalarQuantizer::from_parts(&lo[..], &st[..]).unwrap();
+        let codes = sq.encode(&data).unwrap();
+        assert_eq!(view.encode(&data).unwrap(), codes);
+        let q = random(1, dim, 8);
+        let (pa, pb) = (
+            sq.prepare_query(&q).unwrap(),
+            view.prepare_query(&q).unwrap(),
+        );
+        for c in codes.chunks_exact(dim).take(20) {
+            assert_eq!(sq.distance(&pa, c), view.distance(&pb, c));
+            assert_eq!(sq.l2_sq(&q, c), view.l2_sq(&q, c));
+        }
+        assert_eq!(sq.view(), view);
+        assert!(ScalarQuantizer::from_parts(&lo[..], &st[1..]).is_err());
+        assert!(ScalarQuantizer::from_parts(&lo[..0], &st[..0]).is_err());
+        let mut neg = st.clone();
+        neg[2] = -1.0;
+        assert!(ScalarQuantizer::from_parts(&lo[..], &neg[..]).is_err());
+    }
+
+    #[test]
+    fn opq_round_trips_through_its_parts() {
+        let dim = 8;
+        let data = random(800, dim, 6);
+        let opq = OpqParams {
+            iters: 2,
+            ..OpqParams::new(PqParams {
+                iters: 4,
+                ..PqParams::new(4, 4)
+            })
+        }
+        .train(&data, dim)
+        .unwrap();
+        let (r, c, t) = (
+            opq.rotation().to_vec(),
+            opq.pq().centroids().to_vec(),
+            opq.pq().columns().to_vec(),
+        );
+        let pq = ProductQuantizer::from_parts(dim, 4, 4, &c[..], &t[..]).unwrap();
+        let view = Opq::from_parts(&r[..], pq).unwrap();
+        assert_eq!(view.encode(&data).unwrap(), opq.encode(&data).unwrap());
+        let q = random(1, dim, 7);
+        assert_eq!(
+            view.lookup_table(&q, Metric::L2).unwrap(),
+            opq.lookup_table(&q, Metric::L2).unwrap()
+        );
+        assert_eq!(opq.view(), view);
+        let pq = ProductQuantizer::from_parts(dim, 4, 4, &c[..], &t[..]).unwrap();
+        assert!(Opq::from_parts(&r[1..], pq).is_err());
     }
 }
