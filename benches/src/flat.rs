@@ -18,7 +18,7 @@ pub struct Flat<'a> {
 pub struct Scratch {
     d32: Vec<f32>,
     select: Vec<f32>,
-    candidates: Vec<(f64, u32)>,
+    candidates: Vec<(f64, u64)>,
 }
 
 impl<'a> Flat<'a> {
@@ -30,7 +30,7 @@ impl<'a> Flat<'a> {
         std::mem::size_of_val(self.base.as_slice())
     }
 
-    pub fn search(&self, query: &[f32], k: usize, s: &mut Scratch, out: &mut Vec<u32>) {
+    pub fn search(&self, query: &[f32], k: usize, s: &mut Scratch, out: &mut Vec<u64>) {
         out.clear();
         let n = self.base.rows();
         let k = k.min(n);
@@ -47,7 +47,7 @@ impl<'a> Flat<'a> {
         for (i, &d) in s.d32.iter().enumerate() {
             if d <= bound {
                 s.candidates
-                    .push((exact_l2(query, self.base.row(i)), i as u32));
+                    .push((exact_l2(query, self.base.row(i)), i as u64));
             }
         }
         s.candidates

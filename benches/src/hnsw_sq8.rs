@@ -1,17 +1,18 @@
 //! `hnsw-sq8`: the zgq-hnsw graph walked with 8-bit scalar codes instead of
 //! f32 vectors, then the walk's `ef` candidates re-ranked by exact f32
-//! distance — a quantized graph walk. Each visited node costs one byte per
-//! dimension instead of four (zgq-quant's SQ8 through zgq-distance's
-//! dispatched byte kernel); the re-rank reads `ef` f32 vectors. Same graph,
-//! same `ef` as `hnsw`, so the two rows compare the scorer alone.
+//! distance (zgq-quant's `Reranker`) — a quantized graph walk. Each visited
+//! node costs one byte per dimension instead of four. Same graph, same `ef`
+//! as `hnsw`, so the two rows compare the scorer alone.
 //!
-//! This lives in the harness, not a library: the `zgq` crate will own the
-//! pairing of graph and codes.
+//! The harness only pairs library pieces here: the scorer below is the glue
+//! between zgq-hnsw's `Scorer` and zgq-quant's SQ8 distance (the layering
+//! keeps those two crates apart; the `zgq` crate will own this pairing).
 
 use anyhow::Result;
 use zgq_data::Matrix;
+use zgq_distance::Metric;
 use zgq_hnsw::{HnswGraph, Neighbor, Scorer, SearchScratch};
-use zgq_quant::{ScalarQuantizer, SqParams, SqQuery};
+use zgq_quant::{Reranker, ScalarQuantizer, SqParams, SqQuery};
 
 /// SQ8 codes of a graph's vectors, in the graph's internal order.
 pub struct Sq8 {
@@ -26,7 +27,8 @@ pub struct Scratch {
     search: SearchScratch,
     query: SqQuery,
     hits: Vec<Neighbor>,
-    exact: Vec<(f32, u32)>,
+    rerank: Reranker,
+    best: Vec<(u64, f32)>,
 }
 
 struct Sq8Scorer<'a> {
@@ -81,7 +83,7 @@ impl Sq8 {
         k: usize,
         ef: usize,
         s: &mut Scratch,
-        out: &mut Vec<u32>,
+        out: &mut Vec<u64>,
     ) -> Result<()> {
         self.sq.prepare_query_into(query, &mut s.query)?;
         let mut scorer = Sq8Scorer {
@@ -91,25 +93,16 @@ impl Sq8 {
             dim: self.dim,
         };
         graph.search_with(&mut scorer, ef.max(k), ef, &mut s.search, &mut s.hits);
-        let kern = zgq_distance::kernels();
-        // Start fetching every candidate's f32 row before scoring any.
-        for h in &s.hits {
-            zgq_hnsw::prefetch_lines(base.row(h.id as usize), usize::MAX);
-        }
-        s.exact.clear();
-        s.exact.extend(
-            s.hits
-                .iter()
-                .map(|h| (kern.l2_sq(query, base.row(h.id as usize)), h.id)),
-        );
-        let k = k.min(s.exact.len());
-        if k > 0 && k < s.exact.len() {
-            s.exact
-                .select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-        }
-        s.exact[..k].sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        s.rerank.rerank_into(
+            query,
+            base.as_slice(),
+            Metric::L2,
+            s.hits.iter().map(|h| h.id),
+            k,
+            &mut s.best,
+        )?;
         out.clear();
-        out.extend(s.exact[..k].iter().map(|e| e.1));
+        out.extend(s.best.iter().map(|b| b.0));
         Ok(())
     }
 }

@@ -437,7 +437,7 @@ fn measure<S: Default + Send>(
     data: &Data,
     k: usize,
     repeats: usize,
-    search: impl Fn(&[f32], &mut S, &mut Vec<u32>) + Sync,
+    search: impl Fn(&[f32], &mut S, &mut Vec<u64>) + Sync,
 ) -> Result<Measured> {
     let nq = data.queries.rows();
     let mut scratch = S::default();
@@ -445,7 +445,7 @@ fn measure<S: Default + Send>(
     for q in data.queries.iter_rows().take(nq.min(200)) {
         search(q, &mut scratch, &mut buf); // warm-up
     }
-    let mut results: Vec<Vec<u32>> = vec![Vec::with_capacity(k); nq];
+    let mut results: Vec<Vec<u64>> = vec![Vec::with_capacity(k); nq];
     let (mut single, mut batch_secs) = (f64::INFINITY, f64::INFINITY);
     let mut lat = Vec::with_capacity(nq);
     let mut batch = Vec::new();
@@ -481,7 +481,7 @@ fn measure<S: Default + Send>(
         bail!("batch results differ from one-at-a-time results");
     }
     // Ids were checked to lie in 0..n when the data were loaded.
-    let truth = data.truth.map(|&i| i as u32);
+    let truth = data.truth.map(|&i| i as u64);
     let recall = zgq_data::recall_at_k(&truth, &results, k.min(10))?;
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
@@ -597,14 +597,14 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         args.nlist, args.pq_m, args.pq_bits
     );
     let t = Instant::now();
-    let index = ivfpq::IvfPq::build(&data.base, args.nlist, args.pq_m, args.pq_bits)?;
+    let index = ivfpq::build(&data.base, args.nlist, args.pq_m, args.pq_bits)?;
     let build_seconds = t.elapsed().as_secs_f64();
     eprintln!("ivfpq: built in {build_seconds:.1}s");
     let k = args.k;
     let mut rows = Vec::new();
     for &nprobe in args.nprobe.iter().filter(|&&p| p <= args.nlist) {
         let m = measure(data, k, args.repeats, |q, s: &mut ivfpq::Scratch, out| {
-            index.search(q, k, nprobe, s, out)
+            ivfpq::search(&index, q, k, nprobe, s, out).expect("valid query")
         })?;
         eprintln!(
             "  nprobe {nprobe:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
@@ -615,7 +615,7 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
             "ivfpq",
             params,
             (build_seconds, rayon::current_num_threads()),
-            index.index_bytes(),
+            index.memory_bytes(),
             m,
             k,
         ));

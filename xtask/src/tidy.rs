@@ -35,7 +35,7 @@ mod tests {
     const UNSAFE_FILES: &[&str] = &[
         "crates/distance/src/x86.rs",
         "crates/data/src/ground_truth/kernel.rs",
-        "crates/hnsw/src/prefetch.rs",
+        "crates/distance/src/prefetch.rs",
     ];
 
     fn metadata() -> serde_json::Value {

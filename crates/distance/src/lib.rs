@@ -5,7 +5,8 @@
 //! "columns" (one point per SIMD lane, for short vectors such as PQ
 //! sub-vectors and coarse centroids); a weighted distance from an f32 query
 //! to a byte code (scalar quantization); and the 4-bit fast-scan pieces
-//! (table quantization and the byte-shuffle block accumulation).
+//! (table quantization and the byte-shuffle block accumulation); and cache
+//! prefetch hints ([`prefetch_lines`]) for the loops that read rows next.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -61,9 +62,11 @@ use std::fmt;
 use std::sync::OnceLock;
 
 pub use metric::{Metric, UnknownMetric};
+pub use prefetch::{prefetch, prefetch_lines};
 
 mod metric;
 mod portable;
+mod prefetch;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -17,7 +17,9 @@ use zgq_distance::{Kernels, Metric};
 
 use crate::error::{Error, Result, first_non_finite};
 use crate::graph::{Hnsw, NO_NEIGHBOR};
-use crate::search::{Adjacency, Cand, ExactScorer, SearchScratch, greedy_descent, search_layer};
+use crate::search::{
+    Adjacency, Cand, ExactScorer, NoFilter, SearchScratch, greedy_descent, search_layer,
+};
 
 /// Highest level a node may get (the expected top level for 2³² nodes and
 /// `m = 2` is 32; larger draws are clamped).
@@ -160,7 +162,7 @@ impl HnswParams {
             upper_offsets,
             upper: upper.into_iter().map(AtomicU32::into_inner).collect(),
             vectors: owned,
-            labels: (0..n as u32).collect(),
+            labels: (0..n as u64).collect(),
         };
         repair_reachability(&mut hnsw, self.ef_construction.max(2 * self.m));
         Ok(hnsw)
@@ -205,6 +207,7 @@ fn repair_reachability(h: &mut Hnsw, ef: usize) {
     }
     let mut reach = vec![false; n];
     let mut stack = Vec::new();
+    let mut scores = Vec::new();
     let mut count = mark_reachable(h, h.entry, &mut reach, &mut stack);
     let mut scratch = SearchScratch::new();
     let m0 = h.m0;
@@ -223,8 +226,16 @@ fn repair_reachability(h: &mut Hnsw, ef: usize) {
                 distance: crate::search::Scorer::score(&mut scorer, e),
                 id: e,
             };
-            cur = greedy_descent(&g, &mut scorer, cur, g.max_level(), 1, &mut stack);
-            search_layer(&g, &mut scorer, &[cur], ef, 0, &mut scratch);
+            cur = greedy_descent(
+                &g,
+                &mut scorer,
+                cur,
+                g.max_level(),
+                1,
+                &mut stack,
+                &mut scores,
+            );
+            search_layer(&g, &mut scorer, &[cur], ef, 0, &NoFilter, &mut scratch);
             let mut v: Vec<Cand> = scratch
                 .results
                 .drain()
@@ -291,6 +302,8 @@ struct Buffers {
     selected: Vec<Cand>,
     pruned: Vec<Cand>,
     list: Vec<u32>,
+    scores: Vec<f32>,
+    merged: Vec<Cand>,
 }
 
 struct BuildGraph<'a> {
@@ -385,12 +398,28 @@ impl<'a> BuildGraph<'a> {
             id: ep,
         };
         if top > level {
-            cur = greedy_descent(self, &mut scorer, cur, top, level + 1, &mut b.list);
+            cur = greedy_descent(
+                self,
+                &mut scorer,
+                cur,
+                top,
+                level + 1,
+                &mut b.list,
+                &mut b.scores,
+            );
         }
         b.entries.clear();
         b.entries.push(cur);
         for l in (0..=level.min(top)).rev() {
-            search_layer(self, &mut scorer, &b.entries, self.ef_construction, l, s);
+            search_layer(
+                self,
+                &mut scorer,
+                &b.entries,
+                self.ef_construction,
+                l,
+                &NoFilter,
+                s,
+            );
             b.found.clear();
             // In a parallel build another thread may already have linked `q`
             // (it found `q` as an entry at a level above, where `q` is
@@ -399,13 +428,8 @@ impl<'a> BuildGraph<'a> {
             b.found.extend(s.results.drain().filter(|c| c.id != q));
             b.found.sort_unstable();
             self.select(&b.found, self.m, &mut b.selected, &mut b.pruned);
-            {
-                let _lock = self.locks[q as usize]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                self.write_list(q, l, b.selected.iter().map(|c| c.id));
-            }
             let cap = if l == 0 { self.m0 } else { self.m };
+            self.set_own_list(q, l, cap, b);
             for i in 0..b.selected.len() {
                 let nb = b.selected[i].id;
                 self.connect(nb, q, l, cap, b);
@@ -415,6 +439,51 @@ impl<'a> BuildGraph<'a> {
         if let Some(g) = guard.as_mut() {
             **g = (q, level);
         }
+    }
+
+    /// Writes `q`'s own list at level `l` from `b.selected`, under `q`'s lock.
+    ///
+    /// In a parallel build another thread may already have linked itself
+    /// into `q`'s list at this level (it reached `q` through a level above,
+    /// where `q` is already linked, and chose it as a neighbour): a plain
+    /// overwrite would drop that edge while the other side keeps its edge to
+    /// `q`. So the list is read and merged under the lock, like every other
+    /// list update (`connect`): the selected neighbours plus what others
+    /// added, shrunk with the heuristic if that exceeds `cap`. Sequential
+    /// builds always find the list empty.
+    fn set_own_list(&self, q: u32, l: usize, cap: usize, b: &mut Buffers) {
+        let _lock = self.locks[q as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let slots = self.slots(q, l);
+        b.list.clear();
+        b.list.extend(
+            slots
+                .iter()
+                .map(|a| a.load(Relaxed))
+                .take_while(|&x| x != NO_NEIGHBOR),
+        );
+        if b.list.is_empty() {
+            self.write_list(q, l, b.selected.iter().map(|c| c.id));
+            return;
+        }
+        b.merged.clear();
+        b.merged.extend_from_slice(&b.selected);
+        for &id in &b.list {
+            if id != q && !b.selected.iter().any(|c| c.id == id) {
+                b.merged.push(Cand {
+                    distance: self.distance(q, id),
+                    id,
+                });
+            }
+        }
+        b.merged.sort_unstable();
+        if b.merged.len() > cap {
+            let mut sel = Vec::new();
+            self.select(&b.merged, cap, &mut sel, &mut b.pruned);
+            b.merged = sel;
+        }
+        self.write_list(q, l, b.merged.iter().map(|c| c.id));
     }
 
     /// Adds `q` to `nb`'s list at `level`, shrinking it with the heuristic
@@ -490,7 +559,7 @@ impl Adjacency for BuildGraph<'_> {
     fn prefetch_neighbors(&self, id: u32, level: usize) {
         if level <= self.levels[id as usize] as usize {
             let list = self.slots(id, level);
-            crate::prefetch::prefetch_lines(list, usize::MAX);
+            zgq_distance::prefetch_lines(list, usize::MAX);
         }
     }
 
@@ -510,6 +579,41 @@ impl Adjacency for BuildGraph<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The interleaving of a parallel build, made deterministic: before `q`
+    /// writes its own level-0 list, another thread (here: a direct call)
+    /// links `far` into it. Overwriting the list (the old behaviour) lost
+    /// that edge while `far` kept its edge to `q`; the merge keeps it.
+    #[test]
+    fn an_edge_added_to_a_node_before_it_writes_its_list_survives() {
+        // Points on a line at 0, 1, .., 9, then q at 0.5: q's own selection
+        // keeps its nearest (0 or 1); node 9 is far and would not be chosen.
+        let mut vectors: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        vectors.push(0.5);
+        let q = 10u32;
+        let levels = vec![0u8; 11];
+        let p = HnswParams {
+            m: 4,
+            ef_construction: 16,
+            ..HnswParams::default()
+        };
+        let g = BuildGraph::new(&p, &vectors, 1, &levels);
+        let (mut s, mut b) = (SearchScratch::new(), Buffers::default());
+        for i in 1..10 {
+            g.insert(i, &mut s, &mut b);
+        }
+        // "Another thread" inserting node 9 found q and linked it both ways.
+        g.connect(q, 9, 0, g.m0, &mut b);
+        g.insert(q, &mut s, &mut b);
+        let mut list = Vec::new();
+        g.neighbors_into(q, 0, &mut list);
+        assert!(list.contains(&9), "edge q -> 9 lost: {list:?}");
+        assert!(
+            list.contains(&0) || list.contains(&1),
+            "q's own selection is there too: {list:?}"
+        );
+        assert!(!list.contains(&q));
+    }
 
     #[test]
     fn levels_follow_the_geometric_law() {

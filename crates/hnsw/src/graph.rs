@@ -12,23 +12,38 @@
 //!                           its list for level l is upper[(off[i] + l − 1) * M ..][..M]
 //!  upper       Σ L(i) × M u32, padded like links0
 //!  vectors     n × dim f32  row i is node i's vector (unit-norm for cosine)
-//!  labels      n u32        caller's id of node i
+//!  labels      n u64        caller's id of node i
 //!  entry       the node with the highest level (where every search starts)
 //! ```
 //!
 //! No locks, no nested vectors, no pointers: the same view serves owned
-//! buffers ([`Hnsw::graph`]) and slices of a memory-mapped file
-//! ([`HnswGraph::from_parts`], which validates them).
+//! buffers ([`Hnsw::graph`]) and slices of a memory-mapped file.
+//!
+//! Two ways to wrap slices: [`HnswGraph::from_parts`] checks every list
+//! (O(n · m0): on a mapped file it reads the whole graph), and
+//! [`HnswGraph::open`] checks lengths and the entry only (O(1) reads), for
+//! opening a large file instantly. An opened graph is still safe on hostile
+//! bytes: every accessor and the walk bound-check what they follow (a list
+//! ends at its first id ≥ n, an upper list outside `upper` is empty), so a
+//! corrupted graph can give wrong answers, never a panic or an
+//! out-of-bounds read. [`HnswGraph::validate`] runs the full check later.
 
 use zgq_distance::Metric;
 
 use crate::error::{Error, Result, first_non_finite};
 use crate::search::{
-    Adjacency, Cand, ExactScorer, Neighbor, Scorer, SearchScratch, greedy_descent, search_layer,
+    Adjacency, Cand, ExactScorer, Filter, Neighbor, NoFilter, Scorer, SearchScratch,
+    greedy_descent, search_layer,
 };
 
 /// Padding value of adjacency lists.
 pub const NO_NEIGHBOR: u32 = u32::MAX;
+
+/// The highest level a node may have (the builder clamps its draws here; the
+/// expected top level of 2³² nodes at `m = 2` is 32). [`HnswGraph::open`]
+/// refuses an entry above it, so a corrupted header cannot make a descent
+/// loop over billions of levels.
+pub const MAX_LEVEL: usize = 32;
 
 /// The arrays of a frozen graph, borrowed (see the module docs for the layout).
 #[derive(Clone, Copy, Debug)]
@@ -52,7 +67,59 @@ pub struct GraphParts<'a> {
     /// Vectors, `n × dim`.
     pub vectors: &'a [f32],
     /// Caller ids, `n`.
-    pub labels: &'a [u32],
+    pub labels: &'a [u64],
+}
+
+/// How a [`HnswGraph::walk`] starts, how wide it searches and what it may
+/// return. Build with [`Walk::new`], then [`Walk::entries`] and
+/// [`Walk::filter`].
+#[derive(Clone, Copy, Debug)]
+pub struct Walk<'e, F = NoFilter> {
+    /// Results wanted.
+    pub k: usize,
+    /// Candidate list size (raised to `k` if smaller).
+    pub ef: usize,
+    /// Level-0 start nodes (internal ids). Empty: greedy descent from the
+    /// graph's entry point through the upper levels.
+    pub entries: &'e [u32],
+    /// Which nodes may be returned (all are traversed).
+    pub filter: F,
+}
+
+impl Walk<'static, NoFilter> {
+    /// `k` results from a candidate list of `max(ef, k)`, from the entry
+    /// point, no filter.
+    pub fn new(k: usize, ef: usize) -> Walk<'static, NoFilter> {
+        Walk {
+            k,
+            ef,
+            entries: &[],
+            filter: NoFilter,
+        }
+    }
+}
+
+impl<'e, F> Walk<'e, F> {
+    /// Starts level 0 from `entries` (internal ids, e.g. a zone's entry or
+    /// several seeds) instead of descending from the entry point.
+    pub fn entries<'n>(self, entries: &'n [u32]) -> Walk<'n, F> {
+        Walk {
+            k: self.k,
+            ef: self.ef,
+            entries,
+            filter: self.filter,
+        }
+    }
+
+    /// Returns only nodes `filter` allows (it sees internal ids).
+    pub fn filter<G: Filter>(self, filter: G) -> Walk<'e, G> {
+        Walk {
+            k: self.k,
+            ef: self.ef,
+            entries: self.entries,
+            filter,
+        }
+    }
 }
 
 /// A read-only HNSW graph over borrowed arrays. Cheap to copy; `Sync`.
@@ -63,13 +130,20 @@ pub struct HnswGraph<'a> {
 }
 
 impl<'a> HnswGraph<'a> {
-    /// Checks `parts` and wraps them. Every length, offset and neighbour id
-    /// is validated (O(n · m0)), so searching a graph made from untrusted
-    /// bytes cannot panic or read out of bounds.
+    /// Wraps `parts` after checking only what costs nothing per node: the
+    /// parameters, every array's length, and the entry node and its level
+    /// (at most [`MAX_LEVEL`], which is taken as the top level). Opening a
+    /// memory-mapped graph this way touches a few pages, not the graph.
+    ///
+    /// Search stays safe whatever the lists hold: an id ≥ n ends its list,
+    /// an upper list that falls outside `upper` is empty. A corrupted graph
+    /// gives wrong answers, never a panic or an out-of-bounds read; run
+    /// [`HnswGraph::validate`] to find out (tools such as a `verify`
+    /// command should).
     ///
     /// # Errors
     /// [`Error::Corrupt`] naming the first inconsistency.
-    pub fn from_parts(p: GraphParts<'a>) -> Result<HnswGraph<'a>> {
+    pub fn open(p: GraphParts<'a>) -> Result<HnswGraph<'a>> {
         let bad = |s: String| Err(Error::Corrupt(s));
         let n = p.labels.len();
         if p.dim == 0 || p.m == 0 || p.m0 == 0 {
@@ -99,13 +173,6 @@ impl<'a> HnswGraph<'a> {
                 n + 1
             ));
         }
-        let mut max_level = 0;
-        for (i, w) in p.upper_offsets.windows(2).enumerate() {
-            if w[1] < w[0] {
-                return bad(format!("upper_offsets decrease at node {i}"));
-            }
-            max_level = max_level.max((w[1] - w[0]) as usize);
-        }
         let total = p.upper_offsets[n] as usize;
         if Some(p.upper.len()) != total.checked_mul(p.m) {
             return bad(format!(
@@ -113,6 +180,59 @@ impl<'a> HnswGraph<'a> {
                 p.upper.len(),
                 p.m
             ));
+        }
+        let mut max_level = 0;
+        if n > 0 {
+            let e = p.entry as usize;
+            if e >= n {
+                return bad(format!("entry node {e} out of range 0..{n}"));
+            }
+            let (lo, hi) = (p.upper_offsets[e], p.upper_offsets[e + 1]);
+            max_level = match hi.checked_sub(lo) {
+                Some(l) if l as usize <= MAX_LEVEL => l as usize,
+                _ => {
+                    return bad(format!(
+                        "entry node {e} has upper offsets {lo}..{hi}: not a level in 0..={MAX_LEVEL}"
+                    ));
+                }
+            };
+        }
+        Ok(HnswGraph { p, max_level })
+    }
+
+    /// Checks `parts` and wraps them: [`HnswGraph::open`], then
+    /// [`HnswGraph::validate`]. Every length, offset and neighbour id is
+    /// checked (O(n · m0)).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the first inconsistency.
+    pub fn from_parts(p: GraphParts<'a>) -> Result<HnswGraph<'a>> {
+        let g = HnswGraph::open(p)?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// The full check of a graph made by [`HnswGraph::open`] (O(n · m0)):
+    /// offsets never decrease and every level is at most [`MAX_LEVEL`],
+    /// every list holds ids below n and nothing after its padding, and the
+    /// entry node is on the top level.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the first inconsistency.
+    pub fn validate(&self) -> Result<()> {
+        let p = &self.p;
+        let bad = |s: String| Err(Error::Corrupt(s));
+        let n = self.len();
+        let mut max_level = 0;
+        for (i, w) in p.upper_offsets.windows(2).enumerate() {
+            if w[1] < w[0] {
+                return bad(format!("upper_offsets decrease at node {i}"));
+            }
+            let level = (w[1] - w[0]) as usize;
+            if level > MAX_LEVEL {
+                return bad(format!("node {i} has level {level}, above {MAX_LEVEL}"));
+            }
+            max_level = max_level.max(level);
         }
         for (what, lists, stride) in [("level-0", p.links0, p.m0), ("upper", p.upper, p.m)] {
             for (l, list) in lists.chunks_exact(stride).enumerate() {
@@ -127,19 +247,13 @@ impl<'a> HnswGraph<'a> {
                 }
             }
         }
-        if n > 0 {
-            let e = p.entry as usize;
-            if e >= n {
-                return bad(format!("entry node {e} out of range 0..{n}"));
-            }
-            let entry_level = (p.upper_offsets[e + 1] - p.upper_offsets[e]) as usize;
-            if entry_level != max_level {
-                return bad(format!(
-                    "entry node has level {entry_level}, the top level is {max_level}"
-                ));
-            }
+        if n > 0 && self.max_level != max_level {
+            return bad(format!(
+                "entry node has level {}, the top level is {max_level}",
+                self.max_level
+            ));
         }
-        Ok(HnswGraph { p, max_level })
+        Ok(())
     }
 
     pub(crate) fn from_parts_trusted(p: GraphParts<'a>, max_level: usize) -> HnswGraph<'a> {
@@ -172,7 +286,7 @@ impl<'a> HnswGraph<'a> {
         self.p.metric
     }
 
-    /// The highest level of any node.
+    /// The highest level of any node (the entry point's level).
     pub fn max_level(&self) -> usize {
         self.max_level
     }
@@ -182,33 +296,49 @@ impl<'a> HnswGraph<'a> {
         self.p.entry
     }
 
-    /// Level of node `id`.
+    /// Level of node `id` (0 where offsets of an unvalidated graph decrease).
     ///
     /// # Panics
     /// If `id >= len()`.
     pub fn level(&self, id: u32) -> usize {
         let i = id as usize;
-        (self.p.upper_offsets[i + 1] - self.p.upper_offsets[i]) as usize
+        assert!(i < self.len(), "node {id} out of range 0..{}", self.len());
+        self.p.upper_offsets[i + 1].saturating_sub(self.p.upper_offsets[i]) as usize
     }
 
-    /// Neighbours of `id` on `level` (empty above the node's level).
+    /// Neighbours of `id` on `level`: the list up to its first id ≥ `len()`
+    /// (the padding, or corruption in a graph not validated); empty above
+    /// the node's level.
     ///
     /// # Panics
     /// If `id >= len()`.
     pub fn neighbors(&self, id: u32, level: usize) -> &'a [u32] {
-        let list = if level == 0 {
-            &self.p.links0[id as usize * self.p.m0..][..self.p.m0]
-        } else if level <= self.level(id) {
-            let off = (self.p.upper_offsets[id as usize] as usize + level - 1) * self.p.m;
-            &self.p.upper[off..off + self.p.m]
-        } else {
-            return &[];
-        };
+        let list = self.raw_list(id, level);
+        let n = self.len();
         let real = list
             .iter()
-            .position(|&x| x == NO_NEIGHBOR)
+            .position(|&x| x as usize >= n)
             .unwrap_or(list.len());
         &list[..real]
+    }
+
+    /// The slots of `id`'s list on `level` (padding included); empty above
+    /// the node's level or where the offsets point outside `upper`.
+    #[inline]
+    fn raw_list(&self, id: u32, level: usize) -> &'a [u32] {
+        let i = id as usize;
+        if level == 0 {
+            assert!(i < self.len(), "node {id} out of range 0..{}", self.len());
+            return &self.p.links0[i * self.p.m0..][..self.p.m0];
+        }
+        if level > self.level(id) {
+            return &[];
+        }
+        let m = self.p.m;
+        (self.p.upper_offsets[i] as usize + level - 1)
+            .checked_mul(m)
+            .and_then(|at| self.p.upper.get(at..at.checked_add(m)?))
+            .unwrap_or(&[])
     }
 
     /// The vector of node `id` (normalized for cosine).
@@ -223,7 +353,7 @@ impl<'a> HnswGraph<'a> {
     ///
     /// # Panics
     /// If `id >= len()`.
-    pub fn label(&self, id: u32) -> u32 {
+    pub fn label(&self, id: u32) -> u64 {
         self.p.labels[id as usize]
     }
 
@@ -232,8 +362,28 @@ impl<'a> HnswGraph<'a> {
         4 * (self.p.links0.len()
             + self.p.upper_offsets.len()
             + self.p.upper.len()
-            + self.p.vectors.len()
-            + self.p.labels.len())
+            + self.p.vectors.len())
+            + 8 * self.p.labels.len()
+    }
+
+    /// Normalizes (for cosine) and checks `query` into the scratch's buffer.
+    fn prepare_query(&self, query: &[f32], scratch: &mut SearchScratch) -> Result<Vec<f32>> {
+        if query.len() != self.p.dim {
+            return Err(Error::Dimension {
+                expected: self.p.dim,
+                got: query.len(),
+            });
+        }
+        if let Some((column, value)) = first_non_finite(query) {
+            return Err(Error::NonFiniteQuery { column, value });
+        }
+        let mut q = std::mem::take(&mut scratch.query);
+        q.clear();
+        q.extend_from_slice(query);
+        if self.p.metric.normalizes() {
+            zgq_distance::normalize(&mut q);
+        }
+        Ok(q)
     }
 
     /// The `k` nearest neighbours of `query` with exact distances, searching
@@ -247,7 +397,7 @@ impl<'a> HnswGraph<'a> {
     /// [`Error::Dimension`] for a query of the wrong length,
     /// [`Error::NonFiniteQuery`] for NaN or infinite values.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
-        let mut out = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k.min(self.len()));
         self.search_into(query, k, ef, &mut SearchScratch::new(), &mut out)?;
         Ok(out)
     }
@@ -265,36 +415,62 @@ impl<'a> HnswGraph<'a> {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        if query.len() != self.p.dim {
-            return Err(Error::Dimension {
-                expected: self.p.dim,
-                got: query.len(),
-            });
-        }
-        if let Some((column, value)) = first_non_finite(query) {
-            return Err(Error::NonFiniteQuery { column, value });
-        }
-        let mut q = std::mem::take(&mut scratch.query);
-        q.clear();
-        q.extend_from_slice(query);
-        if self.p.metric.normalizes() {
-            zgq_distance::normalize(&mut q);
-        }
+        let q = self.prepare_query(query, scratch)?;
         let mut scorer = ExactScorer::new(&q, self.p.vectors, self.p.metric);
         self.search_with(&mut scorer, k, ef, scratch, out);
         scratch.query = q;
         Ok(())
     }
 
+    /// The `k` nearest neighbours of `query` among the nodes whose label
+    /// `keep` accepts (exact distances, candidate list `max(ef, k)`). The
+    /// walk traverses rejected nodes but never returns them; when most nodes
+    /// are rejected, raise `ef` (the walk then visits more nodes).
+    ///
+    /// # Errors
+    /// As [`HnswGraph::search`].
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbor>> {
+        let mut scratch = SearchScratch::new();
+        let q = self.prepare_query(query, &mut scratch)?;
+        let mut scorer = ExactScorer::new(&q, self.p.vectors, self.p.metric);
+        let mut out = Vec::with_capacity(k.min(self.len()));
+        let labels = self.p.labels;
+        let filter = |id: u32| keep(labels[id as usize]);
+        self.scan_or_walk(&mut scorer, k, ef, &filter, &mut scratch, &mut out);
+        Ok(out)
+    }
+
     /// The graph walk with any [`Scorer`] (which sees internal node ids):
     /// greedy descent through the upper levels, then a best-first search of
     /// level 0 with a candidate list of `max(ef, k)`. `out` is cleared and
     /// receives up to `k` results, nearest first, with the nodes' labels.
+    ///
+    /// When `max(ef, k) ≥ len()` the graph is scanned instead (exact, and it
+    /// returns every node even where the directed graph is not strongly
+    /// connected); [`HnswGraph::walk`] never scans.
     pub fn search_with<S: Scorer>(
         &self,
         scorer: &mut S,
         k: usize,
         ef: usize,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) {
+        self.scan_or_walk(scorer, k, ef, &NoFilter, scratch, out);
+    }
+
+    fn scan_or_walk<S: Scorer, F: Filter>(
+        &self,
+        scorer: &mut S,
+        k: usize,
+        ef: usize,
+        filter: &F,
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) {
@@ -304,10 +480,12 @@ impl<'a> HnswGraph<'a> {
         }
         if ef.max(k) >= self.len() {
             // The candidate list could hold the whole graph: a scan is exact
-            // and no slower, and it returns all nodes even where the directed
-            // graph is not strongly connected.
+            // and no slower.
             scratch.results.clear();
             for id in 0..self.len() as u32 {
+                if !filter.allows(id) {
+                    continue;
+                }
                 scratch.results.push(Cand {
                     distance: scorer.score(id),
                     id,
@@ -318,16 +496,85 @@ impl<'a> HnswGraph<'a> {
             }
             return self.drain_results(scratch, k, out);
         }
-        let entry = self.p.entry;
-        let mut cur = Cand {
-            distance: scorer.score(entry),
-            id: entry,
-        };
-        if self.max_level > 0 {
-            cur = greedy_descent(self, scorer, cur, self.max_level, 1, &mut scratch.descent);
-        }
-        search_layer(self, scorer, &[cur], ef.max(k), 0, scratch);
+        self.walk_inner(scorer, k, ef, &[], filter, scratch);
         self.drain_results(scratch, k, out);
+    }
+
+    /// The best-first walk as [`Walk`] says: from its entries (or by greedy
+    /// descent from the entry point), keeping a candidate list of
+    /// `max(ef, k)`, returning up to `k` nodes the filter allows, nearest
+    /// first, with their labels and the scorer's distances. Never a scan:
+    /// only nodes reachable from the start are found.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if an entry is not a node of this graph.
+    pub fn walk<S: Scorer, F: Filter>(
+        &self,
+        scorer: &mut S,
+        walk: &Walk<'_, F>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        if let Some(&bad) = walk.entries.iter().find(|&&e| e as usize >= self.len()) {
+            return Err(Error::parameter(
+                "entries",
+                format!("node {bad} is not in this graph of {} nodes", self.len()),
+            ));
+        }
+        if self.is_empty() || walk.k == 0 {
+            return Ok(());
+        }
+        self.walk_inner(scorer, walk.k, walk.ef, walk.entries, &walk.filter, scratch);
+        self.drain_results(scratch, walk.k, out);
+        Ok(())
+    }
+
+    /// The walk proper; `entries` are valid node ids (empty: descend).
+    fn walk_inner<S: Scorer, F: Filter>(
+        &self,
+        scorer: &mut S,
+        k: usize,
+        ef: usize,
+        entries: &[u32],
+        filter: &F,
+        scratch: &mut SearchScratch,
+    ) {
+        let mut starts = std::mem::take(&mut scratch.entries);
+        starts.clear();
+        if entries.is_empty() {
+            let entry = self.p.entry;
+            let mut cur = Cand {
+                distance: scorer.score(entry),
+                id: entry,
+            };
+            if self.max_level > 0 {
+                cur = greedy_descent(
+                    self,
+                    scorer,
+                    cur,
+                    self.max_level,
+                    1,
+                    &mut scratch.descent,
+                    &mut scratch.descent_scores,
+                );
+            }
+            starts.push(cur);
+        } else {
+            let mut d = std::mem::take(&mut scratch.descent_scores);
+            d.clear();
+            d.resize(entries.len(), 0.0);
+            scorer.score_batch(entries, &mut d);
+            starts.extend(
+                entries
+                    .iter()
+                    .zip(&d)
+                    .map(|(&id, &distance)| Cand { distance, id }),
+            );
+            scratch.descent_scores = d;
+        }
+        search_layer(self, scorer, &starts, ef.max(k), 0, filter, scratch);
+        scratch.entries = starts;
     }
 
     fn drain_results(&self, scratch: &mut SearchScratch, k: usize, out: &mut Vec<Neighbor>) {
@@ -358,9 +605,10 @@ impl Adjacency for HnswGraph<'_> {
 
     #[inline]
     fn prefetch_neighbors(&self, id: u32, level: usize) {
-        if level == 0 {
-            let list = &self.p.links0[id as usize * self.p.m0..][..self.p.m0];
-            crate::prefetch::prefetch_lines(list, usize::MAX);
+        if level == 0
+            && let Some(list) = self.p.links0.get(id as usize * self.p.m0..)
+        {
+            zgq_distance::prefetch_lines(&list[..self.p.m0.min(list.len())], usize::MAX);
         }
     }
 }
@@ -380,7 +628,7 @@ pub struct Hnsw {
     pub(crate) upper_offsets: Vec<u32>,
     pub(crate) upper: Vec<u32>,
     pub(crate) vectors: Vec<f32>,
-    pub(crate) labels: Vec<u32>,
+    pub(crate) labels: Vec<u64>,
 }
 
 impl Hnsw {
@@ -401,6 +649,45 @@ impl Hnsw {
             },
             self.max_level,
         )
+    }
+
+    /// The same graph with the caller's ids: node `i` (row `i` of the input
+    /// to [`HnswParams::build`](crate::HnswParams::build)) gets `labels[i]`,
+    /// which searches return. Any 64-bit keys; duplicates are allowed
+    /// (searches then return the same id for different vectors).
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `labels` does not have one id per node, or
+    /// this graph was given ids already.
+    pub fn with_labels(mut self, labels: Vec<u64>) -> Result<Hnsw> {
+        if labels.len() != self.labels.len() {
+            return Err(Error::parameter(
+                "labels",
+                format!(
+                    "{} labels for a graph of {} nodes",
+                    labels.len(),
+                    self.labels.len()
+                ),
+            ));
+        }
+        // `self.labels[i]` is the input row of node `i` (relabelling moves
+        // rows); it is `i` for a graph fresh from the builder.
+        let relabelled: Option<Vec<u64>> = self
+            .labels
+            .iter()
+            .map(|&row| {
+                usize::try_from(row)
+                    .ok()
+                    .and_then(|r| labels.get(r).copied())
+            })
+            .collect();
+        self.labels = relabelled.ok_or_else(|| {
+            Error::parameter(
+                "labels",
+                "this graph's labels are no longer its input rows (ids were given already)",
+            )
+        })?;
+        Ok(self)
     }
 
     /// Shorthand for `self.graph().search(query, k, ef)`.

@@ -37,19 +37,19 @@
 //! ```
 
 #![deny(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
 mod build;
 mod error;
 mod graph;
-mod prefetch;
 mod relabel;
 mod search;
 mod visited;
 
 pub use build::HnswParams;
 pub use error::{Error, Result};
-pub use graph::{GraphParts, Hnsw, HnswGraph, NO_NEIGHBOR};
-pub use prefetch::prefetch_lines;
-pub use search::{ExactScorer, Neighbor, Scorer, SearchScratch};
-pub use zgq_distance::Metric;
+pub use graph::{GraphParts, Hnsw, HnswGraph, MAX_LEVEL, NO_NEIGHBOR, Walk};
+pub use search::{ExactScorer, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
+/// Cache prefetch hints for [`Scorer::prefetch`] implementations (from
+/// zgq-distance, re-exported so a scorer needs no other import).
+pub use zgq_distance::{Metric, prefetch_lines};

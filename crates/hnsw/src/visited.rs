@@ -24,7 +24,7 @@ impl Visited {
     #[inline]
     pub(crate) fn prefetch(&self, id: u32) {
         if let Some(t) = self.tags.get(id as usize..) {
-            crate::prefetch::prefetch(t);
+            zgq_distance::prefetch(t);
         }
     }
 

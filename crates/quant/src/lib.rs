@@ -5,9 +5,14 @@
 //!
 //! # What this crate is for, and what it is not
 //!
-//! Plain, reusable training: give it vectors, get centroids (and, later,
-//! codebooks and codes). It knows nothing of graphs, zones or files; the
-//! `zgq` crate decides what to train on and stores the results.
+//! Plain, reusable training: give it vectors, get centroids, codebooks and
+//! codes; plus the search pieces that belong to codes rather than graphs:
+//! inverted lists ([`InvertedLists`], and the FAISS-style [`IvfPq`] scan on
+//! them) and the exact re-rank of candidates ([`Reranker`]). Every trained
+//! part has a borrowed form (`from_parts` over slices, e.g. a memory-mapped
+//! file) that searches exactly like the owned one. It knows nothing of
+//! graphs, zones or files; the `zgq` crate decides what to train on and
+//! stores the results.
 //!
 //! # Design
 //!
@@ -46,14 +51,18 @@
 mod assign;
 mod error;
 mod fastscan;
+mod ivf;
 mod kmeans;
 mod opq;
 mod pq;
+mod rerank;
 mod sq;
 
 pub use error::{Error, Result};
 pub use fastscan::{FastScanCodes, QuantizedLut};
+pub use ivf::{InvertedLists, IvfPq, IvfPqParams, IvfPqScratch};
 pub use kmeans::{Centroids, KMeans, TrainStats};
 pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};
+pub use rerank::Reranker;
 pub use sq::{ScalarQuantizer, SqParams, SqQuery};

@@ -776,3 +776,100 @@ mod views {
         assert!(Opq::from_parts(&r[1..], pq).is_err());
     }
 }
+
+/// The search pieces that moved out of the harness: exact re-rank and
+/// inverted lists (with the IVF-PQ scan on them).
+mod search_pieces {
+    use super::random;
+    use zgq_distance::Metric;
+    use zgq_quant::{InvertedLists, IvfPqParams, IvfPqScratch, Reranker};
+
+    #[test]
+    fn rerank_returns_the_exact_k_nearest_once_each() {
+        let dim = 6;
+        let vectors = random(300, dim, 21);
+        let q = random(1, dim, 22);
+        let mut all: Vec<(f32, u64)> = (0..300u64)
+            .map(|r| {
+                (
+                    zgq_distance::l2_sq(&q, &vectors[r as usize * dim..][..dim]),
+                    r,
+                )
+            })
+            .collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut rr = Reranker::new();
+        let mut out = Vec::new();
+        // Every row, some twice (as merged zone results can be).
+        let rows = (0..300u64).chain([all[0].1, all[1].1, all[0].1]);
+        rr.rerank_into(&q, &vectors, Metric::L2, rows, 5, &mut out)
+            .unwrap();
+        let want: Vec<(u64, f32)> = all[..5].iter().map(|&(d, r)| (r, d)).collect();
+        assert_eq!(out, want);
+        // A subset: the best of those only.
+        rr.rerank_into(&q, &vectors, Metric::L2, [7u64, 3, 250], 2, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out[0].1 <= out[1].1);
+        assert!(out.iter().all(|o| [7, 3, 250].contains(&o.0)));
+        assert!(
+            rr.rerank_into(&q, &vectors, Metric::L2, [300u64], 1, &mut out)
+                .is_err()
+        );
+        assert!(
+            rr.rerank_into(&q, &vectors[1..], Metric::L2, [0u64], 1, &mut out)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn inverted_lists_group_by_list_and_reopen_from_parts() {
+        let lists = [2u32, 0, 2, 1, 0];
+        let ids = [10u64, 11, 12, 13, 14];
+        let codes = [0u8, 0, 1, 1, 2, 2, 3, 3, 4, 4];
+        let inv = InvertedLists::from_assignment(&lists, 3, &ids, &codes, 2).unwrap();
+        assert_eq!(inv.list(0), (&[11u64, 14][..], &[1u8, 1, 4, 4][..]));
+        assert_eq!(inv.list(1), (&[13u64][..], &[3u8, 3][..]));
+        assert_eq!(inv.list(2), (&[10u64, 12][..], &[0u8, 0, 2, 2][..]));
+        let (o, i, c) = (
+            inv.offsets().to_vec(),
+            inv.ids().to_vec(),
+            inv.codes().to_vec(),
+        );
+        let view = InvertedLists::from_parts(2, &o[..], &i[..], &c[..]).unwrap();
+        assert_eq!(view.list(2), inv.list(2));
+        assert!(InvertedLists::from_parts(2, &o[1..], &i[..], &c[..]).is_err());
+        assert!(InvertedLists::from_parts(2, &o[..], &i[1..], &c[..]).is_err());
+        assert!(InvertedLists::from_parts(3, &o[..], &i[..], &c[..]).is_err());
+        assert!(InvertedLists::from_assignment(&[3], 3, &[0], &[0, 0], 2).is_err());
+        assert!(InvertedLists::from_assignment(&lists, 3, &ids[1..], &codes, 2).is_err());
+    }
+
+    #[test]
+    fn ivfpq_finds_the_nearest_neighbours_with_all_lists_probed() {
+        let dim = 8;
+        let data = random(3_000, dim, 23);
+        for bits in [8, 4] {
+            let index = IvfPqParams::new(16, 4, bits).build(&data, dim).unwrap();
+            assert_eq!(index.lists().len(), 3_000);
+            let mut s = IvfPqScratch::default();
+            let mut out = Vec::new();
+            let mut hits = 0;
+            for r in (0..3_000).step_by(100) {
+                index
+                    .search_into(&data[r * dim..][..dim], 10, 16, &mut s, &mut out)
+                    .unwrap();
+                assert_eq!(out.len(), 10);
+                assert!(out.windows(2).all(|w| w[0].1 <= w[1].1));
+                hits += usize::from(out.iter().any(|o| o.0 == r as u64));
+            }
+            // A row's own code is among its 10 nearest estimates nearly always.
+            assert!(hits >= 27, "{bits} bits: row found in {hits} of 30");
+            assert!(
+                index
+                    .search_into(&data[..dim - 1], 10, 4, &mut s, &mut out)
+                    .is_err()
+            );
+        }
+    }
+}
