@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """hnswlib beside ZGQ: the same data, parameters and timing rules as ZGQ's
-harness (and as shared/baselines/hnswlib_bench.py).
+harness (and as the project's recorded hnswlib baseline script).
 
 Run by `cargo xtask bench --peers hnswlib`; prints nothing but progress on
 stderr and writes one JSON list of result rows (the harness's row shape) to

