@@ -16,14 +16,10 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use zgq_distance::{Kernels, Metric};
 
 use crate::error::{Error, Result, first_non_finite};
-use crate::graph::{Hnsw, NO_NEIGHBOR};
+use crate::graph::{Hnsw, MAX_LEVEL, NO_NEIGHBOR};
 use crate::search::{
     Adjacency, Cand, ExactScorer, NoFilter, SearchScratch, greedy_descent, search_layer,
 };
-
-/// Highest level a node may get (the expected top level for 2³² nodes and
-/// `m = 2` is 32; larger draws are clamped).
-const MAX_LEVEL: usize = 32;
 
 /// How to build a graph. `m0 = 2 · m`; the level multiplier is `1 / ln(m)`.
 #[derive(Clone, Debug, PartialEq)]

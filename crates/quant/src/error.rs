@@ -74,8 +74,10 @@ pub(crate) fn check_codes(codes: &[u8], bytes: usize) -> Result<usize> {
     Ok(codes.len() / bytes)
 }
 
-/// Checks a row-major block: `dim ≥ 1`, whole rows, finite values. Returns the row count.
-pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
+/// Checks the shape of a row-major block only: `dim ≥ 1`, whole rows.
+/// Returns the row count. O(1): the form for data stored earlier (and
+/// checked then) that a query reads again.
+pub(crate) fn check_shape(data: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 {
         return Err(Error::parameter("dim", "must be at least 1"));
     }
@@ -85,6 +87,12 @@ pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
             dim,
         });
     }
+    Ok(data.len() / dim)
+}
+
+/// Checks a row-major block: `dim ≥ 1`, whole rows, finite values. Returns the row count.
+pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
+    check_shape(data, dim)?;
     if let Some(i) = data.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
             row: i / dim,

@@ -4,7 +4,7 @@
 
 use zgq_distance::Metric;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, check_rows, check_shape};
 
 /// Re-ranks candidates by exact distance, reusing its buffer across
 /// queries (no allocation once warm).
@@ -29,7 +29,8 @@ impl Reranker {
     ///
     /// # Errors
     /// [`Error::Ragged`] if `vectors` is not whole rows of `query.len()`;
-    /// [`Error::Parameter`] for an empty query or a row past the end.
+    /// [`Error::NonFinite`] for a NaN/inf query value; [`Error::Parameter`]
+    /// for an empty query or a row past the end.
     pub fn rerank_into(
         &mut self,
         query: &[f32],
@@ -41,18 +42,10 @@ impl Reranker {
     ) -> Result<()> {
         out.clear();
         let dim = query.len();
-        if dim == 0 {
-            return Err(Error::parameter("query", "must have at least one value"));
-        }
         // Shape only: checking every stored value per query would cost a
         // full pass over `vectors` (it did, in the first version: 70× slower).
-        if !vectors.len().is_multiple_of(dim) {
-            return Err(Error::Ragged {
-                len: vectors.len(),
-                dim,
-            });
-        }
-        let n = (vectors.len() / dim) as u64;
+        let n = check_shape(vectors, dim)? as u64;
+        check_rows(query, dim)?;
         self.exact.clear();
         self.exact.extend(rows.into_iter().map(|r| (0.0, r)));
         if let Some(&(_, bad)) = self.exact.iter().find(|&&(_, r)| r >= n) {
