@@ -561,17 +561,16 @@ impl<'a> HnswGraph<'a> {
             }
             starts.push(cur);
         } else {
-            let mut d = std::mem::take(&mut scratch.descent_scores);
+            let d = &mut scratch.descent_scores;
             d.clear();
             d.resize(entries.len(), 0.0);
-            scorer.score_batch(entries, &mut d);
+            scorer.score_batch(entries, d);
             starts.extend(
                 entries
                     .iter()
-                    .zip(&d)
+                    .zip(d.iter())
                     .map(|(&id, &distance)| Cand { distance, id }),
             );
-            scratch.descent_scores = d;
         }
         search_layer(self, scorer, &starts, ef.max(k), 0, filter, scratch);
         scratch.entries = starts;
