@@ -515,6 +515,18 @@ impl<'a> HnswGraph<'a> {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
+        self.walk_then(scorer, walk, scratch, out, |id| self.label(id))
+    }
+
+    /// The walk of [`HnswGraph::walk`], results named by `name(node)`.
+    fn walk_then<S: Scorer, F: Filter>(
+        &self,
+        scorer: &mut S,
+        walk: &Walk<'_, F>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+        name: impl Fn(u32) -> u64,
+    ) -> Result<()> {
         out.clear();
         if let Some(&bad) = walk.entries.iter().find(|&&e| e as usize >= self.len()) {
             return Err(Error::parameter(
@@ -526,8 +538,24 @@ impl<'a> HnswGraph<'a> {
             return Ok(());
         }
         self.walk_inner(scorer, walk.k, walk.ef, walk.entries, &walk.filter, scratch);
-        self.drain_results(scratch, walk.k, out);
+        drain_results(scratch, walk.k, out, name);
         Ok(())
+    }
+
+    /// [`HnswGraph::walk`], but each result's `id` is the internal node id
+    /// (`0..len()`), not its label: for a caller that stores per-node data
+    /// of its own beside the graph (codes, vectors, another id map).
+    ///
+    /// # Errors
+    /// As [`HnswGraph::walk`].
+    pub fn walk_nodes<S: Scorer, F: Filter>(
+        &self,
+        scorer: &mut S,
+        walk: &Walk<'_, F>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        self.walk_then(scorer, walk, scratch, out, |id| u64::from(id))
     }
 
     /// The walk proper; `entries` are valid node ids (empty: descend).
@@ -577,18 +605,28 @@ impl<'a> HnswGraph<'a> {
     }
 
     fn drain_results(&self, scratch: &mut SearchScratch, k: usize, out: &mut Vec<Neighbor>) {
-        while scratch.results.len() > k {
-            scratch.results.pop();
-        }
-        let start = out.len();
-        while let Some(c) = scratch.results.pop() {
-            out.push(Neighbor {
-                id: self.label(c.id),
-                distance: c.distance,
-            });
-        }
-        out[start..].reverse();
+        drain_results(scratch, k, out, |id| self.label(id));
     }
+}
+
+/// Moves the `k` best results to `out`, nearest first, named by `name`.
+fn drain_results(
+    scratch: &mut SearchScratch,
+    k: usize,
+    out: &mut Vec<Neighbor>,
+    name: impl Fn(u32) -> u64,
+) {
+    while scratch.results.len() > k {
+        scratch.results.pop();
+    }
+    let start = out.len();
+    while let Some(c) = scratch.results.pop() {
+        out.push(Neighbor {
+            id: name(c.id),
+            distance: c.distance,
+        });
+    }
+    out[start..].reverse();
 }
 
 impl Adjacency for HnswGraph<'_> {

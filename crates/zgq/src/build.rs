@@ -1,0 +1,326 @@
+//! Building an index: zones (balanced k-means, optional boundary
+//! replication), vectors renumbered zone by zone, codes, one HNSW graph per
+//! zone (zones in parallel, each zone's build sequential and seeded, so the
+//! file bytes depend on the seed only), then the file image.
+
+use rayon::prelude::*;
+use zgq_distance::Metric;
+use zgq_hnsw::{Hnsw, HnswParams};
+use zgq_quant::{KMeans, SqParams};
+
+use crate::error::{Error, Result, check_rows};
+use crate::format::header::Header;
+use crate::format::view::Zone;
+use crate::format::{FORMAT_VERSION, Meta, Section, writer};
+use crate::{Codes, NoProgress, Progress, ZgqIndex, ZgqParams};
+
+impl ZgqParams {
+    /// Builds an index over `data` (row-major, `dim` values per row); row
+    /// `i` gets id `i`. Uses the current rayon thread pool.
+    ///
+    /// # Errors
+    /// [`Error::Empty`], [`Error::Ragged`], [`Error::NonFinite`] (also for
+    /// a zero vector under cosine), [`Error::Parameter`] for parameters out
+    /// of range (more zones than vectors, `m` outside 2..=256, ...).
+    pub fn build(&self, data: &[f32], dim: usize) -> Result<ZgqIndex> {
+        self.build_with(data, dim, None, &NoProgress)
+    }
+
+    /// [`ZgqParams::build`] with the caller's ids (`labels[i]` for row `i`,
+    /// all distinct; `None`: row numbers) and a progress receiver.
+    ///
+    /// # Errors
+    /// As [`ZgqParams::build`], and [`Error::Parameter`] if `labels` does
+    /// not have one distinct id per row.
+    pub fn build_with(
+        &self,
+        data: &[f32],
+        dim: usize,
+        labels: Option<&[u64]>,
+        progress: &dyn Progress,
+    ) -> Result<ZgqIndex> {
+        let n = check_rows(data, dim)?;
+        if n == 0 {
+            return Err(Error::Empty);
+        }
+        self.check(n)?;
+        if let Some(l) = labels {
+            check_labels(l, n)?;
+        }
+        let zones = self.zones.unwrap_or_else(|| ZgqParams::default_zones(n));
+
+        // Cosine: normalize once; every distance is then 1 − dot.
+        let normalized;
+        let data = if self.metric == Metric::Cosine {
+            let mut v = data.to_vec();
+            for (row, x) in v.chunks_exact_mut(dim).enumerate() {
+                if zgq_distance::normalize(x) == 0.0 {
+                    return Err(Error::parameter(
+                        "data",
+                        format!("row {row} is the zero vector, which has no cosine distance"),
+                    ));
+                }
+            }
+            normalized = v;
+            &normalized[..]
+        } else {
+            data
+        };
+
+        // Zones.
+        progress.stage("k-means", zones as u64);
+        let kmeans = KMeans {
+            seed: self.seed,
+            balance: (zones > 1).then_some(self.balance),
+            ..KMeans::new(zones)
+        };
+        let centroids = kmeans.train(data, dim)?;
+        progress.advance(zones as u64);
+        progress.stage("assign", n as u64);
+        let members = self.assign(&centroids, data, zones)?;
+        progress.advance(n as u64);
+
+        // Slots: zone by zone, rows in order inside a zone.
+        let slots: Vec<u32> = members.iter().flatten().copied().collect();
+        let mut vectors = Vec::with_capacity(slots.len() * dim);
+        for &r in &slots {
+            vectors.extend_from_slice(&data[r as usize * dim..][..dim]);
+        }
+        let slot_labels: Vec<u64> = slots
+            .iter()
+            .map(|&r| labels.map_or(u64::from(r), |l| l[r as usize]))
+            .collect();
+
+        progress.stage("encode", slots.len() as u64);
+        let (codes, sq_min, sq_step) = match self.codes {
+            Codes::Sq8 => {
+                let sq = SqParams::default().train(data, dim)?;
+                let codes = sq.encode(&vectors)?;
+                (codes, sq.min().to_vec(), sq.step().to_vec())
+            }
+            Codes::F32 => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        progress.advance(slots.len() as u64);
+
+        progress.stage("graphs", slots.len() as u64);
+        let mut starts = Vec::with_capacity(zones + 1);
+        starts.push(0usize);
+        for m in &members {
+            starts.push(starts.last().copied().unwrap_or(0) + m.len());
+        }
+        let graphs: Vec<Option<Hnsw>> = (0..zones)
+            .into_par_iter()
+            .map(|z| {
+                let rows = &vectors[starts[z] * dim..starts[z + 1] * dim];
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let g = HnswParams {
+                    m: self.m,
+                    ef_construction: self.ef_construction,
+                    metric: self.metric,
+                    seed: self.seed ^ (z as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    keep_pruned: false,
+                }
+                .build_sequential(rows, dim)?;
+                progress.advance((starts[z + 1] - starts[z]) as u64);
+                Ok(Some(g))
+            })
+            .collect::<Result<_>>()?;
+
+        // Concatenate the graphs' arrays.
+        let m0 = 2 * self.m;
+        let mut links0 = Vec::with_capacity(slots.len() * m0);
+        let mut upper_offsets = Vec::with_capacity(slots.len() + zones);
+        let mut upper = Vec::new();
+        let mut zone_records = Vec::with_capacity(zones * 32);
+        for (z, g) in graphs.iter().enumerate() {
+            let mut zone = Zone {
+                start: starts[z],
+                len: starts[z + 1] - starts[z],
+                upper_base: upper.len(),
+                entry: 0,
+                max_level: 0,
+            };
+            match g {
+                Some(g) => {
+                    let g = g.graph();
+                    let p = g.parts();
+                    links0.extend_from_slice(p.links0);
+                    upper_offsets.extend_from_slice(p.upper_offsets);
+                    upper.extend_from_slice(p.upper);
+                    zone.entry = p.entry;
+                    zone.max_level = g.max_level() as u32;
+                }
+                None => upper_offsets.push(0),
+            }
+            zone_records.extend_from_slice(&zone.to_bytes());
+        }
+
+        let header = Header {
+            version: FORMAT_VERSION,
+            flags: 0,
+            file_len: 0,
+            dim: dim as u32,
+            metric: self.metric,
+            codes: self.codes,
+            m: self.m as u32,
+            m0: m0 as u32,
+            zones: zones as u32,
+            n: n as u64,
+            slots: slots.len() as u64,
+            meta_offset: 0,
+            meta_len: 0,
+            meta_crc: 0,
+            entries: Vec::new(),
+        };
+        let meta = Meta {
+            ef_construction: self.ef_construction as u32,
+            seed: self.seed,
+            replicas: self.replicas as u32,
+            epsilon: self.epsilon,
+            balance: self.balance,
+            default_nprobe: zones.min(4) as u32,
+            default_ef: 64,
+            zgq_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let b = |s: &[f32]| bytemuck::cast_slice::<f32, u8>(s).to_vec();
+        let sections: Vec<(Section, Vec<u8>)> = vec![
+            (Section::Centroids, b(centroids.as_slice())),
+            (Section::Zones, zone_records),
+            (Section::Vectors, b(&vectors)),
+            (Section::Codes, codes),
+            (Section::Labels, bytemuck::cast_slice(&slot_labels).to_vec()),
+            (Section::Links0, bytemuck::cast_slice(&links0).to_vec()),
+            (
+                Section::UpperOffsets,
+                bytemuck::cast_slice(&upper_offsets).to_vec(),
+            ),
+            (Section::Upper, bytemuck::cast_slice(&upper).to_vec()),
+            (Section::SqMin, b(&sq_min)),
+            (Section::SqStep, b(&sq_step)),
+        ];
+        let borrowed: Vec<(Section, &[u8])> =
+            sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
+        let image = writer::assemble(header, &meta, &borrowed)?;
+        ZgqIndex::from_image(image)
+    }
+
+    fn check(&self, n: usize) -> Result<()> {
+        if !(2..=256).contains(&self.m) {
+            return Err(Error::parameter(
+                "m",
+                format!("{} is not in 2..=256", self.m),
+            ));
+        }
+        if self.ef_construction == 0 {
+            return Err(Error::parameter("ef_construction", "must be at least 1"));
+        }
+        if let Some(z) = self.zones {
+            if z == 0 || z > n {
+                return Err(Error::parameter(
+                    "zones",
+                    format!("{z} zones for {n} vectors: need 1..={n}"),
+                ));
+            }
+            if z > u32::MAX as usize {
+                return Err(Error::parameter("zones", format!("{z} is too many")));
+            }
+        }
+        if self.replicas == 0 || self.replicas > 8 {
+            return Err(Error::parameter(
+                "replicas",
+                format!("{} is not in 1..=8 (1: no replication)", self.replicas),
+            ));
+        }
+        if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
+            return Err(Error::parameter(
+                "epsilon",
+                format!("{} must be a finite value ≥ 0", self.epsilon),
+            ));
+        }
+        if !(self.balance >= 1.0 && self.balance.is_finite()) {
+            return Err(Error::parameter(
+                "balance",
+                format!("{} must be a finite factor ≥ 1", self.balance),
+            ));
+        }
+        if n >= u32::MAX as usize / self.replicas {
+            return Err(Error::parameter(
+                "data",
+                format!(
+                    "{n} vectors (× {} replicas) do not fit 32-bit row ids",
+                    self.replicas
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rows of each zone, ascending: the balanced primary assignment,
+    /// plus SPANN-style replicas.
+    fn assign(
+        &self,
+        centroids: &zgq_quant::Centroids,
+        data: &[f32],
+        zones: usize,
+    ) -> Result<Vec<Vec<u32>>> {
+        let mut members = vec![Vec::new(); zones];
+        if zones == 1 {
+            members[0] = (0..(data.len() / centroids.dim()) as u32).collect();
+            return Ok(members);
+        }
+        let primary = centroids.assign_balanced(data, self.balance)?;
+        let top = self.replicas.min(zones);
+        let near = if top > 1 {
+            centroids.assign_top(data, top)?
+        } else {
+            Vec::new()
+        };
+        let slack = (1.0 + self.epsilon) * (1.0 + self.epsilon);
+        for (row, &(zone, d0)) in primary.iter().enumerate() {
+            members[zone as usize].push(row as u32);
+            if top > 1 {
+                // Squared distances: the (1 + ε) rule on distances is
+                // (1 + ε)² on squares. Measured from the zone the row was
+                // given (balancing may have moved it off its nearest).
+                let limit = d0.max(0.0) * slack;
+                let mut copies = 1;
+                for &(z, d) in &near[row * top..][..top] {
+                    if copies >= self.replicas || d > limit {
+                        break;
+                    }
+                    if z != zone {
+                        members[z as usize].push(row as u32);
+                        copies += 1;
+                    }
+                }
+            }
+        }
+        for m in &mut members {
+            m.sort_unstable();
+        }
+        Ok(members)
+    }
+}
+
+fn check_labels(labels: &[u64], n: usize) -> Result<()> {
+    if labels.len() != n {
+        return Err(Error::parameter(
+            "labels",
+            format!("{} ids for {n} vectors", labels.len()),
+        ));
+    }
+    let mut sorted: Vec<(u64, usize)> = labels.iter().copied().zip(0..).collect();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::parameter(
+            "labels",
+            format!(
+                "id {} is given to rows {} and {}; ids must be distinct",
+                w[0].0, w[0].1, w[1].1
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// What can go wrong building, searching, saving or opening an index.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter out of range, or parameters that contradict each other.
+    #[error("invalid {name}: {detail}")]
+    Parameter {
+        /// Which parameter.
+        name: &'static str,
+        /// What is wrong and what is allowed.
+        detail: String,
+    },
+    /// A vector or query of the wrong length.
+    #[error("dimension mismatch: the index has dimension {expected}, got {got}")]
+    Dimension {
+        /// The index's dimension.
+        expected: usize,
+        /// The input's.
+        got: usize,
+    },
+    /// Row-major input whose length is not a whole number of rows.
+    #[error("{len} values are not whole rows of dimension {dim}")]
+    Ragged {
+        /// Values given.
+        len: usize,
+        /// The dimension.
+        dim: usize,
+    },
+    /// A NaN or infinite input value (or, for cosine, a zero vector).
+    #[error("row {row}, component {column} is {value}; input must be finite")]
+    NonFinite {
+        /// Row (0-based; 0 for a single query).
+        row: usize,
+        /// Component (0-based).
+        column: usize,
+        /// The value found.
+        value: f32,
+    },
+    /// No vectors to index.
+    #[error("no vectors to index: the input is empty")]
+    Empty,
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the ZGQ magic bytes.
+    #[error("{}: not a ZGQ index (it does not start with the magic bytes \"ZGQINDEX\")", path.display())]
+    NotAnIndex {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A format version this build cannot read.
+    #[error(
+        "{}: index format version {got} is not supported: this build reads versions {oldest}..={expected}; {}",
+        path.display(),
+        if got > expected { "upgrade zgq to open it" } else { "rebuild the index" }
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The newest version this build reads (and writes).
+        expected: u32,
+        /// The oldest version this build reads.
+        oldest: u32,
+        /// The file's version.
+        got: u32,
+    },
+    /// The file's structure is damaged (truncated, inconsistent sizes, a bad
+    /// header checksum, undecodable metadata).
+    #[error("{}: damaged index: {detail}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is inconsistent.
+        detail: String,
+    },
+    /// A section's bytes do not match its stored checksum ([`crate::ZgqIndex::verify`]).
+    #[error(
+        "{}: damaged index: section `{section}` fails its checksum (stored {stored:#010x}, computed {computed:#010x})",
+        path.display()
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The section's name.
+        section: &'static str,
+        /// The checksum in the section table.
+        stored: u32,
+        /// The checksum of the bytes.
+        computed: u32,
+    },
+    /// Training a quantizer or k-means failed.
+    #[error(transparent)]
+    Quant(#[from] zgq_quant::Error),
+    /// Building or opening a graph failed.
+    #[error(transparent)]
+    Graph(#[from] zgq_hnsw::Error),
+}
+
+impl Error {
+    pub(crate) fn parameter(name: &'static str, detail: impl Into<String>) -> Error {
+        Error::Parameter {
+            name,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Checks `data` is whole, finite rows of `dim` values; returns the row count.
+pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
+    if dim == 0 {
+        return Err(Error::parameter("dim", "must be at least 1"));
+    }
+    if data.len() % dim != 0 {
+        return Err(Error::Ragged {
+            len: data.len(),
+            dim,
+        });
+    }
+    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            row: i / dim,
+            column: i % dim,
+            value: data[i],
+        });
+    }
+    Ok(data.len() / dim)
+}

@@ -1,0 +1,129 @@
+//! The index file, format version 1 (docs/FORMAT.md draws it byte by byte).
+//!
+//! ```text
+//!  offset 0     header: 128 bytes, little-endian (see `header.rs`)
+//!  offset 128   section table: section_count × 32 bytes
+//!               { kind u32, elem_size u32, offset u64, len u64, crc32 u32, 0u32 }
+//!  64-aligned   metadata: an rkyv archive of `Meta` (build parameters, defaults)
+//!  64-aligned   sections, in table order, each starting at a multiple of 64:
+//!               centroids f32 [zones × dim]     zones u64×4 [zones]
+//!               vectors f32 [slots × dim]       codes u8 [slots × dim] (SQ8; empty for f32)
+//!               labels u64 [slots]              links0 u32 [slots × m0]
+//!               upper_offsets u32 [slots+zones] upper u32 [Σ upper × m]
+//!               sq_min f32 [dim]                sq_step f32 [dim]
+//! ```
+//!
+//! The header is checked (magic, version, its own CRC-32, every section's
+//! bounds, alignment and size against the shape) when a file is opened;
+//! the sections are not read until a search touches them, so opening costs
+//! the same for any size. [`crate::ZgqIndex::verify`] checks every section's
+//! CRC-32 on demand.
+
+pub(crate) mod header;
+pub(crate) mod mmap;
+pub(crate) mod view;
+pub(crate) mod writer;
+
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The oldest format version this build opens.
+pub const OLDEST_SUPPORTED_VERSION: u32 = 1;
+/// Every section starts at a multiple of this many bytes.
+pub const ALIGN: usize = 64;
+
+/// The bulk arrays of an index file, by their kind number in the section table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Zone centroids, `zones × dim` f32 (unit-norm inputs for cosine are
+    /// not re-normalized: centroids are plain means).
+    Centroids = 1,
+    /// One record per zone: `slot_start u64, slot_count u64, upper_base u64,
+    /// entry u32, max_level u32`.
+    Zones = 2,
+    /// Stored vectors, zone by zone, `slots × dim` f32 (unit-norm for cosine).
+    Vectors = 3,
+    /// SQ8 codes of the stored vectors, `slots × dim` u8 (empty for f32 codes).
+    Codes = 4,
+    /// The caller's id of every stored vector, `slots` u64.
+    Labels = 5,
+    /// Level-0 lists, `slots × m0` u32 zone-local ids, padded with `u32::MAX`.
+    Links0 = 6,
+    /// Per zone, `slot_count + 1` prefix sums of node levels (u32).
+    UpperOffsets = 7,
+    /// Lists of levels ≥ 1 of every zone, `m` u32 zone-local ids each.
+    Upper = 8,
+    /// SQ8 lower bounds, `dim` f32 (empty for f32 codes).
+    SqMin = 9,
+    /// SQ8 steps, `dim` f32 (empty for f32 codes).
+    SqStep = 10,
+}
+
+impl Section {
+    /// Every section of format version 1, in file order.
+    pub const ALL: [Section; 10] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Vectors,
+        Section::Codes,
+        Section::Labels,
+        Section::Links0,
+        Section::UpperOffsets,
+        Section::Upper,
+        Section::SqMin,
+        Section::SqStep,
+    ];
+
+    /// The section's name in docs, errors and `stats()`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Centroids => "centroids",
+            Section::Zones => "zones",
+            Section::Vectors => "vectors",
+            Section::Codes => "codes",
+            Section::Labels => "labels",
+            Section::Links0 => "links0",
+            Section::UpperOffsets => "upper_offsets",
+            Section::Upper => "upper",
+            Section::SqMin => "sq_min",
+            Section::SqStep => "sq_step",
+        }
+    }
+
+    /// Bytes per element.
+    pub fn elem_size(self) -> usize {
+        match self {
+            Section::Codes => 1,
+            Section::Zones | Section::Labels => 8,
+            _ => 4,
+        }
+    }
+
+    /// Whether a search reads this section on every query (resident while
+    /// searching), as opposed to only re-ranked rows of it (`vectors`) or
+    /// only the ids it returns (`labels`).
+    pub fn is_hot(self, codes: crate::Codes) -> bool {
+        match self {
+            Section::Vectors => codes == crate::Codes::F32,
+            Section::Labels => false,
+            _ => true,
+        }
+    }
+
+    pub(crate) fn from_kind(kind: u32) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| *s as u32 == kind)
+    }
+}
+
+/// Build parameters and search defaults, stored as an rkyv archive after
+/// the header (the shape of the arrays is in the header itself).
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub(crate) struct Meta {
+    pub ef_construction: u32,
+    pub seed: u64,
+    pub replicas: u32,
+    pub epsilon: f32,
+    pub balance: f32,
+    pub default_nprobe: u32,
+    pub default_ef: u32,
+    pub zgq_version: String,
+}

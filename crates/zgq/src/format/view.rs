@@ -1,0 +1,256 @@
+//! Checking a file image (mapped or owned) and reading its sections as
+//! typed slices without copying.
+
+use std::ops::Range;
+use std::path::Path;
+
+use zgq_hnsw::MAX_LEVEL;
+
+use super::header::{Header, HeaderError};
+use super::{ALIGN, Meta, Section};
+use crate::Codes;
+use crate::error::{Error, Result};
+
+/// Bytes per zone record.
+pub(crate) const ZONE_RECORD: usize = 32;
+
+/// One zone, from its record in the `zones` section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Zone {
+    /// First slot.
+    pub start: usize,
+    /// Slots (stored vectors).
+    pub len: usize,
+    /// First u32 of its upper-level lists in `upper`.
+    pub upper_base: usize,
+    /// Its graph's entry node (zone-local).
+    pub entry: u32,
+    /// Its graph's top level.
+    pub max_level: u32,
+}
+
+impl Zone {
+    pub fn to_bytes(self) -> [u8; ZONE_RECORD] {
+        let mut b = [0u8; ZONE_RECORD];
+        b[0..8].copy_from_slice(&(self.start as u64).to_le_bytes());
+        b[8..16].copy_from_slice(&(self.len as u64).to_le_bytes());
+        b[16..24].copy_from_slice(&(self.upper_base as u64).to_le_bytes());
+        b[24..28].copy_from_slice(&self.entry.to_le_bytes());
+        b[28..32].copy_from_slice(&self.max_level.to_le_bytes());
+        b
+    }
+}
+
+/// A checked image: header, metadata, and the byte range of every section.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub header: Header,
+    pub meta: Meta,
+    /// Byte ranges, indexed by `Section as usize - 1`.
+    pub ranges: [Range<usize>; Section::ALL.len()],
+    /// Stored checksums, same indexing.
+    pub crcs: [u32; Section::ALL.len()],
+    pub zones: Vec<Zone>,
+}
+
+fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+/// `a · b · c` or a corruption error naming `what`.
+fn product(path: &Path, what: &str, factors: &[u64]) -> Result<usize> {
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(f))
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| corrupt(path, format!("the size of {what} overflows")))
+}
+
+impl Layout {
+    /// Checks everything that costs nothing per vector: the header and its
+    /// checksum, the metadata, every section's bounds, alignment and size
+    /// against the shape, and the zone records. `bytes` must start at a
+    /// 64-byte aligned address.
+    pub fn check(bytes: &[u8], path: &Path) -> Result<Layout> {
+        debug_assert_eq!(bytes.as_ptr() as usize % ALIGN, 0);
+        let header = Header::parse(bytes).map_err(|e| match e {
+            HeaderError::NotAnIndex => Error::NotAnIndex {
+                path: path.to_path_buf(),
+            },
+            HeaderError::Version(got) => Error::Version {
+                path: path.to_path_buf(),
+                expected: super::FORMAT_VERSION,
+                oldest: super::OLDEST_SUPPORTED_VERSION,
+                got,
+            },
+            HeaderError::Corrupt(d) => corrupt(path, d),
+        })?;
+        if header.file_len != bytes.len() as u64 {
+            return Err(corrupt(
+                path,
+                format!(
+                    "the header says the file is {} bytes but it is {} (truncated or appended to)",
+                    header.file_len,
+                    bytes.len()
+                ),
+            ));
+        }
+        let h = &header;
+        if h.dim == 0 || h.zones == 0 || h.n == 0 || h.slots < h.n {
+            return Err(corrupt(
+                path,
+                format!(
+                    "impossible shape: dim {}, zones {}, n {}, slots {}",
+                    h.dim, h.zones, h.n, h.slots
+                ),
+            ));
+        }
+        if !(2..=256).contains(&h.m) || h.m0 != 2 * h.m {
+            return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
+        }
+        if h.slots >= u64::from(u32::MAX) * u64::from(h.zones) {
+            return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
+        }
+        let in_file = |off: u64, len: u64, what: &str| -> Result<Range<usize>> {
+            let end = off
+                .checked_add(len)
+                .filter(|&e| e <= bytes.len() as u64)
+                .ok_or_else(|| corrupt(path, format!("{what} runs past the end of the file")))?;
+            if off % ALIGN as u64 != 0 {
+                return Err(corrupt(path, format!("{what} is not 64-byte aligned")));
+            }
+            Ok(off as usize..end as usize)
+        };
+        let meta_range = in_file(h.meta_offset, h.meta_len, "the metadata")?;
+        let meta_bytes = &bytes[meta_range];
+        if crc32fast::hash(meta_bytes) != h.meta_crc {
+            return Err(corrupt(path, "the metadata fails its checksum"));
+        }
+        let meta = rkyv::from_bytes::<Meta, rkyv::rancor::Error>(meta_bytes)
+            .map_err(|e| corrupt(path, format!("the metadata cannot be decoded: {e}")))?;
+
+        let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
+        let sq = u64::from(h.codes == Codes::Sq8);
+        let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
+        let mut crcs = [0u32; Section::ALL.len()];
+        let mut seen = [false; Section::ALL.len()];
+        for e in &h.entries {
+            let Some(section) = Section::from_kind(e.kind) else {
+                continue; // a section a later minor revision added: ignored
+            };
+            let i = section as usize - 1;
+            if seen[i] {
+                return Err(corrupt(
+                    path,
+                    format!("section `{}` appears twice", section.name()),
+                ));
+            }
+            seen[i] = true;
+            if e.elem_size as usize != section.elem_size() {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "section `{}` has element size {}",
+                        section.name(),
+                        e.elem_size
+                    ),
+                ));
+            }
+            let what = format!("section `{}`", section.name());
+            let expected = match section {
+                Section::Centroids => Some(product(path, &what, &[zones, dim, 4])?),
+                Section::Zones => Some(product(path, &what, &[zones, ZONE_RECORD as u64])?),
+                Section::Vectors => Some(product(path, &what, &[slots, dim, 4])?),
+                Section::Codes => Some(product(path, &what, &[slots, dim, sq])?),
+                Section::Labels => Some(product(path, &what, &[slots, 8])?),
+                Section::Links0 => Some(product(path, &what, &[slots, u64::from(h.m0), 4])?),
+                Section::UpperOffsets => Some(product(path, &what, &[slots + zones, 4])?),
+                Section::Upper => None,
+                Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
+            };
+            let len = e.len as usize;
+            if expected.is_some_and(|x| x as u64 != e.len)
+                || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
+            {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "{what} is {} bytes, which does not fit the index's shape",
+                        len
+                    ),
+                ));
+            }
+            ranges[i] = in_file(e.offset, e.len, &what)?;
+            crcs[i] = e.crc;
+        }
+        if let Some(missing) = Section::ALL.iter().find(|s| !seen[**s as usize - 1]) {
+            return Err(corrupt(
+                path,
+                format!("section `{}` is missing", missing.name()),
+            ));
+        }
+
+        // Zone records: contiguous slot ranges covering every slot, upper
+        // lists in order, entries inside their zone.
+        let records = &bytes[ranges[Section::Zones as usize - 1].clone()];
+        let upper_len = ranges[Section::Upper as usize - 1].len() / 4;
+        let mut zones_out = Vec::with_capacity(h.zones as usize);
+        let (mut next_slot, mut next_upper) = (0u64, 0u64);
+        for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
+            let get = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+            let (start, len, upper_base) = (get(0), get(8), get(16));
+            let entry = u32::from_le_bytes(r[24..28].try_into().expect("4 bytes"));
+            let max_level = u32::from_le_bytes(r[28..32].try_into().expect("4 bytes"));
+            if start != next_slot
+                || len >= u64::from(u32::MAX)
+                || upper_base < next_upper
+                || upper_base > upper_len as u64
+                || (len > 0 && u64::from(entry) >= len)
+                || max_level as usize > MAX_LEVEL
+            {
+                return Err(corrupt(path, format!("zone {z}'s record is inconsistent")));
+            }
+            next_slot = start + len;
+            next_upper = upper_base;
+            zones_out.push(Zone {
+                start: start as usize,
+                len: len as usize,
+                upper_base: upper_base as usize,
+                entry,
+                max_level,
+            });
+        }
+        if next_slot != slots {
+            return Err(corrupt(
+                path,
+                format!("the zones hold {next_slot} slots, the header says {slots}"),
+            ));
+        }
+        Ok(Layout {
+            header,
+            meta,
+            ranges,
+            crcs,
+            zones: zones_out,
+        })
+    }
+
+    /// The byte range of `section`.
+    pub fn range(&self, section: Section) -> Range<usize> {
+        self.ranges[section as usize - 1].clone()
+    }
+
+    /// The stored checksum of `section`.
+    pub fn crc(&self, section: Section) -> u32 {
+        self.crcs[section as usize - 1]
+    }
+}
+
+/// `bytes` as a slice of `T` (its length and alignment were checked by
+/// [`Layout::check`], so this never fails on a checked layout).
+pub(crate) fn cast<T: bytemuck::Pod>(bytes: &[u8]) -> &[T] {
+    bytemuck::cast_slice(bytes)
+}

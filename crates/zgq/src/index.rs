@@ -1,0 +1,320 @@
+//! [`ZgqIndex`]: one type over an owned file image (just built) or a
+//! memory-mapped file (opened); every accessor and the search read the
+//! same sections either way.
+
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use rkyv::util::AlignedVec;
+use zgq_distance::Metric;
+use zgq_hnsw::{GraphParts, HnswGraph};
+use zgq_quant::ScalarQuantizer;
+
+use crate::Codes;
+use crate::error::{Error, Result};
+use crate::format::view::{Layout, Zone, cast};
+use crate::format::{ALIGN, Section, writer};
+
+/// Where the bytes live.
+enum Storage {
+    Owned(AlignedVec<ALIGN>),
+    Mapped(Mmap),
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Owned(v) => v.as_slice(),
+            Storage::Mapped(m) => m,
+        }
+    }
+}
+
+/// A ZGQ index: zones with one HNSW graph each, codes for the walk, the
+/// full vectors for the exact re-rank, and the caller's ids.
+///
+/// Built by [`crate::ZgqParams::build`] (in memory) or opened from a file
+/// with [`ZgqIndex::open`] (memory-mapped); both are the same type and run
+/// the same search. `Sync`: share one index between threads, give each
+/// thread its own [`crate::SearchScratch`].
+pub struct ZgqIndex {
+    storage: Storage,
+    layout: Layout,
+    path: PathBuf,
+    sq: Option<ScalarQuantizer>,
+}
+
+impl std::fmt::Debug for ZgqIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZgqIndex")
+            .field("path", &self.path)
+            .field("n", &self.len())
+            .field("dim", &self.dim())
+            .field("metric", &self.metric())
+            .field("zones", &self.zones())
+            .field("codes", &self.codes())
+            .finish()
+    }
+}
+
+/// Sizes and shape of an index, from [`ZgqIndex::stats`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Distinct vectors.
+    pub n: usize,
+    /// Stored vectors (replicas included).
+    pub slots: usize,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Zones.
+    pub zones: usize,
+    /// Smallest, median and largest zone (stored vectors).
+    pub zone_sizes: [usize; 3],
+    /// `slots / n`.
+    pub replication: f64,
+    /// Every section: name, bytes, and whether each query reads it
+    /// (resident while searching) or only re-ranked rows / returned ids.
+    pub sections: Vec<(&'static str, usize, bool)>,
+    /// Bytes of the sections each query reads (codes, graphs, centroids):
+    /// what stays resident while searching a mapped index.
+    pub resident_bytes: usize,
+    /// Bytes of the whole file image.
+    pub file_bytes: usize,
+    /// Whether the index is a memory-mapped file.
+    pub mapped: bool,
+    /// The file format version.
+    pub format_version: u32,
+}
+
+impl ZgqIndex {
+    /// Wraps a checked image (just assembled by the builder).
+    pub(crate) fn from_image(image: AlignedVec<ALIGN>) -> Result<ZgqIndex> {
+        ZgqIndex::new(Storage::Owned(image), PathBuf::from("<memory>"))
+    }
+
+    fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
+        let layout = Layout::check(storage.bytes(), &path)?;
+        let mut index = ZgqIndex {
+            storage,
+            layout,
+            path,
+            sq: None,
+        };
+        if index.codes() == Codes::Sq8 {
+            let sq = ScalarQuantizer::from_parts(
+                index.f32s(Section::SqMin).to_vec(),
+                index.f32s(Section::SqStep).to_vec(),
+            )
+            .map_err(|e| index.corrupt(format!("the SQ8 bounds are invalid: {e}")))?;
+            index.sq = Some(sq);
+        }
+        for z in 0..index.zones() {
+            if index.layout.zones[z].len > 0 {
+                index.graph(z)?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Opens an index file written by [`ZgqIndex::save`], memory-mapped.
+    ///
+    /// Opening reads the header, the metadata and the zone records only
+    /// and checks that every section fits the index's shape; the sections
+    /// themselves are read as searches touch them, so a large index opens
+    /// in milliseconds and processes that open the same file share its
+    /// pages. Damage inside a section is found by [`ZgqIndex::verify`];
+    /// until then a damaged section can give wrong answers, never a panic
+    /// or an out-of-bounds read.
+    ///
+    /// The file must not be truncated or written by another program while
+    /// it is open (ZGQ's own `save` replaces files by rename, which is
+    /// safe): that is the contract of every memory map.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read, [`Error::NotAnIndex`],
+    /// [`Error::Version`] for a format this build does not read,
+    /// [`Error::Corrupt`] for a damaged header, metadata or shape.
+    pub fn open(path: impl AsRef<Path>) -> Result<ZgqIndex> {
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() == 0 {
+            return Err(Error::NotAnIndex {
+                path: path.to_path_buf(),
+            });
+        }
+        let map = crate::format::mmap::map(&file).map_err(io)?;
+        ZgqIndex::new(Storage::Mapped(map), path.to_path_buf())
+    }
+
+    /// Writes the index to `path` (a temporary file in the same folder,
+    /// `fsync`ed, then renamed): a failed or interrupted save leaves any
+    /// existing file at `path` intact.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        writer::write_atomic(path.as_ref(), self.storage.bytes())
+    }
+
+    /// Checks every section against its CRC-32 and every zone graph's lists
+    /// (ids in range, no self-loops, degrees), reading the whole file.
+    ///
+    /// # Errors
+    /// [`Error::Checksum`] naming the first damaged section,
+    /// [`Error::Corrupt`] for a graph whose lists are inconsistent.
+    pub fn verify(&self) -> Result<()> {
+        let bytes = self.storage.bytes();
+        for s in Section::ALL {
+            let computed = crc32fast::hash(&bytes[self.layout.range(s)]);
+            let stored = self.layout.crc(s);
+            if computed != stored {
+                return Err(Error::Checksum {
+                    path: self.path.clone(),
+                    section: s.name(),
+                    stored,
+                    computed,
+                });
+            }
+        }
+        for z in 0..self.zones() {
+            if self.layout.zones[z].len > 0 {
+                self.graph(z)?
+                    .validate()
+                    .map_err(|e| self.corrupt(format!("zone {z}'s graph: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The file image: exactly what [`ZgqIndex::save`] writes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.storage.bytes()
+    }
+
+    /// Distinct vectors indexed.
+    pub fn len(&self) -> usize {
+        self.layout.header.n as usize
+    }
+
+    /// Whether the index holds no vectors (never true: building refuses
+    /// empty input).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.layout.header.dim as usize
+    }
+
+    /// Distance measure.
+    pub fn metric(&self) -> Metric {
+        self.layout.header.metric
+    }
+
+    /// Number of zones.
+    pub fn zones(&self) -> usize {
+        self.layout.zones.len()
+    }
+
+    /// What the walk scores.
+    pub fn codes(&self) -> Codes {
+        self.layout.header.codes
+    }
+
+    /// The `nprobe` a search uses when its parameters leave it unset.
+    pub fn default_nprobe(&self) -> usize {
+        (self.layout.meta.default_nprobe as usize).clamp(1, self.zones())
+    }
+
+    /// Shape, replication and bytes per section.
+    pub fn stats(&self) -> Stats {
+        let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
+        sizes.sort_unstable();
+        let codes = self.codes();
+        let sections: Vec<_> = Section::ALL
+            .iter()
+            .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot(codes)))
+            .collect();
+        Stats {
+            n: self.len(),
+            slots: self.slots(),
+            dim: self.dim(),
+            zones: self.zones(),
+            zone_sizes: [sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]],
+            replication: self.slots() as f64 / self.len() as f64,
+            resident_bytes: sections.iter().filter(|s| s.2).map(|s| s.1).sum(),
+            sections,
+            file_bytes: self.storage.bytes().len(),
+            mapped: matches!(self.storage, Storage::Mapped(_)),
+            format_version: self.layout.header.version,
+        }
+    }
+
+    pub(crate) fn slots(&self) -> usize {
+        self.layout.header.slots as usize
+    }
+
+    pub(crate) fn zone(&self, z: usize) -> Zone {
+        self.layout.zones[z]
+    }
+
+    pub(crate) fn sq(&self) -> Option<&ScalarQuantizer> {
+        self.sq.as_ref()
+    }
+
+    pub(crate) fn section(&self, s: Section) -> &[u8] {
+        &self.storage.bytes()[self.layout.range(s)]
+    }
+
+    pub(crate) fn f32s(&self, s: Section) -> &[f32] {
+        cast(self.section(s))
+    }
+
+    pub(crate) fn u32s(&self, s: Section) -> &[u32] {
+        cast(self.section(s))
+    }
+
+    pub(crate) fn labels(&self) -> &[u64] {
+        cast(self.section(Section::Labels))
+    }
+
+    pub(crate) fn corrupt(&self, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Zone `z`'s graph over its slice of every section (O(1) checks).
+    pub(crate) fn graph(&self, z: usize) -> Result<HnswGraph<'_>> {
+        let h = &self.layout.header;
+        let zone = self.layout.zones[z];
+        let (dim, m, m0) = (h.dim as usize, h.m as usize, h.m0 as usize);
+        let upper = self.u32s(Section::Upper);
+        let upper_end = self
+            .layout
+            .zones
+            .get(z + 1)
+            .map_or(upper.len(), |next| next.upper_base);
+        let slots = zone.start..zone.start + zone.len;
+        HnswGraph::open(GraphParts {
+            dim,
+            metric: h.metric,
+            m,
+            m0,
+            entry: zone.entry,
+            links0: &self.u32s(Section::Links0)[slots.start * m0..slots.end * m0],
+            upper_offsets: &self.u32s(Section::UpperOffsets)[slots.start + z..=slots.end + z],
+            upper: &upper[zone.upper_base..upper_end],
+            vectors: &self.f32s(Section::Vectors)[slots.start * dim..slots.end * dim],
+            labels: &self.labels()[slots],
+        })
+        .map_err(|e| self.corrupt(format!("zone {z}'s graph: {e}")))
+    }
+}

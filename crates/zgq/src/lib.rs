@@ -1,0 +1,75 @@
+//! ZGQ, an approximate nearest-neighbour index: k-means **zones**, one
+//! **HNSW graph per zone** walked with compact **codes**, an exact **re-rank**
+//! of the best candidates, and a zero-copy **index file** opened with a
+//! memory map.
+//!
+//! # What this crate is for, and what it is not
+//!
+//! It is the index most users want: build from vectors, search, save, open
+//! from another process. It assembles the layers below it — kernels
+//! (`zgq-distance`), k-means and quantizers (`zgq-quant`), graphs
+//! (`zgq-hnsw`) — and is the only crate that knows the file format. It
+//! reads no dataset formats (that is `zgq-data`) and prints nothing (builds
+//! report through [`Progress`]).
+//!
+//! # Design
+//!
+//! * **Zones.** Balanced k-means splits the vectors into `zones` (by default
+//!   `√(n/256)`); a vector may also join neighbouring zones whose centroid
+//!   is almost as near (SPANN's replication rule, [`ZgqParams::replicas`]).
+//!   Stored vectors are renumbered zone by zone, so a zone's codes, lists
+//!   and vectors are contiguous.
+//! * **Graphs.** One HNSW graph per zone, zones built in parallel, each
+//!   build sequential and seeded: the same seed gives the same file bytes
+//!   for any number of threads.
+//! * **Search.** Route to the `nprobe` nearest centroids (optionally cut
+//!   adaptively), walk each zone's graph with 8-bit scalar codes, merge
+//!   (a replicated vector counts once), re-rank the best `rerank` candidates
+//!   with exact f32 distances.
+//! * **File.** A fixed little-endian header with a section table and
+//!   CRC-32s, an rkyv archive of the build parameters, and 64-byte aligned
+//!   raw sections (docs/FORMAT.md). A built index *is* a file image in
+//!   memory, and an opened one is the same image memory-mapped: one code
+//!   path serves both.
+//!
+//! # Example
+//!
+//! ```
+//! use zgq::{Metric, SearchParams, ZgqIndex, ZgqParams};
+//!
+//! // 2,000 points on a curve in 8 dimensions.
+//! let dim = 8;
+//! let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+//! let index = ZgqParams { zones: Some(4), ..ZgqParams::new(Metric::L2) }.build(&data, dim)?;
+//!
+//! let hits = index.search(&data[5 * dim..6 * dim], &SearchParams::new(3))?;
+//! assert_eq!(hits[0].id, 5); // row 5 is the query itself
+//!
+//! let path = std::env::temp_dir().join(format!("zgq-doc-{}.zgq", std::process::id()));
+//! index.save(&path)?;
+//! let opened = ZgqIndex::open(&path)?; // memory-mapped, sections read lazily
+//! assert_eq!(opened.search(&data[5 * dim..6 * dim], &SearchParams::new(3))?, hits);
+//! # std::fs::remove_file(&path).ok();
+//! # Ok::<(), zgq::Error>(())
+//! ```
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod build;
+mod error;
+mod format;
+mod index;
+mod params;
+mod progress;
+mod search;
+
+pub use error::{Error, Result};
+pub use format::header::MAGIC;
+pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};
+pub use index::{Stats, ZgqIndex};
+pub use params::{Codes, SearchParams, ZgqParams};
+pub use progress::{NoProgress, Progress};
+pub use search::SearchScratch;
+pub use zgq_distance::Metric;
+pub use zgq_hnsw::Neighbor;

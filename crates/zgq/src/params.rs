@@ -1,0 +1,170 @@
+//! Build and search parameters.
+
+use zgq_distance::Metric;
+
+/// How the walk inside a zone scores nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Codes {
+    /// 8-bit scalar codes (one byte per dimension), then an exact re-rank:
+    /// the measured winner (docs/BENCHMARKS.md).
+    Sq8,
+    /// Exact f32 distances during the walk; no re-rank needed.
+    F32,
+}
+
+impl Codes {
+    /// The name used in files, the CLI and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codes::Sq8 => "sq8",
+            Codes::F32 => "f32",
+        }
+    }
+
+    pub(crate) fn to_u32(self) -> u32 {
+        match self {
+            Codes::F32 => 0,
+            Codes::Sq8 => 1,
+        }
+    }
+
+    pub(crate) fn from_u32(v: u32) -> Option<Codes> {
+        match v {
+            0 => Some(Codes::F32),
+            1 => Some(Codes::Sq8),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Codes {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Codes, String> {
+        match s {
+            "sq8" => Ok(Codes::Sq8),
+            "f32" => Ok(Codes::F32),
+            _ => Err(format!("unknown code type {s:?} (expected sq8 or f32)")),
+        }
+    }
+}
+
+/// How to build a [`crate::ZgqIndex`]. `ZgqParams::new(metric)` gives the
+/// defaults; adjust fields, then call [`ZgqParams::build`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZgqParams {
+    /// Distance measure. Cosine vectors are normalized once at build (and
+    /// queries at search).
+    pub metric: Metric,
+    /// Number of zones; `None`: [`ZgqParams::default_zones`] of the input size.
+    pub zones: Option<usize>,
+    /// HNSW list length on levels ≥ 1 (level 0 holds `2m`).
+    pub m: usize,
+    /// HNSW candidate list while inserting.
+    pub ef_construction: usize,
+    /// What the walk scores.
+    pub codes: Codes,
+    /// Copies a vector may have across zones (1: no replication). A vector
+    /// also joins its next-nearest zones whose centroid is within
+    /// `(1 + epsilon)` of its nearest centroid's distance (SPANN's rule).
+    pub replicas: usize,
+    /// The replication slack (see `replicas`).
+    pub epsilon: f32,
+    /// No zone gets more than `balance · n / zones` primary vectors when
+    /// avoidable (balanced k-means).
+    pub balance: f32,
+    /// Seed of k-means and of every zone's level draws: the same seed and
+    /// input give the same file bytes, for any number of threads.
+    pub seed: u64,
+}
+
+impl ZgqParams {
+    /// Defaults: automatic zones, `m = 16`, `ef_construction = 200`, SQ8
+    /// codes, no replication (`replicas = 1`, `epsilon = 0.1` when raised),
+    /// balance 1.3, seed 0.
+    pub fn new(metric: Metric) -> ZgqParams {
+        ZgqParams {
+            metric,
+            zones: None,
+            m: 16,
+            ef_construction: 200,
+            codes: Codes::Sq8,
+            replicas: 1,
+            epsilon: 0.1,
+            balance: 1.3,
+            seed: 0,
+        }
+    }
+
+    /// The zone count used when `zones` is `None`: `round(√(n / 256))`, at
+    /// least 1. Zones then hold about `16·√n` vectors each (≈ 4,000 at
+    /// n = 60k, 10,000 at 390k, 16,000 at 1M), small enough for fast,
+    /// cache-friendly parallel builds and below the 65,536 rows that 16-bit
+    /// zone-local ids could address.
+    pub fn default_zones(n: usize) -> usize {
+        ((n as f64 / 256.0).sqrt().round() as usize).max(1)
+    }
+}
+
+/// How to search. [`SearchParams::new`] gives defaults for `k`.
+#[derive(Clone, Copy)]
+pub struct SearchParams<'f> {
+    /// Results wanted (1..=n).
+    pub k: usize,
+    /// Zones probed at most (1..=zones); `None`: the index's default.
+    pub nprobe: Option<usize>,
+    /// Adaptive probing: a zone beyond the nearest is probed only if its
+    /// centroid distance is at most `probe_factor ×` the nearest one's
+    /// (squared distances compare with the factor squared). `f32::INFINITY`
+    /// probes exactly `nprobe`. Ignored for inner product.
+    pub probe_factor: f32,
+    /// Candidate list of each zone's walk (≥ k).
+    pub ef: usize,
+    /// Candidates re-ranked with exact f32 distances; `None`: `ef`.
+    pub rerank: Option<usize>,
+    /// Only ids this accepts are returned (all nodes are still traversed).
+    pub filter: Option<&'f (dyn Fn(u64) -> bool + Sync)>,
+}
+
+impl std::fmt::Debug for SearchParams<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchParams")
+            .field("k", &self.k)
+            .field("nprobe", &self.nprobe)
+            .field("probe_factor", &self.probe_factor)
+            .field("ef", &self.ef)
+            .field("rerank", &self.rerank)
+            .field("filter", &self.filter.map(|_| "Fn(u64) -> bool"))
+            .finish()
+    }
+}
+
+impl SearchParams<'static> {
+    /// `k` results; the index's default `nprobe`, no adaptive cut-off,
+    /// `ef = max(64, k)`, re-rank the `ef` best, no filter.
+    pub fn new(k: usize) -> SearchParams<'static> {
+        SearchParams {
+            k,
+            nprobe: None,
+            probe_factor: f32::INFINITY,
+            ef: k.max(64),
+            rerank: None,
+            filter: None,
+        }
+    }
+}
+
+impl<'f> SearchParams<'f> {
+    /// Returns only ids `filter` accepts.
+    pub fn filter<'g>(self, filter: &'g (dyn Fn(u64) -> bool + Sync)) -> SearchParams<'g> {
+        SearchParams {
+            k: self.k,
+            nprobe: self.nprobe,
+            probe_factor: self.probe_factor,
+            ef: self.ef,
+            rerank: self.rerank,
+            filter: Some(filter),
+        }
+    }
+}

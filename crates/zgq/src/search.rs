@@ -1,0 +1,363 @@
+//! Searching an index: route the query to its nearest zones, walk each
+//! zone's graph with the index's codes, merge the candidates (a vector
+//! replicated into several zones counts once), re-rank the best with exact
+//! f32 distances.
+
+use rayon::prelude::*;
+use zgq_distance::Metric;
+use zgq_hnsw::{HnswGraph, Neighbor, Scorer, Walk};
+use zgq_quant::{Reranker, ScalarQuantizer, SqQuery};
+
+use crate::error::{Error, Result, check_rows};
+use crate::format::Section;
+use crate::{Codes, SearchParams, ZgqIndex};
+
+/// Per-thread buffers of a search: reuse one per thread and searches
+/// allocate nothing once it is warm.
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    query: Vec<f32>,
+    route: Vec<f32>,
+    order: Vec<u32>,
+    sq: SqQuery,
+    ip: Vec<f32>,
+    walk: zgq_hnsw::SearchScratch,
+    hits: Vec<Neighbor>,
+    candidates: Vec<(f32, u64, u64)>,
+    rerank: Reranker,
+    best: Vec<(u64, f32)>,
+}
+
+impl SearchScratch {
+    /// Empty scratch; it sizes itself on first use.
+    pub fn new() -> SearchScratch {
+        SearchScratch::default()
+    }
+}
+
+/// SQ8 squared L2 (also the walk's order for cosine: unit vectors).
+struct Sq8L2<'a> {
+    sq: &'a ScalarQuantizer,
+    codes: &'a [u8],
+    query: &'a SqQuery,
+    dim: usize,
+}
+
+impl Scorer for Sq8L2<'_> {
+    #[inline]
+    fn score(&mut self, id: u32) -> f32 {
+        let at = id as usize * self.dim;
+        self.sq.distance(self.query, &self.codes[at..at + self.dim])
+    }
+
+    /// The whole code row (one byte per dimension; measured 1.4–1.5× over
+    /// prefetching the first 256 bytes only, docs/BENCHMARKS.md).
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        let at = id as usize * self.dim;
+        zgq_distance::prefetch_lines(&self.codes[at..at + self.dim], usize::MAX);
+    }
+}
+
+/// SQ8 inner product: `−(q·min + Σ (q∘step)ᵢ·cᵢ)`.
+struct Sq8Ip<'a> {
+    codes: &'a [u8],
+    /// `q∘step`.
+    weights: &'a [f32],
+    /// `q·min`.
+    offset: f32,
+    dim: usize,
+}
+
+/// `Σ a[i]·c[i]` in eight lanes (so the compiler vectorizes it).
+fn dot_u8(a: &[f32], c: &[u8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ah, at) = a.split_at(a.len() / 8 * 8);
+    let (ch, ct) = c.split_at(ah.len());
+    for (x, y) in ah.chunks_exact(8).zip(ch.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * f32::from(y[l]);
+        }
+    }
+    let tail: f32 = at.iter().zip(ct).map(|(&x, &y)| x * f32::from(y)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+impl Scorer for Sq8Ip<'_> {
+    #[inline]
+    fn score(&mut self, id: u32) -> f32 {
+        let at = id as usize * self.dim;
+        -(self.offset + dot_u8(self.weights, &self.codes[at..at + self.dim]))
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        let at = id as usize * self.dim;
+        zgq_distance::prefetch_lines(&self.codes[at..at + self.dim], usize::MAX);
+    }
+}
+
+impl ZgqIndex {
+    /// The `params.k` nearest neighbours of `query`, nearest first, with
+    /// the caller's ids and exact distances (squared L2; `−dot` for inner
+    /// product; `1 − cos` for cosine).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`], [`Error::NonFinite`] for the query;
+    /// [`Error::Parameter`] for `k = 0`, `k > len()`, `nprobe` outside
+    /// `1..=zones()`. A filter that rejects everything gives an empty
+    /// result, not an error.
+    pub fn search(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        let mut out = Vec::with_capacity(params.k);
+        self.search_into(query, params, &mut SearchScratch::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Searches every row of `queries` (row-major, `dim()` values each) in
+    /// parallel on the current rayon pool.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::search`] (the first failing query's error), and
+    /// [`Error::Ragged`] if `queries` is not whole rows.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let dim = self.dim();
+        if queries.len() % dim != 0 {
+            return Err(Error::Ragged {
+                len: queries.len(),
+                dim,
+            });
+        }
+        queries
+            .par_chunks(dim)
+            .enumerate()
+            .map_init(SearchScratch::new, |s, (row, q)| {
+                let mut out = Vec::with_capacity(params.k);
+                match self.search_into(q, params, s, &mut out) {
+                    Err(Error::NonFinite { column, value, .. }) => {
+                        Err(Error::NonFinite { row, column, value })
+                    }
+                    r => r.map(|()| out),
+                }
+            })
+            .collect()
+    }
+
+    /// [`ZgqIndex::search`] into the caller's buffers: `out` is cleared and
+    /// filled nearest first. No allocation once `scratch` is warm.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::search`].
+    pub fn search_into(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        s: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        let (dim, metric) = (self.dim(), self.metric());
+        if query.len() != dim {
+            return Err(Error::Dimension {
+                expected: dim,
+                got: query.len(),
+            });
+        }
+        check_rows(query, dim)?;
+        let k = params.k;
+        if k == 0 || k > self.len() {
+            return Err(Error::parameter(
+                "k",
+                format!(
+                    "{k} is not in 1..={} (the vectors in the index)",
+                    self.len()
+                ),
+            ));
+        }
+        let zones = self.zones();
+        let nprobe = params.nprobe.unwrap_or_else(|| self.default_nprobe());
+        if nprobe == 0 || nprobe > zones {
+            return Err(Error::parameter(
+                "nprobe",
+                format!("{nprobe} is not in 1..={zones} (the index's zones)"),
+            ));
+        }
+        let ef = params.ef.max(k);
+        let rerank = params.rerank.unwrap_or(ef).max(k);
+
+        s.query.clear();
+        s.query.extend_from_slice(query);
+        if metric == Metric::Cosine && zgq_distance::normalize(&mut s.query) == 0.0 {
+            // The zero query is equally far from everything.
+            return Err(Error::parameter(
+                "query",
+                "the zero vector has no cosine distance",
+            ));
+        }
+
+        // Route: the nprobe nearest centroids, nearest first, cut adaptively.
+        let kern = zgq_distance::kernels();
+        let centroids = self.f32s(Section::Centroids);
+        s.route.clear();
+        s.route.resize(zones, 0.0);
+        match metric {
+            Metric::InnerProduct => {
+                kern.dot_many(&s.query, centroids, &mut s.route);
+                s.route.iter_mut().for_each(|d| *d = -*d);
+            }
+            Metric::L2 | Metric::Cosine => kern.l2_sq_many(&s.query, centroids, &mut s.route),
+        }
+        s.order.clear();
+        s.order.extend(0..zones as u32);
+        let route = &s.route;
+        let by = |a: &u32, b: &u32| {
+            route[*a as usize]
+                .total_cmp(&route[*b as usize])
+                .then(a.cmp(b))
+        };
+        if nprobe < zones {
+            s.order.select_nth_unstable_by(nprobe - 1, by);
+            s.order.truncate(nprobe);
+        }
+        s.order.sort_unstable_by(by);
+        if metric != Metric::InnerProduct && params.probe_factor.is_finite() {
+            let limit = route[s.order[0] as usize] * params.probe_factor * params.probe_factor;
+            s.order.retain(|&z| route[z as usize] <= limit);
+        }
+
+        // Prepare the query for the codes once.
+        let sq = self.sq();
+        match (sq, metric) {
+            (Some(sq), Metric::InnerProduct) => {
+                s.ip.clear();
+                s.ip.extend(s.query.iter().zip(sq.step()).map(|(q, st)| q * st));
+            }
+            (Some(sq), _) => sq.prepare_query_into(&s.query, &mut s.sq)?,
+            (None, _) => {}
+        }
+        let ip_offset: f32 = sq.map_or(0.0, |sq| {
+            s.query.iter().zip(sq.min()).map(|(q, lo)| q * lo).sum()
+        });
+
+        // Walk each probed zone; collect (estimate, label, slot).
+        let labels = self.labels();
+        let codes = self.section(Section::Codes);
+        let vectors = self.f32s(Section::Vectors);
+        s.candidates.clear();
+        for &z in &s.order {
+            let zone = self.zone(z as usize);
+            if zone.len == 0 {
+                continue;
+            }
+            let graph = self.graph(z as usize)?;
+            let zone_codes = &codes[zone.start * dim..(zone.start + zone.len) * dim];
+            let walk = Walk::new(ef, ef);
+            let (w, hits) = (&mut s.walk, &mut s.hits);
+            match (sq, metric) {
+                (Some(_), Metric::InnerProduct) => {
+                    let mut scorer = Sq8Ip {
+                        codes: zone_codes,
+                        weights: &s.ip,
+                        offset: ip_offset,
+                        dim,
+                    };
+                    walk_zone(
+                        &graph,
+                        &mut scorer,
+                        walk,
+                        params,
+                        &labels[zone.start..],
+                        w,
+                        hits,
+                    )?;
+                }
+                (Some(sq), _) => {
+                    let mut scorer = Sq8L2 {
+                        sq,
+                        codes: zone_codes,
+                        query: &s.sq,
+                        dim,
+                    };
+                    walk_zone(
+                        &graph,
+                        &mut scorer,
+                        walk,
+                        params,
+                        &labels[zone.start..],
+                        w,
+                        hits,
+                    )?;
+                }
+                (None, _) => {
+                    let rows = &vectors[zone.start * dim..(zone.start + zone.len) * dim];
+                    let mut scorer = zgq_hnsw::ExactScorer::new(&s.query, rows, metric);
+                    walk_zone(
+                        &graph,
+                        &mut scorer,
+                        walk,
+                        params,
+                        &labels[zone.start..],
+                        w,
+                        hits,
+                    )?;
+                }
+            }
+            s.candidates.extend(s.hits.iter().map(|h| {
+                let slot = zone.start as u64 + h.id;
+                (h.distance, labels[slot as usize], slot)
+            }));
+        }
+
+        // Merge: best estimates first; a replicated vector has the same
+        // codes (so the same estimate) in every zone: keep one copy.
+        s.candidates
+            .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        s.candidates.dedup_by_key(|c| c.1);
+        if self.codes() == Codes::F32 {
+            out.extend(
+                s.candidates
+                    .iter()
+                    .take(k)
+                    .map(|&(distance, id, _)| Neighbor { id, distance }),
+            );
+            return Ok(());
+        }
+        s.candidates.truncate(rerank);
+        s.rerank.rerank_into(
+            &s.query,
+            vectors,
+            metric,
+            s.candidates.iter().map(|c| c.2),
+            k,
+            &mut s.best,
+        )?;
+        out.extend(s.best.iter().map(|&(slot, distance)| Neighbor {
+            id: labels[slot as usize],
+            distance,
+        }));
+        Ok(())
+    }
+}
+
+/// One zone's walk, with the caller's filter (on ids) when there is one.
+fn walk_zone<S: Scorer>(
+    graph: &HnswGraph<'_>,
+    scorer: &mut S,
+    walk: Walk<'static>,
+    params: &SearchParams<'_>,
+    labels: &[u64],
+    scratch: &mut zgq_hnsw::SearchScratch,
+    out: &mut Vec<Neighbor>,
+) -> Result<()> {
+    match params.filter {
+        None => graph.walk_nodes(scorer, &walk, scratch, out)?,
+        Some(keep) => {
+            let filter = |local: u32| keep(labels[local as usize]);
+            graph.walk_nodes(scorer, &walk.filter(filter), scratch, out)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Integration tests of the `zgq` index: recall, round trips, the file.
+
+mod file;
+mod search;
