@@ -28,7 +28,7 @@ struct Args {
     /// Without it: built-in seeded clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat, hnsw, hnsw-sq8, ivfpq.
+    /// Comma-separated methods: flat, hnsw, hnsw-sq8, ivfpq, zgq.
     #[arg(long, default_value = "flat,hnsw")]
     methods: String,
     /// ivfpq: coarse lists.
@@ -66,6 +66,27 @@ struct Args {
     /// hnsw: renumber nodes in BFS order after building (memory locality).
     #[arg(long)]
     relabel: bool,
+    /// zgq: zones (default: the library's rule, round(sqrt(n / 256))).
+    #[arg(long)]
+    zones: Option<usize>,
+    /// zgq: copies a vector may have across zones (1: no replication).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// zgq: replication slack epsilon (SPANN's rule).
+    #[arg(long, default_value_t = 0.1)]
+    epsilon: f32,
+    /// zgq: code type walked (sq8, f32).
+    #[arg(long, default_value = "sq8")]
+    codes: String,
+    /// zgq: the nprobe values to sweep (values above the zone count are skipped).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6,8")]
+    zgq_nprobe: Vec<usize>,
+    /// zgq: the per-zone ef values to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "16,24,32,48,64,96,128")]
+    zgq_ef: Vec<usize>,
+    /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
+    #[arg(long, default_value_t = f32::INFINITY)]
+    probe_factor: f32,
     /// Use only the first N queries (default: all; built-in data: 1000).
     #[arg(long)]
     queries: Option<usize>,
@@ -121,6 +142,8 @@ pub struct Row {
     index_bytes: usize,
     recall_at_10: f64,
     qps: f64,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
     batch_qps: f64,
     p50_us: f64,
     p99_us: f64,
@@ -155,6 +178,7 @@ impl Row {
             index_bytes,
             recall_at_10: m.recall,
             qps: m.qps,
+            extra: Default::default(),
             batch_qps: m.batch_qps,
             p50_us: m.p50,
             p99_us: m.p99,
@@ -225,7 +249,8 @@ fn run() -> Result<()> {
                 }
             }
             "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
-            other => bail!("unknown method {other:?}; available: flat, hnsw, hnsw-sq8, ivfpq"),
+            "zgq" => rows.extend(bench_zgq(&data, &args)?),
+            other => bail!("unknown method {other:?}; available: flat, hnsw, hnsw-sq8, ivfpq, zgq"),
         }
     }
     let mut results: Vec<serde_json::Value> = rows
@@ -619,6 +644,105 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
             m,
             k,
         ));
+    }
+    Ok(rows)
+}
+
+fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    // angular data are stored unit-norm; cosine exercises the normalizing path.
+    let metric = if data.metric == "angular" {
+        zgq::Metric::Cosine
+    } else {
+        zgq::Metric::L2
+    };
+    let params = zgq::ZgqParams {
+        zones: args.zones,
+        m: args.m,
+        ef_construction: args.ef_construction,
+        codes: args.codes.parse().map_err(anyhow::Error::msg)?,
+        replicas: args.replicas,
+        epsilon: args.epsilon,
+        ..zgq::ZgqParams::new(metric)
+    };
+    eprintln!("zgq: building ({params:?}) ...");
+    let t = Instant::now();
+    let built = params.build(data.base.as_slice(), data.base.dim())?;
+    let build_seconds = t.elapsed().as_secs_f64();
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.zgq", data.name));
+    built.save(&path)?;
+    drop(built);
+    let t = Instant::now();
+    let index = zgq::ZgqIndex::open(&path)?;
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let stats = index.stats();
+    eprintln!(
+        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB",
+        stats.zones,
+        stats.zone_sizes,
+        stats.replication,
+        stats.resident_bytes as f64 / 1e6,
+        stats.file_bytes as f64 / 1e6
+    );
+    let sections: serde_json::Map<String, serde_json::Value> = stats
+        .sections
+        .iter()
+        .map(|&(name, bytes, _)| (name.to_string(), bytes.into()))
+        .collect();
+    let k = args.k;
+    let mut rows = Vec::new();
+    for &nprobe in args
+        .zgq_nprobe
+        .iter()
+        .filter(|&&p| p >= 1 && p <= stats.zones)
+    {
+        for &ef in &args.zgq_ef {
+            let sp = zgq::SearchParams {
+                nprobe: Some(nprobe),
+                ef,
+                probe_factor: args.probe_factor,
+                ..zgq::SearchParams::new(k)
+            };
+            let m = measure(
+                data,
+                k,
+                args.repeats,
+                |q, (s, hits): &mut (zgq::SearchScratch, Vec<zgq::Neighbor>), out| {
+                    index.search_into(q, &sp, s, hits).expect("valid query");
+                    out.clear();
+                    out.extend(hits.iter().map(|n| n.id));
+                },
+            )?;
+            eprintln!(
+                "  nprobe {nprobe:>3} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+                m.recall, m.qps, m.batch_qps
+            );
+            let p = serde_json::json!({
+                "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
+                "codes": args.codes, "replicas": args.replicas, "nprobe": nprobe, "ef": ef,
+                "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
+            });
+            let mut row = Row::new(
+                "zgq",
+                p,
+                (build_seconds, rayon::current_num_threads()),
+                stats.file_bytes,
+                m,
+                k,
+            );
+            row.extra.insert("open_ms".into(), open_ms.into());
+            row.extra
+                .insert("resident_bytes".into(), stats.resident_bytes.into());
+            row.extra
+                .insert("replication".into(), stats.replication.into());
+            row.extra
+                .insert("section_bytes".into(), sections.clone().into());
+            rows.push(row);
+        }
     }
     Ok(rows)
 }

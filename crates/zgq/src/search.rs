@@ -253,7 +253,10 @@ impl ZgqIndex {
                 continue;
             }
             let graph = self.graph(z as usize)?;
-            let zone_codes = &codes[zone.start * dim..(zone.start + zone.len) * dim];
+            // Empty for f32 codes (the f32 arm does not read it).
+            let zone_codes = codes
+                .get(zone.start * dim..(zone.start + zone.len) * dim)
+                .unwrap_or_default();
             let walk = Walk::new(ef, ef);
             let (w, hits) = (&mut s.walk, &mut s.hits);
             match (sq, metric) {
