@@ -75,6 +75,12 @@ struct Args {
     /// zgq: replication slack epsilon (SPANN's rule).
     #[arg(long, default_value_t = 0.1)]
     epsilon: f32,
+    /// zgq: other zones searched per vector to stitch the zone graphs (0: separate graphs).
+    #[arg(long, default_value_t = 1)]
+    stitch: usize,
+    /// zgq: candidate list of the stitching searches.
+    #[arg(long, default_value_t = 32)]
+    stitch_ef: usize,
     /// zgq: code type walked (sq8, f32).
     #[arg(long, default_value = "sq8")]
     codes: String,
@@ -662,6 +668,8 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         codes: args.codes.parse().map_err(anyhow::Error::msg)?,
         replicas: args.replicas,
         epsilon: args.epsilon,
+        stitch: args.stitch,
+        stitch_ef: args.stitch_ef,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("zgq: building ({params:?}) ...");
@@ -723,7 +731,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
-                "codes": args.codes, "replicas": args.replicas, "nprobe": nprobe, "ef": ef,
+                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "nprobe": nprobe, "ef": ef,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

@@ -558,6 +558,49 @@ impl<'a> HnswGraph<'a> {
         self.walk_then(scorer, walk, scratch, out, |id| u64::from(id))
     }
 
+    /// Greedy descent from node `from`, starting at its own top level, down
+    /// through level 1: the level-0 start a walk entering at `from` would
+    /// use (e.g. one per zone of a graph whose upper levels were built zone
+    /// by zone). Returns that node and its score; `from` itself when it has
+    /// no upper levels.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `from` is not a node of this graph.
+    pub fn descend<S: Scorer>(
+        &self,
+        scorer: &mut S,
+        from: u32,
+        scratch: &mut SearchScratch,
+    ) -> Result<Neighbor> {
+        if from as usize >= self.len() {
+            return Err(Error::parameter(
+                "from",
+                format!("node {from} is not in this graph of {} nodes", self.len()),
+            ));
+        }
+        let mut cur = Cand {
+            distance: scorer.score(from),
+            id: from,
+        };
+        // (Clamped: a corrupted offset must not make a long loop.)
+        let top = self.level(from).min(MAX_LEVEL);
+        if top > 0 {
+            cur = greedy_descent(
+                self,
+                scorer,
+                cur,
+                top,
+                1,
+                &mut scratch.descent,
+                &mut scratch.descent_scores,
+            );
+        }
+        Ok(Neighbor {
+            id: u64::from(cur.id),
+            distance: cur.distance,
+        })
+    }
+
     /// The walk proper; `entries` are valid node ids (empty: descend).
     fn walk_inner<S: Scorer, F: Filter>(
         &self,

@@ -5,7 +5,9 @@
 
 use rayon::prelude::*;
 use zgq_distance::Metric;
-use zgq_hnsw::{Hnsw, HnswParams};
+use zgq_hnsw::{GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
+
+use crate::stitch::Stitch;
 use zgq_quant::{KMeans, SqParams};
 
 use crate::error::{Error, Result, check_rows};
@@ -128,33 +130,88 @@ impl ZgqParams {
             })
             .collect::<Result<_>>()?;
 
-        // Concatenate the graphs' arrays.
+        // One graph over every slot: each zone's lists, ids shifted to slots.
         let m0 = 2 * self.m;
         let mut links0 = Vec::with_capacity(slots.len() * m0);
-        let mut upper_offsets = Vec::with_capacity(slots.len() + zones);
+        let mut upper_offsets = Vec::with_capacity(slots.len() + 1);
+        upper_offsets.push(0u32);
         let mut upper = Vec::new();
         let mut zone_records = Vec::with_capacity(zones * 32);
         for (z, g) in graphs.iter().enumerate() {
             let mut zone = Zone {
                 start: starts[z],
                 len: starts[z + 1] - starts[z],
-                upper_base: upper.len(),
-                entry: 0,
+                entry: starts[z] as u32,
                 max_level: 0,
             };
-            match g {
-                Some(g) => {
-                    let g = g.graph();
-                    let p = g.parts();
-                    links0.extend_from_slice(p.links0);
-                    upper_offsets.extend_from_slice(p.upper_offsets);
-                    upper.extend_from_slice(p.upper);
-                    zone.entry = p.entry;
-                    zone.max_level = g.max_level() as u32;
-                }
-                None => upper_offsets.push(0),
+            if let Some(g) = g {
+                let g = g.graph();
+                let p = g.parts();
+                let lists_before = (upper.len() / self.m) as u32;
+                links0.extend(shifted(p.links0, zone.start));
+                upper_offsets.extend(p.upper_offsets[1..].iter().map(|&o| o + lists_before));
+                upper.extend(shifted(p.upper, zone.start));
+                zone.entry = p.entry + zone.start as u32;
+                zone.max_level = g.max_level() as u32;
             }
             zone_records.extend_from_slice(&zone.to_bytes());
+        }
+
+        if self.stitch > 0 && zones > 1 {
+            progress.stage("stitch", slots.len() as u64);
+            let zone_records_parsed: Vec<Zone> = (0..zones)
+                .map(|z| Zone {
+                    start: starts[z],
+                    len: starts[z + 1] - starts[z],
+                    entry: u32::from_le_bytes(
+                        zone_records[z * 32 + 16..][..4]
+                            .try_into()
+                            .expect("4 bytes"),
+                    ),
+                    max_level: 0,
+                })
+                .collect();
+            let zone_of: Vec<u32> = (0..zones)
+                .flat_map(|z| std::iter::repeat_n(z as u32, starts[z + 1] - starts[z]))
+                .collect();
+            let per_slot = self.stitch.min(zones - 1);
+            let top = per_slot + 1;
+            let nearest = centroids.assign_top(&vectors, top)?;
+            let near: Vec<u32> = nearest
+                .chunks_exact(top)
+                .zip(&zone_of)
+                .flat_map(|(c, &own)| {
+                    let mut others: Vec<u32> =
+                        c.iter().map(|x| x.0).filter(|&z| z != own).collect();
+                    others.resize(per_slot, u32::MAX);
+                    others
+                })
+                .collect();
+            let graph = HnswGraph::open(GraphParts {
+                dim,
+                metric: self.metric,
+                m: self.m,
+                m0,
+                entry: zone_records_parsed[0].entry,
+                links0: &links0,
+                upper_offsets: &upper_offsets,
+                upper: &upper,
+                vectors: &vectors,
+                labels: &slot_labels,
+            })?;
+            links0 = Stitch {
+                vectors: &vectors,
+                dim,
+                metric: self.metric,
+                m0,
+                zones: &zone_records_parsed,
+                zone_of: &zone_of,
+                near: &near,
+                per_slot,
+                ef: self.stitch_ef,
+            }
+            .run(&graph)?;
+            progress.advance(slots.len() as u64);
         }
 
         let header = Header {
@@ -180,6 +237,8 @@ impl ZgqParams {
             replicas: self.replicas as u32,
             epsilon: self.epsilon,
             balance: self.balance,
+            stitch: self.stitch as u32,
+            stitch_ef: self.stitch_ef as u32,
             default_nprobe: zones.min(4) as u32,
             default_ef: 64,
             zgq_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -226,6 +285,9 @@ impl ZgqParams {
             if z > u32::MAX as usize {
                 return Err(Error::parameter("zones", format!("{z} is too many")));
             }
+        }
+        if self.stitch_ef == 0 {
+            return Err(Error::parameter("stitch_ef", "must be at least 1"));
         }
         if self.replicas == 0 || self.replicas > 8 {
             return Err(Error::parameter(
@@ -302,6 +364,17 @@ impl ZgqParams {
         }
         Ok(members)
     }
+}
+
+/// Zone-local ids as slots (padding stays padding).
+fn shifted(ids: &[u32], by: usize) -> impl Iterator<Item = u32> + '_ {
+    ids.iter().map(move |&id| {
+        if id == NO_NEIGHBOR {
+            id
+        } else {
+            id + by as u32
+        }
+    })
 }
 
 fn check_labels(labels: &[u64], n: usize) -> Result<()> {

@@ -123,6 +123,8 @@ pub(crate) struct Meta {
     pub replicas: u32,
     pub epsilon: f32,
     pub balance: f32,
+    pub stitch: u32,
+    pub stitch_ef: u32,
     pub default_nprobe: u32,
     pub default_ef: u32,
     pub zgq_version: String,

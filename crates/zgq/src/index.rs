@@ -42,6 +42,8 @@ pub struct ZgqIndex {
     layout: Layout,
     path: PathBuf,
     sq: Option<ScalarQuantizer>,
+    /// The graph's entry point: the zone entry with the highest level.
+    entry: u32,
 }
 
 impl std::fmt::Debug for ZgqIndex {
@@ -100,7 +102,17 @@ impl ZgqIndex {
             layout,
             path,
             sq: None,
+            entry: 0,
         };
+        if let Some(top) = index
+            .layout
+            .zones
+            .iter()
+            .filter(|z| z.len > 0)
+            .max_by_key(|z| z.max_level)
+        {
+            index.entry = top.entry;
+        }
         if index.codes() == Codes::Sq8 {
             let sq = ScalarQuantizer::from_parts(
                 index.f32s(Section::SqMin).to_vec(),
@@ -109,11 +121,7 @@ impl ZgqIndex {
             .map_err(|e| index.corrupt(format!("the SQ8 bounds are invalid: {e}")))?;
             index.sq = Some(sq);
         }
-        for z in 0..index.zones() {
-            if index.layout.zones[z].len > 0 {
-                index.graph(z)?;
-            }
-        }
+        index.graph()?;
         Ok(index)
     }
 
@@ -181,14 +189,9 @@ impl ZgqIndex {
                 });
             }
         }
-        for z in 0..self.zones() {
-            if self.layout.zones[z].len > 0 {
-                self.graph(z)?
-                    .validate()
-                    .map_err(|e| self.corrupt(format!("zone {z}'s graph: {e}")))?;
-            }
-        }
-        Ok(())
+        self.graph()?
+            .validate()
+            .map_err(|e| self.corrupt(format!("the graph: {e}")))
     }
 
     /// The file image: exactly what [`ZgqIndex::save`] writes.
@@ -291,30 +294,23 @@ impl ZgqIndex {
         }
     }
 
-    /// Zone `z`'s graph over its slice of every section (O(1) checks).
-    pub(crate) fn graph(&self, z: usize) -> Result<HnswGraph<'_>> {
+    /// The graph over every slot (O(1) checks), entered at the zone entry
+    /// with the highest level. Its lists hold slot numbers; without
+    /// stitching, no edge leaves a zone.
+    pub(crate) fn graph(&self) -> Result<HnswGraph<'_>> {
         let h = &self.layout.header;
-        let zone = self.layout.zones[z];
-        let (dim, m, m0) = (h.dim as usize, h.m as usize, h.m0 as usize);
-        let upper = self.u32s(Section::Upper);
-        let upper_end = self
-            .layout
-            .zones
-            .get(z + 1)
-            .map_or(upper.len(), |next| next.upper_base);
-        let slots = zone.start..zone.start + zone.len;
         HnswGraph::open(GraphParts {
-            dim,
+            dim: h.dim as usize,
             metric: h.metric,
-            m,
-            m0,
-            entry: zone.entry,
-            links0: &self.u32s(Section::Links0)[slots.start * m0..slots.end * m0],
-            upper_offsets: &self.u32s(Section::UpperOffsets)[slots.start + z..=slots.end + z],
-            upper: &upper[zone.upper_base..upper_end],
-            vectors: &self.f32s(Section::Vectors)[slots.start * dim..slots.end * dim],
-            labels: &self.labels()[slots],
+            m: h.m as usize,
+            m0: h.m0 as usize,
+            entry: self.entry,
+            links0: self.u32s(Section::Links0),
+            upper_offsets: self.u32s(Section::UpperOffsets),
+            upper: self.u32s(Section::Upper),
+            vectors: self.f32s(Section::Vectors),
+            labels: self.labels(),
         })
-        .map_err(|e| self.corrupt(format!("zone {z}'s graph: {e}")))
+        .map_err(|e| self.corrupt(format!("the graph: {e}")))
     }
 }

@@ -63,6 +63,7 @@ mod index;
 mod params;
 mod progress;
 mod search;
+mod stitch;
 
 pub use error::{Error, Result};
 pub use format::header::MAGIC;

@@ -71,6 +71,14 @@ pub struct ZgqParams {
     pub replicas: usize,
     /// The replication slack (see `replicas`).
     pub epsilon: f32,
+    /// Stitching: each vector's level-0 list also gets its nearest
+    /// neighbours from this many of its nearest other zones (found by a
+    /// search of their graphs), so one walk crosses zone borders. 0: zones
+    /// stay separate graphs (a search then walks each probed zone, sharing
+    /// one candidate list).
+    pub stitch: usize,
+    /// Candidate list of the stitching searches.
+    pub stitch_ef: usize,
     /// No zone gets more than `balance · n / zones` primary vectors when
     /// avoidable (balanced k-means).
     pub balance: f32,
@@ -82,6 +90,7 @@ pub struct ZgqParams {
 impl ZgqParams {
     /// Defaults: automatic zones, `m = 16`, `ef_construction = 200`, SQ8
     /// codes, no replication (`replicas = 1`, `epsilon = 0.1` when raised),
+    /// stitched to the nearest other zone (`stitch = 1`, `stitch_ef = 32`),
     /// balance 1.3, seed 0.
     pub fn new(metric: Metric) -> ZgqParams {
         ZgqParams {
@@ -93,6 +102,8 @@ impl ZgqParams {
             replicas: 1,
             epsilon: 0.1,
             balance: 1.3,
+            stitch: 1,
+            stitch_ef: 32,
             seed: 0,
         }
     }

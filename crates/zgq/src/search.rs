@@ -19,6 +19,7 @@ pub struct SearchScratch {
     query: Vec<f32>,
     route: Vec<f32>,
     order: Vec<u32>,
+    entries: Vec<u32>,
     sq: SqQuery,
     ip: Vec<f32>,
     walk: zgq_hnsw::SearchScratch,
@@ -242,77 +243,59 @@ impl ZgqIndex {
             s.query.iter().zip(sq.min()).map(|(q, lo)| q * lo).sum()
         });
 
-        // Walk each probed zone; collect (estimate, label, slot).
+        // One walk of the graph, entered at each probed zone (after a
+        // descent through that zone's upper levels), one candidate list.
+        let graph = self.graph()?;
         let labels = self.labels();
         let codes = self.section(Section::Codes);
         let vectors = self.f32s(Section::Vectors);
-        s.candidates.clear();
-        for &z in &s.order {
-            let zone = self.zone(z as usize);
-            if zone.len == 0 {
-                continue;
-            }
-            let graph = self.graph(z as usize)?;
-            // Empty for f32 codes (the f32 arm does not read it).
-            let zone_codes = codes
-                .get(zone.start * dim..(zone.start + zone.len) * dim)
-                .unwrap_or_default();
-            let walk = Walk::new(ef, ef);
-            let (w, hits) = (&mut s.walk, &mut s.hits);
-            match (sq, metric) {
-                (Some(_), Metric::InnerProduct) => {
-                    let mut scorer = Sq8Ip {
-                        codes: zone_codes,
-                        weights: &s.ip,
-                        offset: ip_offset,
-                        dim,
-                    };
-                    walk_zone(
-                        &graph,
-                        &mut scorer,
-                        walk,
-                        params,
-                        &labels[zone.start..],
-                        w,
-                        hits,
-                    )?;
-                }
-                (Some(sq), _) => {
-                    let mut scorer = Sq8L2 {
-                        sq,
-                        codes: zone_codes,
-                        query: &s.sq,
-                        dim,
-                    };
-                    walk_zone(
-                        &graph,
-                        &mut scorer,
-                        walk,
-                        params,
-                        &labels[zone.start..],
-                        w,
-                        hits,
-                    )?;
-                }
-                (None, _) => {
-                    let rows = &vectors[zone.start * dim..(zone.start + zone.len) * dim];
-                    let mut scorer = zgq_hnsw::ExactScorer::new(&s.query, rows, metric);
-                    walk_zone(
-                        &graph,
-                        &mut scorer,
-                        walk,
-                        params,
-                        &labels[zone.start..],
-                        w,
-                        hits,
-                    )?;
-                }
-            }
-            s.candidates.extend(s.hits.iter().map(|h| {
-                let slot = zone.start as u64 + h.id;
-                (h.distance, labels[slot as usize], slot)
-            }));
+        let walk = ZoneWalk {
+            index: self,
+            graph: &graph,
+            ef,
+            params,
+            labels,
+        };
+        let (order, entries, w, hits) = (&s.order, &mut s.entries, &mut s.walk, &mut s.hits);
+        match (sq, metric) {
+            (Some(_), Metric::InnerProduct) => walk.run(
+                &mut Sq8Ip {
+                    codes,
+                    weights: &s.ip,
+                    offset: ip_offset,
+                    dim,
+                },
+                order,
+                entries,
+                w,
+                hits,
+            )?,
+            (Some(sq), _) => walk.run(
+                &mut Sq8L2 {
+                    sq,
+                    codes,
+                    query: &s.sq,
+                    dim,
+                },
+                order,
+                entries,
+                w,
+                hits,
+            )?,
+            (None, _) => walk.run(
+                &mut zgq_hnsw::ExactScorer::new(&s.query, vectors, metric),
+                order,
+                entries,
+                w,
+                hits,
+            )?,
         }
+        s.candidates.clear();
+        s.candidates.extend(
+            s.hits
+                .iter()
+                .map(|h| (h.distance, labels[h.id as usize], h.id)),
+        );
 
         // Merge: best estimates first; a replicated vector has the same
         // codes (so the same estimate) in every zone: keep one copy.
@@ -345,22 +328,44 @@ impl ZgqIndex {
     }
 }
 
-/// One zone's walk, with the caller's filter (on ids) when there is one.
-fn walk_zone<S: Scorer>(
-    graph: &HnswGraph<'_>,
-    scorer: &mut S,
-    walk: Walk<'static>,
-    params: &SearchParams<'_>,
-    labels: &[u64],
-    scratch: &mut zgq_hnsw::SearchScratch,
-    out: &mut Vec<Neighbor>,
-) -> Result<()> {
-    match params.filter {
-        None => graph.walk_nodes(scorer, &walk, scratch, out)?,
-        Some(keep) => {
-            let filter = |local: u32| keep(labels[local as usize]);
-            graph.walk_nodes(scorer, &walk.filter(filter), scratch, out)?;
+/// The walk of one search: its entries are the probed zones' entry points.
+struct ZoneWalk<'a> {
+    index: &'a ZgqIndex,
+    graph: &'a HnswGraph<'a>,
+    ef: usize,
+    params: &'a SearchParams<'a>,
+    labels: &'a [u64],
+}
+
+impl ZoneWalk<'_> {
+    fn run<S: Scorer>(
+        &self,
+        scorer: &mut S,
+        zones: &[u32],
+        entries: &mut Vec<u32>,
+        scratch: &mut zgq_hnsw::SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        entries.clear();
+        for &z in zones {
+            let zone = self.index.zone(z as usize);
+            if zone.len > 0 {
+                let start = self.graph.descend(scorer, zone.entry, scratch)?;
+                entries.push(start.id as u32);
+            }
         }
+        entries.sort_unstable();
+        entries.dedup();
+        let walk = Walk::new(self.ef, self.ef).entries(entries);
+        match self.params.filter {
+            None => self.graph.walk_nodes(scorer, &walk, scratch, out)?,
+            Some(keep) => {
+                let labels = self.labels;
+                let filter = |slot: u32| keep(labels[slot as usize]);
+                self.graph
+                    .walk_nodes(scorer, &walk.filter(filter), scratch, out)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

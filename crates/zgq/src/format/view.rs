@@ -21,11 +21,10 @@ pub(crate) struct Zone {
     pub start: usize,
     /// Slots (stored vectors).
     pub len: usize,
-    /// First u32 of its upper-level lists in `upper`.
-    pub upper_base: usize,
-    /// Its graph's entry node (zone-local).
+    /// Where a search entering this zone starts its descent (a slot of the
+    /// zone: the entry point of the zone's own graph).
     pub entry: u32,
-    /// Its graph's top level.
+    /// The entry's top level.
     pub max_level: u32,
 }
 
@@ -34,9 +33,8 @@ impl Zone {
         let mut b = [0u8; ZONE_RECORD];
         b[0..8].copy_from_slice(&(self.start as u64).to_le_bytes());
         b[8..16].copy_from_slice(&(self.len as u64).to_le_bytes());
-        b[16..24].copy_from_slice(&(self.upper_base as u64).to_le_bytes());
-        b[24..28].copy_from_slice(&self.entry.to_le_bytes());
-        b[28..32].copy_from_slice(&self.max_level.to_le_bytes());
+        b[16..20].copy_from_slice(&self.entry.to_le_bytes());
+        b[20..24].copy_from_slice(&self.max_level.to_le_bytes());
         b
     }
 }
@@ -111,7 +109,7 @@ impl Layout {
         if !(2..=256).contains(&h.m) || h.m0 != 2 * h.m {
             return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
         }
-        if h.slots >= u64::from(u32::MAX) * u64::from(h.zones) {
+        if h.slots >= u64::from(u32::MAX) {
             return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
         }
         let in_file = |off: u64, len: u64, what: &str| -> Result<Range<usize>> {
@@ -167,7 +165,7 @@ impl Layout {
                 Section::Codes => Some(product(path, &what, &[slots, dim, sq])?),
                 Section::Labels => Some(product(path, &what, &[slots, 8])?),
                 Section::Links0 => Some(product(path, &what, &[slots, u64::from(h.m0), 4])?),
-                Section::UpperOffsets => Some(product(path, &what, &[slots + zones, 4])?),
+                Section::UpperOffsets => Some(product(path, &what, &[slots + 1, 4])?),
                 Section::Upper => None,
                 Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
             };
@@ -193,32 +191,26 @@ impl Layout {
             ));
         }
 
-        // Zone records: contiguous slot ranges covering every slot, upper
-        // lists in order, entries inside their zone.
+        // Zone records: contiguous slot ranges covering every slot, entries
+        // inside their zone.
         let records = &bytes[ranges[Section::Zones as usize - 1].clone()];
-        let upper_len = ranges[Section::Upper as usize - 1].len() / 4;
         let mut zones_out = Vec::with_capacity(h.zones as usize);
-        let (mut next_slot, mut next_upper) = (0u64, 0u64);
+        let mut next_slot = 0u64;
         for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
-            let get = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
-            let (start, len, upper_base) = (get(0), get(8), get(16));
-            let entry = u32::from_le_bytes(r[24..28].try_into().expect("4 bytes"));
-            let max_level = u32::from_le_bytes(r[28..32].try_into().expect("4 bytes"));
+            let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+            let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
+            let (start, len, entry, max_level) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
             if start != next_slot
-                || len >= u64::from(u32::MAX)
-                || upper_base < next_upper
-                || upper_base > upper_len as u64
-                || (len > 0 && u64::from(entry) >= len)
+                || len > slots - start
+                || (len > 0 && !(start..start + len).contains(&u64::from(entry)))
                 || max_level as usize > MAX_LEVEL
             {
                 return Err(corrupt(path, format!("zone {z}'s record is inconsistent")));
             }
             next_slot = start + len;
-            next_upper = upper_base;
             zones_out.push(Zone {
                 start: start as usize,
                 len: len as usize,
-                upper_base: upper_base as usize,
                 entry,
                 max_level,
             });

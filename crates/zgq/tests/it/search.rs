@@ -160,11 +160,16 @@ fn distances_are_exact_and_sorted() {
 fn replication_never_returns_an_id_twice() {
     let (base, queries) = data(6_000, 100, 24, 11);
     let truth = exact(&base, &queries, Metric::L2, 10, |_| true);
-    let plain = params(Metric::L2, 8).build(base.as_slice(), 24).unwrap();
+    // Replication serves separate zone graphs (no stitching).
+    let separate = ZgqParams {
+        stitch: 0,
+        ..params(Metric::L2, 8)
+    };
+    let plain = separate.build(base.as_slice(), 24).unwrap();
     let replicated = ZgqParams {
         replicas: 3,
         epsilon: 0.3,
-        ..params(Metric::L2, 8)
+        ..separate
     }
     .build(base.as_slice(), 24)
     .unwrap();
@@ -203,7 +208,13 @@ fn replication_never_returns_an_id_twice() {
 fn adaptive_probing_cuts_far_zones() {
     let (base, queries) = data(6_000, 100, 24, 5);
     let truth = exact(&base, &queries, Metric::L2, 10, |_| true);
-    let index = params(Metric::L2, 12).build(base.as_slice(), 24).unwrap();
+    // Separate zone graphs: each probed zone adds its own entry.
+    let index = ZgqParams {
+        stitch: 0,
+        ..params(Metric::L2, 12)
+    }
+    .build(base.as_slice(), 24)
+    .unwrap();
     let wide = SearchParams {
         nprobe: Some(12),
         ef: 32,
