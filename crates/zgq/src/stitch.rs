@@ -4,10 +4,10 @@
 //!
 //! Each zone's graph is built alone (in parallel, the build-time win);
 //! then, for every vector, a search of the nearest other zones' graphs
-//! finds its nearest neighbours there, and the HNSW selection heuristic
-//! picks its new level-0 list from those and its own; finally every new
-//! cross-zone edge `x → y` proposes the reverse edge `y → x`, selected the
-//! same way. Both passes read the unstitched graph or the previous pass
+//! finds its nearest neighbours there, which join its level-0 list where
+//! the HNSW selection rule admits them (into free slots; no edge of the
+//! zone build is removed); finally every new cross-zone edge `x → y`
+//! proposes the reverse edge `y → x`, admitted the same way. Both passes read the unstitched graph or the previous pass
 //! only, so the result does not depend on the thread count.
 
 use rayon::prelude::*;
@@ -40,46 +40,59 @@ impl Stitch<'_> {
         self.metric.distance(k, row(a), row(b))
     }
 
-    /// HNSW's heuristic: nearest first, keep a candidate only if it is
-    /// closer to `x` than to every neighbour kept so far; at most `m0`.
-    fn select(&self, k: &Kernels, cands: &mut Vec<(f32, u32)>, out: &mut [u32]) {
+    /// Adds candidates to `x`'s list without removing any edge it has:
+    /// nearest first, into free slots, each only if no listed neighbour
+    /// nearer to `x` is nearer to it than `x` is (the HNSW selection rule).
+    /// Re-selecting whole lists instead (the rule over own + new
+    /// candidates) dropped edges the zone builds had kept and cost recall:
+    /// 0.927 instead of 0.97 at ef 16 on fashion-mnist, even with 4 zones.
+    fn extend(
+        &self,
+        k: &Kernels,
+        x: u32,
+        cands: &mut Vec<(f32, u32)>,
+        list: &mut [u32],
+        near: &mut Vec<(f32, u32)>,
+    ) {
         cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         cands.dedup_by_key(|c| c.1);
-        let mut kept = 0;
-        for i in 0..cands.len() {
-            if kept == out.len() {
+        near.clear();
+        near.extend(
+            list.iter()
+                .take_while(|&&n| n != NO_NEIGHBOR)
+                .map(|&n| (self.distance(k, x, n), n)),
+        );
+        for &(d, c) in cands.iter() {
+            if near.len() == list.len() {
                 break;
             }
-            let (d, c) = cands[i];
-            if out[..kept].iter().all(|&r| self.distance(k, r, c) >= d) {
-                out[kept] = c;
-                kept += 1;
+            if c == x || near.iter().any(|r| r.1 == c) {
+                continue;
+            }
+            if near
+                .iter()
+                .all(|&(dr, r)| dr >= d || self.distance(k, r, c) >= d)
+            {
+                list[near.len()] = c;
+                near.push((d, c));
             }
         }
-        out[kept..].fill(NO_NEIGHBOR);
     }
 
     /// The stitched level-0 lists of every slot (`slots × m0`).
     pub fn run(&self, graph: &HnswGraph<'_>) -> Result<Vec<u32>> {
         let slots = self.zone_of.len();
         let m0 = self.m0;
-        let mut links = vec![NO_NEIGHBOR; slots * m0];
-        // Pass 1: own list + the nearest nodes of the nearest other zones.
+        // Pass 1: the nearest nodes of the nearest other zones.
+        let mut links = graph.parts().links0.to_vec();
         links.par_chunks_mut(m0).enumerate().try_for_each_init(
-            || (SearchScratch::new(), Vec::new(), Vec::new()),
-            |(scratch, hits, cands): &mut (SearchScratch, Vec<Neighbor>, Vec<(f32, u32)>),
-             (x, out)| {
+            || (SearchScratch::new(), Vec::new(), Vec::new(), Vec::new()),
+            |(scratch, hits, cands, near), (x, out)| {
                 let k = zgq_distance::kernels();
                 let x = x as u32;
                 let q = &self.vectors[x as usize * self.dim..][..self.dim];
                 let mut scorer = ExactScorer::new(q, self.vectors, self.metric);
                 cands.clear();
-                cands.extend(
-                    graph
-                        .neighbors(x, 0)
-                        .iter()
-                        .map(|&n| (self.distance(k, x, n), n)),
-                );
                 for &z in &self.near[x as usize * self.per_slot..][..self.per_slot] {
                     let Some(zone) = self.zones.get(z as usize).filter(|z| z.len > 0) else {
                         continue;
@@ -88,10 +101,9 @@ impl Stitch<'_> {
                     let entries = [start.id as u32];
                     let walk = Walk::new(m0 / 2, self.ef).entries(&entries);
                     graph.walk_nodes(&mut scorer, &walk, scratch, hits)?;
-                    cands.extend(hits.iter().map(|h| (h.distance, h.id as u32)));
+                    cands.extend(hits.iter().map(|h: &Neighbor| (h.distance, h.id as u32)));
                 }
-                cands.retain(|c| c.1 != x);
-                self.select(k, cands, out);
+                self.extend(k, x, cands, out, near);
                 Ok::<(), crate::Error>(())
             },
         )?;
@@ -116,11 +128,9 @@ impl Stitch<'_> {
         for i in 0..slots {
             first[i + 1] += first[i];
         }
-        let before = links.clone();
-        links
-            .par_chunks_mut(m0)
-            .enumerate()
-            .for_each_init(Vec::new, |cands, (y, out)| {
+        links.par_chunks_mut(m0).enumerate().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(cands, near), (y, out)| {
                 let incoming = &proposals[first[y]..first[y + 1]];
                 if incoming.is_empty() {
                     return;
@@ -128,15 +138,10 @@ impl Stitch<'_> {
                 let k = zgq_distance::kernels();
                 let y = y as u32;
                 cands.clear();
-                cands.extend(
-                    before[y as usize * m0..][..m0]
-                        .iter()
-                        .take_while(|&&n| n != NO_NEIGHBOR)
-                        .chain(incoming.iter().map(|p| &p.1))
-                        .map(|&n| (self.distance(k, y, n), n)),
-                );
-                self.select(k, cands, out);
-            });
+                cands.extend(incoming.iter().map(|p| (self.distance(k, y, p.1), p.1)));
+                self.extend(k, y, cands, out, near);
+            },
+        );
         Ok(links)
     }
 }
