@@ -21,10 +21,14 @@
 //!   and vectors are contiguous.
 //! * **Graphs.** One HNSW graph per zone, zones built in parallel, each
 //!   build sequential and seeded: the same seed gives the same file bytes
-//!   for any number of threads.
+//!   for any number of threads. Then **stitching** joins them: every vector
+//!   searches its nearest other zone's graph and the hits join its list
+//!   where the HNSW selection rule admits them, so one walk crosses zone
+//!   borders ([`ZgqParams::stitch`]; 0 keeps the zones separate).
 //! * **Search.** Route to the `nprobe` nearest centroids (optionally cut
-//!   adaptively), walk each zone's graph with 8-bit scalar codes, merge
-//!   (a replicated vector counts once), re-rank the best `rerank` candidates
+//!   adaptively), descend through each probed zone's upper levels, walk
+//!   level 0 once from those entries with 8-bit scalar codes, merge (a
+//!   replicated vector counts once), re-rank the best `rerank` candidates
 //!   with exact f32 distances.
 //! * **File.** A fixed little-endian header with a section table and
 //!   CRC-32s, an rkyv archive of the build parameters, and 64-byte aligned
