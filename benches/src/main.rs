@@ -29,7 +29,7 @@ struct Args {
     #[arg(long)]
     dataset: Option<PathBuf>,
     /// Comma-separated methods: flat, hnsw, hnsw-sq8, ivfpq, zgq.
-    #[arg(long, default_value = "flat,hnsw")]
+    #[arg(long, default_value = "flat,hnsw,zgq")]
     methods: String,
     /// ivfpq: coarse lists.
     #[arg(long, default_value_t = 256)]
@@ -66,7 +66,7 @@ struct Args {
     /// hnsw: renumber nodes in BFS order after building (memory locality).
     #[arg(long)]
     relabel: bool,
-    /// zgq: zones (default: the library's rule, round(sqrt(n / 256))).
+    /// zgq: zones (default: the library's rule, ZgqParams::default_zones).
     #[arg(long)]
     zones: Option<usize>,
     /// zgq: copies a vector may have across zones (1: no replication).
@@ -85,10 +85,10 @@ struct Args {
     #[arg(long, default_value = "sq8")]
     codes: String,
     /// zgq: the nprobe values to sweep (values above the zone count are skipped).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6,8")]
+    #[arg(long, value_delimiter = ',', default_value = "1")]
     zgq_nprobe: Vec<usize>,
-    /// zgq: the per-zone ef values to sweep.
-    #[arg(long, value_delimiter = ',', default_value = "16,24,32,48,64,96,128")]
+    /// zgq: the ef values to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "10,16,24,32,48,64,96,128,192,256,384")]
     zgq_ef: Vec<usize>,
     /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
     #[arg(long, default_value_t = f32::INFINITY)]

@@ -125,6 +125,18 @@ impl ZgqIndex {
         Ok(index)
     }
 
+    /// An index from a file image in memory (e.g. [`ZgqIndex::as_bytes`]
+    /// of another index, or a file received over a network), copied into
+    /// an aligned buffer and checked as [`ZgqIndex::open`] checks a file.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::open`], without [`Error::Io`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<ZgqIndex> {
+        let mut image = AlignedVec::<ALIGN>::with_capacity(bytes.len());
+        image.extend_from_slice(bytes);
+        ZgqIndex::new(Storage::Owned(image), PathBuf::from("<memory>"))
+    }
+
     /// Opens an index file written by [`ZgqIndex::save`], memory-mapped.
     ///
     /// Opening reads the header, the metadata and the zone records only

@@ -15,7 +15,7 @@
 //! # Design
 //!
 //! * **Zones.** Balanced k-means splits the vectors into `zones` (by default
-//!   `√(n/256)`); a vector may also join neighbouring zones whose centroid
+//!   [`ZgqParams::default_zones`]: under 65,536 vectors each, at least 4); a vector may also join neighbouring zones whose centroid
 //!   is almost as near (SPANN's replication rule, [`ZgqParams::replicas`]).
 //!   Stored vectors are renumbered zone by zone, so a zone's codes, lists
 //!   and vectors are contiguous.

@@ -270,3 +270,58 @@ fn killed_save_leaves_a_whole_file() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fuzz target's body (crates/zgq/fuzz/fuzz_targets/open_search.rs).
+fn exercise(bytes: &[u8]) {
+    if let Ok(index) = ZgqIndex::from_bytes(bytes) {
+        let dim = index.dim().min(4096);
+        let query: Vec<f32> = (0..dim).map(|i| (i % 7) as f32 * 0.25 - 0.5).collect();
+        for k in [1, 10] {
+            let p = SearchParams {
+                nprobe: Some(index.zones().clamp(1, 3)),
+                ..SearchParams::new(k.min(index.len().max(1)))
+            };
+            let _ = index.search(&query, &p);
+        }
+        let _ = index.stats();
+        let _ = index.verify();
+    }
+}
+
+/// Replays the fuzzer's corpus (the fuzzer itself needs nightly; CI runs
+/// this). `ZGQ_WRITE_FUZZ_SEEDS=1` rewrites the seed indexes.
+#[test]
+fn fuzz_corpus_replays_without_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/open_search");
+    if std::env::var_os("ZGQ_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let dim = 4;
+        let rows: Vec<f32> = (0..64 * dim).map(|i| ((i * 37) % 19) as f32 - 9.0).collect();
+        for (name, metric, codes, stitch) in [
+            ("seed-l2-sq8", Metric::L2, zgq::Codes::Sq8, 1),
+            ("seed-cos-f32", Metric::Cosine, zgq::Codes::F32, 0),
+            ("seed-ip-sq8", Metric::InnerProduct, zgq::Codes::Sq8, 0),
+        ] {
+            let index = ZgqParams {
+                zones: Some(2),
+                m: 2,
+                ef_construction: 8,
+                codes,
+                stitch,
+                ..ZgqParams::new(metric)
+            }
+            .build(&rows, dim)
+            .unwrap();
+            index.save(dir.join(name)).unwrap();
+        }
+    }
+    let mut replayed = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        exercise(&std::fs::read(e.path()).unwrap());
+        replayed += 1;
+    }
+    assert!(replayed >= 3, "the corpus is missing: {}", dir.display());
+    // The seeds themselves are whole indexes.
+    let seed = std::fs::read(dir.join("seed-l2-sq8")).unwrap();
+    ZgqIndex::from_bytes(&seed).unwrap().verify().unwrap();
+}
