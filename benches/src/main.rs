@@ -88,7 +88,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1")]
     zgq_nprobe: Vec<usize>,
     /// zgq: the ef values to sweep.
-    #[arg(long, value_delimiter = ',', default_value = "10,16,24,32,48,64,96,128,192,256,384")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,24,32,48,64,96,128,192,256,384"
+    )]
     zgq_ef: Vec<usize>,
     /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
     #[arg(long, default_value_t = f32::INFINITY)]

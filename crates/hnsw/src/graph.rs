@@ -555,7 +555,7 @@ impl<'a> HnswGraph<'a> {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        self.walk_then(scorer, walk, scratch, out, |id| u64::from(id))
+        self.walk_then(scorer, walk, scratch, out, u64::from)
     }
 
     /// Greedy descent from node `from`, starting at its own top level, down

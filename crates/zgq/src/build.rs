@@ -241,7 +241,11 @@ impl ZgqParams {
             stitch_ef: self.stitch_ef as u32,
             // Stitched: one entry suffices (measured: nprobe 2 gains
             // ≤ 0.001 recall on both datasets); separate zones need more.
-            default_nprobe: if self.stitch > 0 { 1 } else { zones.min(4) as u32 },
+            default_nprobe: if self.stitch > 0 {
+                1
+            } else {
+                zones.min(4) as u32
+            },
             default_ef: 64,
             zgq_version: env!("CARGO_PKG_VERSION").to_string(),
         };

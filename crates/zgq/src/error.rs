@@ -122,7 +122,7 @@ pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 {
         return Err(Error::parameter("dim", "must be at least 1"));
     }
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(Error::Ragged {
             len: data.len(),
             dim,

@@ -126,7 +126,7 @@ impl ZgqIndex {
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         let dim = self.dim();
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(Error::Ragged {
                 len: queries.len(),
                 dim,

@@ -117,7 +117,7 @@ impl Layout {
                 .checked_add(len)
                 .filter(|&e| e <= bytes.len() as u64)
                 .ok_or_else(|| corrupt(path, format!("{what} runs past the end of the file")))?;
-            if off % ALIGN as u64 != 0 {
+            if !off.is_multiple_of(ALIGN as u64) {
                 return Err(corrupt(path, format!("{what} is not 64-byte aligned")));
             }
             Ok(off as usize..end as usize)

@@ -296,7 +296,9 @@ fn fuzz_corpus_replays_without_panics() {
     if std::env::var_os("ZGQ_WRITE_FUZZ_SEEDS").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
         let dim = 4;
-        let rows: Vec<f32> = (0..64 * dim).map(|i| ((i * 37) % 19) as f32 - 9.0).collect();
+        let rows: Vec<f32> = (0..64 * dim)
+            .map(|i| ((i * 37) % 19) as f32 - 9.0)
+            .collect();
         for (name, metric, codes, stitch) in [
             ("seed-l2-sq8", Metric::L2, zgq::Codes::Sq8, 1),
             ("seed-cos-f32", Metric::Cosine, zgq::Codes::F32, 0),
@@ -324,4 +326,41 @@ fn fuzz_corpus_replays_without_panics() {
     // The seeds themselves are whole indexes.
     let seed = std::fs::read(dir.join("seed-l2-sq8")).unwrap();
     ZgqIndex::from_bytes(&seed).unwrap().verify().unwrap();
+}
+
+/// The committed format-version-1 file keeps opening and answering:
+/// `tests/golden/v1.zgq` (256 rows of 8 dims from a formula, 2 zones).
+/// Regenerate only with a format change that bumps the version (and keep
+/// the old file): `ZGQ_WRITE_GOLDEN=1 cargo test -p zgq --test it golden`.
+#[test]
+fn golden_v1_file_opens_and_answers() {
+    let dim = 8;
+    let rows: Vec<f32> = (0..256 * dim)
+        .map(|i| (((i * 7919) % 257) as f32 / 257.0) + (i / dim / 128) as f32)
+        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1.zgq");
+    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
+        ZgqParams {
+            zones: Some(2),
+            m: 4,
+            ef_construction: 32,
+            ..ZgqParams::new(Metric::L2)
+        }
+        .build(&rows, dim)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    }
+    let index = ZgqIndex::open(&path).unwrap();
+    index.verify().unwrap();
+    let s = index.stats();
+    assert_eq!((s.format_version, s.n, s.dim, s.zones), (1, 256, 8, 2));
+    let p = SearchParams {
+        nprobe: Some(2),
+        ..SearchParams::new(1)
+    };
+    for (i, q) in rows.chunks_exact(dim).enumerate() {
+        let hit = index.search(q, &p).unwrap()[0];
+        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
+    }
 }

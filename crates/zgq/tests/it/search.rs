@@ -240,7 +240,7 @@ fn adaptive_probing_cuts_far_zones() {
 #[test]
 fn filter_returns_only_allowed_ids() {
     let (base, queries) = data(5_000, 50, 16, 9);
-    let keep = |id: u64| id % 3 == 0;
+    let keep = |id: u64| id.is_multiple_of(3);
     let truth = exact(&base, &queries, Metric::L2, 10, keep);
     let index = params(Metric::L2, 4).build(base.as_slice(), 16).unwrap();
     let p = SearchParams {
