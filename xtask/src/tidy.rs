@@ -125,6 +125,10 @@ mod tests {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
+                // Build outputs (e.g. the fuzz crate's own target/) are not sources.
+                if p.file_name().is_some_and(|n| n == "target") {
+                    continue;
+                }
                 rust_files(&p, out);
             } else if p.extension().is_some_and(|x| x == "rs") {
                 out.push(p);
