@@ -678,7 +678,9 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     };
     eprintln!("zgq: building ({params:?}) ...");
     let t = Instant::now();
-    let built = params.build(data.base.as_slice(), data.base.dim())?;
+    let stages = StageTimes::default();
+    let built = params.build_with(data.base.as_slice(), data.base.dim(), None, &stages)?;
+    stages.finish();
     let build_seconds = t.elapsed().as_secs_f64();
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -757,6 +759,26 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// Prints how long each build stage took (the library reports stages
+/// through `zgq::Progress`; timing them is the harness's business).
+#[derive(Default)]
+struct StageTimes(std::sync::Mutex<Option<(&'static str, Instant)>>);
+
+impl StageTimes {
+    fn finish(&self) {
+        if let Some((name, t)) = self.0.lock().expect("not poisoned").take() {
+            eprintln!("zgq:   {name:<8} {:>6.1}s", t.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl zgq::Progress for StageTimes {
+    fn stage(&self, name: &'static str, _total: u64) {
+        self.finish();
+        *self.0.lock().expect("not poisoned") = Some((name, Instant::now()));
+    }
 }
 
 fn bench_flat(data: &Data, k: usize) -> Result<Vec<Row>> {

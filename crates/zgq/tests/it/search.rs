@@ -409,3 +409,57 @@ fn stats_describe_the_index() {
     assert!(s.resident_bytes < s.file_bytes - bytes("vectors") + 1);
     assert!(!s.mapped);
 }
+
+/// Every stored vector stays reachable on level 0 from the zone entries
+/// after stitching (which may replace a full list's farthest edge): a
+/// node no walk can reach is a vector no search can return. Small lists
+/// (m = 3, so m0 = 6) make full lists, and replacements, common.
+#[test]
+fn stitched_graph_keeps_every_vector_reachable() {
+    let (base, _) = data(6_000, 1, 16, 12);
+    for seed in 0..3 {
+        let index = ZgqParams {
+            m: 3,
+            ef_construction: 24,
+            stitch: 2,
+            seed,
+            ..params(Metric::L2, 6)
+        }
+        .build(base.as_slice(), 16)
+        .unwrap();
+        let b = index.as_bytes();
+        let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+        let (m0, slots) = (u32_at(48) as usize, u64_at(64));
+        let section = |kind: u32| {
+            (0..u32_at(20) as usize)
+                .map(|i| 128 + 32 * i)
+                .find(|&e| u32_at(e) == kind)
+                .map(|e| (u64_at(e + 8), u64_at(e + 16)))
+                .unwrap()
+        };
+        let (links, _) = section(6);
+        let (zones, zones_len) = section(2);
+        let mut seen = vec![false; slots];
+        let mut stack: Vec<usize> = (0..zones_len / 32)
+            .map(|z| u32_at(zones + 32 * z + 16) as usize)
+            .collect();
+        for &e in &stack {
+            seen[e] = true;
+        }
+        while let Some(x) = stack.pop() {
+            for j in 0..m0 {
+                let y = u32_at(links + 4 * (x * m0 + j));
+                if y != u32::MAX && !seen[y as usize] {
+                    seen[y as usize] = true;
+                    stack.push(y as usize);
+                }
+            }
+        }
+        let lost = seen.iter().filter(|s| !**s).count();
+        assert_eq!(
+            lost, 0,
+            "seed {seed}: {lost} of {slots} vectors unreachable"
+        );
+    }
+}
