@@ -4,14 +4,13 @@
 //! node costs one byte per dimension instead of four. Same graph, same `ef`
 //! as `hnsw`, so the two rows compare the scorer alone.
 //!
-//! The harness only pairs library pieces here: the scorer below is the glue
-//! between zgq-hnsw's `Scorer` and zgq-quant's SQ8 distance (the layering
-//! keeps those two crates apart; the `zgq` crate will own this pairing).
+//! The harness only pairs library pieces here: `zgq::Sq8Scorer` walks a
+//! zgq-hnsw graph with zgq-quant's SQ8 codes.
 
 use anyhow::Result;
 use zgq_data::Matrix;
 use zgq_distance::Metric;
-use zgq_hnsw::{HnswGraph, Neighbor, Scorer, SearchScratch};
+use zgq_hnsw::{HnswGraph, Neighbor, SearchScratch};
 use zgq_quant::{Reranker, ScalarQuantizer, SqParams, SqQuery};
 
 /// SQ8 codes of a graph's vectors, in the graph's internal order.
@@ -29,31 +28,6 @@ pub struct Scratch {
     hits: Vec<Neighbor>,
     rerank: Reranker,
     best: Vec<(u64, f32)>,
-}
-
-struct Sq8Scorer<'a> {
-    sq: &'a ScalarQuantizer,
-    codes: &'a [u8],
-    query: &'a SqQuery,
-    dim: usize,
-}
-
-impl Scorer for Sq8Scorer<'_> {
-    #[inline]
-    fn score(&mut self, id: u32) -> f32 {
-        let at = id as usize * self.dim;
-        self.sq.distance(self.query, &self.codes[at..at + self.dim])
-    }
-
-    /// The whole code row: one byte per dimension is short enough (13 lines
-    /// on fashion-mnist). Measured in-process, alternating with the f32
-    /// walk: prefetching only the first 256 bytes left the SQ8 walk no
-    /// faster than f32; the whole row made it 1.4–1.5×.
-    #[inline]
-    fn prefetch(&self, id: u32) {
-        let at = id as usize * self.dim;
-        zgq_hnsw::prefetch_lines(&self.codes[at..at + self.dim], usize::MAX);
-    }
 }
 
 impl Sq8 {
@@ -86,12 +60,7 @@ impl Sq8 {
         out: &mut Vec<u64>,
     ) -> Result<()> {
         self.sq.prepare_query_into(query, &mut s.query)?;
-        let mut scorer = Sq8Scorer {
-            sq: &self.sq,
-            codes: &self.codes,
-            query: &s.query,
-            dim: self.dim,
-        };
+        let mut scorer = zgq::Sq8Scorer::new(&self.sq, &self.codes, &s.query);
         graph.search_with(&mut scorer, ef.max(k), ef, &mut s.search, &mut s.hits);
         s.rerank.rerank_into(
             query,

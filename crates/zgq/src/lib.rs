@@ -75,6 +75,6 @@ pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};
 pub use index::{Stats, ZgqIndex};
 pub use params::{Codes, SearchParams, ZgqParams};
 pub use progress::{NoProgress, Progress};
-pub use search::SearchScratch;
+pub use search::{SearchScratch, Sq8Scorer};
 pub use zgq_distance::Metric;
 pub use zgq_hnsw::Neighbor;

@@ -36,15 +36,33 @@ impl SearchScratch {
     }
 }
 
-/// SQ8 squared L2 (also the walk's order for cosine: unit vectors).
-struct Sq8L2<'a> {
+/// A zgq-hnsw [`Scorer`] over 8-bit scalar codes: the squared L2 distance
+/// of a prepared query to each node's code (node `i`'s code is
+/// `codes[i·dim..][..dim]`). The index walks with it (for L2 and cosine:
+/// on unit vectors L2 orders like cosine); it is public so that any
+/// zgq-hnsw graph can be walked with SQ8 codes.
+#[derive(Clone, Copy, Debug)]
+pub struct Sq8Scorer<'a> {
     sq: &'a ScalarQuantizer,
     codes: &'a [u8],
     query: &'a SqQuery,
     dim: usize,
 }
 
-impl Scorer for Sq8L2<'_> {
+impl<'a> Sq8Scorer<'a> {
+    /// Scores nodes by `codes` (`sq.dim()` bytes per node) against `query`
+    /// (from [`ScalarQuantizer::prepare_query`]).
+    pub fn new(sq: &'a ScalarQuantizer, codes: &'a [u8], query: &'a SqQuery) -> Sq8Scorer<'a> {
+        Sq8Scorer {
+            sq,
+            codes,
+            query,
+            dim: sq.dim(),
+        }
+    }
+}
+
+impl Scorer for Sq8Scorer<'_> {
     #[inline]
     fn score(&mut self, id: u32) -> f32 {
         let at = id as usize * self.dim;
@@ -271,12 +289,7 @@ impl ZgqIndex {
                 hits,
             )?,
             (Some(sq), _) => walk.run(
-                &mut Sq8L2 {
-                    sq,
-                    codes,
-                    query: &s.sq,
-                    dim,
-                },
+                &mut Sq8Scorer::new(sq, codes, &s.sq),
                 order,
                 entries,
                 w,

@@ -73,7 +73,7 @@ impl Layout {
     /// against the shape, and the zone records. `bytes` must start at a
     /// 64-byte aligned address.
     pub fn check(bytes: &[u8], path: &Path) -> Result<Layout> {
-        debug_assert!(bytes.is_empty() || bytes.as_ptr() as usize % ALIGN == 0);
+        debug_assert!(bytes.is_empty() || (bytes.as_ptr() as usize).is_multiple_of(ALIGN));
         let header = Header::parse(bytes).map_err(|e| match e {
             HeaderError::NotAnIndex => Error::NotAnIndex {
                 path: path.to_path_buf(),
