@@ -81,6 +81,9 @@ struct Args {
     /// zgq: candidate list of the stitching searches.
     #[arg(long, default_value_t = 32)]
     stitch_ef: usize,
+    /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
+    #[arg(long, default_value_t = 1.3)]
+    stitch_slack: f32,
     /// zgq: code type walked (sq8, f32).
     #[arg(long, default_value = "sq8")]
     codes: String,
@@ -674,6 +677,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         epsilon: args.epsilon,
         stitch: args.stitch,
         stitch_ef: args.stitch_ef,
+        stitch_slack: args.stitch_slack,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("zgq: building ({params:?}) ...");
@@ -737,7 +741,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
-                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "nprobe": nprobe, "ef": ef,
+                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

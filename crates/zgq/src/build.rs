@@ -181,8 +181,15 @@ impl ZgqParams {
                 .chunks_exact(top)
                 .zip(&zone_of)
                 .flat_map(|(c, &own)| {
-                    let mut others: Vec<u32> =
-                        c.iter().map(|x| x.0).filter(|&z| z != own).collect();
+                    // Only zones whose centroid is within the slack of the
+                    // nearest one: a vector deep inside its zone has no
+                    // neighbours across the border worth a search.
+                    let limit = c[0].1.max(0.0) * self.stitch_slack * self.stitch_slack;
+                    let mut others: Vec<u32> = c
+                        .iter()
+                        .filter(|x| x.0 != own && x.1 <= limit)
+                        .map(|x| x.0)
+                        .collect();
                     others.resize(per_slot, u32::MAX);
                     others
                 })
@@ -291,6 +298,12 @@ impl ZgqParams {
             if z > u32::MAX as usize {
                 return Err(Error::parameter("zones", format!("{z} is too many")));
             }
+        }
+        if !(self.stitch_slack >= 1.0) {
+            return Err(Error::parameter(
+                "stitch_slack",
+                format!("{} must be ≥ 1 (infinity: every vector)", self.stitch_slack),
+            ));
         }
         if self.stitch_ef == 0 {
             return Err(Error::parameter("stitch_ef", "must be at least 1"));

@@ -115,7 +115,9 @@ impl Section {
 }
 
 /// Build parameters and search defaults, stored as an rkyv archive after
-/// the header (the shape of the arrays is in the header itself).
+/// the header (the shape of the arrays is in the header itself). Its
+/// fields are part of format version 1: adding or changing one changes the
+/// archive, so it bumps the version (the golden file test catches it).
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct Meta {
     pub ef_construction: u32,
