@@ -699,12 +699,13 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let stats = index.stats();
     eprintln!(
-        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB",
+        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default ef {}",
         stats.zones,
         stats.zone_sizes,
         stats.replication,
         stats.resident_bytes as f64 / 1e6,
-        stats.file_bytes as f64 / 1e6
+        stats.file_bytes as f64 / 1e6,
+        index.default_ef()
     );
     let sections: serde_json::Map<String, serde_json::Value> = stats
         .sections
@@ -721,7 +722,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         for &ef in &args.zgq_ef {
             let sp = zgq::SearchParams {
                 nprobe: Some(nprobe),
-                ef,
+                ef: Some(ef),
                 probe_factor: args.probe_factor,
                 ..zgq::SearchParams::new(k)
             };

@@ -14,7 +14,7 @@ use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
 use crate::format::view::Zone;
 use crate::format::{FORMAT_VERSION, Meta, Section, writer};
-use crate::{Codes, NoProgress, Progress, ZgqIndex, ZgqParams};
+use crate::{Codes, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 impl ZgqParams {
     /// Builds an index over `data` (row-major, `dim` values per row); row
@@ -274,8 +274,18 @@ impl ZgqParams {
         ];
         let borrowed: Vec<(Section, &[u8])> =
             sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
-        let image = writer::assemble(header, &meta, &borrowed)?;
-        ZgqIndex::from_image(image)
+        let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
+        progress.stage("calibrate", EF_LADDER.len() as u64);
+        let ef = calibrate(&index, data, dim, self.metric, labels)?;
+        if ef == meta.default_ef as usize {
+            return Ok(index);
+        }
+        drop(index);
+        let meta = Meta {
+            default_ef: ef as u32,
+            ..meta
+        };
+        ZgqIndex::from_image(writer::assemble(header, &meta, &borrowed)?)
     }
 
     fn check(&self, n: usize) -> Result<()> {
@@ -299,7 +309,7 @@ impl ZgqParams {
                 return Err(Error::parameter("zones", format!("{z} is too many")));
             }
         }
-        if !(self.stitch_slack >= 1.0) {
+        if self.stitch_slack.is_nan() || self.stitch_slack < 1.0 {
             return Err(Error::parameter(
                 "stitch_slack",
                 format!("{} must be ≥ 1 (infinity: every vector)", self.stitch_slack),
@@ -394,6 +404,77 @@ fn shifted(ids: &[u32], by: usize) -> impl Iterator<Item = u32> + '_ {
             id + by as u32
         }
     })
+}
+
+/// The `ef` values [`calibrate`] tries, smallest first.
+const EF_LADDER: [usize; 12] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
+
+/// The default `ef`: one rung of [`EF_LADDER`] above the smallest whose
+/// recall@10 reaches 0.95 on up to 200 stored vectors (spread evenly over
+/// the rows) used as queries, each excluding itself, against their exact
+/// neighbours (brute force, in parallel).
+///
+/// Why the extra rung: stored vectors are easier queries than held-out
+/// ones. The smallest rung alone chose ef 10 on fashion-mnist (held-out
+/// recall 0.931) and ef 96 on glove-50 (0.954); one rung up gives 16 and
+/// 128, held-out recall 0.9675 and 0.9680 (first 5000 queries,
+/// docs/BENCHMARKS.md). Midpoints
+/// of neighbouring vectors as queries were no harder on fashion-mnist.
+fn calibrate(
+    index: &ZgqIndex,
+    data: &[f32],
+    dim: usize,
+    metric: Metric,
+    labels: Option<&[u64]>,
+) -> Result<usize> {
+    let n = data.len() / dim;
+    let k = 10;
+    if n <= 4 * k {
+        return Ok(64); // ef 64 ≥ n / 2: near-exhaustive anyway
+    }
+    let queries = n.min(200);
+    let step = n / queries;
+    let rows: Vec<usize> = (0..queries).map(|i| i * step + step / 2).collect();
+    let id = |r: usize| labels.map_or(r as u64, |l| l[r]);
+    let row = |r: usize| &data[r * dim..][..dim];
+    let kern = zgq_distance::kernels();
+    let truth: Vec<Vec<u64>> = rows
+        .par_iter()
+        .map(|&r| {
+            let mut d: Vec<(f32, usize)> = (0..n)
+                .filter(|&j| j != r)
+                .map(|j| (metric.distance(kern, row(r), row(j)), j))
+                .collect();
+            let order =
+                |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            d.select_nth_unstable_by(k - 1, order);
+            d[..k].iter().map(|&(_, j)| id(j)).collect()
+        })
+        .collect();
+    for (i, ef) in EF_LADDER.into_iter().enumerate() {
+        let p = SearchParams {
+            ef: Some(ef),
+            ..SearchParams::new(k + 1)
+        };
+        let hits = rows
+            .par_iter()
+            .zip(&truth)
+            .map_init(SearchScratch::new, |s, (&r, t)| {
+                let mut out = Vec::with_capacity(k + 1);
+                index.search_into(row(r), &p, s, &mut out)?;
+                Ok(out
+                    .iter()
+                    .filter(|h| h.id != id(r))
+                    .take(k)
+                    .filter(|h| t.contains(&h.id))
+                    .count())
+            })
+            .sum::<Result<usize>>()?;
+        if hits as f64 >= 0.95 * (k * queries) as f64 {
+            return Ok(EF_LADDER[(i + 1).min(EF_LADDER.len() - 1)]);
+        }
+    }
+    Ok(EF_LADDER[EF_LADDER.len() - 1])
 }
 
 fn check_labels(labels: &[u64], n: usize) -> Result<()> {

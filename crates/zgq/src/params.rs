@@ -145,8 +145,10 @@ pub struct SearchParams<'f> {
     /// (squared distances compare with the factor squared). `f32::INFINITY`
     /// probes exactly `nprobe`. Ignored for inner product.
     pub probe_factor: f32,
-    /// Candidate list of each zone's walk (≥ k).
-    pub ef: usize,
+    /// Candidate list of the walk (raised to `k`); `None`: the index's
+    /// default, calibrated at build to reach recall@10 ≈ 0.95
+    /// ([`crate::ZgqIndex::default_ef`]).
+    pub ef: Option<usize>,
     /// Candidates re-ranked with exact f32 distances; `None`: `ef`.
     pub rerank: Option<usize>,
     /// Only ids this accepts are returned (all nodes are still traversed).
@@ -167,14 +169,14 @@ impl std::fmt::Debug for SearchParams<'_> {
 }
 
 impl SearchParams<'static> {
-    /// `k` results; the index's default `nprobe`, no adaptive cut-off,
-    /// `ef = max(64, k)`, re-rank the `ef` best, no filter.
+    /// `k` results; the index's default `nprobe` and `ef`, no adaptive
+    /// cut-off, re-rank the `ef` best, no filter.
     pub fn new(k: usize) -> SearchParams<'static> {
         SearchParams {
             k,
             nprobe: None,
             probe_factor: f32::INFINITY,
-            ef: k.max(64),
+            ef: None,
             rerank: None,
             filter: None,
         }

@@ -204,7 +204,7 @@ impl ZgqIndex {
                 format!("{nprobe} is not in 1..={zones} (the index's zones)"),
             ));
         }
-        let ef = params.ef.max(k);
+        let ef = params.ef.unwrap_or_else(|| self.default_ef()).max(k);
         let rerank = params.rerank.unwrap_or(ef).max(k);
 
         s.query.clear();
