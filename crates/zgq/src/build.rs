@@ -136,7 +136,7 @@ impl ZgqParams {
         let mut upper_offsets = Vec::with_capacity(slots.len() + 1);
         upper_offsets.push(0u32);
         let mut upper = Vec::new();
-        let mut zone_records = Vec::with_capacity(zones * 32);
+        let mut zone_list = Vec::with_capacity(zones);
         for (z, g) in graphs.iter().enumerate() {
             let mut zone = Zone {
                 start: starts[z],
@@ -154,23 +154,11 @@ impl ZgqParams {
                 zone.entry = p.entry + zone.start as u32;
                 zone.max_level = g.max_level() as u32;
             }
-            zone_records.extend_from_slice(&zone.to_bytes());
+            zone_list.push(zone);
         }
 
         if self.stitch > 0 && zones > 1 {
             progress.stage("stitch", slots.len() as u64);
-            let zone_records_parsed: Vec<Zone> = (0..zones)
-                .map(|z| Zone {
-                    start: starts[z],
-                    len: starts[z + 1] - starts[z],
-                    entry: u32::from_le_bytes(
-                        zone_records[z * 32 + 16..][..4]
-                            .try_into()
-                            .expect("4 bytes"),
-                    ),
-                    max_level: 0,
-                })
-                .collect();
             let zone_of: Vec<u32> = (0..zones)
                 .flat_map(|z| std::iter::repeat_n(z as u32, starts[z + 1] - starts[z]))
                 .collect();
@@ -199,7 +187,7 @@ impl ZgqParams {
                 metric: self.metric,
                 m: self.m,
                 m0,
-                entry: zone_records_parsed[0].entry,
+                entry: zone_list[0].entry,
                 links0: &links0,
                 upper_offsets: &upper_offsets,
                 upper: &upper,
@@ -211,7 +199,7 @@ impl ZgqParams {
                 dim,
                 metric: self.metric,
                 m0,
-                zones: &zone_records_parsed,
+                zones: &zone_list,
                 zone_of: &zone_of,
                 near: &near,
                 per_slot,
@@ -259,7 +247,10 @@ impl ZgqParams {
         let b = |s: &[f32]| bytemuck::cast_slice::<f32, u8>(s).to_vec();
         let sections: Vec<(Section, Vec<u8>)> = vec![
             (Section::Centroids, b(centroids.as_slice())),
-            (Section::Zones, zone_records),
+            (
+                Section::Zones,
+                zone_list.iter().flat_map(|z| z.to_bytes()).collect(),
+            ),
             (Section::Vectors, b(&vectors)),
             (Section::Codes, codes),
             (Section::Labels, bytemuck::cast_slice(&slot_labels).to_vec()),

@@ -249,17 +249,16 @@ impl ZgqIndex {
 
         // Prepare the query for the codes once.
         let sq = self.sq();
+        let mut ip_offset = 0.0f32;
         match (sq, metric) {
             (Some(sq), Metric::InnerProduct) => {
                 s.ip.clear();
                 s.ip.extend(s.query.iter().zip(sq.step()).map(|(q, st)| q * st));
+                ip_offset = s.query.iter().zip(sq.min()).map(|(q, lo)| q * lo).sum();
             }
             (Some(sq), _) => sq.prepare_query_into(&s.query, &mut s.sq)?,
             (None, _) => {}
         }
-        let ip_offset: f32 = sq.map_or(0.0, |sq| {
-            s.query.iter().zip(sq.min()).map(|(q, lo)| q * lo).sum()
-        });
 
         // One walk of the graph, entered at each probed zone (after a
         // descent through that zone's upper levels), one candidate list.
