@@ -84,7 +84,7 @@ struct Args {
     /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
     #[arg(long, default_value_t = 1.3)]
     stitch_slack: f32,
-    /// zgq: code type walked (sq8, f32).
+    /// zgq: codes and design: sq8 or f32 (graph walk), pq4 (zone scan).
     #[arg(long, default_value = "sq8")]
     codes: String,
     /// zgq: the nprobe values to sweep (values above the zone count are skipped).
@@ -97,6 +97,13 @@ struct Args {
         default_value = "10,16,24,32,48,64,96,128,192,256,384"
     )]
     zgq_ef: Vec<usize>,
+    /// zgq: candidates re-ranked exactly, to sweep (default: the index's:
+    /// ef for a graph, its calibrated default for pq4).
+    #[arg(long, value_delimiter = ',')]
+    zgq_rerank: Vec<usize>,
+    /// zgq pq4: PQ sub-quantizers (default: the library's rule).
+    #[arg(long)]
+    zgq_pq_m: Option<usize>,
     /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
     #[arg(long, default_value_t = f32::INFINITY)]
     probe_factor: f32,
@@ -678,6 +685,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         stitch: args.stitch,
         stitch_ef: args.stitch_ef,
         stitch_slack: args.stitch_slack,
+        pq_m: args.zgq_pq_m,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("zgq: building ({params:?}) ...");
@@ -699,14 +707,27 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let stats = index.stats();
     eprintln!(
-        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default ef {}",
+        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
         stats.zones,
         stats.zone_sizes,
         stats.replication,
         stats.resident_bytes as f64 / 1e6,
         stats.file_bytes as f64 / 1e6,
+        index.default_nprobe(),
         index.default_ef()
     );
+    let scan = index.codes() == zgq::Codes::Pq4;
+    // A zone scan has no walk: sweep nprobe × rerank only.
+    let efs: Vec<Option<usize>> = if scan {
+        vec![None]
+    } else {
+        args.zgq_ef.iter().copied().map(Some).collect()
+    };
+    let reranks: Vec<Option<usize>> = if args.zgq_rerank.is_empty() {
+        vec![None]
+    } else {
+        args.zgq_rerank.iter().copied().map(Some).collect()
+    };
     let sections: serde_json::Map<String, serde_json::Value> = stats
         .sections
         .iter()
@@ -719,10 +740,11 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         .iter()
         .filter(|&&p| p >= 1 && p <= stats.zones)
     {
-        for &ef in &args.zgq_ef {
+        for (&ef, &rerank) in efs.iter().flat_map(|e| reranks.iter().map(move |r| (e, r))) {
             let sp = zgq::SearchParams {
                 nprobe: Some(nprobe),
-                ef: Some(ef),
+                ef,
+                rerank,
                 probe_factor: args.probe_factor,
                 ..zgq::SearchParams::new(k)
             };
@@ -736,13 +758,18 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
                     out.extend(hits.iter().map(|n| n.id));
                 },
             )?;
+            let show = |v: Option<usize>| v.map_or("-".to_string(), |v| v.to_string());
             eprintln!(
-                "  nprobe {nprobe:>3} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
-                m.recall, m.qps, m.batch_qps
+                "  nprobe {nprobe:>3} ef {:>4} rerank {:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+                show(ef),
+                show(rerank),
+                m.recall,
+                m.qps,
+                m.batch_qps
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
-                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef,
+                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

@@ -152,6 +152,18 @@ impl QuantizedLut {
     pub fn scale(&self) -> f32 {
         self.scale
     }
+
+    /// The sum of the sub-tables' minimums: the estimate of an all-zero sum.
+    pub fn bias(&self) -> f32 {
+        self.bias
+    }
+
+    /// The byte tables, 16 per sub-quantizer, as
+    /// `zgq_distance::Kernels::fastscan_block` takes them: for callers that
+    /// scan blocks themselves (adding per-list or per-vector terms).
+    pub fn bytes(&self) -> &[u8] {
+        &self.luts
+    }
 }
 
 impl<C: AsRef<[f32]>> ProductQuantizer<C> {

@@ -13,7 +13,7 @@ use zgq_quant::{KMeans, SqParams};
 use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
 use crate::format::view::Zone;
-use crate::format::{FORMAT_VERSION, Meta, Section, writer};
+use crate::format::{GRAPH_VERSION, Meta, SCAN_VERSION, Section, writer};
 use crate::{Codes, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 impl ZgqParams {
@@ -49,7 +49,14 @@ impl ZgqParams {
         if let Some(l) = labels {
             check_labels(l, n)?;
         }
-        let zones = self.zones.unwrap_or_else(|| ZgqParams::default_zones(n));
+        let scan = self.codes == Codes::Pq4;
+        let zones = self.zones.unwrap_or_else(|| {
+            if scan {
+                ZgqParams::default_scan_zones(n)
+            } else {
+                ZgqParams::default_zones(n)
+            }
+        });
 
         // Cosine: normalize once; every distance is then 1 − dot.
         let normalized;
@@ -93,6 +100,90 @@ impl ZgqParams {
             .map(|&r| labels.map_or(u64::from(r), |l| l[r as usize]))
             .collect();
 
+        let mut starts = Vec::with_capacity(zones + 1);
+        starts.push(0usize);
+        for m in &members {
+            starts.push(starts.last().copied().unwrap_or(0) + m.len());
+        }
+        if scan {
+            let zone_list: Vec<Zone> = (0..zones)
+                .scan(0usize, |block, z| {
+                    let len = starts[z + 1] - starts[z];
+                    let zone = Zone {
+                        start: starts[z],
+                        len,
+                        entry: starts[z] as u32,
+                        max_level: 0,
+                        block_start: *block,
+                    };
+                    *block += len.div_ceil(zgq_distance::FASTSCAN_BLOCK);
+                    Some(zone)
+                })
+                .collect();
+            progress.stage("encode", slots.len() as u64);
+            let parts = crate::scan::encode(self, &centroids, &zone_list, &vectors, dim)?;
+            progress.advance(slots.len() as u64);
+            let header = Header {
+                version: SCAN_VERSION,
+                flags: 0,
+                file_len: 0,
+                dim: dim as u32,
+                metric: self.metric,
+                codes: Codes::Pq4,
+                m: parts.m as u32,
+                m0: 0,
+                zones: zones as u32,
+                n: n as u64,
+                slots: slots.len() as u64,
+                meta_offset: 0,
+                meta_len: 0,
+                meta_crc: 0,
+                entries: Vec::new(),
+            };
+            let meta = Meta {
+                ef_construction: 0,
+                seed: self.seed,
+                replicas: self.replicas as u32,
+                epsilon: self.epsilon,
+                balance: self.balance,
+                stitch: 0,
+                stitch_ef: 0,
+                default_nprobe: zones.min(16) as u32,
+                default_ef: SCAN_RERANK as u32,
+                zgq_version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+            let b = |s: &[f32]| bytemuck::cast_slice::<f32, u8>(s).to_vec();
+            let sections: Vec<(Section, Vec<u8>)> = vec![
+                (Section::Centroids, b(centroids.as_slice())),
+                (
+                    Section::Zones,
+                    zone_list.iter().flat_map(|z| z.to_bytes()).collect(),
+                ),
+                (Section::Vectors, b(&vectors)),
+                (Section::Labels, bytemuck::cast_slice(&slot_labels).to_vec()),
+                (Section::PqCodebook, b(&parts.codebook)),
+                (Section::Blocks, parts.blocks),
+                (Section::Norms, b(&parts.norms)),
+            ];
+            let borrowed: Vec<(Section, &[u8])> =
+                sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
+            let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
+            let ladder: Vec<usize> = NPROBE_LADDER.into_iter().filter(|&p| p <= zones).collect();
+            progress.stage("calibrate", ladder.len() as u64);
+            let nprobe = calibrate(&index, data, dim, self.metric, labels, &ladder, |p| {
+                SearchParams {
+                    nprobe: Some(p),
+                    ..SearchParams::new(11)
+                }
+            })?;
+            drop(index);
+            let meta = Meta {
+                default_nprobe: nprobe as u32,
+                ..meta
+            };
+            return ZgqIndex::from_image(writer::assemble(header, &meta, &borrowed)?);
+        }
+
         progress.stage("encode", slots.len() as u64);
         let (codes, sq_min, sq_step) = match self.codes {
             Codes::Sq8 => {
@@ -100,16 +191,11 @@ impl ZgqParams {
                 let codes = sq.encode(&vectors)?;
                 (codes, sq.min().to_vec(), sq.step().to_vec())
             }
-            Codes::F32 => (Vec::new(), Vec::new(), Vec::new()),
+            Codes::F32 | Codes::Pq4 => (Vec::new(), Vec::new(), Vec::new()),
         };
         progress.advance(slots.len() as u64);
 
         progress.stage("graphs", slots.len() as u64);
-        let mut starts = Vec::with_capacity(zones + 1);
-        starts.push(0usize);
-        for m in &members {
-            starts.push(starts.last().copied().unwrap_or(0) + m.len());
-        }
         let graphs: Vec<Option<Hnsw>> = (0..zones)
             .into_par_iter()
             .map(|z| {
@@ -143,6 +229,7 @@ impl ZgqParams {
                 len: starts[z + 1] - starts[z],
                 entry: starts[z] as u32,
                 max_level: 0,
+                block_start: 0,
             };
             if let Some(g) = g {
                 let g = g.graph();
@@ -210,7 +297,7 @@ impl ZgqParams {
         }
 
         let header = Header {
-            version: FORMAT_VERSION,
+            version: GRAPH_VERSION,
             flags: 0,
             file_len: 0,
             dim: dim as u32,
@@ -267,7 +354,12 @@ impl ZgqParams {
             sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
         let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
         progress.stage("calibrate", EF_LADDER.len() as u64);
-        let ef = calibrate(&index, data, dim, self.metric, labels)?;
+        let ef = calibrate(&index, data, dim, self.metric, labels, &EF_LADDER, |ef| {
+            SearchParams {
+                ef: Some(ef),
+                ..SearchParams::new(11)
+            }
+        })?;
         if ef == meta.default_ef as usize {
             return Ok(index);
         }
@@ -397,10 +489,20 @@ fn shifted(ids: &[u32], by: usize) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
-/// The `ef` values [`calibrate`] tries, smallest first.
+/// The `ef` values [`calibrate`] tries for a graph index, smallest first.
 const EF_LADDER: [usize; 12] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
 
-/// The default `ef`: one rung of [`EF_LADDER`] above the smallest whose
+/// The `nprobe` values [`calibrate`] tries for a zone scan.
+const NPROBE_LADDER: [usize; 20] = [
+    1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+];
+
+/// Zone scan: candidates re-ranked exactly for k = 10 by default (scaled
+/// with k).
+const SCAN_RERANK: usize = 100;
+
+/// The default `ef` (graph) or `nprobe` (zone scan): one rung of the
+/// ladder (e.g. [`EF_LADDER`]) above the smallest whose
 /// recall@10 reaches 0.95 on up to 200 stored vectors (spread evenly over
 /// the rows) used as queries, each excluding itself, against their exact
 /// neighbours (brute force, in parallel).
@@ -417,11 +519,15 @@ fn calibrate(
     dim: usize,
     metric: Metric,
     labels: Option<&[u64]>,
+    ladder: &[usize],
+    params: impl Fn(usize) -> SearchParams<'static> + Sync,
 ) -> Result<usize> {
     let n = data.len() / dim;
     let k = 10;
+    let last = ladder.last().copied().unwrap_or(1);
     if n <= 4 * k {
-        return Ok(64); // ef 64 ≥ n / 2: near-exhaustive anyway
+        // Small enough that the default must be near-exhaustive.
+        return Ok(if ladder == EF_LADDER { 64 } else { last });
     }
     let queries = n.min(200);
     let step = n / queries;
@@ -442,11 +548,8 @@ fn calibrate(
             d[..k].iter().map(|&(_, j)| id(j)).collect()
         })
         .collect();
-    for (i, ef) in EF_LADDER.into_iter().enumerate() {
-        let p = SearchParams {
-            ef: Some(ef),
-            ..SearchParams::new(k + 1)
-        };
+    for (i, &rung) in ladder.iter().enumerate() {
+        let p = params(rung);
         let hits = rows
             .par_iter()
             .zip(&truth)
@@ -462,10 +565,10 @@ fn calibrate(
             })
             .sum::<Result<usize>>()?;
         if hits as f64 >= 0.95 * (k * queries) as f64 {
-            return Ok(EF_LADDER[(i + 1).min(EF_LADDER.len() - 1)]);
+            return Ok(ladder[(i + 1).min(ladder.len() - 1)]);
         }
     }
-    Ok(EF_LADDER[EF_LADDER.len() - 1])
+    Ok(last)
 }
 
 fn check_labels(labels: &[u64], n: usize) -> Result<()> {

@@ -24,8 +24,16 @@ pub(crate) mod mmap;
 pub(crate) mod view;
 pub(crate) mod writer;
 
-/// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads and writes. A graph index
+/// ([`crate::Codes::Sq8`], [`crate::Codes::F32`]) is written as version 1,
+/// which describes it completely, so that older builds keep opening it;
+/// version 2 adds the zone scan ([`crate::Codes::Pq4`]: sections
+/// `pq_codebook`, `blocks`, `norms`, and no graph).
+pub const FORMAT_VERSION: u32 = 2;
+/// The version a zone-scan index needs.
+pub(crate) const SCAN_VERSION: u32 = 2;
+/// The version a graph index is written as.
+pub(crate) const GRAPH_VERSION: u32 = 1;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
@@ -56,11 +64,21 @@ pub enum Section {
     SqMin = 9,
     /// SQ8 steps, `dim` f32 (empty for f32 codes).
     SqStep = 10,
+    /// Zone scan (version 2): the 4-bit PQ codebooks of the residuals to
+    /// the zone centroids, `m × 16 × dsub` f32, then the same values
+    /// dimension-major (`m × dsub × 16`).
+    PqCodebook = 11,
+    /// Zone scan (version 2): each zone's codes packed for fast-scan,
+    /// zone after zone, `⌈len / 32⌉ · m · 16` bytes per zone.
+    Blocks = 12,
+    /// Zone scan (version 2): `‖x‖²` of every stored vector for L2
+    /// (`slots` f32), empty for inner product and cosine.
+    Norms = 13,
 }
 
 impl Section {
-    /// Every section of format version 1, in file order.
-    pub const ALL: [Section; 10] = [
+    /// Every section a graph index has (format version 1), in file order.
+    pub const GRAPH: [Section; 10] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -72,6 +90,43 @@ impl Section {
         Section::SqMin,
         Section::SqStep,
     ];
+
+    /// Every section a zone-scan index has (format version 2), in file order.
+    pub const SCAN: [Section; 7] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Vectors,
+        Section::Labels,
+        Section::PqCodebook,
+        Section::Blocks,
+        Section::Norms,
+    ];
+
+    /// Every section kind this build knows.
+    pub const ALL: [Section; 13] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Vectors,
+        Section::Codes,
+        Section::Labels,
+        Section::Links0,
+        Section::UpperOffsets,
+        Section::Upper,
+        Section::SqMin,
+        Section::SqStep,
+        Section::PqCodebook,
+        Section::Blocks,
+        Section::Norms,
+    ];
+
+    /// The sections an index with these codes has.
+    pub(crate) fn of(codes: crate::Codes) -> &'static [Section] {
+        if codes == crate::Codes::Pq4 {
+            &Section::SCAN
+        } else {
+            &Section::GRAPH
+        }
+    }
 
     /// The section's name in docs, errors and `stats()`.
     pub fn name(self) -> &'static str {
@@ -86,21 +141,27 @@ impl Section {
             Section::Upper => "upper",
             Section::SqMin => "sq_min",
             Section::SqStep => "sq_step",
+            Section::PqCodebook => "pq_codebook",
+            Section::Blocks => "blocks",
+            Section::Norms => "norms",
         }
     }
 
     /// Bytes per element.
     pub fn elem_size(self) -> usize {
         match self {
-            Section::Codes => 1,
+            Section::Codes | Section::Blocks => 1,
             Section::Zones | Section::Labels => 8,
             _ => 4,
         }
     }
 
     /// Whether a search reads this section on every query (resident while
-    /// searching), as opposed to only re-ranked rows of it (`vectors`) or
-    /// only the ids it returns (`labels`).
+    /// searching), as opposed to only re-ranked rows of it (`vectors`), only
+    /// the ids it returns (`labels`), or only the probed zones' part
+    /// (`blocks` and `norms` of a zone scan: with `nprobe` of thousands of
+    /// zones a query touches a few percent; counted as resident all the
+    /// same, since the probed zones differ per query).
     pub fn is_hot(self, codes: crate::Codes) -> bool {
         match self {
             Section::Vectors => codes == crate::Codes::F32,

@@ -8,7 +8,7 @@ use memmap2::Mmap;
 use rkyv::util::AlignedVec;
 use zgq_distance::Metric;
 use zgq_hnsw::{GraphParts, HnswGraph};
-use zgq_quant::ScalarQuantizer;
+use zgq_quant::{ProductQuantizer, ScalarQuantizer};
 
 use crate::Codes;
 use crate::error::{Error, Result};
@@ -42,6 +42,8 @@ pub struct ZgqIndex {
     layout: Layout,
     path: PathBuf,
     sq: Option<ScalarQuantizer>,
+    /// Zone scan: the residuals' product quantizer.
+    pq: Option<ProductQuantizer>,
     /// The graph's entry point: the zone entry with the highest level.
     entry: u32,
 }
@@ -102,6 +104,7 @@ impl ZgqIndex {
             layout,
             path,
             sq: None,
+            pq: None,
             entry: 0,
         };
         if let Some(top) = index
@@ -121,7 +124,13 @@ impl ZgqIndex {
             .map_err(|e| index.corrupt(format!("the SQ8 bounds are invalid: {e}")))?;
             index.sq = Some(sq);
         }
-        index.graph()?;
+        if index.codes() == Codes::Pq4 {
+            let pq = crate::scan::codebook(&index)
+                .map_err(|e| index.corrupt(format!("the PQ codebook is invalid: {e}")))?;
+            index.pq = Some(pq);
+        } else {
+            index.graph()?;
+        }
         Ok(index)
     }
 
@@ -181,15 +190,15 @@ impl ZgqIndex {
         writer::write_atomic(path.as_ref(), self.storage.bytes())
     }
 
-    /// Checks every section against its CRC-32 and every zone graph's lists
-    /// (ids in range, no self-loops, degrees), reading the whole file.
+    /// Checks every section against its CRC-32 and the graph's lists (ids
+    /// in range, no self-loops, degrees), reading the whole file.
     ///
     /// # Errors
     /// [`Error::Checksum`] naming the first damaged section,
     /// [`Error::Corrupt`] for a graph whose lists are inconsistent.
     pub fn verify(&self) -> Result<()> {
         let bytes = self.storage.bytes();
-        for s in Section::ALL {
+        for &s in Section::of(self.codes()) {
             let computed = crc32fast::hash(&bytes[self.layout.range(s)]);
             let stored = self.layout.crc(s);
             if computed != stored {
@@ -200,6 +209,9 @@ impl ZgqIndex {
                     computed,
                 });
             }
+        }
+        if self.codes() == Codes::Pq4 {
+            return Ok(()); // no graph; the codebook was checked at open
         }
         self.graph()?
             .validate()
@@ -237,7 +249,7 @@ impl ZgqIndex {
         self.layout.zones.len()
     }
 
-    /// What the walk scores.
+    /// What the search scores (and with it the design: graph walk or zone scan).
     pub fn codes(&self) -> Codes {
         self.layout.header.codes
     }
@@ -257,12 +269,20 @@ impl ZgqIndex {
         (self.layout.meta.default_ef as usize).max(1)
     }
 
+    /// Zone scan ([`Codes::Pq4`]): the `rerank` a search for `k` results
+    /// uses when its parameters leave it unset, `k · default_ef() / 10`
+    /// (the stored default is for k = 10). A graph index re-ranks its `ef`
+    /// candidates instead.
+    pub(crate) fn default_rerank(&self, k: usize) -> usize {
+        (k * self.default_ef()).div_ceil(10).max(k)
+    }
+
     /// Shape, replication and bytes per section.
     pub fn stats(&self) -> Stats {
         let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
         sizes.sort_unstable();
         let codes = self.codes();
-        let sections: Vec<_> = Section::ALL
+        let sections: Vec<_> = Section::of(codes)
             .iter()
             .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot(codes)))
             .collect();
@@ -291,6 +311,15 @@ impl ZgqIndex {
 
     pub(crate) fn sq(&self) -> Option<&ScalarQuantizer> {
         self.sq.as_ref()
+    }
+
+    pub(crate) fn pq(&self) -> Option<&ProductQuantizer> {
+        self.pq.as_ref()
+    }
+
+    /// Zone scan: PQ sub-quantizers (the header's `m`).
+    pub(crate) fn pq_m(&self) -> usize {
+        self.layout.header.m as usize
     }
 
     pub(crate) fn section(&self, s: Section) -> &[u8] {

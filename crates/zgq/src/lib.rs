@@ -66,6 +66,7 @@ mod format;
 mod index;
 mod params;
 mod progress;
+mod scan;
 mod search;
 mod stitch;
 

@@ -2,15 +2,23 @@
 
 use zgq_distance::Metric;
 
-/// How the walk inside a zone scores nodes.
+/// What a search scores before its exact re-rank, and with it the search
+/// design: a graph walk (`Sq8`, `F32`) or a zone scan (`Pq4`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Codes {
-    /// 8-bit scalar codes (one byte per dimension), then an exact re-rank:
-    /// the measured winner (docs/BENCHMARKS.md).
+    /// Graph walk with 8-bit scalar codes (one byte per dimension), then an
+    /// exact re-rank: the measured winner of the walks (docs/BENCHMARKS.md).
     Sq8,
-    /// Exact f32 distances during the walk; no re-rank needed.
+    /// Graph walk with exact f32 distances; no re-rank needed.
     F32,
+    /// Zone scan: no graph. Each vector is stored as 4-bit product codes of
+    /// its residual to its zone's centroid, packed in blocks of 32 for the
+    /// fast-scan kernel; a search scans the codes of the `nprobe` nearest
+    /// zones and re-ranks the best `rerank` exactly (ScaNN's shape). Wants
+    /// many small zones ([`ZgqParams::default_scan_zones`]); the graph
+    /// parameters (`m`, `ef_construction`, `stitch*`) are unused.
+    Pq4,
 }
 
 impl Codes {
@@ -19,6 +27,7 @@ impl Codes {
         match self {
             Codes::Sq8 => "sq8",
             Codes::F32 => "f32",
+            Codes::Pq4 => "pq4",
         }
     }
 
@@ -26,6 +35,7 @@ impl Codes {
         match self {
             Codes::F32 => 0,
             Codes::Sq8 => 1,
+            Codes::Pq4 => 2,
         }
     }
 
@@ -33,6 +43,7 @@ impl Codes {
         match v {
             0 => Some(Codes::F32),
             1 => Some(Codes::Sq8),
+            2 => Some(Codes::Pq4),
             _ => None,
         }
     }
@@ -45,7 +56,10 @@ impl std::str::FromStr for Codes {
         match s {
             "sq8" => Ok(Codes::Sq8),
             "f32" => Ok(Codes::F32),
-            _ => Err(format!("unknown code type {s:?} (expected sq8 or f32)")),
+            "pq4" => Ok(Codes::Pq4),
+            _ => Err(format!(
+                "unknown code type {s:?} (expected sq8, f32 or pq4)"
+            )),
         }
     }
 }
@@ -57,14 +71,18 @@ pub struct ZgqParams {
     /// Distance measure. Cosine vectors are normalized once at build (and
     /// queries at search).
     pub metric: Metric,
-    /// Number of zones; `None`: [`ZgqParams::default_zones`] of the input size.
+    /// Number of zones; `None`: [`ZgqParams::default_zones`] of the input
+    /// size ([`ZgqParams::default_scan_zones`] for [`Codes::Pq4`]).
     pub zones: Option<usize>,
     /// HNSW list length on levels ≥ 1 (level 0 holds `2m`).
     pub m: usize,
     /// HNSW candidate list while inserting.
     pub ef_construction: usize,
-    /// What the walk scores.
+    /// What the search scores, and with it the design (graph walk or zone scan).
     pub codes: Codes,
+    /// [`Codes::Pq4`]: sub-quantizers (must divide the dimension, at most
+    /// 256); `None`: [`ZgqParams::default_pq_m`]. Unused by the walks.
+    pub pq_m: Option<usize>,
     /// Copies a vector may have across zones (1: no replication). A vector
     /// also joins its next-nearest zones whose centroid is within
     /// `(1 + epsilon)` of its nearest centroid's distance (SPANN's rule).
@@ -107,6 +125,7 @@ impl ZgqParams {
             m: 16,
             ef_construction: 200,
             codes: Codes::Sq8,
+            pq_m: None,
             replicas: 1,
             epsilon: 0.1,
             balance: 1.3,
@@ -130,6 +149,26 @@ impl ZgqParams {
     pub fn default_zones(n: usize) -> usize {
         let for_size = (1.3 * n as f64 / 65_536.0).ceil() as usize;
         for_size.max(4).min((n / 1_000).max(1))
+    }
+
+    /// The zone count of a zone scan ([`Codes::Pq4`]) when `zones` is
+    /// `None`: zones of about 200 vectors, `⌈n / 200⌉` (ScaNN's
+    /// ann-benchmarks setting for glove: 2,000 leaves of 590), at most
+    /// 65,536. Small zones keep the scanned fraction small; routing scans
+    /// every centroid, so their count bounds the fixed cost of a query.
+    pub fn default_scan_zones(n: usize) -> usize {
+        n.div_ceil(200).clamp(1, 65_536)
+    }
+
+    /// The sub-quantizers of a zone scan when `pq_m` is `None`: the largest
+    /// divisor of `dim` that is at most `dim / 2` and at most 256, i.e. two
+    /// dimensions per 4-bit code where the fast-scan sums allow (glove-50:
+    /// 25; 128 dimensions: 64; fashion-mnist's 784: 196, four each).
+    pub fn default_pq_m(dim: usize) -> usize {
+        (1..=(dim / 2).clamp(1, 256))
+            .rev()
+            .find(|m| dim.is_multiple_of(*m))
+            .unwrap_or(1)
     }
 }
 

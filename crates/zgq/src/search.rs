@@ -16,17 +16,20 @@ use crate::{Codes, SearchParams, ZgqIndex};
 /// allocate nothing once it is warm.
 #[derive(Debug, Default)]
 pub struct SearchScratch {
-    query: Vec<f32>,
+    pub(crate) query: Vec<f32>,
     route: Vec<f32>,
-    order: Vec<u32>,
+    pub(crate) order: Vec<u32>,
     entries: Vec<u32>,
     sq: SqQuery,
     ip: Vec<f32>,
     walk: zgq_hnsw::SearchScratch,
     hits: Vec<Neighbor>,
     candidates: Vec<(f32, u64, u64)>,
-    rerank: Reranker,
-    best: Vec<(u64, f32)>,
+    pub(crate) rerank: Reranker,
+    pub(crate) best: Vec<(u64, f32)>,
+    pub(crate) table: Vec<f32>,
+    pub(crate) lut: zgq_quant::QuantizedLut,
+    pub(crate) scan: Vec<(f32, u32)>,
 }
 
 impl SearchScratch {
@@ -204,8 +207,14 @@ impl ZgqIndex {
                 format!("{nprobe} is not in 1..={zones} (the index's zones)"),
             ));
         }
+        let scan = self.codes() == Codes::Pq4;
         let ef = params.ef.unwrap_or_else(|| self.default_ef()).max(k);
-        let rerank = params.rerank.unwrap_or(ef).max(k);
+        let rerank = if scan {
+            params.rerank.unwrap_or_else(|| self.default_rerank(k))
+        } else {
+            params.rerank.unwrap_or(ef)
+        }
+        .max(k);
 
         s.query.clear();
         s.query.extend_from_slice(query);
@@ -245,6 +254,10 @@ impl ZgqIndex {
         if metric != Metric::InnerProduct && params.probe_factor.is_finite() {
             let limit = route[s.order[0] as usize] * params.probe_factor * params.probe_factor;
             s.order.retain(|&z| route[z as usize] <= limit);
+        }
+
+        if scan {
+            return self.scan_into(params, rerank, s, out);
         }
 
         // Prepare the query for the codes once.

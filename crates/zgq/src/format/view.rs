@@ -26,6 +26,9 @@ pub(crate) struct Zone {
     pub entry: u32,
     /// The entry's top level.
     pub max_level: u32,
+    /// Zone scan: the zone's first fast-scan block in the `blocks` section
+    /// (blocks of 32 codes; derived from the zone sizes, not stored).
+    pub block_start: usize,
 }
 
 impl Zone {
@@ -106,7 +109,23 @@ impl Layout {
                 ),
             ));
         }
-        if !(2..=256).contains(&h.m) || h.m0 != 2 * h.m {
+        let scan = h.codes == Codes::Pq4;
+        if scan && h.version < super::SCAN_VERSION {
+            return Err(corrupt(
+                path,
+                format!(
+                    "a zone-scan index needs format version {}, the header says {}",
+                    super::SCAN_VERSION,
+                    h.version
+                ),
+            ));
+        }
+        let m_ok = if scan {
+            (1..=256).contains(&h.m) && h.dim % h.m == 0 && h.m0 == 0
+        } else {
+            (2..=256).contains(&h.m) && h.m0 == 2 * h.m
+        };
+        if !m_ok {
             return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
         }
         if h.slots >= u64::from(u32::MAX) {
@@ -132,6 +151,8 @@ impl Layout {
 
         let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
         let sq = u64::from(h.codes == Codes::Sq8);
+        let l2 = u64::from(h.metric == zgq_distance::Metric::L2);
+        let wanted = Section::of(h.codes);
         let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
         let mut crcs = [0u32; Section::ALL.len()];
         let mut seen = [false; Section::ALL.len()];
@@ -140,6 +161,16 @@ impl Layout {
                 continue; // a section a later minor revision added: ignored
             };
             let i = section as usize - 1;
+            if !wanted.contains(&section) {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "section `{}` does not belong in an index of {} codes",
+                        section.name(),
+                        h.codes.name()
+                    ),
+                ));
+            }
             if seen[i] {
                 return Err(corrupt(
                     path,
@@ -166,8 +197,10 @@ impl Layout {
                 Section::Labels => Some(product(path, &what, &[slots, 8])?),
                 Section::Links0 => Some(product(path, &what, &[slots, u64::from(h.m0), 4])?),
                 Section::UpperOffsets => Some(product(path, &what, &[slots + 1, 4])?),
-                Section::Upper => None,
+                Section::Upper | Section::Blocks => None, // checked below
                 Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
+                Section::PqCodebook => Some(product(path, &what, &[2, 16, dim, 4])?),
+                Section::Norms => Some(product(path, &what, &[slots, 4 * l2])?),
             };
             let len = e.len as usize;
             if expected.is_some_and(|x| x as u64 != e.len)
@@ -184,7 +217,7 @@ impl Layout {
             ranges[i] = in_file(e.offset, e.len, &what)?;
             crcs[i] = e.crc;
         }
-        if let Some(missing) = Section::ALL.iter().find(|s| !seen[**s as usize - 1]) {
+        if let Some(missing) = wanted.iter().find(|s| !seen[**s as usize - 1]) {
             return Err(corrupt(
                 path,
                 format!("section `{}` is missing", missing.name()),
@@ -196,6 +229,7 @@ impl Layout {
         let records = &bytes[ranges[Section::Zones as usize - 1].clone()];
         let mut zones_out = Vec::with_capacity(h.zones as usize);
         let mut next_slot = 0u64;
+        let mut next_block = 0usize;
         for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
             let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
             let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
@@ -213,13 +247,34 @@ impl Layout {
                 len: len as usize,
                 entry,
                 max_level,
+                block_start: next_block,
             });
+            if scan {
+                next_block += (len as usize).div_ceil(zgq_distance::FASTSCAN_BLOCK);
+            }
         }
         if next_slot != slots {
             return Err(corrupt(
                 path,
                 format!("the zones hold {next_slot} slots, the header says {slots}"),
             ));
+        }
+        if scan {
+            let want = product(
+                path,
+                "section `blocks`",
+                &[next_block as u64, u64::from(h.m), 16],
+            )?;
+            let got = ranges[Section::Blocks as usize - 1].len();
+            if got != want {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "section `blocks` is {got} bytes; the zones' {next_block} blocks of m = {} need {want}",
+                        h.m
+                    ),
+                ));
+            }
         }
         Ok(Layout {
             header,

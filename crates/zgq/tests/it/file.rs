@@ -120,14 +120,15 @@ fn foreign_empty_and_other_version_files_are_refused() {
     assert!(matches!(ZgqIndex::open(&missing), Err(Error::Io { .. })));
 
     let (index, _) = small(Metric::L2);
-    for (version, hint) in [(2u32, "upgrade zgq"), (0, "rebuild the index")] {
+    let newest = zgq::FORMAT_VERSION;
+    for (version, hint) in [(newest + 1, "upgrade zgq"), (0, "rebuild the index")] {
         let mut bytes = index.as_bytes().to_vec();
         bytes[8..12].copy_from_slice(&version.to_le_bytes());
         reseal(&mut bytes);
         write(&path, &bytes);
         let err = ZgqIndex::open(&path).unwrap_err();
         assert!(
-            matches!(err, Error::Version { got, expected: 1, .. } if got == version),
+            matches!(err, Error::Version { got, expected, .. } if got == version && expected == newest),
             "{err}"
         );
         assert!(err.to_string().contains(hint), "{err}");
