@@ -164,6 +164,8 @@ impl ZgqParams {
                 (Section::PqCodebook, b(&parts.codebook)),
                 (Section::Blocks, parts.blocks),
                 (Section::Norms, b(&parts.norms)),
+                (Section::CentroidColumns, b(&parts.centroid_columns)),
+                (Section::CentroidNorms, b(&parts.centroid_norms)),
             ];
             let borrowed: Vec<(Section, &[u8])> =
                 sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();

@@ -74,6 +74,12 @@ pub enum Section {
     /// Zone scan (version 2): `‖x‖²` of every stored vector for L2
     /// (`slots` f32), empty for inner product and cosine.
     Norms = 13,
+    /// Zone scan (version 2): the centroids again, dimension-major
+    /// (`dim × zones` f32: coordinate `d` of zone `z` at `d · zones + z`),
+    /// so that routing scores every zone with one column kernel pass.
+    CentroidColumns = 14,
+    /// Zone scan (version 2): `‖c‖²` of every centroid, `zones` f32.
+    CentroidNorms = 15,
 }
 
 impl Section {
@@ -92,7 +98,7 @@ impl Section {
     ];
 
     /// Every section a zone-scan index has (format version 2), in file order.
-    pub const SCAN: [Section; 7] = [
+    pub const SCAN: [Section; 9] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -100,10 +106,12 @@ impl Section {
         Section::PqCodebook,
         Section::Blocks,
         Section::Norms,
+        Section::CentroidColumns,
+        Section::CentroidNorms,
     ];
 
     /// Every section kind this build knows.
-    pub const ALL: [Section; 13] = [
+    pub const ALL: [Section; 15] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -117,6 +125,8 @@ impl Section {
         Section::PqCodebook,
         Section::Blocks,
         Section::Norms,
+        Section::CentroidColumns,
+        Section::CentroidNorms,
     ];
 
     /// The sections an index with these codes has.
@@ -144,6 +154,8 @@ impl Section {
             Section::PqCodebook => "pq_codebook",
             Section::Blocks => "blocks",
             Section::Norms => "norms",
+            Section::CentroidColumns => "centroid_columns",
+            Section::CentroidNorms => "centroid_norms",
         }
     }
 

@@ -33,6 +33,8 @@ pub(crate) struct ScanParts {
     pub codebook: Vec<f32>,
     pub blocks: Vec<u8>,
     pub norms: Vec<f32>,
+    pub centroid_columns: Vec<f32>,
+    pub centroid_norms: Vec<f32>,
 }
 
 /// Codes the residuals of `vectors` (zone-major, zone `z` holding slots
@@ -78,11 +80,26 @@ pub(crate) fn encode(
     };
     let mut codebook = pq.centroids().to_vec();
     codebook.extend_from_slice(pq.columns());
+    let k = centroids.k();
+    let mut centroid_columns = vec![0f32; k * dim];
+    for (z, c) in centroids.as_slice().chunks_exact(dim).enumerate() {
+        for (d, &v) in c.iter().enumerate() {
+            centroid_columns[d * k + z] = v;
+        }
+    }
+    let kern = zgq_distance::kernels();
+    let centroid_norms = centroids
+        .as_slice()
+        .chunks_exact(dim)
+        .map(|c| kern.norm_sq(c))
+        .collect();
     Ok(ScanParts {
         m,
         codebook,
         blocks,
         norms,
+        centroid_columns,
+        centroid_norms,
     })
 }
 
@@ -110,7 +127,7 @@ impl ZgqIndex {
         s: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let (dim, metric, k) = (self.dim(), self.metric(), params.k);
+        let (metric, k) = (self.metric(), params.k);
         let pq = self
             .pq()
             .ok_or_else(|| self.corrupt("no product quantizer"))?;
@@ -125,7 +142,6 @@ impl ZgqIndex {
         };
         let ws = w * s.lut.scale();
         let luts = s.lut.bytes();
-        let centroids = self.f32s(Section::Centroids);
         let blocks = self.section(Section::Blocks);
         let norms = self.f32s(Section::Norms);
         let labels = self.labels();
@@ -143,8 +159,7 @@ impl ZgqIndex {
             if zone.len == 0 {
                 continue;
             }
-            let c = &centroids[z as usize * dim..][..dim];
-            let base = a + w * (s.lut.bias() - kern.dot(&s.query, c));
+            let base = a + w * (s.lut.bias() - s.dots[z as usize]);
             let zone_blocks =
                 &blocks[zone.block_start * stride..][..zone.len.div_ceil(FASTSCAN_BLOCK) * stride];
             for (b, block) in zone_blocks.chunks_exact(stride).enumerate() {

@@ -30,6 +30,8 @@ pub struct SearchScratch {
     pub(crate) table: Vec<f32>,
     pub(crate) lut: zgq_quant::QuantizedLut,
     pub(crate) scan: Vec<(f32, u32)>,
+    /// Zone scan: `⟨q, c⟩` of every zone.
+    pub(crate) dots: Vec<f32>,
 }
 
 impl SearchScratch {
@@ -232,6 +234,21 @@ impl ZgqIndex {
         s.route.clear();
         s.route.resize(zones, 0.0);
         match metric {
+            _ if scan => {
+                // One column pass gives ⟨q, c⟩ for every zone; the scan
+                // reuses it for the probed ones.
+                s.dots.resize(zones, 0.0);
+                kern.dot_columns(&s.query, self.f32s(Section::CentroidColumns), &mut s.dots);
+                if metric == Metric::InnerProduct {
+                    s.route.iter_mut().zip(&s.dots).for_each(|(r, d)| *r = -d);
+                } else {
+                    let qn = kern.norm_sq(&s.query);
+                    let norms = self.f32s(Section::CentroidNorms);
+                    for ((r, d), cn) in s.route.iter_mut().zip(&s.dots).zip(norms) {
+                        *r = (qn + cn - 2.0 * d).max(0.0);
+                    }
+                }
+            }
             Metric::InnerProduct => {
                 kern.dot_many(&s.query, centroids, &mut s.route);
                 s.route.iter_mut().for_each(|d| *d = -*d);

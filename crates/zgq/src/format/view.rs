@@ -201,6 +201,8 @@ impl Layout {
                 Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
                 Section::PqCodebook => Some(product(path, &what, &[2, 16, dim, 4])?),
                 Section::Norms => Some(product(path, &what, &[slots, 4 * l2])?),
+                Section::CentroidColumns => Some(product(path, &what, &[zones, dim, 4])?),
+                Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
             };
             let len = e.len as usize;
             if expected.is_some_and(|x| x as u64 != e.len)

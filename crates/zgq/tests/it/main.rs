@@ -1,4 +1,5 @@
 //! Integration tests of the `zgq` index: recall, round trips, the file.
 
 mod file;
+mod scan;
 mod search;
