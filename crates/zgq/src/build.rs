@@ -115,13 +115,15 @@ impl ZgqParams {
                         entry: starts[z] as u32,
                         max_level: 0,
                         block_start: *block,
+                        t_min: 0.0,
                     };
                     *block += len.div_ceil(zgq_distance::FASTSCAN_BLOCK);
                     Some(zone)
                 })
                 .collect();
             progress.stage("encode", slots.len() as u64);
-            let parts = crate::scan::encode(self, &centroids, &zone_list, &vectors, dim)?;
+            let mut zone_list = zone_list;
+            let parts = crate::scan::encode(self, &centroids, &mut zone_list, &vectors, dim)?;
             progress.advance(slots.len() as u64);
             let header = Header {
                 version: SCAN_VERSION,
@@ -232,6 +234,7 @@ impl ZgqParams {
                 entry: starts[z] as u32,
                 max_level: 0,
                 block_start: 0,
+                t_min: 0.0,
             };
             if let Some(g) = g {
                 let g = g.graph();

@@ -71,8 +71,9 @@ pub enum Section {
     /// Zone scan (version 2): each zone's codes packed for fast-scan,
     /// zone after zone, `⌈len / 32⌉ · m · 16` bytes per zone.
     Blocks = 12,
-    /// Zone scan (version 2): `‖x‖²` of every stored vector for L2
-    /// (`slots` f32), empty for inner product and cosine.
+    /// Zone scan (version 2): a per-vector term of the distance estimate,
+    /// `‖r‖² + 2⟨c, r̂⟩` (residual `r = x − c`, its code `r̂`) for L2 and
+    /// half that for cosine, `slots` f32; empty for inner product.
     Norms = 13,
     /// Zone scan (version 2): the centroids again, dimension-major
     /// (`dim × zones` f32: coordinate `d` of zone `z` at `d · zones + z`),

@@ -3,20 +3,26 @@
 //! the packed codes of the `nprobe` nearest zones with the fast-scan kernel
 //! and re-ranks the best `rerank` exactly. ScaNN's shape (issue 15, design 3).
 //!
-//! One lookup table serves every zone. With `x = c + r` and `r̂` the coded
-//! residual, every metric is a function of `⟨q, x⟩ ≈ ⟨q, c⟩ + ⟨q, r̂⟩`:
+//! One lookup table serves every zone. With `x = c + r`, `r̂` the coded
+//! residual and `T = −⟨q, r̂⟩` (the byte table's sum):
 //!
 //! ```text
-//!  inner product  −⟨q, x⟩
-//!  cosine         1 − ⟨q, x⟩                 (q and x unit-norm)
-//!  L2             ‖q‖² + ‖x‖² − 2⟨q, x⟩      (‖x‖² exact, from `norms`)
+//!  L2             ‖q − x‖² = ‖q − c‖² + ‖r‖² − 2⟨q − c, r⟩
+//!                          ≈ ‖q − c‖² + 2T + (‖r‖² + 2⟨c, r̂⟩)
+//!  cosine         1 − ⟨q, x⟩ = ‖q − x‖² / 2   (q and x unit-norm): half of L2
+//!  inner product  −⟨q, x⟩ ≈ −⟨q, c⟩ + T
 //! ```
 //!
-//! so the table `−⟨q_s, r_sj⟩` is computed and quantized to bytes once per
-//! query, and a probed zone adds only its `−⟨q, c⟩`. (Tables of the residual
-//! `q − c` per zone, as FAISS's IVF-PQ does for L2, cost `dim · 16`
-//! multiply-adds and a quantization per probed zone — as much as scanning
-//! the zone itself when zones hold ~200 vectors.)
+//! `‖q − c‖²` and `⟨q, c⟩` come from routing, the bracket is stored per
+//! vector (`norms`), so the table `−⟨q_s, r_sj⟩` is computed and quantized
+//! to bytes once per query and a probed zone adds only its own term. For
+//! L2 and cosine the estimate's error is `2⟨q − c, r − r̂⟩`: it scales with
+//! the query's distance to the probed centroid, not with `‖q‖` (the form
+//! `‖q‖² + ‖x‖² − 2⟨q, c + r̂⟩` had error `2⟨q, r − r̂⟩` and lost
+//! recall on fashion-mnist, whose vectors are far from the origin). Tables
+//! of the residual `q − c` per zone, as FAISS's IVF-PQ builds them, cost
+//! `dim · 16` multiply-adds and a quantization per probed zone — as much as
+//! scanning a zone of ~200 vectors.
 
 use zgq_distance::{FASTSCAN_BLOCK, Metric};
 use zgq_hnsw::Neighbor;
@@ -42,7 +48,7 @@ pub(crate) struct ScanParts {
 pub(crate) fn encode(
     params: &ZgqParams,
     centroids: &Centroids,
-    zones: &[Zone],
+    zones: &mut [Zone],
     vectors: &[f32],
     dim: usize,
 ) -> Result<ScanParts> {
@@ -68,16 +74,35 @@ pub(crate) fn encode(
     .train(&residuals, dim)?;
     let codes = pq.encode(&residuals)?;
     let mut blocks = Vec::new();
-    for zone in zones {
+    for zone in zones.iter() {
         let packed = FastScanCodes::pack(&codes[zone.start * m..(zone.start + zone.len) * m], m)?;
         blocks.extend_from_slice(packed.blocks());
     }
-    let norms = if params.metric == Metric::L2 {
-        let kern = zgq_distance::kernels();
-        vectors.chunks_exact(dim).map(|x| kern.norm_sq(x)).collect()
-    } else {
-        Vec::new()
-    };
+    let kern = zgq_distance::kernels();
+    let mut norms = Vec::new();
+    if params.metric != Metric::InnerProduct {
+        let half = if params.metric == Metric::Cosine {
+            0.5
+        } else {
+            1.0
+        };
+        let decoded = pq.decode(&codes)?;
+        norms.reserve(residuals.len() / dim);
+        for (z, zone) in zones.iter_mut().enumerate() {
+            let c = centroids.centroid(z);
+            let span = zone.start * dim..(zone.start + zone.len) * dim;
+            let mut least = f32::INFINITY;
+            for (r, r_hat) in residuals[span.clone()]
+                .chunks_exact(dim)
+                .zip(decoded[span].chunks_exact(dim))
+            {
+                let t = half * (kern.norm_sq(r) + 2.0 * kern.dot(c, r_hat));
+                least = least.min(t);
+                norms.push(t);
+            }
+            zone.t_min = if least.is_finite() { least } else { 0.0 };
+        }
+    }
     let mut codebook = pq.centroids().to_vec();
     codebook.extend_from_slice(pq.columns());
     let k = centroids.k();
@@ -134,11 +159,13 @@ impl ZgqIndex {
         pq.lookup_table_into(&s.query, Metric::InnerProduct, &mut s.table)?;
         pq.quantize_lut_into(&s.table, &mut s.lut)?;
         let kern = zgq_distance::kernels();
-        // estimate = a + w · (−⟨q, c⟩ + bias + scale · sum) + ‖x‖² (L2 only).
-        let (a, w) = match metric {
-            Metric::L2 => (kern.norm_sq(&s.query), 2.0),
+        // estimate = zone term + w · (bias + scale · sum) + norms[slot]
+        // (module docs); zone term: ‖q − c‖² (L2, from routing), half that
+        // (cosine), −⟨q, c⟩ (inner product).
+        let (h, w) = match metric {
+            Metric::L2 => (1.0, 2.0),
+            Metric::Cosine => (0.5, 1.0),
             Metric::InnerProduct => (0.0, 1.0),
-            Metric::Cosine => (1.0, 1.0),
         };
         let ws = w * s.lut.scale();
         let luts = s.lut.bytes();
@@ -159,15 +186,20 @@ impl ZgqIndex {
             if zone.len == 0 {
                 continue;
             }
-            let base = a + w * (s.lut.bias() - s.dots[z as usize]);
+            let zone_term = if metric == Metric::InnerProduct {
+                -s.dots[z as usize]
+            } else {
+                h * s.route[z as usize]
+            };
+            let base = zone_term + w * s.lut.bias();
             let zone_blocks =
                 &blocks[zone.block_start * stride..][..zone.len.div_ceil(FASTSCAN_BLOCK) * stride];
             for (b, block) in zone_blocks.chunks_exact(stride).enumerate() {
                 kern.fastscan_block(block, luts, &mut sums);
-                // ‖x‖² ≥ 0: a block whose least sum cannot beat the bound
-                // without it is skipped whole.
+                // A block whose least sum cannot beat the bound with the
+                // zone's least per-vector term is skipped whole.
                 let least = sums.iter().copied().min().unwrap_or(0);
-                if base + ws * f32::from(least) >= bound {
+                if base + zone.t_min + ws * f32::from(least) >= bound {
                     continue;
                 }
                 let first = zone.start + b * FASTSCAN_BLOCK;
@@ -176,8 +208,8 @@ impl ZgqIndex {
                     *e = base + ws * f32::from(sum);
                 }
                 if !norms.is_empty() {
-                    for (e, &nx) in est.iter_mut().zip(&norms[first..first + count]) {
-                        *e += nx;
+                    for (e, &t) in est.iter_mut().zip(&norms[first..first + count]) {
+                        *e += t;
                     }
                 }
                 for (i, &e) in est[..count].iter().enumerate() {
@@ -295,15 +327,17 @@ mod tests {
                                 if i % 32 < 16 { byte & 15 } else { byte >> 4 }
                             })
                             .collect();
-                        let r = pq.decode(&code).unwrap();
-                        let y: Vec<f32> = c.iter().zip(&r).map(|(c, r)| c + r).collect();
-                        let dot = kern.dot(&q, &y);
+                        let r_hat = pq.decode(&code).unwrap();
                         let slot = zone.start + i;
                         let x = &vectors[slot * dim..][..dim];
+                        let qc: Vec<f32> = q.iter().zip(c).map(|(q, c)| q - c).collect();
+                        let r: Vec<f32> = x.iter().zip(c).map(|(x, c)| x - c).collect();
+                        // ‖q − x‖² with r̂ for r in the cross term only.
+                        let l2 = kern.norm_sq(&qc) + kern.norm_sq(&r) - 2.0 * kern.dot(&qc, &r_hat);
                         float_est[slot] = match metric {
-                            Metric::L2 => kern.norm_sq(&q) + kern.norm_sq(x) - 2.0 * dot,
-                            Metric::InnerProduct => -dot,
-                            Metric::Cosine => 1.0 - dot,
+                            Metric::L2 => l2,
+                            Metric::InnerProduct => -kern.dot(&q, c) - kern.dot(&q, &r_hat),
+                            Metric::Cosine => l2 / 2.0,
                         };
                     }
                 }

@@ -17,7 +17,7 @@ use crate::{Codes, SearchParams, ZgqIndex};
 #[derive(Debug, Default)]
 pub struct SearchScratch {
     pub(crate) query: Vec<f32>,
-    route: Vec<f32>,
+    pub(crate) route: Vec<f32>,
     pub(crate) order: Vec<u32>,
     entries: Vec<u32>,
     sq: SqQuery,

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub(crate) const ZONE_RECORD: usize = 32;
 
 /// One zone, from its record in the `zones` section.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Zone {
     /// First slot.
     pub start: usize,
@@ -29,6 +29,9 @@ pub(crate) struct Zone {
     /// Zone scan: the zone's first fast-scan block in the `blocks` section
     /// (blocks of 32 codes; derived from the zone sizes, not stored).
     pub block_start: usize,
+    /// Zone scan: the least per-vector term in the zone's `norms` (bytes
+    /// 24..28 of the record; zero, reserved, in a graph index).
+    pub t_min: f32,
 }
 
 impl Zone {
@@ -38,6 +41,7 @@ impl Zone {
         b[8..16].copy_from_slice(&(self.len as u64).to_le_bytes());
         b[16..20].copy_from_slice(&self.entry.to_le_bytes());
         b[20..24].copy_from_slice(&self.max_level.to_le_bytes());
+        b[24..28].copy_from_slice(&self.t_min.to_le_bytes());
         b
     }
 }
@@ -151,7 +155,7 @@ impl Layout {
 
         let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
         let sq = u64::from(h.codes == Codes::Sq8);
-        let l2 = u64::from(h.metric == zgq_distance::Metric::L2);
+        let l2 = u64::from(h.metric != zgq_distance::Metric::InnerProduct);
         let wanted = Section::of(h.codes);
         let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
         let mut crcs = [0u32; Section::ALL.len()];
@@ -236,10 +240,12 @@ impl Layout {
             let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
             let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
             let (start, len, entry, max_level) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
+            let t_min = f32::from_bits(u32_at(24));
             if start != next_slot
                 || len > slots - start
                 || (len > 0 && !(start..start + len).contains(&u64::from(entry)))
                 || max_level as usize > MAX_LEVEL
+                || t_min.is_nan()
             {
                 return Err(corrupt(path, format!("zone {z}'s record is inconsistent")));
             }
@@ -250,6 +256,7 @@ impl Layout {
                 entry,
                 max_level,
                 block_start: next_block,
+                t_min,
             });
             if scan {
                 next_block += (len as usize).div_ceil(zgq_distance::FASTSCAN_BLOCK);

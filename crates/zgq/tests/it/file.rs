@@ -15,11 +15,17 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn small(metric: Metric) -> (ZgqIndex, zgq_data::Matrix<f32>) {
+    small_with(metric, zgq::Codes::Sq8)
+}
+
+/// A small replicated index of a graph (`Sq8`, `F32`) or a zone scan (`Pq4`).
+fn small_with(metric: Metric, codes: zgq::Codes) -> (ZgqIndex, zgq_data::Matrix<f32>) {
     let (base, queries) = data(1_500, 20, 12, 21);
     let index = ZgqParams {
         zones: Some(3),
         replicas: 2,
         epsilon: 0.2,
+        codes,
         ..ZgqParams::new(metric)
     }
     .build(base.as_slice(), 12)
@@ -146,9 +152,15 @@ fn foreign_empty_and_other_version_files_are_refused() {
 /// read the sections, except the zone records it checks).
 #[test]
 fn verify_names_the_damaged_section() {
+    for (codes, sections) in [(zgq::Codes::Sq8, 10), (zgq::Codes::Pq4, 9)] {
+        verify_names_the_damaged_section_of(codes, sections);
+    }
+}
+
+fn verify_names_the_damaged_section_of(codes: zgq::Codes, sections: usize) {
     let dir = temp_dir("verify");
     let path = dir.join("x.zgq");
-    let (index, queries) = small(Metric::L2);
+    let (index, queries) = small_with(Metric::L2, codes);
     let bytes = index.as_bytes();
     let header_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
     let mut checked = 0;
@@ -177,7 +189,10 @@ fn verify_names_the_damaged_section() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 10, "every section of an SQ8 index is non-empty");
+    assert_eq!(
+        checked, sections,
+        "every section of an L2 {codes:?} index is non-empty"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -197,10 +212,11 @@ proptest! {
     /// or a working index, never a panic; a flip that `verify` accepts
     /// (in padding) changes no answer.
     #[test]
-    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255) {
+    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, scan: bool) {
         let dir = temp_dir("prop");
         let path = dir.join(format!("x{}.zgq", (at * 1e9) as u64));
-        let (index, queries) = small(Metric::L2);
+        let codes = if scan { zgq::Codes::Pq4 } else { zgq::Codes::Sq8 };
+        let (index, queries) = small_with(Metric::L2, codes);
         let bytes = index.as_bytes();
 
         let truncated = &bytes[..(cut * bytes.len() as f64) as usize];
@@ -304,6 +320,7 @@ fn fuzz_corpus_replays_without_panics() {
             ("seed-l2-sq8", Metric::L2, zgq::Codes::Sq8, 1),
             ("seed-cos-f32", Metric::Cosine, zgq::Codes::F32, 0),
             ("seed-ip-sq8", Metric::InnerProduct, zgq::Codes::Sq8, 0),
+            ("seed-l2-pq4", Metric::L2, zgq::Codes::Pq4, 0),
         ] {
             let index = ZgqParams {
                 zones: Some(2),
@@ -327,8 +344,10 @@ fn fuzz_corpus_replays_without_panics() {
     }
     assert!(replayed >= 3, "the corpus is missing: {}", dir.display());
     // The seeds themselves are whole indexes.
-    let seed = std::fs::read(dir.join("seed-l2-sq8")).unwrap();
-    ZgqIndex::from_bytes(&seed).unwrap().verify().unwrap();
+    for name in ["seed-l2-sq8", "seed-l2-pq4"] {
+        let seed = std::fs::read(dir.join(name)).unwrap();
+        ZgqIndex::from_bytes(&seed).unwrap().verify().unwrap();
+    }
 }
 
 /// The committed format-version-1 file keeps opening and answering:
@@ -360,6 +379,45 @@ fn golden_v1_file_opens_and_answers() {
     assert_eq!((s.format_version, s.n, s.dim, s.zones), (1, 256, 8, 2));
     let p = SearchParams {
         nprobe: Some(2),
+        ..SearchParams::new(1)
+    };
+    for (i, q) in rows.chunks_exact(dim).enumerate() {
+        let hit = index.search(q, &p).unwrap()[0];
+        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
+    }
+}
+
+/// The committed format-version-2 file (a zone scan, `Codes::Pq4`) keeps
+/// opening and answering: `tests/golden/v2-scan.zgq` (the same 256 rows,
+/// 8 zones). Regenerate as for version 1.
+#[test]
+fn golden_v2_scan_file_opens_and_answers() {
+    let dim = 8;
+    let rows: Vec<f32> = (0..256 * dim)
+        .map(|i| (((i * 7919) % 257) as f32 / 257.0) + (i / dim / 128) as f32)
+        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v2-scan.zgq");
+    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
+        ZgqParams {
+            zones: Some(8),
+            codes: zgq::Codes::Pq4,
+            ..ZgqParams::new(Metric::L2)
+        }
+        .build(&rows, dim)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    }
+    let index = ZgqIndex::open(&path).unwrap();
+    index.verify().unwrap();
+    let s = index.stats();
+    assert_eq!((s.format_version, s.n, s.dim, s.zones), (2, 256, 8, 8));
+    assert_eq!(index.codes(), zgq::Codes::Pq4);
+    // The rows sit ~0.001 apart on a curve, finer than the 4-bit codes
+    // resolve (rerank 20 misses some); 64 of 256 re-ranked find them all.
+    let p = SearchParams {
+        nprobe: Some(8),
+        rerank: Some(64),
         ..SearchParams::new(1)
     };
     for (i, q) in rows.chunks_exact(dim).enumerate() {

@@ -161,7 +161,7 @@ fn deterministic_file_round_trip_and_stats() {
     let bytes = |name| s.sections.iter().find(|x| x.0 == name).unwrap().1;
     let m = ZgqParams::default_pq_m(16);
     assert_eq!((m, ZgqParams::default_pq_m(784)), (16, 196));
-    assert_eq!(bytes("norms"), 0, "cosine needs no norms");
+    assert_eq!(bytes("norms"), 4_000 * 4, "one term per vector");
     assert!(bytes("blocks") >= 4_000 * m / 2);
     assert!(s.resident_bytes < bytes("vectors"), "{s:?}");
     // A scan file claiming format version 1 is refused, not misread.
