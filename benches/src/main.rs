@@ -84,9 +84,23 @@ struct Args {
     /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
     #[arg(long, default_value_t = 1.3)]
     stitch_slack: f32,
-    /// zgq: codes and design: sq8 or f32 (graph walk), pq4 (zone scan).
-    #[arg(long, default_value = "sq8")]
-    codes: String,
+    /// zgq: codes and design, comma-separated, each built and measured in
+    /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows "zgq-scan").
+    #[arg(long, value_delimiter = ',', default_value = "sq8,pq4")]
+    codes: Vec<String>,
+    /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
+    #[arg(long)]
+    scan_zones: Option<usize>,
+    /// zgq pq4: the nprobe values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "4,8,16,24,32,48,64,96,128,192,256"
+    )]
+    scan_nprobe: Vec<usize>,
+    /// zgq pq4: candidates re-ranked exactly, to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "50")]
+    scan_rerank: Vec<usize>,
     /// zgq: the nprobe values to sweep (values above the zone count are skipped).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     zgq_nprobe: Vec<usize>,
@@ -269,7 +283,11 @@ fn run() -> Result<()> {
                 }
             }
             "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
-            "zgq" => rows.extend(bench_zgq(&data, &args)?),
+            "zgq" => {
+                for codes in &args.codes {
+                    rows.extend(bench_zgq(&data, &args, codes)?);
+                }
+            }
             other => bail!("unknown method {other:?}; available: flat, hnsw, hnsw-sq8, ivfpq, zgq"),
         }
     }
@@ -668,7 +686,10 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
+fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
+    let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
+    let scan = codes == zgq::Codes::Pq4;
+    let method = if scan { "zgq-scan" } else { "zgq" };
     // angular data are stored unit-norm; cosine exercises the normalizing path.
     let metric = if data.metric == "angular" {
         zgq::Metric::Cosine
@@ -676,10 +697,10 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         zgq::Metric::L2
     };
     let params = zgq::ZgqParams {
-        zones: args.zones,
+        zones: if scan { args.scan_zones } else { args.zones },
         m: args.m,
         ef_construction: args.ef_construction,
-        codes: args.codes.parse().map_err(anyhow::Error::msg)?,
+        codes,
         replicas: args.replicas,
         epsilon: args.epsilon,
         stitch: args.stitch,
@@ -688,7 +709,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         pq_m: args.zgq_pq_m,
         ..zgq::ZgqParams::new(metric)
     };
-    eprintln!("zgq: building ({params:?}) ...");
+    eprintln!("{method}: building ({params:?}) ...");
     let t = Instant::now();
     let stages = StageTimes::default();
     let built = params.build_with(data.base.as_slice(), data.base.dim(), None, &stages)?;
@@ -699,7 +720,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         .unwrap_or_else(|| PathBuf::from("target"))
         .join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{}.zgq", data.name));
+    let path = dir.join(format!("{}-{codes_arg}.zgq", data.name));
     built.save(&path)?;
     drop(built);
     let t = Instant::now();
@@ -707,7 +728,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let stats = index.stats();
     eprintln!(
-        "zgq: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
+        "{method}: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
         stats.zones,
         stats.zone_sizes,
         stats.replication,
@@ -716,18 +737,19 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         index.default_nprobe(),
         index.default_ef()
     );
-    let scan = index.codes() == zgq::Codes::Pq4;
     // A zone scan has no walk: sweep nprobe × rerank only.
     let efs: Vec<Option<usize>> = if scan {
         vec![None]
     } else {
         args.zgq_ef.iter().copied().map(Some).collect()
     };
-    let reranks: Vec<Option<usize>> = if args.zgq_rerank.is_empty() {
+    let rerank_list = if scan { &args.scan_rerank } else { &args.zgq_rerank };
+    let reranks: Vec<Option<usize>> = if rerank_list.is_empty() {
         vec![None]
     } else {
-        args.zgq_rerank.iter().copied().map(Some).collect()
+        rerank_list.iter().copied().map(Some).collect()
     };
+    let nprobes = if scan { &args.scan_nprobe } else { &args.zgq_nprobe };
     let sections: serde_json::Map<String, serde_json::Value> = stats
         .sections
         .iter()
@@ -735,10 +757,7 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
         .collect();
     let k = args.k;
     let mut rows = Vec::new();
-    for &nprobe in args
-        .zgq_nprobe
-        .iter()
-        .filter(|&&p| p >= 1 && p <= stats.zones)
+    for &nprobe in nprobes.iter().filter(|&&p| p >= 1 && p <= stats.zones)
     {
         for (&ef, &rerank) in efs.iter().flat_map(|e| reranks.iter().map(move |r| (e, r))) {
             let sp = zgq::SearchParams {
@@ -769,11 +788,11 @@ fn bench_zgq(data: &Data, args: &Args) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
-                "codes": args.codes, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m,
+                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(
-                "zgq",
+                method,
                 p,
                 (build_seconds, rayon::current_num_threads()),
                 stats.file_bytes,
