@@ -743,13 +743,21 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
     } else {
         args.zgq_ef.iter().copied().map(Some).collect()
     };
-    let rerank_list = if scan { &args.scan_rerank } else { &args.zgq_rerank };
+    let rerank_list = if scan {
+        &args.scan_rerank
+    } else {
+        &args.zgq_rerank
+    };
     let reranks: Vec<Option<usize>> = if rerank_list.is_empty() {
         vec![None]
     } else {
         rerank_list.iter().copied().map(Some).collect()
     };
-    let nprobes = if scan { &args.scan_nprobe } else { &args.zgq_nprobe };
+    let nprobes = if scan {
+        &args.scan_nprobe
+    } else {
+        &args.zgq_nprobe
+    };
     let sections: serde_json::Map<String, serde_json::Value> = stats
         .sections
         .iter()
@@ -757,8 +765,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
         .collect();
     let k = args.k;
     let mut rows = Vec::new();
-    for &nprobe in nprobes.iter().filter(|&&p| p >= 1 && p <= stats.zones)
-    {
+    for &nprobe in nprobes.iter().filter(|&&p| p >= 1 && p <= stats.zones) {
         for (&ef, &rerank) in efs.iter().flat_map(|e| reranks.iter().map(move |r| (e, r))) {
             let sp = zgq::SearchParams {
                 nprobe: Some(nprobe),

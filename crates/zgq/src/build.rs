@@ -78,11 +78,16 @@ impl ZgqParams {
 
         // Zones.
         progress.stage("k-means", zones as u64);
-        let kmeans = KMeans {
+        let mut kmeans = KMeans {
             seed: self.seed,
             balance: (zones > 1).then_some(self.balance),
             ..KMeans::new(zones)
         };
+        if scan {
+            // Thousands of small zones: k-means' cost is n · zones · dim per
+            // iteration, so train on a sample and fewer iterations.
+            kmeans.max_points_per_centroid = 128;
+        }
         let centroids = kmeans.train(data, dim)?;
         progress.advance(zones as u64);
         progress.stage("assign", n as u64);

@@ -1,7 +1,7 @@
-//! ZGQ, an approximate nearest-neighbour index: k-means **zones**, one
-//! **HNSW graph per zone** walked with compact **codes**, an exact **re-rank**
-//! of the best candidates, and a zero-copy **index file** opened with a
-//! memory map.
+//! ZGQ, an approximate nearest-neighbour index: k-means **zones** whose
+//! compact **codes** are scanned (the default) or walked through **one HNSW
+//! graph per zone**, an exact **re-rank** of the best candidates, and a
+//! zero-copy **index file** opened with a memory map.
 //!
 //! # What this crate is for, and what it is not
 //!
@@ -14,8 +14,17 @@
 //!
 //! # Design
 //!
-//! * **Zones.** Balanced k-means splits the vectors into `zones` (by default
-//!   [`ZgqParams::default_zones`]: under 65,536 vectors each, at least 4); a vector may also join neighbouring zones whose centroid
+//! * **Two designs**, chosen by [`ZgqParams::codes`]: the **zone scan**
+//!   ([`Codes::Pq4`], the default of [`ZgqParams::new`]) keeps no graph:
+//!   thousands of small zones, each vector stored as 4-bit product codes of
+//!   its residual to its zone's centroid, packed for the fast-scan kernel;
+//!   a search scans the `nprobe` nearest zones and re-ranks the best
+//!   `rerank` (ScaNN's shape). The **graph** ([`Codes::Sq8`],
+//!   [`ZgqParams::graph`]) is described below. docs/BENCHMARKS.md measures
+//!   both beside hnswlib.
+//! * **Zones.** Balanced k-means splits the vectors into `zones` (a graph by
+//!   default [`ZgqParams::default_zones`]: under 65,536 vectors each, at
+//!   least 4; a scan [`ZgqParams::default_scan_zones`]: ~200 each); a vector may also join neighbouring zones whose centroid
 //!   is almost as near (SPANN's replication rule, [`ZgqParams::replicas`]).
 //!   Stored vectors are renumbered zone by zone, so a zone's codes, lists
 //!   and vectors are contiguous.
@@ -25,7 +34,7 @@
 //!   searches its nearest other zone's graph and the hits join its list
 //!   where the HNSW selection rule admits them, so one walk crosses zone
 //!   borders ([`ZgqParams::stitch`]; 0 keeps the zones separate).
-//! * **Search.** Route to the `nprobe` nearest centroids (optionally cut
+//! * **Graph search.** Route to the `nprobe` nearest centroids (optionally cut
 //!   adaptively), descend through each probed zone's upper levels, walk
 //!   level 0 once from those entries with 8-bit scalar codes, merge (a
 //!   replicated vector counts once), re-rank the best `rerank` candidates

@@ -113,12 +113,31 @@ pub struct ZgqParams {
 }
 
 impl ZgqParams {
-    /// Defaults: automatic zones, `m = 16`, `ef_construction = 200`, SQ8
-    /// codes, no replication (`replicas = 1`, `epsilon = 0.1` when raised),
-    /// stitched to the nearest other zone (`stitch = 1`, `stitch_ef = 32`,
-    /// `stitch_slack = 1.3`),
-    /// balance 1.3, seed 0.
+    /// The default design, the **zone scan** ([`Codes::Pq4`]): automatic
+    /// zones ([`ZgqParams::default_scan_zones`]), one 4-bit sub-quantizer
+    /// per dimension ([`ZgqParams::default_pq_m`]), no replication, balance
+    /// 1.3, seed 0. Measured beside hnswlib it was the faster design on
+    /// glove-50 (2.8–4.0× hnswlib's QPS at recall 0.90–0.99, against
+    /// 0.9–1.4× for the graph) and on the built-in data, tied with the
+    /// graph at recall 0.99 on fashion-mnist and 10–15 % behind it at
+    /// 0.90–0.95 there, and it builds in a third to half of the graph's
+    /// time and keeps a fifth of its memory resident (docs/BENCHMARKS.md).
+    /// [`ZgqParams::graph`] gives the graph's defaults. The graph fields
+    /// (`m`, `ef_construction`, `stitch*`) hold the graph's defaults here
+    /// too, unused until `codes` is set to a graph code.
     pub fn new(metric: Metric) -> ZgqParams {
+        ZgqParams {
+            codes: Codes::Pq4,
+            ..ZgqParams::graph(metric)
+        }
+    }
+
+    /// The graph design's defaults: automatic zones
+    /// ([`ZgqParams::default_zones`]), `m = 16`, `ef_construction = 200`,
+    /// SQ8 codes, no replication (`replicas = 1`, `epsilon = 0.1` when
+    /// raised), stitched to the nearest other zone (`stitch = 1`,
+    /// `stitch_ef = 32`, `stitch_slack = 1.3`), balance 1.3, seed 0.
+    pub fn graph(metric: Metric) -> ZgqParams {
         ZgqParams {
             metric,
             zones: None,
@@ -181,7 +200,9 @@ impl ZgqParams {
 pub struct SearchParams<'f> {
     /// Results wanted (1..=n).
     pub k: usize,
-    /// Zones probed at most (1..=zones); `None`: the index's default.
+    /// Zones probed at most (1..=zones); `None`: the index's default
+    /// ([`crate::ZgqIndex::default_nprobe`]: 1 for a stitched graph,
+    /// calibrated at build for a zone scan).
     pub nprobe: Option<usize>,
     /// Adaptive probing: a zone beyond the nearest is probed only if its
     /// centroid distance is at most `probe_factor ×` the nearest one's
@@ -190,9 +211,11 @@ pub struct SearchParams<'f> {
     pub probe_factor: f32,
     /// Candidate list of the walk (raised to `k`); `None`: the index's
     /// default, calibrated at build to reach recall@10 ≈ 0.95
-    /// ([`crate::ZgqIndex::default_ef`]).
+    /// ([`crate::ZgqIndex::default_ef`]). A zone scan has no walk and
+    /// ignores it.
     pub ef: Option<usize>,
-    /// Candidates re-ranked with exact f32 distances; `None`: `ef`.
+    /// Candidates re-ranked with exact f32 distances; `None`: `ef` for a
+    /// graph, [`crate::ZgqIndex::default_rerank`] for a zone scan.
     pub rerank: Option<usize>,
     /// Only ids this accepts are returned (all nodes are still traversed).
     pub filter: Option<&'f (dyn Fn(u64) -> bool + Sync)>,

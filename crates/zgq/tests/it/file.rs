@@ -366,7 +366,7 @@ fn golden_v1_file_opens_and_answers() {
             zones: Some(2),
             m: 4,
             ef_construction: 32,
-            ..ZgqParams::new(Metric::L2)
+            ..ZgqParams::graph(Metric::L2)
         }
         .build(&rows, dim)
         .unwrap()

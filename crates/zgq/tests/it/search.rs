@@ -81,7 +81,7 @@ fn ids(index: &ZgqIndex, queries: &Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec
 fn params(metric: Metric, zones: usize) -> ZgqParams {
     ZgqParams {
         zones: Some(zones),
-        ..ZgqParams::new(metric)
+        ..ZgqParams::graph(metric)
     }
 }
 
