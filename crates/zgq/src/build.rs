@@ -130,67 +130,37 @@ impl ZgqParams {
             let mut zone_list = zone_list;
             let parts = crate::scan::encode(self, &centroids, &mut zone_list, &vectors, dim)?;
             progress.advance(slots.len() as u64);
-            let header = Header {
-                version: SCAN_VERSION,
-                flags: 0,
-                file_len: 0,
-                dim: dim as u32,
-                metric: self.metric,
-                codes: Codes::Pq4,
-                m: parts.m as u32,
-                m0: 0,
-                zones: zones as u32,
-                n: n as u64,
-                slots: slots.len() as u64,
-                meta_offset: 0,
-                meta_len: 0,
-                meta_crc: 0,
-                entries: Vec::new(),
-            };
+            let header = self.header(SCAN_VERSION, dim, parts.m, 0, zones, n, slots.len());
             let meta = Meta {
                 ef_construction: 0,
-                seed: self.seed,
-                replicas: self.replicas as u32,
-                epsilon: self.epsilon,
-                balance: self.balance,
                 stitch: 0,
                 stitch_ef: 0,
                 default_nprobe: zones.min(16) as u32,
                 default_ef: SCAN_RERANK as u32,
-                zgq_version: env!("CARGO_PKG_VERSION").to_string(),
+                ..self.meta()
             };
-            let b = |s: &[f32]| bytemuck::cast_slice::<f32, u8>(s).to_vec();
-            let sections: Vec<(Section, Vec<u8>)> = vec![
-                (Section::Centroids, b(centroids.as_slice())),
-                (
-                    Section::Zones,
-                    zone_list.iter().flat_map(|z| z.to_bytes()).collect(),
-                ),
-                (Section::Vectors, b(&vectors)),
-                (Section::Labels, bytemuck::cast_slice(&slot_labels).to_vec()),
-                (Section::PqCodebook, b(&parts.codebook)),
+            let mut sections = base_sections(&centroids, &zone_list, &vectors, &slot_labels);
+            sections.extend([
+                (Section::PqCodebook, f32_bytes(&parts.codebook)),
                 (Section::Blocks, parts.blocks),
-                (Section::Norms, b(&parts.norms)),
-                (Section::CentroidColumns, b(&parts.centroid_columns)),
-                (Section::CentroidNorms, b(&parts.centroid_norms)),
-            ];
-            let borrowed: Vec<(Section, &[u8])> =
-                sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
-            let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
+                (Section::Norms, f32_bytes(&parts.norms)),
+                (Section::CentroidColumns, f32_bytes(&parts.centroid_columns)),
+                (Section::CentroidNorms, f32_bytes(&parts.centroid_norms)),
+            ]);
             let ladder: Vec<usize> = NPROBE_LADDER.into_iter().filter(|&p| p <= zones).collect();
-            progress.stage("calibrate", ladder.len() as u64);
-            let nprobe = calibrate(&index, data, dim, self.metric, labels, &ladder, |p| {
-                SearchParams {
-                    nprobe: Some(p),
-                    ..SearchParams::new(11)
-                }
-            })?;
-            drop(index);
-            let meta = Meta {
-                default_nprobe: nprobe as u32,
-                ..meta
-            };
-            return ZgqIndex::from_image(writer::assemble(header, &meta, &borrowed)?);
+            return finish(header, meta, &sections, |index, meta| {
+                progress.stage("calibrate", ladder.len() as u64);
+                let nprobe = calibrate(index, data, dim, self.metric, labels, &ladder, |p| {
+                    SearchParams {
+                        nprobe: Some(p),
+                        ..SearchParams::new(11)
+                    }
+                })?;
+                Ok(Meta {
+                    default_nprobe: nprobe as u32,
+                    ..meta.clone()
+                })
+            });
         }
 
         progress.stage("encode", slots.len() as u64);
@@ -306,31 +276,8 @@ impl ZgqParams {
             progress.advance(slots.len() as u64);
         }
 
-        let header = Header {
-            version: GRAPH_VERSION,
-            flags: 0,
-            file_len: 0,
-            dim: dim as u32,
-            metric: self.metric,
-            codes: self.codes,
-            m: self.m as u32,
-            m0: m0 as u32,
-            zones: zones as u32,
-            n: n as u64,
-            slots: slots.len() as u64,
-            meta_offset: 0,
-            meta_len: 0,
-            meta_crc: 0,
-            entries: Vec::new(),
-        };
+        let header = self.header(GRAPH_VERSION, dim, self.m, m0, zones, n, slots.len());
         let meta = Meta {
-            ef_construction: self.ef_construction as u32,
-            seed: self.seed,
-            replicas: self.replicas as u32,
-            epsilon: self.epsilon,
-            balance: self.balance,
-            stitch: self.stitch as u32,
-            stitch_ef: self.stitch_ef as u32,
             // Stitched: one entry suffices (measured: nprobe 2 gains
             // ≤ 0.001 recall on both datasets); separate zones need more.
             default_nprobe: if self.stitch > 0 {
@@ -339,46 +286,82 @@ impl ZgqParams {
                 zones.min(4) as u32
             },
             default_ef: 64,
-            zgq_version: env!("CARGO_PKG_VERSION").to_string(),
+            ..self.meta()
         };
-        let b = |s: &[f32]| bytemuck::cast_slice::<f32, u8>(s).to_vec();
-        let sections: Vec<(Section, Vec<u8>)> = vec![
-            (Section::Centroids, b(centroids.as_slice())),
-            (
-                Section::Zones,
-                zone_list.iter().flat_map(|z| z.to_bytes()).collect(),
-            ),
-            (Section::Vectors, b(&vectors)),
-            (Section::Codes, codes),
-            (Section::Labels, bytemuck::cast_slice(&slot_labels).to_vec()),
+        let mut sections = base_sections(&centroids, &zone_list, &vectors, &slot_labels);
+        // Version 1's order: codes between vectors and labels.
+        sections.insert(3, (Section::Codes, codes));
+        sections.extend([
             (Section::Links0, bytemuck::cast_slice(&links0).to_vec()),
             (
                 Section::UpperOffsets,
                 bytemuck::cast_slice(&upper_offsets).to_vec(),
             ),
             (Section::Upper, bytemuck::cast_slice(&upper).to_vec()),
-            (Section::SqMin, b(&sq_min)),
-            (Section::SqStep, b(&sq_step)),
-        ];
-        let borrowed: Vec<(Section, &[u8])> =
-            sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
-        let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
-        progress.stage("calibrate", EF_LADDER.len() as u64);
-        let ef = calibrate(&index, data, dim, self.metric, labels, &EF_LADDER, |ef| {
-            SearchParams {
-                ef: Some(ef),
-                ..SearchParams::new(11)
-            }
-        })?;
-        if ef == meta.default_ef as usize {
-            return Ok(index);
+            (Section::SqMin, f32_bytes(&sq_min)),
+            (Section::SqStep, f32_bytes(&sq_step)),
+        ]);
+        finish(header, meta, &sections, |index, meta| {
+            progress.stage("calibrate", EF_LADDER.len() as u64);
+            let ef = calibrate(index, data, dim, self.metric, labels, &EF_LADDER, |ef| {
+                SearchParams {
+                    ef: Some(ef),
+                    ..SearchParams::new(11)
+                }
+            })?;
+            Ok(Meta {
+                default_ef: ef as u32,
+                ..meta.clone()
+            })
+        })
+    }
+
+    /// The header of an index of this build's metric and codes (offsets,
+    /// lengths and checksums are filled in by `writer::assemble`).
+    #[allow(clippy::too_many_arguments)]
+    fn header(
+        &self,
+        version: u32,
+        dim: usize,
+        m: usize,
+        m0: usize,
+        zones: usize,
+        n: usize,
+        slots: usize,
+    ) -> Header {
+        Header {
+            version,
+            flags: 0,
+            file_len: 0,
+            dim: dim as u32,
+            metric: self.metric,
+            codes: self.codes,
+            m: m as u32,
+            m0: m0 as u32,
+            zones: zones as u32,
+            n: n as u64,
+            slots: slots as u64,
+            meta_offset: 0,
+            meta_len: 0,
+            meta_crc: 0,
+            entries: Vec::new(),
         }
-        drop(index);
-        let meta = Meta {
-            default_ef: ef as u32,
-            ..meta
-        };
-        ZgqIndex::from_image(writer::assemble(header, &meta, &borrowed)?)
+    }
+
+    /// The build parameters as stored; the defaults are the caller's.
+    fn meta(&self) -> Meta {
+        Meta {
+            ef_construction: self.ef_construction as u32,
+            seed: self.seed,
+            replicas: self.replicas as u32,
+            epsilon: self.epsilon,
+            balance: self.balance,
+            stitch: self.stitch as u32,
+            stitch_ef: self.stitch_ef as u32,
+            default_nprobe: 1,
+            default_ef: 64,
+            zgq_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
     }
 
     fn check(&self, n: usize) -> Result<()> {
@@ -486,6 +469,49 @@ impl ZgqParams {
         }
         Ok(members)
     }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    bytemuck::cast_slice::<f32, u8>(v).to_vec()
+}
+
+/// The sections both designs have, in file order: centroids, zones,
+/// vectors, labels.
+fn base_sections(
+    centroids: &zgq_quant::Centroids,
+    zones: &[Zone],
+    vectors: &[f32],
+    labels: &[u64],
+) -> Vec<(Section, Vec<u8>)> {
+    vec![
+        (Section::Centroids, f32_bytes(centroids.as_slice())),
+        (
+            Section::Zones,
+            zones.iter().flat_map(|z| z.to_bytes()).collect(),
+        ),
+        (Section::Vectors, f32_bytes(vectors)),
+        (Section::Labels, bytemuck::cast_slice(labels).to_vec()),
+    ]
+}
+
+/// The index of `sections` with `meta`, then `tune` measures it and gives
+/// the metadata with its calibrated default; the image is assembled again
+/// only if that changed it.
+fn finish(
+    header: Header,
+    meta: Meta,
+    sections: &[(Section, Vec<u8>)],
+    tune: impl FnOnce(&ZgqIndex, &Meta) -> Result<Meta>,
+) -> Result<ZgqIndex> {
+    let borrowed: Vec<(Section, &[u8])> =
+        sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
+    let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
+    let tuned = tune(&index, &meta)?;
+    if tuned == meta {
+        return Ok(index);
+    }
+    drop(index);
+    ZgqIndex::from_image(writer::assemble(header, &tuned, &borrowed)?)
 }
 
 /// Zone-local ids as slots (padding stays padding).
