@@ -117,11 +117,11 @@ impl ZgqParams {
     /// zones ([`ZgqParams::default_scan_zones`]), one 4-bit sub-quantizer
     /// per dimension ([`ZgqParams::default_pq_m`]), no replication, balance
     /// 1.3, seed 0. Measured beside hnswlib it was the faster design on
-    /// glove-50 (2.8–4.0× hnswlib's QPS at recall 0.90–0.99, against
-    /// 0.9–1.4× for the graph) and on the built-in data, tied with the
-    /// graph at recall 0.99 on fashion-mnist and 10–15 % behind it at
-    /// 0.90–0.95 there, and it builds in a third to half of the graph's
-    /// time and keeps a fifth of its memory resident (docs/BENCHMARKS.md).
+    /// glove-50 (2.0–4.0× hnswlib's QPS at recall 0.90–0.99, against
+    /// 0.77–1.43× for the graph) and at recall 0.99 on every dataset; the
+    /// graph was up to 20 % faster at 0.90–0.95 on fashion-mnist and the
+    /// built-in data. The scan builds in about 0.4× the graph's time and
+    /// keeps a sixth to a third of its memory resident (docs/BENCHMARKS.md).
     /// [`ZgqParams::graph`] gives the graph's defaults. The graph fields
     /// (`m`, `ef_construction`, `stitch*`) hold the graph's defaults here
     /// too, unused until `codes` is set to a graph code.

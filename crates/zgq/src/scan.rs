@@ -245,7 +245,7 @@ impl ZgqIndex {
                         continue;
                     }
                     cands.push((e, slot));
-                    if cands.len() >= 2 * rerank {
+                    if cands.len() >= rerank.saturating_mul(2) {
                         cands.select_nth_unstable_by(rerank - 1, order_est);
                         cands.truncate(rerank);
                         bound = cands[rerank - 1].0;

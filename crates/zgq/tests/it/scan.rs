@@ -196,4 +196,10 @@ fn bad_parameters_are_typed_errors() {
         index.search(base.row(0), &p),
         Err(Error::Parameter { name: "nprobe", .. })
     ));
+    // An absurd candidate count is a wide search, not an overflow.
+    let huge = SearchParams {
+        rerank: Some(usize::MAX),
+        ..SearchParams::new(10)
+    };
+    assert_eq!(index.search(base.row(0), &huge).unwrap().len(), 10);
 }

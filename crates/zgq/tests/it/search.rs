@@ -351,6 +351,13 @@ fn bad_input_is_a_typed_error() {
         Error::Parameter { name: "k", .. }
     ));
     assert_eq!(index.search(q, &SearchParams::new(500)).unwrap().len(), 500);
+    // Absurd list sizes are wide searches, not overflows or huge allocations.
+    let huge = SearchParams {
+        ef: Some(usize::MAX),
+        rerank: Some(usize::MAX),
+        ..SearchParams::new(10)
+    };
+    assert_eq!(index.search(q, &huge).unwrap().len(), 10);
     for nprobe in [0, 5] {
         let p = SearchParams {
             nprobe: Some(nprobe),
