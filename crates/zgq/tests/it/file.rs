@@ -350,16 +350,23 @@ fn fuzz_corpus_replays_without_panics() {
     }
 }
 
+/// The rows of both golden files: 256 of 8 dims from a formula, in two
+/// clusters.
+fn golden_rows() -> (Vec<f32>, usize) {
+    let dim = 8;
+    let rows = (0..256 * dim)
+        .map(|i| (((i * 7919) % 257) as f32 / 257.0) + (i / dim / 128) as f32)
+        .collect();
+    (rows, dim)
+}
+
 /// The committed format-version-1 file keeps opening and answering:
 /// `tests/golden/v1.zgq` (256 rows of 8 dims from a formula, 2 zones).
 /// Regenerate only with a format change that bumps the version (and keep
 /// the old file): `ZGQ_WRITE_GOLDEN=1 cargo test -p zgq --test it golden`.
 #[test]
 fn golden_v1_file_opens_and_answers() {
-    let dim = 8;
-    let rows: Vec<f32> = (0..256 * dim)
-        .map(|i| (((i * 7919) % 257) as f32 / 257.0) + (i / dim / 128) as f32)
-        .collect();
+    let (rows, dim) = golden_rows();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1.zgq");
     if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
         ZgqParams {
@@ -392,10 +399,7 @@ fn golden_v1_file_opens_and_answers() {
 /// 8 zones). Regenerate as for version 1.
 #[test]
 fn golden_v2_scan_file_opens_and_answers() {
-    let dim = 8;
-    let rows: Vec<f32> = (0..256 * dim)
-        .map(|i| (((i * 7919) % 257) as f32 / 257.0) + (i / dim / 128) as f32)
-        .collect();
+    let (rows, dim) = golden_rows();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v2-scan.zgq");
     if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
         ZgqParams {
