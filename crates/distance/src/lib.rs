@@ -178,9 +178,7 @@ impl Kernels {
                 dot_columns: x86::dot_columns_avx2,
                 l2_sq_u8: x86::l2_sq_u8_avx2,
                 fastscan: x86::fastscan_block_avx2,
-                // No AVX2 form yet: the reference (auto-vectorised for the
-                // build's baseline) serves this tier.
-                fastscan_lut: portable::fastscan_quantize_lut,
+                fastscan_lut: x86::fastscan_quantize_lut_avx2,
             }),
             _ => None,
         }

@@ -325,6 +325,69 @@ unsafe fn fastscan_quantize_lut_512(table: &[f32], luts: &mut [u8]) -> Option<(f
     Some((scale, bias))
 }
 
+/// The AVX2 form of `portable::fastscan_quantize_lut` (same operations in
+/// the same order, no fused multiply-add, so the same bytes, scale and bias).
+///
+/// # Safety
+/// AVX2 available; `table.len() == luts.len()`, a multiple of 16 (checked
+/// by the caller; only whole chunks are read and written).
+#[target_feature(enable = "avx2")]
+unsafe fn fastscan_quantize_lut_256(table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+    let load2 = |t: &[f32]| {
+        // SAFETY: `t` is a 16-float chunk: two unaligned 256-bit loads.
+        unsafe { (_mm256_loadu_ps(t.as_ptr()), _mm256_loadu_ps(t.as_ptr().add(8))) }
+    };
+    let hmin = |a: __m256, b: __m256| {
+        let m = _mm256_min_ps(a, b);
+        let m = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+        _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps::<1>(m, m)))
+    };
+    let hmax = |a: __m256, b: __m256| {
+        let m = _mm256_max_ps(a, b);
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps::<1>(m, m)))
+    };
+    let zero = _mm256_setzero_ps();
+    let mut range = 0.0f32;
+    for t in table.chunks_exact(16) {
+        let (a, b) = load2(t);
+        // `x · 0` is 0 exactly when `x` is finite.
+        let fa = _mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_mul_ps(a, zero), zero);
+        let fb = _mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_mul_ps(b, zero), zero);
+        if _mm256_movemask_ps(_mm256_and_ps(fa, fb)) != 0xFF {
+            return None;
+        }
+        let spread = hmax(a, b) - hmin(a, b);
+        range = if spread > range { spread } else { range };
+    }
+    let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+    let inv = _mm256_set1_ps(1.0 / scale);
+    let (half, top) = (_mm256_set1_ps(0.5), _mm256_set1_ps(255.0));
+    let mut bias = 0.0f32;
+    for (t, out) in table.chunks_exact(16).zip(luts.chunks_exact_mut(16)) {
+        let (a, b) = load2(t);
+        let lo = hmin(a, b);
+        bias += lo;
+        let lov = _mm256_set1_ps(lo);
+        let q = |v: __m256| {
+            let x = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v, lov), inv), half);
+            _mm256_cvttps_epi32(_mm256_min_ps(x, top))
+        };
+        // 0..=255 in every lane: the saturating packs are exact; they
+        // interleave 128-bit halves, which the permute puts back in order.
+        let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(q(a), q(b)));
+        let bytes = _mm_packus_epi16(
+            _mm256_castsi256_si128(words),
+            _mm256_extracti128_si256::<1>(words),
+        );
+        // SAFETY: `out` is a 16-byte chunk: one unaligned 128-bit store.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), bytes) };
+    }
+    Some((scale, bias))
+}
+
 // ---------------------------------------------------------------- one-to-many
 
 macro_rules! many {
@@ -622,6 +685,7 @@ safe_columns!(dot_columns_avx2 => dot_columns_256);
 // checks `has_avx2()` before storing this in either x86 tier.
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
 safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
+safe_entry!(fastscan_quantize_lut_avx2 => fastscan_quantize_lut_256, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
 
 #[cfg(test)]
 mod tests {
