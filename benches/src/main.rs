@@ -15,6 +15,7 @@ use serde::Serialize;
 use zgq_data::Matrix;
 
 mod flat;
+mod hnsw_qg;
 mod hnsw_sq8;
 mod ivfpq;
 
@@ -28,7 +29,7 @@ struct Args {
     /// Without it: built-in seeded clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat, hnsw, hnsw-sq8, ivfpq, zgq.
+    /// Comma-separated methods: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq.
     #[arg(long, default_value = "flat,hnsw,zgq")]
     methods: String,
     /// ivfpq: coarse lists.
@@ -54,6 +55,18 @@ struct Args {
         default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
     )]
     ef: Vec<usize>,
+    /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: the
+    /// library's rule, ZgqParams::default_pq_m).
+    #[arg(long)]
+    qg_pq_m: Option<usize>,
+    /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
+    /// measured: edge (residuals neighbour − node), pq4 (the vectors).
+    #[arg(long, value_delimiter = ',', default_value = "edge")]
+    qg_codes: Vec<String>,
+    /// hnsw-qg: pool nodes re-ranked after the walk, to sweep (0: each
+    /// expanded node scored exactly from its record, the implicit re-rank).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    qg_rerank: Vec<usize>,
     /// hnsw: neighbours per node (m0 = 2m).
     #[arg(long, default_value_t = 16)]
     m: usize,
@@ -272,12 +285,12 @@ fn run() -> Result<()> {
     let graph_methods: Vec<&str> = methods
         .iter()
         .copied()
-        .filter(|m| matches!(*m, "hnsw" | "hnsw-sq8"))
+        .filter(|m| matches!(*m, "hnsw" | "hnsw-sq8" | "hnsw-qg"))
         .collect();
     for method in &methods {
         match *method {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
-            "hnsw" | "hnsw-sq8" => {
+            "hnsw" | "hnsw-sq8" | "hnsw-qg" => {
                 if graph_methods.first() == Some(method) {
                     rows.extend(bench_hnsw(&data, &args, &graph_methods)?);
                 }
@@ -288,7 +301,9 @@ fn run() -> Result<()> {
                     rows.extend(bench_zgq(&data, &args, codes)?);
                 }
             }
-            other => bail!("unknown method {other:?}; available: flat, hnsw, hnsw-sq8, ivfpq, zgq"),
+            other => bail!(
+                "unknown method {other:?}; available: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq"
+            ),
         }
     }
     let mut results: Vec<serde_json::Value> = rows
@@ -601,7 +616,49 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     };
     let k = args.k;
     let mut rows = Vec::new();
-    for &method in methods {
+    let qg_codes: &[String] = if methods.contains(&"hnsw-qg") {
+        &args.qg_codes
+    } else {
+        &[]
+    };
+    for codes in qg_codes {
+        let edge = match codes.as_str() {
+            "edge" => true,
+            "pq4" => false,
+            other => bail!("unknown --qg-codes {other:?}; available: edge, pq4"),
+        };
+        let t = Instant::now();
+        let pq_m = args
+            .qg_pq_m
+            .unwrap_or_else(|| zgq::ZgqParams::default_pq_m(graph.dim()));
+        let qg = hnsw_qg::Qg::new(&graph, pq_m, edge)?;
+        let extra = t.elapsed().as_secs_f64();
+        eprintln!(
+            "hnsw-qg: {codes} codes, PQ m {pq_m}, trained, encoded and laid out in {extra:.1}s"
+        );
+        for &rerank in &args.qg_rerank {
+            for &ef in &args.ef {
+                let m = measure(data, k, args.repeats, |q, s: &mut hnsw_qg::Scratch, out| {
+                    qg.search(q, k, ef, rerank, s, out).expect("valid query")
+                })?;
+                eprintln!(
+                    "  hnsw-qg {codes} ef {ef:>4} rerank {rerank:>3}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+                    m.recall, m.qps
+                );
+                let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction,
+                    "ef": ef, "codes": codes, "pq_m": pq_m, "rerank": rerank});
+                rows.push(Row::new(
+                    "hnsw-qg",
+                    params,
+                    (build_seconds + extra, threads),
+                    qg.memory_bytes(),
+                    m,
+                    k,
+                ));
+            }
+        }
+    }
+    for &method in methods.iter().filter(|m| **m != "hnsw-qg") {
         for &ef in &args.ef {
             let (m, index_bytes) = match (method, &sq8) {
                 ("hnsw-sq8", Some(sq8)) => (

@@ -335,7 +335,12 @@ unsafe fn fastscan_quantize_lut_512(table: &[f32], luts: &mut [u8]) -> Option<(f
 unsafe fn fastscan_quantize_lut_256(table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
     let load2 = |t: &[f32]| {
         // SAFETY: `t` is a 16-float chunk: two unaligned 256-bit loads.
-        unsafe { (_mm256_loadu_ps(t.as_ptr()), _mm256_loadu_ps(t.as_ptr().add(8))) }
+        unsafe {
+            (
+                _mm256_loadu_ps(t.as_ptr()),
+                _mm256_loadu_ps(t.as_ptr().add(8)),
+            )
+        }
     };
     let hmin = |a: __m256, b: __m256| {
         let m = _mm256_min_ps(a, b);

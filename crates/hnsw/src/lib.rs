@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod blocks;
 mod build;
 mod error;
 mod graph;
@@ -52,6 +53,9 @@ mod relabel;
 mod search;
 mod visited;
 
+pub use blocks::{
+    BLOCK, BlockEstimator, BlockGraph, BlockGraphParts, BlockLayout, BlockWalk, Blocks, Exact,
+};
 pub use build::HnswParams;
 pub use error::{Error, Result};
 pub use graph::{GraphParts, Hnsw, HnswGraph, MAX_LEVEL, NO_NEIGHBOR, Walk};

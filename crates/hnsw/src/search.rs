@@ -201,6 +201,7 @@ pub struct SearchScratch {
     pub(crate) descent_scores: Vec<f32>,
     pub(crate) entries: Vec<Cand>,
     pub(crate) query: Vec<f32>,
+    pub(crate) pool: crate::blocks::Pool,
 }
 
 impl SearchScratch {

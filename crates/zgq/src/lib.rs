@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod blocks;
 mod build;
 mod error;
 mod format;
@@ -79,6 +80,10 @@ mod scan;
 mod search;
 mod stitch;
 
+pub use blocks::{
+    EdgePq4Estimator, Pq4Estimator, edge_block_bytes, pack_edge_block, pack_pq4_block,
+    pq4_block_bytes, train_edge_pq,
+};
 pub use error::{Error, Result};
 pub use format::header::MAGIC;
 pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};

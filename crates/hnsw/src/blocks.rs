@@ -1,0 +1,758 @@
+//! Neighbour blocks: level 0 stored as one fixed-size record per node, in
+//! which the node's neighbour ids are followed by a block of compact codes
+//! of those neighbours and by the node's own vector, so that expanding a
+//! node is one sequential read, one estimator call per 32 neighbours and
+//! one exact distance (the node's own). The layout of NGT-QG and
+//! SymphonyQG (arXiv 2411.12229); the codes are opaque here: whoever builds
+//! the records packs them, and a [`BlockEstimator`] reads them.
+//!
+//! ```text
+//!  records  n × stride u32 words, each record 64-byte aligned
+//!  record of node i:
+//!  ┌──────────── degree ids ────────────┬─ degree/32 code blocks ─┬── dim f32 ──┬ pad ┐
+//!  │ 17  4  9 … NO_NEIGHBOR NO_NEIGHBOR │ block 0 │ block 1 │ …   │ node i's    │     │
+//!  │ (the level-0 list, nearest first)  │ (block_bytes each)    │ vector      │     │
+//!  └────────────────────────────────────┴───────────────────────┴─────────────┴─────┘
+//!  upper_offsets, upper, labels, entry: as in the plain graph
+//! ```
+//!
+//! Lane `j` of block `b` holds the code of neighbour `32·b + j`; lanes past
+//! the end of the list hold anything (their ids are `NO_NEIGHBOR`, so the
+//! walk ignores them).
+//!
+//! The walk ([`BlockGraph::search`]) keeps a sorted pool of `ef` nodes keyed
+//! by *estimated* distance; it expands the best node not yet expanded,
+//! estimates all of that node's neighbours with one call per block, and
+//! inserts the unvisited ones whose estimate beats the pool's worst. Exact
+//! distances come one of two ways ([`Exact`]): the node being expanded is
+//! scored from the vector in its own record (SymphonyQG's implicit re-rank:
+//! the results are built from exact distances as the walk goes, no extra
+//! random read), or the pool's best `rerank` are scored after the walk.
+
+use zgq_distance::{Kernels, Metric, prefetch_lines};
+
+use crate::error::{Error, Result, first_non_finite};
+use crate::graph::{HnswGraph, MAX_LEVEL, NO_NEIGHBOR};
+use crate::search::{Adjacency, Cand, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
+
+/// Neighbours per code block (the fast-scan block of zgq-distance).
+pub const BLOCK: usize = zgq_distance::FASTSCAN_BLOCK;
+
+/// Reads a block of neighbour codes and estimates the query's distance to
+/// each of its [`BLOCK`] neighbours (smaller is closer, on the scale of the
+/// graph's metric). Holds whatever per-query state it needs (lookup tables).
+///
+/// Codes may be relative to the node whose record holds them (residuals
+/// `neighbour − node`): the walk then passes that node's exact distance to
+/// the query, and the estimate is that distance plus a correction, so that
+/// its error scales with the node's distance to the query, not with the
+/// query's norm.
+pub trait BlockEstimator {
+    /// Whether [`BlockEstimator::estimate`] reads `node_distance`: when it
+    /// does, the walk scores every expanded node exactly before estimating
+    /// its neighbours, whatever [`Exact`] says.
+    const NEEDS_NODE_DISTANCE: bool = false;
+
+    /// `out[j]` = the estimated distance of the query to the neighbour in
+    /// lane `j` of `block` (`block_bytes` bytes, as the layout says), given
+    /// the exact distance of the node whose record holds the block
+    /// (`f32::NAN` when [`BlockEstimator::NEEDS_NODE_DISTANCE`] is false
+    /// and the walk did not compute it).
+    fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]);
+}
+
+impl<E: BlockEstimator + ?Sized> BlockEstimator for &mut E {
+    const NEEDS_NODE_DISTANCE: bool = E::NEEDS_NODE_DISTANCE;
+
+    #[inline]
+    fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
+        (**self).estimate(node_distance, block, out)
+    }
+}
+
+/// The shape of a node record (all sizes in 32-bit words unless named bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Neighbour slots per node: a multiple of [`BLOCK`].
+    pub degree: usize,
+    /// Bytes of one code block of [`BLOCK`] neighbours: a multiple of 4.
+    pub block_bytes: usize,
+}
+
+impl BlockLayout {
+    /// Checks the shape.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `dim` or `degree` is 0, `degree` is not a
+    /// multiple of 32, or `block_bytes` is 0 or not a multiple of 4.
+    pub fn new(dim: usize, degree: usize, block_bytes: usize) -> Result<BlockLayout> {
+        if dim == 0 {
+            return Err(Error::parameter("dim", "must be at least 1"));
+        }
+        if degree == 0 || !degree.is_multiple_of(BLOCK) {
+            return Err(Error::parameter(
+                "degree",
+                format!("{degree} is not a positive multiple of {BLOCK}"),
+            ));
+        }
+        if block_bytes == 0 || !block_bytes.is_multiple_of(4) {
+            return Err(Error::parameter(
+                "block_bytes",
+                format!("{block_bytes} is not a positive multiple of 4"),
+            ));
+        }
+        let layout = BlockLayout {
+            dim,
+            degree,
+            block_bytes,
+        };
+        layout
+            .degree
+            .checked_add(layout.code_words())
+            .and_then(|w| w.checked_add(dim))
+            .and_then(|w| w.checked_next_multiple_of(16))
+            .ok_or_else(|| Error::parameter("dim", "the record size overflows"))?;
+        Ok(layout)
+    }
+
+    fn code_words(&self) -> usize {
+        self.degree / BLOCK * self.block_bytes / 4
+    }
+
+    /// Words per record: ids, code blocks and the vector, rounded up to 16
+    /// words (64 bytes) so that every record starts on a cache line.
+    pub fn stride(&self) -> usize {
+        (self.degree + self.code_words() + self.dim).next_multiple_of(16)
+    }
+
+    /// Where the vector starts in a record (words).
+    fn vector_at(&self) -> usize {
+        self.degree + self.code_words()
+    }
+}
+
+/// The arrays of a graph with neighbour blocks, borrowed (see the module
+/// docs for the layout).
+#[derive(Clone, Copy, Debug)]
+pub struct BlockGraphParts<'a> {
+    /// The record shape.
+    pub layout: BlockLayout,
+    /// Distance measure of the exact scores.
+    pub metric: Metric,
+    /// List length on levels ≥ 1.
+    pub m: usize,
+    /// Entry node (internal id).
+    pub entry: u32,
+    /// `n × layout.stride()` words.
+    pub records: &'a [u32],
+    /// `n + 1` prefix sums of node levels.
+    pub upper_offsets: &'a [u32],
+    /// Lists of levels ≥ 1, `upper_offsets[n] × m`.
+    pub upper: &'a [u32],
+    /// Caller ids, `n`.
+    pub labels: &'a [u64],
+}
+
+/// How the walk gets exact distances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exact {
+    /// Each expanded node is scored from the vector in its own record as it
+    /// is expanded; the results are the best exact scores of the expanded
+    /// nodes (SymphonyQG's implicit re-rank).
+    Expanded,
+    /// After the walk, the pool's best `n` by estimate are scored exactly
+    /// (a re-rank pass, one random read each).
+    Rerank(usize),
+}
+
+/// What a [`BlockGraph::search`] returns and how wide it looks.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockWalk<F = NoFilter> {
+    /// Results wanted.
+    pub k: usize,
+    /// Pool size (raised to `k` if smaller).
+    pub ef: usize,
+    /// Where exact distances come from.
+    pub exact: Exact,
+    /// Which nodes may be returned (all are traversed).
+    pub filter: F,
+}
+
+impl BlockWalk<NoFilter> {
+    /// `k` results from a pool of `max(ef, k)`, implicit re-rank, no filter.
+    pub fn new(k: usize, ef: usize) -> BlockWalk<NoFilter> {
+        BlockWalk {
+            k,
+            ef,
+            exact: Exact::Expanded,
+            filter: NoFilter,
+        }
+    }
+}
+
+impl<F> BlockWalk<F> {
+    /// Sets where exact distances come from.
+    pub fn exact(self, exact: Exact) -> BlockWalk<F> {
+        BlockWalk { exact, ..self }
+    }
+
+    /// Returns only nodes `filter` allows (it sees internal ids).
+    pub fn filter<G: Filter>(self, filter: G) -> BlockWalk<G> {
+        BlockWalk {
+            k: self.k,
+            ef: self.ef,
+            exact: self.exact,
+            filter,
+        }
+    }
+}
+
+/// A read-only graph with neighbour blocks over borrowed arrays. Cheap to
+/// copy; `Sync`.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockGraph<'a> {
+    p: BlockGraphParts<'a>,
+    n: usize,
+    max_level: usize,
+}
+
+impl<'a> BlockGraph<'a> {
+    /// Wraps `parts` after checking what costs nothing per node: the array
+    /// lengths, the entry and its level. As for
+    /// [`HnswGraph::open`](crate::HnswGraph::open), search stays safe on any
+    /// list content (an id ≥ n ends a list; an upper list outside `upper`
+    /// is empty).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if a length disagrees with the others or the entry
+    /// is out of range; [`Error::Parameter`] if `m` is 0.
+    pub fn open(p: BlockGraphParts<'a>) -> Result<BlockGraph<'a>> {
+        if p.m == 0 {
+            return Err(Error::parameter("m", "must be at least 1"));
+        }
+        let n = p.labels.len();
+        let stride = p.layout.stride();
+        if p.records.len() != n.saturating_mul(stride) {
+            return Err(Error::Corrupt(format!(
+                "{} record words for {n} nodes of {stride} words",
+                p.records.len()
+            )));
+        }
+        if p.upper_offsets.len() != n + 1 {
+            return Err(Error::Corrupt(format!(
+                "{} level offsets for {n} nodes",
+                p.upper_offsets.len()
+            )));
+        }
+        let upper_lists = *p.upper_offsets.last().unwrap_or(&0) as usize;
+        if p.upper.len() != upper_lists.saturating_mul(p.m) {
+            return Err(Error::Corrupt(format!(
+                "{} upper-level ids for {upper_lists} lists of {}",
+                p.upper.len(),
+                p.m
+            )));
+        }
+        if n > 0 && p.entry as usize >= n {
+            return Err(Error::Corrupt(format!(
+                "entry {} out of range 0..{n}",
+                p.entry
+            )));
+        }
+        let mut g = BlockGraph { p, n, max_level: 0 };
+        if n > 0 {
+            let level = g.level(p.entry);
+            if level > MAX_LEVEL {
+                return Err(Error::Corrupt(format!(
+                    "entry level {level} above {MAX_LEVEL}"
+                )));
+            }
+            g.max_level = level;
+        }
+        Ok(g)
+    }
+
+    /// The parts this graph reads.
+    pub fn parts(&self) -> BlockGraphParts<'a> {
+        self.p
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the graph has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.p.layout.dim
+    }
+
+    /// Bytes of the arrays (records, upper levels, labels).
+    pub fn memory_bytes(&self) -> usize {
+        4 * (self.p.records.len() + self.p.upper_offsets.len() + self.p.upper.len())
+            + 8 * self.p.labels.len()
+    }
+
+    /// Level of node `id` (0 where offsets of an unchecked graph decrease).
+    fn level(&self, id: u32) -> usize {
+        let i = id as usize;
+        self.p.upper_offsets[i + 1].saturating_sub(self.p.upper_offsets[i]) as usize
+    }
+
+    /// The record of node `id` (`id < len()`).
+    #[inline]
+    fn record(&self, id: u32) -> &'a [u32] {
+        let s = self.p.layout.stride();
+        &self.p.records[id as usize * s..][..s]
+    }
+
+    /// The level-0 neighbour slots of `id` (padding included).
+    pub fn neighbor_slots(&self, id: u32) -> &'a [u32] {
+        &self.record(id)[..self.p.layout.degree]
+    }
+
+    /// The vector of node `id` (normalized for cosine).
+    ///
+    /// # Panics
+    /// If `id >= len()`.
+    pub fn vector(&self, id: u32) -> &'a [f32] {
+        let l = self.p.layout;
+        let words = &self.record(id)[l.vector_at()..][..l.dim];
+        bytemuck::cast_slice(words)
+    }
+
+    /// Code block `b` of node `id`'s record.
+    ///
+    /// # Panics
+    /// If `id >= len()` or `b >= degree / 32`.
+    pub fn block(&self, id: u32, b: usize) -> &'a [u8] {
+        let l = self.p.layout;
+        assert!(b < l.degree / BLOCK, "block {b} of {}", l.degree / BLOCK);
+        let words = &self.record(id)[l.degree + b * l.block_bytes / 4..][..l.block_bytes / 4];
+        bytemuck::cast_slice(words)
+    }
+
+    /// The caller's id of node `id`.
+    ///
+    /// # Panics
+    /// If `id >= len()`.
+    pub fn label(&self, id: u32) -> u64 {
+        self.p.labels[id as usize]
+    }
+
+    /// The `k` nearest neighbours of `query` as [`BlockWalk`] says: greedy
+    /// descent on exact distances through the upper levels, then the block
+    /// walk of level 0 with `estimator` (which must hold this query's
+    /// tables). `out` is cleared and receives up to `k` results, nearest
+    /// first, with labels and **exact** distances: a node is returned only
+    /// after its exact distance was computed.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a query of the wrong length,
+    /// [`Error::NonFiniteQuery`] for NaN or infinite values.
+    pub fn search<E: BlockEstimator, F: Filter>(
+        &self,
+        estimator: &mut E,
+        query: &[f32],
+        walk: &BlockWalk<F>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        if query.len() != self.dim() {
+            return Err(Error::Dimension {
+                expected: self.dim(),
+                got: query.len(),
+            });
+        }
+        if let Some((column, value)) = first_non_finite(query) {
+            return Err(Error::NonFiniteQuery { column, value });
+        }
+        if self.is_empty() || walk.k == 0 {
+            return Ok(());
+        }
+        let mut q = std::mem::take(&mut scratch.query);
+        q.clear();
+        q.extend_from_slice(query);
+        if self.p.metric.normalizes() {
+            zgq_distance::normalize(&mut q);
+        }
+        let kernels = *zgq_distance::kernels();
+        let mut exact = RecordScorer {
+            g: self,
+            query: &q,
+            kernels,
+        };
+        let entry = self.p.entry;
+        let mut start = Cand {
+            distance: exact.score(entry),
+            id: entry,
+        };
+        if self.max_level > 0 {
+            start = crate::search::greedy_descent(
+                self,
+                &mut exact,
+                start,
+                self.max_level,
+                1,
+                &mut scratch.descent,
+                &mut scratch.descent_scores,
+            );
+        }
+        self.walk_level0(estimator, &mut exact, start, walk, scratch);
+        scratch.query = q;
+        let name = |id: u32| self.p.labels[id as usize];
+        let results = &mut scratch.results;
+        while results.len() > walk.k {
+            results.pop();
+        }
+        while let Some(c) = results.pop() {
+            out.push(Neighbor {
+                id: name(c.id),
+                distance: c.distance,
+            });
+        }
+        out.reverse();
+        Ok(())
+    }
+
+    fn walk_level0<E: BlockEstimator, F: Filter>(
+        &self,
+        estimator: &mut E,
+        exact: &mut RecordScorer<'_, '_>,
+        start: Cand,
+        walk: &BlockWalk<F>,
+        scratch: &mut SearchScratch,
+    ) {
+        let ef = walk.ef.max(walk.k);
+        let keep = match walk.exact {
+            Exact::Expanded => walk.k,
+            Exact::Rerank(r) => r.max(walk.k),
+        };
+        let SearchScratch {
+            visited,
+            results,
+            pool,
+            ..
+        } = scratch;
+        visited.reset(self.n);
+        pool.reset(ef);
+        results.clear();
+        visited.insert(start.id);
+        pool.insert(start.distance, start.id);
+        let layout = self.p.layout;
+        let blocks = layout.degree / BLOCK;
+        let mut est = [0f32; BLOCK];
+        let n = self.n;
+        let score_expanded = walk.exact == Exact::Expanded || E::NEEDS_NODE_DISTANCE;
+        while let Some(u) = pool.pop() {
+            // The best unexpanded node is next unless a neighbour of `u`
+            // beats it: start fetching its record now.
+            if let Some(next) = pool.peek() {
+                prefetch_lines(self.record(next), PREFETCH_BYTES);
+            }
+            let rec = self.record(u);
+            let (ids, rest) = rec.split_at(layout.degree);
+            for &nb in ids {
+                visited.prefetch(nb);
+            }
+            let mut node_distance = f32::NAN;
+            if score_expanded {
+                let v = &rest[layout.vector_at() - layout.degree..][..layout.dim];
+                node_distance = exact.distance(bytemuck::cast_slice(v));
+                if walk.exact == Exact::Expanded && walk.filter.allows(u) {
+                    push_bounded(
+                        results,
+                        Cand {
+                            distance: node_distance,
+                            id: u,
+                        },
+                        keep,
+                    );
+                }
+            }
+            let before = pool.peek();
+            for b in 0..blocks {
+                let lane_ids = &ids[b * BLOCK..][..BLOCK];
+                if lane_ids[0] as usize >= n {
+                    break; // the list ended in the previous block
+                }
+                let words = &rest[b * layout.block_bytes / 4..][..layout.block_bytes / 4];
+                estimator.estimate(node_distance, bytemuck::cast_slice(words), &mut est);
+                for (&nb, &e) in lane_ids.iter().zip(&est) {
+                    if nb as usize >= n {
+                        break;
+                    }
+                    if visited.insert(nb) {
+                        pool.insert(e, nb);
+                    }
+                }
+            }
+            if let Some(next) = pool.peek()
+                && Some(next) != before
+            {
+                prefetch_lines(self.record(next), PREFETCH_BYTES);
+            }
+        }
+        if let Exact::Rerank(_) = walk.exact {
+            let mut taken = 0;
+            for c in pool.entries() {
+                if taken == keep {
+                    break;
+                }
+                if walk.filter.allows(c.id) {
+                    prefetch_lines(self.vector(c.id), 256);
+                    taken += 1;
+                }
+            }
+            taken = 0;
+            for c in pool.entries() {
+                if taken == keep {
+                    break;
+                }
+                if walk.filter.allows(c.id) {
+                    let d = exact.score(c.id);
+                    results.push(Cand {
+                        distance: d,
+                        id: c.id,
+                    });
+                    taken += 1;
+                }
+            }
+        }
+    }
+}
+
+/// How much of the next record the walk prefetches (the hardware
+/// prefetcher follows the rest of a sequential record).
+const PREFETCH_BYTES: usize = usize::MAX;
+
+/// Pushes `c` into the max-heap `results`, keeping its `keep` best.
+#[inline]
+fn push_bounded(results: &mut std::collections::BinaryHeap<Cand>, c: Cand, keep: usize) {
+    if results.len() < keep {
+        results.push(c);
+    } else if let Some(worst) = results.peek()
+        && c < *worst
+    {
+        results.pop();
+        results.push(c);
+    }
+}
+
+/// Exact distances from the vectors in the records.
+struct RecordScorer<'g, 'q> {
+    g: &'g BlockGraph<'g>,
+    query: &'q [f32],
+    kernels: Kernels,
+}
+
+impl RecordScorer<'_, '_> {
+    #[inline]
+    fn distance(&self, v: &[f32]) -> f32 {
+        self.g.p.metric.distance(&self.kernels, self.query, v)
+    }
+}
+
+impl Scorer for RecordScorer<'_, '_> {
+    #[inline]
+    fn score(&mut self, id: u32) -> f32 {
+        self.distance(self.g.vector(id))
+    }
+
+    #[inline]
+    fn prefetch(&self, id: u32) {
+        prefetch_lines(self.g.vector(id), 256);
+    }
+}
+
+impl Adjacency for BlockGraph<'_> {
+    fn node_count(&self) -> usize {
+        self.n
+    }
+
+    fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>) {
+        let n = self.n;
+        let list: &[u32] = if level == 0 {
+            self.neighbor_slots(id)
+        } else if level > self.level(id) {
+            &[]
+        } else {
+            let m = self.p.m;
+            (self.p.upper_offsets[id as usize] as usize + level - 1)
+                .checked_mul(m)
+                .and_then(|at| self.p.upper.get(at..at.checked_add(m)?))
+                .unwrap_or(&[])
+        };
+        out.extend(list.iter().take_while(|&&x| (x as usize) < n));
+    }
+}
+
+/// The walk's pool: up to `capacity` nodes sorted by (estimate, id), each
+/// marked once expanded; `cursor` is at or before the first unexpanded one.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pool {
+    items: Vec<(Cand, bool)>,
+    capacity: usize,
+    cursor: usize,
+}
+
+impl Pool {
+    pub(crate) fn reset(&mut self, capacity: usize) {
+        self.items.clear();
+        self.items.reserve(capacity + 1);
+        self.capacity = capacity;
+        self.cursor = 0;
+    }
+
+    /// Inserts unless the pool is full and `distance` is not better than
+    /// its worst; the worst falls out when the pool overflows.
+    #[inline]
+    pub(crate) fn insert(&mut self, distance: f32, id: u32) {
+        let c = Cand { distance, id };
+        if self.items.len() == self.capacity && self.items.last().is_none_or(|(w, _)| c >= *w) {
+            return;
+        }
+        let at = self.items.partition_point(|(x, _)| *x < c);
+        self.items.insert(at, (c, false));
+        if self.items.len() > self.capacity {
+            self.items.pop();
+        }
+        if at < self.cursor {
+            self.cursor = at;
+        }
+    }
+
+    /// Marks the best unexpanded node expanded and returns it.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<u32> {
+        while let Some((c, done)) = self.items.get_mut(self.cursor) {
+            self.cursor += 1;
+            if !*done {
+                *done = true;
+                return Some(c.id);
+            }
+        }
+        None
+    }
+
+    /// The best unexpanded node, if any (advances the cursor past expanded ones).
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<u32> {
+        while let Some((c, done)) = self.items.get(self.cursor) {
+            if !*done {
+                return Some(c.id);
+            }
+            self.cursor += 1;
+        }
+        None
+    }
+
+    /// All entries, best estimate first.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Cand> + '_ {
+        self.items.iter().map(|(c, _)| *c)
+    }
+}
+
+/// A graph with neighbour blocks that owns its arrays. Build one from a
+/// plain graph with [`Blocks::build`]; search it through [`Blocks::graph`].
+#[derive(Debug)]
+pub struct Blocks {
+    layout: BlockLayout,
+    metric: Metric,
+    m: usize,
+    entry: u32,
+    words: memmap2::MmapMut,
+    n: usize,
+    upper_offsets: Vec<u32>,
+    upper: Vec<u32>,
+    labels: Vec<u64>,
+}
+
+impl Blocks {
+    /// Lays out `graph`'s level 0 as records of `degree` neighbour slots
+    /// (the smallest multiple of 32 holding the graph's `m0`), with
+    /// `block_bytes` of codes per 32 neighbours written by
+    /// `pack(node, neighbours, block)`: `neighbours` are the (up to 32) node
+    /// ids of the lanes of a block of `node`'s record, in order, and `block`
+    /// is zeroed. Nodes are packed in parallel.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `block_bytes` is 0 or not a multiple of 4.
+    pub fn build<P>(graph: &HnswGraph<'_>, block_bytes: usize, pack: P) -> Result<Blocks>
+    where
+        P: Fn(u32, &[u32], &mut [u8]) + Sync,
+    {
+        use rayon::prelude::*;
+        let gp = graph.parts();
+        let degree = gp.m0.next_multiple_of(BLOCK).max(BLOCK);
+        let layout = BlockLayout::new(gp.dim, degree, block_bytes)?;
+        let n = graph.len();
+        let stride = layout.stride();
+        let bytes = n
+            .checked_mul(stride * 4)
+            .ok_or_else(|| Error::parameter("graph", "the records overflow usize"))?;
+        // Page-aligned anonymous memory, so that records start on cache
+        // lines, and 2 MiB pages where the kernel gives them (a walk reads
+        // records at random: one TLB miss per record on 4 KiB pages).
+        let mut words = memmap2::MmapMut::map_anon(bytes.max(64))
+            .map_err(|e| Error::parameter("graph", format!("cannot map {bytes} bytes: {e}")))?;
+        #[cfg(target_os = "linux")]
+        let _ = words.advise(memmap2::Advice::HugePage);
+        bytemuck::cast_slice_mut::<u8, u32>(&mut words[..bytes])
+            .par_chunks_mut(stride)
+            .enumerate()
+            .for_each(|(i, rec)| {
+                let id = i as u32;
+                let list = graph.neighbors(id, 0);
+                let (ids, rest) = rec.split_at_mut(degree);
+                ids.fill(NO_NEIGHBOR);
+                ids[..list.len()].copy_from_slice(list);
+                let (codes, vector) = rest.split_at_mut(layout.code_words());
+                for (b, chunk) in list.chunks(BLOCK).enumerate() {
+                    let block = &mut codes[b * block_bytes / 4..][..block_bytes / 4];
+                    pack(id, chunk, bytemuck::cast_slice_mut(block));
+                }
+                let v = graph.vector(id);
+                vector[..v.len()].copy_from_slice(bytemuck::cast_slice(v));
+            });
+        Ok(Blocks {
+            layout,
+            metric: gp.metric,
+            m: gp.m,
+            entry: gp.entry,
+            words,
+            n,
+            upper_offsets: gp.upper_offsets.to_vec(),
+            upper: gp.upper.to_vec(),
+            labels: gp.labels.to_vec(),
+        })
+    }
+
+    /// The record shape.
+    pub fn layout(&self) -> BlockLayout {
+        self.layout
+    }
+
+    /// The borrowed view (all searching happens there).
+    pub fn graph(&self) -> BlockGraph<'_> {
+        let stride = self.layout.stride();
+        BlockGraph::open(BlockGraphParts {
+            layout: self.layout,
+            metric: self.metric,
+            m: self.m,
+            entry: self.entry,
+            records: &bytemuck::cast_slice(&self.words[..])[..self.n * stride],
+            upper_offsets: &self.upper_offsets,
+            upper: &self.upper,
+            labels: &self.labels,
+        })
+        .expect("a built graph has consistent parts")
+    }
+}

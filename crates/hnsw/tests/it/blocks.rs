@@ -1,0 +1,162 @@
+//! Graphs with neighbour blocks: with an estimator that is exact, the block
+//! walk is the plain walk; with a coarse one it still returns only exactly
+//! scored nodes.
+
+use super::data;
+use zgq_hnsw::*;
+
+/// Blocks that hold the neighbours' full vectors, so that the "estimate"
+/// is the exact distance: the block walk must then do what the plain walk
+/// does.
+struct ExactBlocks {
+    query: Vec<f32>,
+    dim: usize,
+    calls: usize,
+}
+
+impl BlockEstimator for ExactBlocks {
+    fn estimate(&mut self, _: f32, block: &[u8], out: &mut [f32; BLOCK]) {
+        self.calls += 1;
+        let kernels = zgq_distance::kernels();
+        let mut v = vec![0f32; self.dim];
+        for (lane, o) in out.iter_mut().enumerate() {
+            let bytes = &block[lane * 4 * self.dim..][..4 * self.dim];
+            for (x, b) in v.iter_mut().zip(bytes.chunks_exact(4)) {
+                *x = f32::from_le_bytes(b.try_into().unwrap());
+            }
+            *o = Metric::L2.distance(kernels, &self.query, &v);
+        }
+    }
+}
+
+fn exact_blocks(g: &HnswGraph<'_>) -> Blocks {
+    let dim = g.dim();
+    Blocks::build(g, BLOCK * 4 * dim, |_, ids, block| {
+        for (lane, &id) in ids.iter().enumerate() {
+            for (j, x) in g.vector(id).iter().enumerate() {
+                block[(lane * dim + j) * 4..][..4].copy_from_slice(&x.to_le_bytes());
+            }
+        }
+    })
+    .unwrap()
+}
+
+#[test]
+fn an_exact_estimator_walks_exactly_like_the_plain_graph() {
+    let dim = 12;
+    let (base, queries, _) = data(3_000, 60, dim, 21);
+    // m = 20: m0 = 40 slots in two blocks of 32, the second half padding.
+    for m in [16, 20] {
+        let hnsw = HnswParams {
+            m,
+            ..Default::default()
+        }
+        .build(&base, dim)
+        .unwrap();
+        let g = hnsw.graph();
+        let blocks = exact_blocks(&g);
+        let bg = blocks.graph();
+        assert_eq!(bg.len(), g.len());
+        let mut scratch = SearchScratch::new();
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        for q in queries.chunks_exact(dim) {
+            let mut est = ExactBlocks {
+                query: q.to_vec(),
+                dim,
+                calls: 0,
+            };
+            for ef in [10, 24, 80] {
+                g.search_into(q, 10, ef, &mut scratch, &mut want).unwrap();
+                for exact in [Exact::Expanded, Exact::Rerank(ef)] {
+                    let walk = BlockWalk::new(10, ef).exact(exact);
+                    bg.search(&mut est, q, &walk, &mut scratch, &mut got)
+                        .unwrap();
+                    assert_eq!(got, want, "m {m}, ef {ef}, {exact:?}");
+                }
+            }
+            assert!(est.calls > 3, "the walk estimates neighbours in blocks");
+        }
+    }
+}
+
+/// A coarse estimator (every neighbour "at distance 0": the walk is
+/// blind) still returns only nodes it scored exactly, with their exact
+/// distances, sorted.
+#[test]
+fn results_carry_exact_distances_whatever_the_estimates() {
+    struct Blind;
+    impl BlockEstimator for Blind {
+        fn estimate(&mut self, _: f32, _: &[u8], out: &mut [f32; BLOCK]) {
+            out.fill(0.0);
+        }
+    }
+    let dim = 8;
+    let (base, queries, _) = data(2_000, 20, dim, 5);
+    let hnsw = HnswParams::default().build(&base, dim).unwrap();
+    let g = hnsw.graph();
+    let blocks = Blocks::build(&g, 4, |_, _, _| {}).unwrap();
+    let bg = blocks.graph();
+    let mut scratch = SearchScratch::new();
+    let mut got = Vec::new();
+    for q in queries.chunks_exact(dim) {
+        for exact in [Exact::Expanded, Exact::Rerank(30)] {
+            let walk = BlockWalk::new(10, 40).exact(exact);
+            bg.search(&mut Blind, q, &walk, &mut scratch, &mut got)
+                .unwrap();
+            assert_eq!(got.len(), 10);
+            for w in got.windows(2) {
+                assert!(w[0].distance <= w[1].distance);
+            }
+            for hit in &got {
+                let v = &base[hit.id as usize * dim..][..dim];
+                assert_eq!(hit.distance, zgq_distance::l2_sq(q, v), "{exact:?}");
+            }
+        }
+        // An odd-ids filter returns only odd ids.
+        let walk = BlockWalk::new(10, 40).filter(|id: u32| id % 2 == 1);
+        bg.search(&mut Blind, q, &walk, &mut scratch, &mut got)
+            .unwrap();
+        assert!(got.iter().all(|h| h.id % 2 == 1));
+    }
+}
+
+#[test]
+fn bad_layouts_and_queries_are_errors() {
+    assert!(BlockLayout::new(0, 32, 64).is_err());
+    assert!(BlockLayout::new(8, 48, 64).is_err());
+    assert!(BlockLayout::new(8, 32, 6).is_err());
+    let l = BlockLayout::new(50, 32, 800).unwrap();
+    assert_eq!(l.stride() % 16, 0);
+    assert!(l.stride() >= 32 + 200 + 50);
+    let (base, _, _) = data(500, 1, 8, 3);
+    let hnsw = HnswParams::default().build(&base, 8).unwrap();
+    let blocks = Blocks::build(&hnsw.graph(), 0, |_, _, _| {});
+    assert!(blocks.is_err());
+    let blocks = Blocks::build(&hnsw.graph(), 4, |_, _, _| {}).unwrap();
+    let bg = blocks.graph();
+    let mut e = |_: &[u8], o: &mut [f32; BLOCK]| o.fill(0.0);
+    struct F<'a>(&'a mut dyn FnMut(&[u8], &mut [f32; BLOCK]));
+    impl BlockEstimator for F<'_> {
+        fn estimate(&mut self, _: f32, b: &[u8], o: &mut [f32; BLOCK]) {
+            (self.0)(b, o)
+        }
+    }
+    let mut s = SearchScratch::new();
+    let mut out = Vec::new();
+    let walk = BlockWalk::new(5, 10);
+    assert!(matches!(
+        bg.search(&mut F(&mut e), &[0.0; 7], &walk, &mut s, &mut out),
+        Err(Error::Dimension { .. })
+    ));
+    assert!(matches!(
+        bg.search(&mut F(&mut e), &[f32::NAN; 8], &walk, &mut s, &mut out),
+        Err(Error::NonFiniteQuery { .. })
+    ));
+    // Parts that disagree are refused.
+    let mut p = bg.parts();
+    p.records = &p.records[..p.records.len() - 1];
+    assert!(BlockGraph::open(p).is_err());
+    let mut p = bg.parts();
+    p.entry = 10_000;
+    assert!(BlockGraph::open(p).is_err());
+}
