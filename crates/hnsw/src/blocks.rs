@@ -13,7 +13,12 @@
 //!  │ 17  4  9 … NO_NEIGHBOR NO_NEIGHBOR │ block 0 │ block 1 │ …   │ node i's    │     │
 //!  │ (the level-0 list, nearest first)  │ (block_bytes each)    │ vector      │     │
 //!  └────────────────────────────────────┴───────────────────────┴─────────────┴─────┘
-//!  upper_offsets, upper, labels, entry: as in the plain graph
+//!  upper_offsets   n + 1 prefix sums of node levels, as in the plain graph
+//!  upper_records   one record per (node, level ≥ 1) list, at
+//!                  upper_offsets[i] + level − 1, laid out the same way with
+//!                  m (rounded up to 32) neighbour slots: the descent through
+//!                  the upper levels estimates a list with the same kernel
+//!  labels, entry   as in the plain graph
 //! ```
 //!
 //! Lane `j` of block `b` holds the code of neighbour `32·b + j`; lanes past
@@ -33,7 +38,7 @@ use zgq_distance::{Kernels, Metric, prefetch_lines};
 
 use crate::error::{Error, Result, first_non_finite};
 use crate::graph::{HnswGraph, MAX_LEVEL, NO_NEIGHBOR};
-use crate::search::{Adjacency, Cand, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
+use crate::search::{Cand, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
 
 /// Neighbours per code block (the fast-scan block of zgq-distance).
 pub const BLOCK: usize = zgq_distance::FASTSCAN_BLOCK;
@@ -141,7 +146,8 @@ pub struct BlockGraphParts<'a> {
     pub layout: BlockLayout,
     /// Distance measure of the exact scores.
     pub metric: Metric,
-    /// List length on levels ≥ 1.
+    /// List length on levels ≥ 1 (their records have `m` rounded up to 32
+    /// neighbour slots: [`BlockGraphParts::upper_layout`]).
     pub m: usize,
     /// Entry node (internal id).
     pub entry: u32,
@@ -149,10 +155,29 @@ pub struct BlockGraphParts<'a> {
     pub records: &'a [u32],
     /// `n + 1` prefix sums of node levels.
     pub upper_offsets: &'a [u32],
-    /// Lists of levels ≥ 1, `upper_offsets[n] × m`.
-    pub upper: &'a [u32],
+    /// Records of the lists of levels ≥ 1,
+    /// `upper_offsets[n] × upper_layout().stride()` words.
+    pub upper_records: &'a [u32],
     /// Caller ids, `n`.
     pub labels: &'a [u64],
+}
+
+impl BlockGraphParts<'_> {
+    /// The shape of an upper-level record: the level-0 shape with `m`
+    /// rounded up to 32 neighbour slots.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `m` is 0 or the record size overflows.
+    pub fn upper_layout(&self) -> Result<BlockLayout> {
+        if self.m == 0 {
+            return Err(Error::parameter("m", "must be at least 1"));
+        }
+        BlockLayout::new(
+            self.layout.dim,
+            self.m.next_multiple_of(BLOCK),
+            self.layout.block_bytes,
+        )
+    }
 }
 
 /// How the walk gets exact distances.
@@ -214,6 +239,7 @@ impl<F> BlockWalk<F> {
 #[derive(Clone, Copy, Debug)]
 pub struct BlockGraph<'a> {
     p: BlockGraphParts<'a>,
+    upper_layout: BlockLayout,
     n: usize,
     max_level: usize,
 }
@@ -229,9 +255,7 @@ impl<'a> BlockGraph<'a> {
     /// [`Error::Corrupt`] if a length disagrees with the others or the entry
     /// is out of range; [`Error::Parameter`] if `m` is 0.
     pub fn open(p: BlockGraphParts<'a>) -> Result<BlockGraph<'a>> {
-        if p.m == 0 {
-            return Err(Error::parameter("m", "must be at least 1"));
-        }
+        let upper_layout = p.upper_layout()?;
         let n = p.labels.len();
         let stride = p.layout.stride();
         if p.records.len() != n.saturating_mul(stride) {
@@ -247,11 +271,11 @@ impl<'a> BlockGraph<'a> {
             )));
         }
         let upper_lists = *p.upper_offsets.last().unwrap_or(&0) as usize;
-        if p.upper.len() != upper_lists.saturating_mul(p.m) {
+        if p.upper_records.len() != upper_lists.saturating_mul(upper_layout.stride()) {
             return Err(Error::Corrupt(format!(
-                "{} upper-level ids for {upper_lists} lists of {}",
-                p.upper.len(),
-                p.m
+                "{} upper-level record words for {upper_lists} lists of {} words",
+                p.upper_records.len(),
+                upper_layout.stride()
             )));
         }
         if n > 0 && p.entry as usize >= n {
@@ -260,7 +284,12 @@ impl<'a> BlockGraph<'a> {
                 p.entry
             )));
         }
-        let mut g = BlockGraph { p, n, max_level: 0 };
+        let mut g = BlockGraph {
+            p,
+            upper_layout,
+            n,
+            max_level: 0,
+        };
         if n > 0 {
             let level = g.level(p.entry);
             if level > MAX_LEVEL {
@@ -295,7 +324,7 @@ impl<'a> BlockGraph<'a> {
 
     /// Bytes of the arrays (records, upper levels, labels).
     pub fn memory_bytes(&self) -> usize {
-        4 * (self.p.records.len() + self.p.upper_offsets.len() + self.p.upper.len())
+        4 * (self.p.records.len() + self.p.upper_offsets.len() + self.p.upper_records.len())
             + 8 * self.p.labels.len()
     }
 
@@ -310,6 +339,19 @@ impl<'a> BlockGraph<'a> {
     fn record(&self, id: u32) -> &'a [u32] {
         let s = self.p.layout.stride();
         &self.p.records[id as usize * s..][..s]
+    }
+
+    /// The record of `id`'s list on `level ≥ 1`; `None` above the node's
+    /// level or where the offsets point outside the records.
+    #[inline]
+    fn upper_record(&self, id: u32, level: usize) -> Option<&'a [u32]> {
+        if level == 0 || level > self.level(id) {
+            return None;
+        }
+        let s = self.upper_layout.stride();
+        (self.p.upper_offsets[id as usize] as usize + level - 1)
+            .checked_mul(s)
+            .and_then(|at| self.p.upper_records.get(at..at.checked_add(s)?))
     }
 
     /// The level-0 neighbour slots of `id` (padding included).
@@ -395,15 +437,7 @@ impl<'a> BlockGraph<'a> {
             id: entry,
         };
         if self.max_level > 0 {
-            start = crate::search::greedy_descent(
-                self,
-                &mut exact,
-                start,
-                self.max_level,
-                1,
-                &mut scratch.descent,
-                &mut scratch.descent_scores,
-            );
+            start = self.descend(estimator, &exact, start);
         }
         self.walk_level0(estimator, &mut exact, start, walk, scratch);
         scratch.query = q;
@@ -420,6 +454,67 @@ impl<'a> BlockGraph<'a> {
         }
         out.reverse();
         Ok(())
+    }
+
+    /// Greedy descent through levels `max_level..=1`: on each level, the
+    /// current node's list is estimated with one call per block, and the
+    /// walk moves to the best estimate while its exact distance (from the
+    /// vector in that neighbour's record of the same level, read next
+    /// anyway) improves. With exact estimates this is the plain graph's
+    /// greedy descent.
+    fn descend<E: BlockEstimator>(
+        &self,
+        estimator: &mut E,
+        exact: &RecordScorer<'_, '_>,
+        mut cur: Cand,
+    ) -> Cand {
+        let l = self.upper_layout;
+        let mut est = [0f32; BLOCK];
+        for level in (1..=self.max_level).rev() {
+            // (Bounded: each move strictly lowers the distance.)
+            while let Some(rec) = self.upper_record(cur.id, level) {
+                let (ids, rest) = rec.split_at(l.degree);
+                let mut best = Cand {
+                    distance: f32::INFINITY,
+                    id: NO_NEIGHBOR,
+                };
+                for b in 0..l.degree / BLOCK {
+                    let lane_ids = &ids[b * BLOCK..][..BLOCK];
+                    if lane_ids[0] as usize >= self.n {
+                        break;
+                    }
+                    let words = &rest[b * l.block_bytes / 4..][..l.block_bytes / 4];
+                    estimator.estimate(cur.distance, bytemuck::cast_slice(words), &mut est);
+                    for (&nb, &e) in lane_ids.iter().zip(&est) {
+                        if nb as usize >= self.n {
+                            break;
+                        }
+                        if e < best.distance {
+                            best = Cand {
+                                distance: e,
+                                id: nb,
+                            };
+                        }
+                    }
+                }
+                if best.id == NO_NEIGHBOR || best.distance >= cur.distance {
+                    break;
+                }
+                let Some(next) = self.upper_record(best.id, level) else {
+                    break; // a corrupt list: an upper neighbour without the level
+                };
+                let v = &next[l.vector_at()..][..l.dim];
+                let d = exact.distance(bytemuck::cast_slice(v));
+                if d >= cur.distance {
+                    break;
+                }
+                cur = Cand {
+                    distance: d,
+                    id: best.id,
+                };
+            }
+        }
+        cur
     }
 
     fn walk_level0<E: BlockEstimator, F: Filter>(
@@ -572,28 +667,6 @@ impl Scorer for RecordScorer<'_, '_> {
     }
 }
 
-impl Adjacency for BlockGraph<'_> {
-    fn node_count(&self) -> usize {
-        self.n
-    }
-
-    fn neighbors_into(&self, id: u32, level: usize, out: &mut Vec<u32>) {
-        let n = self.n;
-        let list: &[u32] = if level == 0 {
-            self.neighbor_slots(id)
-        } else if level > self.level(id) {
-            &[]
-        } else {
-            let m = self.p.m;
-            (self.p.upper_offsets[id as usize] as usize + level - 1)
-                .checked_mul(m)
-                .and_then(|at| self.p.upper.get(at..at.checked_add(m)?))
-                .unwrap_or(&[])
-        };
-        out.extend(list.iter().take_while(|&&x| (x as usize) < n));
-    }
-}
-
 /// The walk's pool: up to `capacity` nodes sorted by (estimate, id), each
 /// marked once expanded; `cursor` is at or before the first unexpanded one.
 #[derive(Clone, Debug, Default)]
@@ -671,7 +744,8 @@ pub struct Blocks {
     words: memmap2::MmapMut,
     n: usize,
     upper_offsets: Vec<u32>,
-    upper: Vec<u32>,
+    upper_records: memmap2::MmapMut,
+    upper_len: usize,
     labels: Vec<u64>,
 }
 
@@ -695,32 +769,40 @@ impl Blocks {
         let layout = BlockLayout::new(gp.dim, degree, block_bytes)?;
         let n = graph.len();
         let stride = layout.stride();
-        let bytes = n
-            .checked_mul(stride * 4)
-            .ok_or_else(|| Error::parameter("graph", "the records overflow usize"))?;
-        // Page-aligned anonymous memory, so that records start on cache
-        // lines, and 2 MiB pages where the kernel gives them (a walk reads
-        // records at random: one TLB miss per record on 4 KiB pages).
-        let mut words = memmap2::MmapMut::map_anon(bytes.max(64))
-            .map_err(|e| Error::parameter("graph", format!("cannot map {bytes} bytes: {e}")))?;
-        #[cfg(target_os = "linux")]
-        let _ = words.advise(memmap2::Advice::HugePage);
-        bytemuck::cast_slice_mut::<u8, u32>(&mut words[..bytes])
+        let mut words = records_memory(n, stride)?;
+        bytemuck::cast_slice_mut::<u8, u32>(&mut words[..n * stride * 4])
             .par_chunks_mut(stride)
             .enumerate()
             .for_each(|(i, rec)| {
                 let id = i as u32;
                 let list = graph.neighbors(id, 0);
-                let (ids, rest) = rec.split_at_mut(degree);
-                ids.fill(NO_NEIGHBOR);
-                ids[..list.len()].copy_from_slice(list);
-                let (codes, vector) = rest.split_at_mut(layout.code_words());
-                for (b, chunk) in list.chunks(BLOCK).enumerate() {
-                    let block = &mut codes[b * block_bytes / 4..][..block_bytes / 4];
-                    pack(id, chunk, bytemuck::cast_slice_mut(block));
-                }
-                let v = graph.vector(id);
-                vector[..v.len()].copy_from_slice(bytemuck::cast_slice(v));
+                fill_record(&layout, rec, id, list, graph.vector(id), &pack);
+            });
+        let upper_layout = BlockGraphParts {
+            layout,
+            metric: gp.metric,
+            m: gp.m,
+            entry: gp.entry,
+            records: &[],
+            upper_offsets: &[],
+            upper_records: &[],
+            labels: &[],
+        }
+        .upper_layout()?;
+        let upper_stride = upper_layout.stride();
+        let upper_len = *gp.upper_offsets.last().unwrap_or(&0) as usize;
+        let mut upper_records = records_memory(upper_len, upper_stride)?;
+        // The owner of upper record `r`: the node whose offsets span it.
+        let owner = |r: usize| gp.upper_offsets.partition_point(|&o| o as usize <= r) - 1;
+        bytemuck::cast_slice_mut::<u8, u32>(&mut upper_records[..upper_len * upper_stride * 4])
+            .par_chunks_mut(upper_stride)
+            .enumerate()
+            .for_each(|(r, rec)| {
+                let i = owner(r);
+                let level = r - gp.upper_offsets[i] as usize + 1;
+                let id = i as u32;
+                let list = graph.neighbors(id, level);
+                fill_record(&upper_layout, rec, id, list, graph.vector(id), &pack);
             });
         Ok(Blocks {
             layout,
@@ -730,7 +812,8 @@ impl Blocks {
             words,
             n,
             upper_offsets: gp.upper_offsets.to_vec(),
-            upper: gp.upper.to_vec(),
+            upper_records,
+            upper_len: upper_len * upper_stride,
             labels: gp.labels.to_vec(),
         })
     }
@@ -750,9 +833,50 @@ impl Blocks {
             entry: self.entry,
             records: &bytemuck::cast_slice(&self.words[..])[..self.n * stride],
             upper_offsets: &self.upper_offsets,
-            upper: &self.upper,
+            upper_records: &bytemuck::cast_slice(&self.upper_records[..])[..self.upper_len],
             labels: &self.labels,
         })
         .expect("a built graph has consistent parts")
     }
+}
+
+/// Page-aligned anonymous memory for `n` records of `stride` words, so that
+/// records start on cache lines, advised for 2 MiB pages where the kernel
+/// gives them (a walk reads records at random: on 4 KiB pages, about one
+/// TLB miss per record).
+fn records_memory(n: usize, stride: usize) -> Result<memmap2::MmapMut> {
+    let bytes = n
+        .checked_mul(stride)
+        .and_then(|w| w.checked_mul(4))
+        .ok_or_else(|| Error::parameter("graph", "the records overflow usize"))?;
+    let words = memmap2::MmapMut::map_anon(bytes.max(64))
+        .map_err(|e| Error::parameter("graph", format!("cannot map {bytes} bytes: {e}")))?;
+    #[cfg(target_os = "linux")]
+    let _ = words.advise(memmap2::Advice::HugePage);
+    Ok(words)
+}
+
+/// Writes one record: `list` padded with `NO_NEIGHBOR`, its code blocks
+/// by `pack`, the node's vector.
+fn fill_record<P: Fn(u32, &[u32], &mut [u8])>(
+    layout: &BlockLayout,
+    rec: &mut [u32],
+    id: u32,
+    list: &[u32],
+    vector: &[f32],
+    pack: &P,
+) {
+    let (ids, rest) = rec.split_at_mut(layout.degree);
+    ids.fill(NO_NEIGHBOR);
+    ids[..list.len()].copy_from_slice(list);
+    let (codes, tail) = rest.split_at_mut(layout.code_words());
+    let bw = layout.block_bytes / 4;
+    for (b, chunk) in list.chunks(BLOCK).enumerate() {
+        pack(
+            id,
+            chunk,
+            bytemuck::cast_slice_mut(&mut codes[b * bw..][..bw]),
+        );
+    }
+    tail[..vector.len()].copy_from_slice(bytemuck::cast_slice(vector));
 }
