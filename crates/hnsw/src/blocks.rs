@@ -554,9 +554,6 @@ impl<'a> BlockGraph<'a> {
             }
             let rec = self.record(u);
             let (ids, rest) = rec.split_at(layout.degree);
-            for &nb in ids {
-                visited.prefetch(nb);
-            }
             let mut node_distance = f32::NAN;
             if score_expanded {
                 let v = &rest[layout.vector_at() - layout.degree..][..layout.dim];
@@ -584,7 +581,10 @@ impl<'a> BlockGraph<'a> {
                     if nb as usize >= n {
                         break;
                     }
-                    if visited.insert(nb) {
+                    // The visited check only for estimates the pool takes:
+                    // one that cannot enter now never will (its worst only
+                    // falls), so leaving it unmarked changes nothing.
+                    if pool.admits(e) && visited.insert(nb) {
                         pool.insert(e, nb);
                     }
                 }
@@ -700,6 +700,14 @@ impl Pool {
         if at < self.cursor {
             self.cursor = at;
         }
+    }
+
+    /// Whether an estimate of `distance` could enter the pool now (ties
+    /// with the worst are decided by id in [`Pool::insert`]).
+    #[inline]
+    pub(crate) fn admits(&self, distance: f32) -> bool {
+        self.items.len() < self.capacity
+            || self.items.last().is_some_and(|(w, _)| distance <= w.distance)
     }
 
     /// Marks the best unexpanded node expanded and returns it.
