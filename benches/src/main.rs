@@ -60,8 +60,8 @@ struct Args {
     #[arg(long)]
     qg_pq_m: Option<usize>,
     /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
-    /// measured: edge (residuals neighbour − node), pq4 (the vectors).
-    #[arg(long, value_delimiter = ',', default_value = "edge")]
+    /// measured: pq4 (the vectors), edge (residuals neighbour − node).
+    #[arg(long, value_delimiter = ',', default_value = "pq4")]
     qg_codes: Vec<String>,
     /// hnsw-qg: pool nodes re-ranked after the walk, to sweep (0: each
     /// expanded node scored exactly from its record, the implicit re-rank).
@@ -73,6 +73,10 @@ struct Args {
     /// hnsw: candidate list size while building.
     #[arg(long, default_value_t = 200)]
     ef_construction: usize,
+    /// hnsw: fill level-0 and upper lists up to their size with candidates
+    /// the selection heuristic pruned (more neighbours per expansion).
+    #[arg(long)]
+    keep_pruned: bool,
     /// hnsw: build on one thread, deterministically.
     #[arg(long)]
     sequential_build: bool,
@@ -578,6 +582,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         ef_construction: args.ef_construction,
         // angular data are stored unit-norm: L2 on them ranks by cosine.
         metric: zgq_hnsw::Metric::L2,
+        keep_pruned: args.keep_pruned,
         ..Default::default()
     };
     let threads = if args.sequential_build {
@@ -602,8 +607,11 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     };
     let build_seconds = t.elapsed().as_secs_f64();
     let graph = hnsw.graph();
+    let mean_degree =
+        (0..graph.len() as u32).map(|i| graph.neighbors(i, 0).len()).sum::<usize>() as f64
+            / graph.len().max(1) as f64;
     eprintln!(
-        "hnsw: built in {build_seconds:.1}s, top level {}",
+        "hnsw: built in {build_seconds:.1}s, top level {}, mean level-0 degree {mean_degree:.1}",
         graph.max_level()
     );
     let sq8 = if methods.contains(&"hnsw-sq8") {
