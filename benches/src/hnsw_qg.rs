@@ -36,16 +36,30 @@ impl Qg {
     /// encodes them and lays out the records.
     pub fn new(graph: &HnswGraph<'_>, m: usize, edge: bool) -> Result<Qg> {
         if edge {
-            let pq = zgq::train_edge_pq(graph, m, 65_536)?;
+            let pq = zgq::train_edge_pq(graph, m, 4096)?;
             let blocks = Blocks::build(graph, zgq::edge_block_bytes(m), |node, ids, block| {
                 zgq::pack_edge_block(&pq, graph, Metric::L2, node, ids, block)
             })?;
             return Ok(Qg { pq, blocks, edge });
         }
+        use rayon::prelude::*;
         let vectors = graph.parts().vectors;
         let dim = graph.dim();
-        let pq = PqParams::new(m, 4).train(vectors, dim)?;
-        let codes = pq.encode(vectors)?;
+        // Training samples 256 rows per codeword anyway: handing it that
+        // many rows spares each subspace a pass over every vector; encoding
+        // in chunks keeps each chunk in cache across the subspaces.
+        let n = graph.len();
+        let want = (256 * 16).min(n);
+        let sample: Vec<f32> = (0..want)
+            .flat_map(|i| &vectors[i * n / want * dim..][..dim])
+            .copied()
+            .collect();
+        let pq = PqParams::new(m, 4).train(&sample, dim)?;
+        let codes: Vec<u8> = vectors
+            .par_chunks(4096 * dim)
+            .map(|chunk| pq.encode(chunk))
+            .collect::<zgq_quant::Result<Vec<_>>>()?
+            .concat();
         let blocks = Blocks::build(graph, zgq::pq4_block_bytes(m), |_, ids, block| {
             zgq::pack_pq4_block(&codes, m, ids, block)
         })?;

@@ -607,9 +607,10 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     };
     let build_seconds = t.elapsed().as_secs_f64();
     let graph = hnsw.graph();
-    let mean_degree =
-        (0..graph.len() as u32).map(|i| graph.neighbors(i, 0).len()).sum::<usize>() as f64
-            / graph.len().max(1) as f64;
+    let mean_degree = (0..graph.len() as u32)
+        .map(|i| graph.neighbors(i, 0).len())
+        .sum::<usize>() as f64
+        / graph.len().max(1) as f64;
     eprintln!(
         "hnsw: built in {build_seconds:.1}s, top level {}, mean level-0 degree {mean_degree:.1}",
         graph.max_level()

@@ -707,7 +707,10 @@ impl Pool {
     #[inline]
     pub(crate) fn admits(&self, distance: f32) -> bool {
         self.items.len() < self.capacity
-            || self.items.last().is_some_and(|(w, _)| distance <= w.distance)
+            || self
+                .items
+                .last()
+                .is_some_and(|(w, _)| distance <= w.distance)
     }
 
     /// Marks the best unexpanded node expanded and returns it.
