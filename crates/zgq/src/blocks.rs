@@ -34,11 +34,18 @@ pub fn pack_pq4_block(codes: &[u8], m: usize, ids: &[u32], block: &mut [u8]) {
     );
     for (lane, &id) in ids.iter().enumerate() {
         let code = &codes[id as usize * m..][..m];
-        let shift = if lane < 16 { 0 } else { 4 };
         for (s, &c) in code.iter().enumerate() {
-            block[s * 16 + lane % 16] |= (c & 15) << shift;
+            put_code(block, s, lane, c);
         }
     }
+}
+
+/// Writes the 4-bit code `c` of sub-quantizer `s` for `lane` into a zeroed
+/// fast-scan block (lanes 0..16 in the low nibbles, 16..32 in the high).
+#[inline]
+fn put_code(block: &mut [u8], s: usize, lane: usize, c: u8) {
+    let shift = if lane < 16 { 0 } else { 4 };
+    block[s * 16 + lane % 16] |= (c & 15) << shift;
 }
 
 /// Estimated distances from 4-bit PQ neighbour blocks: one query's ADC
@@ -46,20 +53,48 @@ pub fn pack_pq4_block(codes: &[u8], m: usize, ids: &[u32], block: &mut [u8]) {
 /// Each estimate is within `m · scale / 2` of the ADC distance to the
 /// decoded neighbour (the table's rounding), on the scale of the metric's
 /// distance (cosine: half the squared L2 of unit vectors).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Pq4Estimator {
+    t: Tables,
+}
+
+/// One query's float table, its quantized bytes and the kernel tier that
+/// sums them: what both estimators hold.
+#[derive(Clone, Debug)]
+struct Tables {
     lut: QuantizedLut,
     table: Vec<f32>,
     kernels: Kernels,
 }
 
-impl Default for Pq4Estimator {
+impl Default for Tables {
     fn default() -> Self {
-        Pq4Estimator {
+        Tables::with_kernels(*zgq_distance::kernels())
+    }
+}
+
+impl Tables {
+    fn with_kernels(kernels: Kernels) -> Tables {
+        Tables {
             lut: QuantizedLut::default(),
             table: Vec::new(),
-            kernels: *zgq_distance::kernels(),
+            kernels,
         }
+    }
+
+    /// Quantizes the float table for `pq`'s fast-scan blocks.
+    fn quantize<C: AsRef<[f32]>>(&mut self, pq: &ProductQuantizer<C>) -> Result<()> {
+        pq.quantize_lut_into(&self.table, &mut self.lut)?;
+        Ok(())
+    }
+
+    /// The integer table sums of the 32 lanes of `codes`.
+    #[inline]
+    fn sums(&self, codes: &[u8]) -> [u16; FASTSCAN_BLOCK] {
+        let mut sums = [0u16; FASTSCAN_BLOCK];
+        self.kernels
+            .fastscan_block(codes, self.lut.bytes(), &mut sums);
+        sums
     }
 }
 
@@ -72,8 +107,7 @@ impl Pq4Estimator {
     /// The same with a chosen kernel tier (`zgq_distance::Kernels::available`).
     pub fn with_kernels(kernels: Kernels) -> Pq4Estimator {
         Pq4Estimator {
-            kernels,
-            ..Pq4Estimator::default()
+            t: Tables::with_kernels(kernels),
         }
     }
 
@@ -91,34 +125,30 @@ impl Pq4Estimator {
         metric: Metric,
     ) -> Result<()> {
         check_fast_scan(pq)?;
+        let table = &mut self.t.table;
         match metric {
-            Metric::L2 => pq.lookup_table_into(query, Metric::L2, &mut self.table)?,
-            Metric::InnerProduct => {
-                pq.lookup_table_into(query, Metric::InnerProduct, &mut self.table)?
-            }
+            Metric::L2 => pq.lookup_table_into(query, Metric::L2, table)?,
+            Metric::InnerProduct => pq.lookup_table_into(query, Metric::InnerProduct, table)?,
             Metric::Cosine => {
                 // ‖q − x‖² / 2 = 1 − ⟨q, x⟩ for unit vectors.
-                pq.lookup_table_into(query, Metric::L2, &mut self.table)?;
-                self.table.iter_mut().for_each(|t| *t *= 0.5);
+                pq.lookup_table_into(query, Metric::L2, table)?;
+                table.iter_mut().for_each(|t| *t *= 0.5);
             }
         }
-        pq.quantize_lut_into(&self.table, &mut self.lut)?;
-        Ok(())
+        self.t.quantize(pq)
     }
 
     /// The quantized table (its `scale` bounds the estimate's rounding).
     pub fn lut(&self) -> &QuantizedLut {
-        &self.lut
+        &self.t.lut
     }
 }
 
 impl BlockEstimator for Pq4Estimator {
     #[inline]
     fn estimate(&mut self, _node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
-        let mut sums = [0u16; FASTSCAN_BLOCK];
-        self.kernels
-            .fastscan_block(block, self.lut.bytes(), &mut sums);
-        let (bias, scale) = (self.lut.bias(), self.lut.scale());
+        let sums = self.t.sums(block);
+        let (bias, scale) = (self.t.lut.bias(), self.t.lut.scale());
         for (o, &s) in out.iter_mut().zip(&sums) {
             *o = bias + scale * f32::from(s);
         }
@@ -191,7 +221,6 @@ pub fn pack_edge_block<C: AsRef<[f32]>>(
         // the residual's own L2 table.
         pq.lookup_table_into(&r, Metric::L2, &mut table)
             .expect("a residual of finite vectors is finite");
-        let shift = if lane < 16 { 0 } else { 4 };
         let mut term = 0f32;
         let dsub = pq.dsub();
         for (s, row) in table.chunks_exact(16).enumerate() {
@@ -200,7 +229,7 @@ pub fn pack_edge_block<C: AsRef<[f32]>>(
                 .enumerate()
                 .min_by(|a, b| a.1.total_cmp(b.1))
                 .map_or(0, |(j, _)| j);
-            codes[s * 16 + lane % 16] |= (j as u8) << shift;
+            put_code(codes, s, lane, j as u8);
             if metric == Metric::L2 {
                 let cent = pq.centroid(s, j);
                 let cs = &c[s * dsub..][..dsub];
@@ -221,23 +250,10 @@ pub fn pack_edge_block<C: AsRef<[f32]>>(
 /// quantized table per query, plus the lane's stored term. The error is
 /// `2⟨q − c, r − r̂⟩` plus the table rounding (`m · scale / 2`): it shrinks
 /// as the walk closes in on the query.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EdgePq4Estimator {
-    lut: QuantizedLut,
-    table: Vec<f32>,
-    kernels: Kernels,
+    t: Tables,
     m: usize,
-}
-
-impl Default for EdgePq4Estimator {
-    fn default() -> Self {
-        EdgePq4Estimator {
-            lut: QuantizedLut::default(),
-            table: Vec::new(),
-            kernels: *zgq_distance::kernels(),
-            m: 0,
-        }
-    }
 }
 
 impl EdgePq4Estimator {
@@ -249,8 +265,8 @@ impl EdgePq4Estimator {
     /// The same with a chosen kernel tier (`zgq_distance::Kernels::available`).
     pub fn with_kernels(kernels: Kernels) -> EdgePq4Estimator {
         EdgePq4Estimator {
-            kernels,
-            ..EdgePq4Estimator::default()
+            t: Tables::with_kernels(kernels),
+            m: 0,
         }
     }
 
@@ -266,18 +282,18 @@ impl EdgePq4Estimator {
         metric: Metric,
     ) -> Result<()> {
         check_fast_scan(pq)?;
-        pq.lookup_table_into(query, Metric::InnerProduct, &mut self.table)?;
+        pq.lookup_table_into(query, Metric::InnerProduct, &mut self.t.table)?;
         if metric == Metric::L2 {
-            self.table.iter_mut().for_each(|t| *t *= 2.0);
+            self.t.table.iter_mut().for_each(|t| *t *= 2.0);
         }
-        pq.quantize_lut_into(&self.table, &mut self.lut)?;
+        self.t.quantize(pq)?;
         self.m = pq.m();
         Ok(())
     }
 
     /// The quantized table (its `scale` bounds the estimate's rounding).
     pub fn lut(&self) -> &QuantizedLut {
-        &self.lut
+        &self.t.lut
     }
 }
 
@@ -286,12 +302,10 @@ impl BlockEstimator for EdgePq4Estimator {
 
     #[inline]
     fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
-        let mut sums = [0u16; FASTSCAN_BLOCK];
         let (codes, terms) = block.split_at(self.m * 16);
-        self.kernels
-            .fastscan_block(codes, self.lut.bytes(), &mut sums);
-        let base = node_distance + self.lut.bias();
-        let scale = self.lut.scale();
+        let sums = self.t.sums(codes);
+        let base = node_distance + self.t.lut.bias();
+        let scale = self.t.lut.scale();
         let terms: &[f32] = bytemuck::cast_slice(terms);
         for ((o, &s), &t) in out.iter_mut().zip(&sums).zip(terms) {
             *o = base + scale * f32::from(s) + t;
@@ -370,5 +384,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Edge codes: the estimate of each neighbour is close to its true
+    /// distance (a wrong sign or a missing term in the stored per-lane
+    /// term shifts every estimate by about `2⟨c, r⟩`: measured 0.46–0.91 of
+    /// the mean distance against 0.08 here, 4-bit codes of 2 dimensions of
+    /// uniform data).
+    #[test]
+    fn edge_estimates_track_true_distances() {
+        let dim = 16;
+        let mut rng = SplitMix64::new(7);
+        let data: Vec<f32> = (0..2000 * dim)
+            .map(|_| rng.next_f64() as f32 * 10.0)
+            .collect();
+        let hnsw = zgq_hnsw::HnswParams::default().build(&data, dim).unwrap();
+        let g = hnsw.graph();
+        let pq = train_edge_pq(&g, 8, 4096).unwrap();
+        let query: Vec<f32> = (0..dim).map(|_| rng.next_f64() as f32 * 10.0).collect();
+        let mut est = EdgePq4Estimator::new();
+        est.prepare(&pq, &query, Metric::L2).unwrap();
+        let (mut err, mut total) = (0f64, 0f64);
+        for node in (0..2000u32).step_by(37) {
+            let ids = g.neighbors(node, 0);
+            let ids = &ids[..ids.len().min(32)];
+            let mut block = vec![0u8; edge_block_bytes(8)];
+            pack_edge_block(&pq, &g, Metric::L2, node, ids, &mut block);
+            let d_node = zgq_distance::l2_sq(&query, g.vector(node));
+            let mut out = [0f32; BLOCK];
+            est.estimate(d_node, &block, &mut out);
+            for (lane, &id) in ids.iter().enumerate() {
+                let truth = zgq_distance::l2_sq(&query, g.vector(id));
+                err += f64::from((out[lane] - truth).abs());
+                total += f64::from(truth);
+            }
+        }
+        assert!(
+            err < 0.15 * total,
+            "mean error {:.3} of the mean distance",
+            err / total
+        );
     }
 }
