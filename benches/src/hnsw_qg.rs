@@ -16,7 +16,7 @@ use zgq_quant::{PqParams, ProductQuantizer};
 /// A graph's level 0 laid out with PQ neighbour blocks.
 pub struct Qg {
     pq: ProductQuantizer,
-    blocks: Blocks,
+    blocks: Blocks<zgq::HugePageWords>,
     /// Codes of the residuals `neighbour − node` (`edge`), or of the
     /// vectors themselves (`pq4`).
     edge: bool,
@@ -37,9 +37,12 @@ impl Qg {
     pub fn new(graph: &HnswGraph<'_>, m: usize, edge: bool) -> Result<Qg> {
         if edge {
             let pq = zgq::train_edge_pq(graph, m, 4096)?;
-            let blocks = Blocks::build(graph, zgq::edge_block_bytes(m), |node, ids, block| {
-                zgq::pack_edge_block(&pq, graph, Metric::L2, node, ids, block)
-            })?;
+            let blocks = Blocks::build_with(
+                graph,
+                zgq::edge_block_bytes(m),
+                |node, ids, block| zgq::pack_edge_block(&pq, graph, Metric::L2, node, ids, block),
+                zgq::HugePageWords::zeroed,
+            )?;
             return Ok(Qg { pq, blocks, edge });
         }
         use rayon::prelude::*;
@@ -60,9 +63,12 @@ impl Qg {
             .map(|chunk| pq.encode(chunk))
             .collect::<zgq_quant::Result<Vec<_>>>()?
             .concat();
-        let blocks = Blocks::build(graph, zgq::pq4_block_bytes(m), |_, ids, block| {
-            zgq::pack_pq4_block(&codes, m, ids, block)
-        })?;
+        let blocks = Blocks::build_with(
+            graph,
+            zgq::pq4_block_bytes(m),
+            |_, ids, block| zgq::pack_pq4_block(&codes, m, ids, block),
+            zgq::HugePageWords::zeroed,
+        )?;
         Ok(Qg { pq, blocks, edge })
     }
 

@@ -16,7 +16,7 @@ mod tests {
         ("zgq-data", &["zgq-rng", "rayon", "thiserror"]),
         (
             "zgq-hnsw",
-            &["zgq-distance", "zgq-rng", "rayon", "thiserror"],
+            &["zgq-distance", "zgq-rng", "rayon", "thiserror", "bytemuck"],
         ),
         (
             "zgq-quant",

@@ -744,25 +744,64 @@ impl Pool {
     }
 }
 
-/// A graph with neighbour blocks that owns its arrays. Build one from a
-/// plain graph with [`Blocks::build`]; search it through [`Blocks::graph`].
+/// Zeroed 32-bit words starting on a 64-byte boundary: the default storage
+/// of [`Blocks`] (a `Vec` over-allocated by 60 bytes).
+#[derive(Clone, Debug, Default)]
+pub struct AlignedWords {
+    buf: Vec<u32>,
+    offset: usize,
+    len: usize,
+}
+
+impl AlignedWords {
+    /// `len` zeroed words, the first on a 64-byte boundary.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if `len` words overflow the address space.
+    pub fn zeroed(len: usize) -> Result<AlignedWords> {
+        let total = len
+            .checked_add(15)
+            .filter(|w| w.checked_mul(4).is_some())
+            .ok_or_else(|| Error::parameter("records", "the records overflow usize"))?;
+        let buf = vec![0u32; total];
+        let offset = (64 - buf.as_ptr() as usize % 64) % 64 / 4;
+        Ok(AlignedWords { buf, offset, len })
+    }
+}
+
+impl AsRef<[u32]> for AlignedWords {
+    fn as_ref(&self) -> &[u32] {
+        &self.buf[self.offset..self.offset + self.len]
+    }
+}
+
+impl AsMut<[u32]> for AlignedWords {
+    fn as_mut(&mut self) -> &mut [u32] {
+        &mut self.buf[self.offset..self.offset + self.len]
+    }
+}
+
+/// A graph with neighbour blocks that owns its arrays: records in storage
+/// `S` (any zeroed words, ideally 64-byte aligned: [`AlignedWords`] by
+/// default; the `zgq` crate offers memory on 2 MiB pages). Build one from
+/// a plain graph with [`Blocks::build`] or [`Blocks::build_with`]; search
+/// it through [`Blocks::graph`].
 #[derive(Debug)]
-pub struct Blocks {
+pub struct Blocks<S = AlignedWords> {
     layout: BlockLayout,
     metric: Metric,
     m: usize,
     entry: u32,
-    words: memmap2::MmapMut,
-    n: usize,
+    records: S,
     upper_offsets: Vec<u32>,
-    upper_records: memmap2::MmapMut,
-    upper_len: usize,
+    upper_records: S,
     labels: Vec<u64>,
 }
 
 impl Blocks {
     /// Lays out `graph`'s level 0 as records of `degree` neighbour slots
-    /// (the smallest multiple of 32 holding the graph's `m0`), with
+    /// (the smallest multiple of 32 holding the graph's `m0`), and each
+    /// upper-level list as a record of `m` rounded up to 32 slots, with
     /// `block_bytes` of codes per 32 neighbours written by
     /// `pack(node, neighbours, block)`: `neighbours` are the (up to 32) node
     /// ids of the lanes of a block of `node`'s record, in order, and `block`
@@ -774,21 +813,31 @@ impl Blocks {
     where
         P: Fn(u32, &[u32], &mut [u8]) + Sync,
     {
+        Blocks::build_with(graph, block_bytes, pack, AlignedWords::zeroed)
+    }
+}
+
+impl<S: AsRef<[u32]> + AsMut<[u32]>> Blocks<S> {
+    /// [`Blocks::build`] into storage from `alloc(len)`, which must return
+    /// `len` zeroed words (or an error, passed on).
+    ///
+    /// # Errors
+    /// As [`Blocks::build`], and `alloc`'s errors; [`Error::Parameter`] if
+    /// it returns a different number of words.
+    pub fn build_with<P, A>(
+        graph: &HnswGraph<'_>,
+        block_bytes: usize,
+        pack: P,
+        alloc: A,
+    ) -> Result<Blocks<S>>
+    where
+        P: Fn(u32, &[u32], &mut [u8]) + Sync,
+        A: Fn(usize) -> Result<S>,
+    {
         use rayon::prelude::*;
         let gp = graph.parts();
         let degree = gp.m0.next_multiple_of(BLOCK).max(BLOCK);
         let layout = BlockLayout::new(gp.dim, degree, block_bytes)?;
-        let n = graph.len();
-        let stride = layout.stride();
-        let mut words = records_memory(n, stride)?;
-        bytemuck::cast_slice_mut::<u8, u32>(&mut words[..n * stride * 4])
-            .par_chunks_mut(stride)
-            .enumerate()
-            .for_each(|(i, rec)| {
-                let id = i as u32;
-                let list = graph.neighbors(id, 0);
-                fill_record(&layout, rec, id, list, graph.vector(id), &pack);
-            });
         let upper_layout = BlockGraphParts {
             layout,
             metric: gp.metric,
@@ -800,12 +849,37 @@ impl Blocks {
             labels: &[],
         }
         .upper_layout()?;
+        let words = |count: usize, stride: usize| -> Result<S> {
+            let len = count
+                .checked_mul(stride)
+                .ok_or_else(|| Error::parameter("records", "the records overflow usize"))?;
+            let mut st = alloc(len)?;
+            if st.as_mut().len() != len {
+                return Err(Error::parameter(
+                    "alloc",
+                    format!("asked for {len} words, got {}", st.as_mut().len()),
+                ));
+            }
+            Ok(st)
+        };
+        let stride = layout.stride();
+        let mut records = words(graph.len(), stride)?;
+        records
+            .as_mut()
+            .par_chunks_mut(stride)
+            .enumerate()
+            .for_each(|(i, rec)| {
+                let id = i as u32;
+                let list = graph.neighbors(id, 0);
+                fill_record(&layout, rec, id, list, graph.vector(id), &pack);
+            });
         let upper_stride = upper_layout.stride();
         let upper_len = *gp.upper_offsets.last().unwrap_or(&0) as usize;
-        let mut upper_records = records_memory(upper_len, upper_stride)?;
+        let mut upper_records = words(upper_len, upper_stride)?;
         // The owner of upper record `r`: the node whose offsets span it.
         let owner = |r: usize| gp.upper_offsets.partition_point(|&o| o as usize <= r) - 1;
-        bytemuck::cast_slice_mut::<u8, u32>(&mut upper_records[..upper_len * upper_stride * 4])
+        upper_records
+            .as_mut()
             .par_chunks_mut(upper_stride)
             .enumerate()
             .for_each(|(r, rec)| {
@@ -820,11 +894,9 @@ impl Blocks {
             metric: gp.metric,
             m: gp.m,
             entry: gp.entry,
-            words,
-            n,
+            records,
             upper_offsets: gp.upper_offsets.to_vec(),
             upper_records,
-            upper_len: upper_len * upper_stride,
             labels: gp.labels.to_vec(),
         })
     }
@@ -836,35 +908,18 @@ impl Blocks {
 
     /// The borrowed view (all searching happens there).
     pub fn graph(&self) -> BlockGraph<'_> {
-        let stride = self.layout.stride();
         BlockGraph::open(BlockGraphParts {
             layout: self.layout,
             metric: self.metric,
             m: self.m,
             entry: self.entry,
-            records: &bytemuck::cast_slice(&self.words[..])[..self.n * stride],
+            records: self.records.as_ref(),
             upper_offsets: &self.upper_offsets,
-            upper_records: &bytemuck::cast_slice(&self.upper_records[..])[..self.upper_len],
+            upper_records: self.upper_records.as_ref(),
             labels: &self.labels,
         })
         .expect("a built graph has consistent parts")
     }
-}
-
-/// Page-aligned anonymous memory for `n` records of `stride` words, so that
-/// records start on cache lines, advised for 2 MiB pages where the kernel
-/// gives them (a walk reads records at random: on 4 KiB pages, about one
-/// TLB miss per record).
-fn records_memory(n: usize, stride: usize) -> Result<memmap2::MmapMut> {
-    let bytes = n
-        .checked_mul(stride)
-        .and_then(|w| w.checked_mul(4))
-        .ok_or_else(|| Error::parameter("graph", "the records overflow usize"))?;
-    let words = memmap2::MmapMut::map_anon(bytes.max(64))
-        .map_err(|e| Error::parameter("graph", format!("cannot map {bytes} bytes: {e}")))?;
-    #[cfg(target_os = "linux")]
-    let _ = words.advise(memmap2::Advice::HugePage);
-    Ok(words)
 }
 
 /// Writes one record: `list` padded with `NO_NEIGHBOR`, its code blocks

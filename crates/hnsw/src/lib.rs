@@ -54,7 +54,8 @@ mod search;
 mod visited;
 
 pub use blocks::{
-    BLOCK, BlockEstimator, BlockGraph, BlockGraphParts, BlockLayout, BlockWalk, Blocks, Exact,
+    AlignedWords, BLOCK, BlockEstimator, BlockGraph, BlockGraphParts, BlockLayout, BlockWalk,
+    Blocks, Exact,
 };
 pub use build::HnswParams;
 pub use error::{Error, Result};

@@ -328,6 +328,53 @@ fn check_fast_scan<C: AsRef<[f32]>>(pq: &ProductQuantizer<C>) -> Result<()> {
     Ok(())
 }
 
+/// Zeroed 32-bit words in anonymous memory advised for 2 MiB pages (where
+/// the kernel's transparent huge pages allow it; Linux), page-aligned:
+/// storage for [`zgq_hnsw::Blocks::build_with`]. A walk reads records at
+/// random; on 4 KiB pages that is about one TLB miss per record (measured
+/// +10–20 % QPS on fashion-mnist with 2 MiB pages).
+#[derive(Debug)]
+pub struct HugePageWords {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl HugePageWords {
+    /// `len` zeroed words.
+    ///
+    /// # Errors
+    /// A [`zgq_hnsw::Error::Parameter`] naming the size if the memory
+    /// cannot be mapped.
+    pub fn zeroed(len: usize) -> zgq_hnsw::Result<HugePageWords> {
+        let failed = |detail: String| zgq_hnsw::Error::Parameter {
+            name: "records",
+            detail,
+        };
+        let bytes = len
+            .checked_mul(4)
+            .ok_or_else(|| failed(format!("{len} words overflow usize")))?;
+        let map = memmap2::MmapMut::map_anon(bytes.max(4))
+            .map_err(|e| failed(format!("cannot map {bytes} bytes: {e}")))?;
+        #[cfg(target_os = "linux")]
+        // A hint: without huge pages the records work the same.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Ok(HugePageWords { map, len })
+    }
+}
+
+impl AsRef<[u32]> for HugePageWords {
+    fn as_ref(&self) -> &[u32] {
+        // Page-aligned and a whole number of words: the cast cannot fail.
+        &bytemuck::cast_slice(&self.map[..])[..self.len]
+    }
+}
+
+impl AsMut<[u32]> for HugePageWords {
+    fn as_mut(&mut self) -> &mut [u32] {
+        &mut bytemuck::cast_slice_mut(&mut self.map[..])[..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,5 +471,47 @@ mod tests {
             "mean error {:.3} of the mean distance",
             err / total
         );
+    }
+
+    /// Huge-page storage: the asked length, zeroed, page-aligned, writable;
+    /// a graph laid out in it answers as one in the default storage.
+    #[test]
+    fn huge_page_words_serve_as_record_storage() {
+        for len in [0usize, 1, 1000, 1 << 20] {
+            let mut w = HugePageWords::zeroed(len).unwrap();
+            assert_eq!(w.as_ref().len(), len);
+            assert_eq!(w.as_ref().as_ptr() as usize % 4096, 0);
+            assert!(w.as_ref().iter().all(|&x| x == 0));
+            w.as_mut().iter_mut().for_each(|x| *x = 7);
+            assert!(w.as_ref().iter().all(|&x| x == 7));
+        }
+        let dim = 8;
+        let mut rng = SplitMix64::new(3);
+        let data: Vec<f32> = (0..1500 * dim).map(|_| rng.next_f64() as f32).collect();
+        let hnsw = zgq_hnsw::HnswParams::default().build(&data, dim).unwrap();
+        let g = hnsw.graph();
+        let pq = PqParams::new(4, 4).train(&data, dim).unwrap();
+        let codes = pq.encode(hnsw.graph().parts().vectors).unwrap();
+        let pack = |_: u32, ids: &[u32], b: &mut [u8]| pack_pq4_block(&codes, 4, ids, b);
+        let plain = zgq_hnsw::Blocks::build(&g, pq4_block_bytes(4), pack).unwrap();
+        let huge =
+            zgq_hnsw::Blocks::build_with(&g, pq4_block_bytes(4), pack, HugePageWords::zeroed)
+                .unwrap();
+        let mut s = zgq_hnsw::SearchScratch::new();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut est = Pq4Estimator::new();
+        for q in data.chunks_exact(dim).step_by(50) {
+            est.prepare(&pq, q, Metric::L2).unwrap();
+            let walk = zgq_hnsw::BlockWalk::new(5, 20);
+            plain
+                .graph()
+                .search(&mut est, q, &walk, &mut s, &mut a)
+                .unwrap();
+            huge.graph()
+                .search(&mut est, q, &walk, &mut s, &mut b)
+                .unwrap();
+            assert_eq!(a, b);
+            assert_eq!(a.len(), 5);
+        }
     }
 }

@@ -160,3 +160,27 @@ fn bad_layouts_and_queries_are_errors() {
     p.entry = 10_000;
     assert!(BlockGraph::open(p).is_err());
 }
+
+/// Records start on cache lines in the default storage (the offset into
+/// the over-allocated buffer is computed from the address), for any
+/// length; storage of the wrong size is refused.
+#[test]
+fn default_records_are_cache_line_aligned() {
+    for len in [0usize, 1, 15, 16, 1000] {
+        let w = AlignedWords::zeroed(len).unwrap();
+        assert_eq!(w.as_ref().len(), len);
+        assert_eq!(w.as_ref().as_ptr() as usize % 64, 0, "len {len}");
+        assert!(w.as_ref().iter().all(|&x| x == 0));
+    }
+    let (base, _, _) = data(300, 1, 8, 4);
+    let hnsw = HnswParams::default().build(&base, 8).unwrap();
+    let blocks = Blocks::build(&hnsw.graph(), 4, |_, _, _| {}).unwrap();
+    assert_eq!(blocks.graph().parts().records.as_ptr() as usize % 64, 0);
+    let short = Blocks::build_with(
+        &hnsw.graph(),
+        4,
+        |_, _, _| {},
+        |len| AlignedWords::zeroed(len.saturating_sub(1)),
+    );
+    assert!(matches!(short, Err(Error::Parameter { name: "alloc", .. })));
+}
