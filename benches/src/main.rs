@@ -67,6 +67,13 @@ struct Args {
     /// expanded node scored exactly from its record, the implicit re-rank).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     qg_rerank: Vec<usize>,
+    /// Peer symqg: the graph's degree (a multiple of 32; its pool sizes are --ef).
+    #[arg(long, default_value_t = 32)]
+    symqg_degree: usize,
+    /// Peer scann: the "leaves_to_search:reorder,..." settings to sweep
+    /// (default: the peer script's grid).
+    #[arg(long)]
+    scann_search: Option<String>,
     /// hnsw: neighbours per node (m0 = 2m).
     #[arg(long, default_value_t = 16)]
     m: usize,
@@ -156,7 +163,8 @@ struct Args {
     /// Built-in data: seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Peers to run beside ZGQ on the same data and settings: hnswlib.
+    /// Peers to run beside ZGQ on the same data and settings: hnswlib, symqg
+    /// (SymphonyQG, rabitqlib), scann, faiss-ivfpq.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     /// Time each setting this many times and keep the best (as the baselines do).
@@ -334,6 +342,22 @@ fn run() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(","),
             ],
+            "symqg" => vec![
+                "--degree".into(),
+                args.symqg_degree.to_string(),
+                "--ef-construction".into(),
+                args.ef_construction.to_string(),
+                "--ef".into(),
+                args.ef
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+            "scann" => match &args.scann_search {
+                Some(s) => vec!["--search".into(), s.clone()],
+                None => Vec::new(),
+            },
             _ => vec![
                 "--m".into(),
                 args.m.to_string(),

@@ -57,7 +57,11 @@ pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_jso
         "hnswlib" => "benches/peers/hnswlib_peer.py",
         "faiss-kmeans" => "benches/peers/faiss_kmeans_peer.py",
         "faiss-ivfpq" => "benches/peers/faiss_ivfpq_peer.py",
-        other => bail!("unknown peer {other:?}; available: hnswlib, faiss-kmeans, faiss-ivfpq"),
+        "symqg" => "benches/peers/symqg_peer.py",
+        "scann" => "benches/peers/scann_peer.py",
+        other => bail!(
+            "unknown peer {other:?}; available: hnswlib, symqg, scann, faiss-kmeans, faiss-ivfpq"
+        ),
     };
     let Some(py) = python()? else {
         return Ok(Vec::new());
