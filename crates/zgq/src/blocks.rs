@@ -3,9 +3,9 @@
 //! fast-scan block per 32 neighbours, and the [`BlockEstimator`] that scores
 //! a block with one byte-shuffle kernel call (`Kernels::fastscan_block`).
 
-use zgq_distance::{FASTSCAN_BLOCK, FASTSCAN_MAX_M, Kernels, Metric};
+use zgq_distance::{FASTSCAN_BLOCK, Kernels, Metric};
 use zgq_hnsw::{BLOCK, BlockEstimator, HnswGraph};
-use zgq_quant::{PqParams, ProductQuantizer, QuantizedLut};
+use zgq_quant::{PqParams, ProductQuantizer};
 
 use crate::error::{Error, Result};
 
@@ -58,11 +58,13 @@ pub struct Pq4Estimator {
     t: Tables,
 }
 
-/// One query's float table, its quantized bytes and the kernel tier that
-/// sums them: what both estimators hold.
+/// One query's float table, its quantized bytes (`bias + scale · byte`)
+/// and the kernel tier that sums them: what both estimators hold.
 #[derive(Clone, Debug)]
 struct Tables {
-    lut: QuantizedLut,
+    bytes: Vec<u8>,
+    scale: f32,
+    bias: f32,
     table: Vec<f32>,
     kernels: Kernels,
 }
@@ -76,25 +78,41 @@ impl Default for Tables {
 impl Tables {
     fn with_kernels(kernels: Kernels) -> Tables {
         Tables {
-            lut: QuantizedLut::default(),
+            bytes: Vec::new(),
+            scale: 1.0,
+            bias: 0.0,
             table: Vec::new(),
             kernels,
         }
     }
 
-    /// Quantizes the float table for `pq`'s fast-scan blocks.
-    fn quantize<C: AsRef<[f32]>>(&mut self, pq: &ProductQuantizer<C>) -> Result<()> {
-        pq.quantize_lut_into(&self.table, &mut self.lut)?;
+    /// Quantizes the float table to bytes, one step for all sub-quantizers.
+    fn quantize(&mut self) -> Result<()> {
+        self.bytes.clear();
+        self.bytes.resize(self.table.len(), 0);
+        let (scale, bias) = self
+            .kernels
+            .fastscan_quantize_lut(&self.table, &mut self.bytes)
+            .ok_or_else(|| Error::parameter("query", "its table has a NaN or infinite entry"))?;
+        (self.scale, self.bias) = (scale, bias);
         Ok(())
     }
 
-    /// The integer table sums of the 32 lanes of `codes`.
+    /// The integer table sums of the 32 lanes of `codes`: one kernel call
+    /// per 256 sub-quantizers (the kernel's `u16` sums hold 257 · 255), so
+    /// any number of sub-quantizers works.
     #[inline]
-    fn sums(&self, codes: &[u8]) -> [u16; FASTSCAN_BLOCK] {
-        let mut sums = [0u16; FASTSCAN_BLOCK];
-        self.kernels
-            .fastscan_block(codes, self.lut.bytes(), &mut sums);
-        sums
+    fn sums(&self, codes: &[u8]) -> [u32; FASTSCAN_BLOCK] {
+        const CHUNK: usize = 256 * 16;
+        let mut total = [0u32; FASTSCAN_BLOCK];
+        let mut part = [0u16; FASTSCAN_BLOCK];
+        for (c, t) in codes.chunks(CHUNK).zip(self.bytes.chunks(CHUNK)) {
+            self.kernels.fastscan_block(c, t, &mut part);
+            for (a, &p) in total.iter_mut().zip(&part) {
+                *a += u32::from(p);
+            }
+        }
+        total
     }
 }
 
@@ -115,9 +133,8 @@ impl Pq4Estimator {
     /// codes of `pq` under `metric`. No allocation once warm.
     ///
     /// # Errors
-    /// [`Error::Parameter`] if `pq` is not 4-bit or has more than 257
-    /// sub-quantizers; the quantizer's errors for a query of the wrong
-    /// length or with non-finite values.
+    /// [`Error::Parameter`] if `pq` is not 4-bit; the quantizer's errors
+    /// for a query of the wrong length or with non-finite values.
     pub fn prepare<C: AsRef<[f32]>>(
         &mut self,
         pq: &ProductQuantizer<C>,
@@ -135,12 +152,13 @@ impl Pq4Estimator {
                 table.iter_mut().for_each(|t| *t *= 0.5);
             }
         }
-        self.t.quantize(pq)
+        self.t.quantize()
     }
 
-    /// The quantized table (its `scale` bounds the estimate's rounding).
-    pub fn lut(&self) -> &QuantizedLut {
-        &self.t.lut
+    /// The step of the quantized table: an estimate is within
+    /// `m · scale / 2` of the ADC distance.
+    pub fn scale(&self) -> f32 {
+        self.t.scale
     }
 }
 
@@ -148,9 +166,9 @@ impl BlockEstimator for Pq4Estimator {
     #[inline]
     fn estimate(&mut self, _node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
         let sums = self.t.sums(block);
-        let (bias, scale) = (self.t.lut.bias(), self.t.lut.scale());
+        let (bias, scale) = (self.t.bias, self.t.scale);
         for (o, &s) in out.iter_mut().zip(&sums) {
-            *o = bias + scale * f32::from(s);
+            *o = bias + scale * s as f32;
         }
     }
 }
@@ -286,14 +304,14 @@ impl EdgePq4Estimator {
         if metric == Metric::L2 {
             self.t.table.iter_mut().for_each(|t| *t *= 2.0);
         }
-        self.t.quantize(pq)?;
+        self.t.quantize()?;
         self.m = pq.m();
         Ok(())
     }
 
-    /// The quantized table (its `scale` bounds the estimate's rounding).
-    pub fn lut(&self) -> &QuantizedLut {
-        &self.t.lut
+    /// The step of the quantized table (`m · scale / 2` bounds its rounding).
+    pub fn scale(&self) -> f32 {
+        self.t.scale
     }
 }
 
@@ -304,25 +322,20 @@ impl BlockEstimator for EdgePq4Estimator {
     fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
         let (codes, terms) = block.split_at(self.m * 16);
         let sums = self.t.sums(codes);
-        let base = node_distance + self.t.lut.bias();
-        let scale = self.t.lut.scale();
+        let base = node_distance + self.t.bias;
+        let scale = self.t.scale;
         let terms: &[f32] = bytemuck::cast_slice(terms);
         for ((o, &s), &t) in out.iter_mut().zip(&sums).zip(terms) {
-            *o = base + scale * f32::from(s) + t;
+            *o = base + scale * s as f32 + t;
         }
     }
 }
 
 fn check_fast_scan<C: AsRef<[f32]>>(pq: &ProductQuantizer<C>) -> Result<()> {
-    if pq.bits() != 4 || pq.m() > FASTSCAN_MAX_M {
+    if pq.bits() != 4 {
         return Err(Error::parameter(
             "pq",
-            format!(
-                "neighbour blocks need 4-bit codes of at most {FASTSCAN_MAX_M} \
-                 sub-quantizers, got {} bits, m = {}",
-                pq.bits(),
-                pq.m()
-            ),
+            format!("neighbour blocks need 4-bit codes, got {} bits", pq.bits()),
         ));
     }
     Ok(())
@@ -390,7 +403,7 @@ mod tests {
         #[test]
         fn block_estimates_are_the_adc_sums_within_the_rounding(
             seed in any::<u64>(),
-            m_dsub in prop::sample::select(vec![(1usize, 3usize), (4, 2), (25, 2), (50, 1), (64, 1)]),
+            m_dsub in prop::sample::select(vec![(1usize, 3usize), (4, 2), (25, 2), (50, 1), (64, 1), (300, 1)]),
             lanes in 1usize..=32,
             metric in prop::sample::select(vec![Metric::L2, Metric::InnerProduct, Metric::Cosine]),
         ) {
@@ -416,7 +429,7 @@ mod tests {
                 est.prepare(&pq, &query, metric).unwrap();
                 let mut out = [0f32; BLOCK];
                 est.estimate(f32::NAN, &block, &mut out);
-                let bound = m as f32 * est.lut().scale() / 2.0;
+                let bound = m as f32 * est.scale() / 2.0;
                 for (lane, &id) in ids.iter().enumerate() {
                     let mut adc = pq.distance(&table, &codes[id as usize * m..][..m]);
                     if metric == Metric::Cosine {
