@@ -55,8 +55,8 @@ struct Args {
         default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
     )]
     ef: Vec<usize>,
-    /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: one per
-    /// 2 dimensions from 256 dimensions up, else ZgqParams::default_pq_m).
+    /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: the
+    /// library's rule, ZgqParams::default_pq_m).
     #[arg(long)]
     qg_pq_m: Option<usize>,
     /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
@@ -661,16 +661,9 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
             other => bail!("unknown --qg-codes {other:?}; available: edge, pq4"),
         };
         let t = Instant::now();
-        // Measured on fashion-mnist (784 dims): 2 dimensions per code beat 4
-        // (recall 0.953 vs 0.879 at ef 16) and 1 (twice the bytes per
-        // expansion); on glove-50 (50 dims) 1 dimension per code walks as
-        // well as exact distances.
-        let dim = graph.dim();
-        let pq_m = args.qg_pq_m.unwrap_or(if dim >= 256 && dim % 2 == 0 {
-            dim / 2
-        } else {
-            zgq::ZgqParams::default_pq_m(dim)
-        });
+        let pq_m = args
+            .qg_pq_m
+            .unwrap_or_else(|| zgq::ZgqParams::default_pq_m(graph.dim()));
         let qg = hnsw_qg::Qg::new(&graph, pq_m, edge)?;
         let extra = t.elapsed().as_secs_f64();
         eprintln!(
