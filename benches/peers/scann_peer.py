@@ -22,7 +22,7 @@ import time
 import numpy as np
 import scann
 
-from peercommon import read_vecs, recall_at_10
+from peercommon import common_args, load, row, time_setting
 
 
 def log(msg):
@@ -31,23 +31,19 @@ def log(msg):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--queries", type=int, default=None)
+    common_args(ap)
     ap.add_argument("--leaves", type=int, default=2000)
     ap.add_argument("--avq-threshold", type=float, default=0.2)
     ap.add_argument("--dims-per-block", type=int, default=2)
     ap.add_argument("--search", default="4:100,8:100,16:100,24:100,32:150,48:150,64:200,96:250,128:300,192:400,256:500")
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
-    base = read_vecs(os.path.join(a.dataset, "base.fvecs"), "<f4")
-    query = read_vecs(os.path.join(a.dataset, "query.fvecs"), "<f4", a.queries)
-    truth = read_vecs(os.path.join(a.dataset, "groundtruth.ivecs"), "<i4", a.queries)
-    with open(os.path.join(a.dataset, "dataset.json")) as f:
-        angular = json.load(f).get("metric") == "angular"
+    base, query, truth = load(a)
+    meta = os.path.join(a.dataset, "dataset.json")  # absent for built-in data (L2)
+    angular = False
+    if os.path.exists(meta):
+        with open(meta) as f:
+            angular = json.load(f).get("metric") == "angular"
     n, d = base.shape
     dist = "dot_product" if angular else "squared_l2"
     leaves = min(a.leaves, n // 40)
@@ -75,44 +71,16 @@ def main():
         lts, reorder = (int(x) for x in pair.split(":"))
         if lts > leaves:
             continue
-        searcher.search_batched(query[:1000], a.k, reorder, lts)
-        for q in singles[:200]:
-            searcher.search(q, a.k, reorder, lts)
-        batch = loop = float("inf")
-        for _ in range(max(1, a.repeats)):
-            t0 = time.perf_counter()
-            labels, _ = searcher.search_batched(query, a.k, reorder, lts)
-            batch = min(batch, time.perf_counter() - t0)
-            this = np.empty(len(singles))
-            pc = time.perf_counter_ns
-            t0 = time.perf_counter()
-            for i, q in enumerate(singles):
-                s = pc()
-                searcher.search(q, a.k, reorder, lts)
-                this[i] = (pc() - s) / 1e3
-            secs = time.perf_counter() - t0
-            if secs < loop:
-                loop, lat = secs, this
-        rec = recall_at_10(labels, truth)
-        rows.append({
-            "method": "scann",
-            "params": {"leaves": leaves, "avq": a.avq_threshold, "dims_per_block": a.dims_per_block,
-                       "leaves_to_search": lts, "reorder": reorder},
-            "build_seconds": build,
-            "build_threads": a.threads,
-            "index_bytes": index_bytes,
-            "recall_at_10": rec,
-            "qps": len(query) / batch,
-            "batch_qps": None,
-            "qps_per_call": len(singles) / loop,
-            "p50_us": float(np.percentile(lat, 50)),
-            "p99_us": float(np.percentile(lat, 99)),
-            "k": a.k,
-            "search_threads": 1,
-            "library": "scann " + getattr(scann, "__version__", "1.4.2"),
-        })
+        labels, batch, loop, lat = time_setting(
+            lambda qs: searcher.search_batched(qs, a.k, reorder, lts)[0],
+            lambda q: searcher.search(q, a.k, reorder, lts),
+            query, singles, a.repeats)
+        params = {"leaves": leaves, "avq": a.avq_threshold, "dims_per_block": a.dims_per_block,
+                  "leaves_to_search": lts, "reorder": reorder}
+        rows.append(row("scann", params, build, a.threads, index_bytes, labels, truth, batch, loop,
+                        lat, a.k, "scann " + getattr(scann, "__version__", "1.4.2")))
         log("leaves %4d reorder %4d: recall@10 %.4f, %8.0f QPS (1-thread batch), %8.0f per call"
-            % (lts, reorder, rec, rows[-1]["qps"], rows[-1]["qps_per_call"]))
+            % (lts, reorder, rows[-1]["recall_at_10"], rows[-1]["qps"], rows[-1]["qps_per_call"]))
     with open(a.out, "w") as f:
         json.dump(rows, f, indent=1)
 

@@ -336,11 +336,7 @@ fn run() -> Result<()> {
                 "--bits".into(),
                 args.pq_bits.to_string(),
                 "--nprobe".into(),
-                args.nprobe
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                csv(&args.nprobe),
             ],
             "symqg" => vec![
                 "--degree".into(),
@@ -348,11 +344,7 @@ fn run() -> Result<()> {
                 "--ef-construction".into(),
                 args.ef_construction.to_string(),
                 "--ef".into(),
-                args.ef
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                csv(&args.ef),
             ],
             "scann" => match &args.scann_search {
                 Some(s) => vec!["--search".into(), s.clone()],
@@ -364,11 +356,7 @@ fn run() -> Result<()> {
                 "--ef-construction".into(),
                 args.ef_construction.to_string(),
                 "--ef".into(),
-                args.ef
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                csv(&args.ef),
             ],
         };
         extra.extend([
@@ -502,6 +490,15 @@ fn check_shapes(
         );
     }
     Ok(())
+}
+
+/// `1,2,3` for the peers' list options.
+fn csv(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Writes the in-memory dataset as files, for peers that read them.

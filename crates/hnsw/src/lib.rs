@@ -27,6 +27,14 @@
 //!   from caller-given entries and applies a [`Filter`] (rejected nodes are
 //!   traversed, never returned). A warm [`SearchScratch`] makes it
 //!   allocation-free.
+//! * **Neighbour blocks** ([`Blocks`] owns, [`BlockGraph`] borrows): the
+//!   same graph laid out as one record per node — neighbour ids, their
+//!   compact codes in blocks of [`BLOCK`] = 32 (opaque bytes: the caller
+//!   packs them and supplies a [`BlockEstimator`]), the node's own vector.
+//!   The walk estimates a whole list per kernel call, keeps a pool sorted
+//!   by estimate, and scores each expanded node exactly from its record, so
+//!   every result carries its exact distance. The `zgq` crate provides
+//!   4-bit PQ estimators for it.
 //!
 //! # Example
 //!
