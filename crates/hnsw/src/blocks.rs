@@ -497,7 +497,9 @@ impl<'a> BlockGraph<'a> {
                         }
                     }
                 }
-                if best.id == NO_NEIGHBOR || best.distance >= cur.distance {
+                // `!(a < b)`, not `a >= b`: a NaN (hostile vectors in an
+                // unchecked graph) stops the descent instead of looping.
+                if best.id == NO_NEIGHBOR || !(best.distance < cur.distance) {
                     break;
                 }
                 let Some(next) = self.upper_record(best.id, level) else {
@@ -505,7 +507,7 @@ impl<'a> BlockGraph<'a> {
                 };
                 let v = &next[l.vector_at()..][..l.dim];
                 let d = exact.distance(bytemuck::cast_slice(v));
-                if d >= cur.distance {
+                if !(d < cur.distance) {
                     break;
                 }
                 cur = Cand {

@@ -184,3 +184,51 @@ fn default_records_are_cache_line_aligned() {
     );
     assert!(matches!(short, Err(Error::Parameter { name: "alloc", .. })));
 }
+
+/// Parts with NaN vectors (an unchecked, hostile graph) must not hang or
+/// panic a search: the descent stops where distances stop improving. (With
+/// `>=` tests instead of `!(<)`, the descent looped for ever here.)
+#[test]
+fn nan_vectors_in_records_do_not_hang_the_search() {
+    let dim = 8;
+    let (base, queries, _) = data(3_000, 5, dim, 9);
+    let hnsw = HnswParams::default().build(&base, dim).unwrap();
+    let blocks = Blocks::build(&hnsw.graph(), 4, |_, _, _| {}).unwrap();
+    let p = blocks.graph().parts();
+    // Every word after the neighbour ids of every record becomes NaN.
+    let poison = |words: &[u32], stride: usize, degree: usize| -> Vec<u32> {
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                if i % stride < degree {
+                    w
+                } else {
+                    f32::NAN.to_bits()
+                }
+            })
+            .collect()
+    };
+    let upper_layout = p.upper_layout().unwrap();
+    let records = poison(p.records, p.layout.stride(), p.layout.degree);
+    let upper = poison(p.upper_records, upper_layout.stride(), upper_layout.degree);
+    let bad = BlockGraph::open(BlockGraphParts {
+        records: &records,
+        upper_records: &upper,
+        ..p
+    })
+    .unwrap();
+    struct Zero;
+    impl BlockEstimator for Zero {
+        fn estimate(&mut self, _: f32, _: &[u8], out: &mut [f32; BLOCK]) {
+            out.fill(0.0);
+        }
+    }
+    let mut s = SearchScratch::new();
+    let mut out = Vec::new();
+    for q in queries.chunks_exact(dim) {
+        bad.search(&mut Zero, q, &BlockWalk::new(5, 20), &mut s, &mut out)
+            .unwrap();
+        assert!(out.len() <= 5);
+    }
+}
