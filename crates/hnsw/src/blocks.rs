@@ -497,9 +497,10 @@ impl<'a> BlockGraph<'a> {
                         }
                     }
                 }
-                // `!(a < b)`, not `a >= b`: a NaN (hostile vectors in an
-                // unchecked graph) stops the descent instead of looping.
-                if best.id == NO_NEIGHBOR || !(best.distance < cur.distance) {
+                // Move only on a strict `<`: a NaN (hostile vectors in an
+                // unchecked graph) then stops the descent instead of looping.
+                let promising = best.id != NO_NEIGHBOR && best.distance < cur.distance;
+                if !promising {
                     break;
                 }
                 let Some(next) = self.upper_record(best.id, level) else {
@@ -507,7 +508,8 @@ impl<'a> BlockGraph<'a> {
                 };
                 let v = &next[l.vector_at()..][..l.dim];
                 let d = exact.distance(bytemuck::cast_slice(v));
-                if !(d < cur.distance) {
+                let closer = d < cur.distance;
+                if !closer {
                     break;
                 }
                 cur = Cand {
