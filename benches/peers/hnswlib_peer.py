@@ -17,13 +17,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 import hnswlib
 
-from peercommon import common_args, load, row, time_setting
+from peercommon import common_args, load, row, saved_size, time_setting
 
 
 def log(msg):
@@ -49,13 +48,7 @@ def main():
     idx.add_items(base, np.arange(n), num_threads=a.threads)
     build = time.perf_counter() - t0
     log("built in %.1fs with %d threads" % (build, a.threads))
-    fd, path = tempfile.mkstemp(suffix=".hnsw")
-    os.close(fd)
-    try:
-        idx.save_index(path)
-        index_bytes = os.path.getsize(path)
-    finally:
-        os.unlink(path)
+    index_bytes = saved_size(idx.save_index, ".hnsw")
 
     singles = [np.ascontiguousarray(query[i:i + 1]) for i in range(len(query))]
     rows = []

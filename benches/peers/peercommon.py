@@ -86,3 +86,16 @@ def row(method, params, build, threads, index_bytes, labels, truth, batch_secs, 
         "search_threads": 1,
         "library": library,
     }
+
+
+def saved_size(save, suffix):
+    """Bytes of the file `save(path)` writes (a temporary file, removed)."""
+    import os
+    import tempfile
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    os.close(fd)
+    try:
+        save(path)
+        return os.path.getsize(path)
+    finally:
+        os.unlink(path)

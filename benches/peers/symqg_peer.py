@@ -18,13 +18,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 import rabitqlib
 
-from peercommon import common_args, load, row, time_setting
+from peercommon import common_args, load, row, saved_size, time_setting
 
 
 def log(msg):
@@ -54,13 +53,7 @@ def main():
     idx.build(base, a.ef_construction, a.threads)
     build = time.perf_counter() - t0
     log("built in %.1fs with %d threads" % (build, a.threads))
-    fd, path = tempfile.mkstemp(suffix=".symqg")
-    os.close(fd)
-    try:
-        idx.save(path)
-        index_bytes = os.path.getsize(path)
-    finally:
-        os.unlink(path)
+    index_bytes = saved_size(idx.save, ".symqg")
 
     singles = [np.ascontiguousarray(query[i:i + 1]) for i in range(len(query))]
     rows = []

@@ -237,8 +237,11 @@ pub fn pack_edge_block<C: AsRef<[f32]>>(
         }
         // The nearest centroid of each sub-vector: the argmin of its row of
         // the residual's own L2 table.
-        pq.lookup_table_into(&r, Metric::L2, &mut table)
-            .expect("a residual of finite vectors is finite");
+        if pq.lookup_table_into(&r, Metric::L2, &mut table).is_err() {
+            // Finite vectors whose difference overflows (|x| near f32::MAX):
+            // the lane keeps code 0 and term 0, a poor estimate, not a panic.
+            continue;
+        }
         let mut term = 0f32;
         let dsub = pq.dsub();
         for (s, row) in table.chunks_exact(16).enumerate() {
