@@ -241,7 +241,6 @@ pub struct BlockGraph<'a> {
     p: BlockGraphParts<'a>,
     upper_layout: BlockLayout,
     n: usize,
-    max_level: usize,
 }
 
 impl<'a> BlockGraph<'a> {
@@ -284,12 +283,7 @@ impl<'a> BlockGraph<'a> {
                 p.entry
             )));
         }
-        let mut g = BlockGraph {
-            p,
-            upper_layout,
-            n,
-            max_level: 0,
-        };
+        let g = BlockGraph { p, upper_layout, n };
         if n > 0 {
             let level = g.level(p.entry);
             if level > MAX_LEVEL {
@@ -297,7 +291,6 @@ impl<'a> BlockGraph<'a> {
                     "entry level {level} above {MAX_LEVEL}"
                 )));
             }
-            g.max_level = level;
         }
         Ok(g)
     }
@@ -406,7 +399,34 @@ impl<'a> BlockGraph<'a> {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
+        let entry = [self.p.entry];
+        self.search_from(estimator, query, &entry, walk, scratch, out)
+    }
+
+    /// [`BlockGraph::search`] entered at several nodes (a zoned index
+    /// enters at each probed zone's entry): each entry descends from its
+    /// own top level, and one level-0 walk starts from all the nodes the
+    /// descents reach. With no entries the result is empty.
+    ///
+    /// # Errors
+    /// As [`BlockGraph::search`], and [`Error::Parameter`] for an entry
+    /// out of range.
+    pub fn search_from<E: BlockEstimator, F: Filter>(
+        &self,
+        estimator: &mut E,
+        query: &[f32],
+        entries: &[u32],
+        walk: &BlockWalk<F>,
+        scratch: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         out.clear();
+        if let Some(&bad) = entries.iter().find(|&&e| e as usize >= self.n) {
+            return Err(Error::parameter(
+                "entries",
+                format!("entry {bad} is not in 0..{}", self.n),
+            ));
+        }
         if query.len() != self.dim() {
             return Err(Error::Dimension {
                 expected: self.dim(),
@@ -416,7 +436,7 @@ impl<'a> BlockGraph<'a> {
         if let Some((column, value)) = first_non_finite(query) {
             return Err(Error::NonFiniteQuery { column, value });
         }
-        if self.is_empty() || walk.k == 0 {
+        if self.is_empty() || walk.k == 0 || entries.is_empty() {
             return Ok(());
         }
         let mut q = std::mem::take(&mut scratch.query);
@@ -431,15 +451,21 @@ impl<'a> BlockGraph<'a> {
             query: &q,
             kernels,
         };
-        let entry = self.p.entry;
-        let mut start = Cand {
-            distance: exact.score(entry),
-            id: entry,
-        };
-        if self.max_level > 0 {
-            start = self.descend(estimator, &exact, start);
+        let mut starts = std::mem::take(&mut scratch.entries);
+        starts.clear();
+        for &entry in entries {
+            let mut start = Cand {
+                distance: exact.score(entry),
+                id: entry,
+            };
+            let top = self.level(entry).min(MAX_LEVEL);
+            if top > 0 {
+                start = self.descend(estimator, &exact, start, top);
+            }
+            starts.push(start);
         }
-        self.walk_level0(estimator, &mut exact, start, walk, scratch);
+        self.walk_level0(estimator, &mut exact, &starts, walk, scratch);
+        scratch.entries = starts;
         scratch.query = q;
         let name = |id: u32| self.p.labels[id as usize];
         let results = &mut scratch.results;
@@ -456,7 +482,7 @@ impl<'a> BlockGraph<'a> {
         Ok(())
     }
 
-    /// Greedy descent through levels `max_level..=1`: on each level, the
+    /// Greedy descent through levels `top..=1`: on each level, the
     /// current node's list is estimated with one call per block, and the
     /// walk moves to the best estimate while its exact distance (from the
     /// vector in that neighbour's record of the same level, read next
@@ -467,10 +493,11 @@ impl<'a> BlockGraph<'a> {
         estimator: &mut E,
         exact: &RecordScorer<'_, '_>,
         mut cur: Cand,
+        top: usize,
     ) -> Cand {
         let l = self.upper_layout;
         let mut est = [0f32; BLOCK];
-        for level in (1..=self.max_level).rev() {
+        for level in (1..=top).rev() {
             // (Bounded: each move strictly lowers the distance.)
             while let Some(rec) = self.upper_record(cur.id, level) {
                 let (ids, rest) = rec.split_at(l.degree);
@@ -525,7 +552,7 @@ impl<'a> BlockGraph<'a> {
         &self,
         estimator: &mut E,
         exact: &mut RecordScorer<'_, '_>,
-        start: Cand,
+        starts: &[Cand],
         walk: &BlockWalk<F>,
         scratch: &mut SearchScratch,
     ) {
@@ -543,8 +570,11 @@ impl<'a> BlockGraph<'a> {
         visited.reset(self.n);
         pool.reset(ef);
         results.clear();
-        visited.insert(start.id);
-        pool.insert(start.distance, start.id);
+        for start in starts {
+            if visited.insert(start.id) {
+                pool.insert(start.distance, start.id);
+            }
+        }
         let layout = self.p.layout;
         let blocks = layout.degree / BLOCK;
         let mut est = [0f32; BLOCK];

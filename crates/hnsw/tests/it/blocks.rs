@@ -79,6 +79,98 @@ fn an_exact_estimator_walks_exactly_like_the_plain_graph() {
     }
 }
 
+/// Entered at several nodes (a zoned index enters at each probed zone),
+/// the block walk with exact estimates is the plain graph's descent from
+/// each entry followed by one walk from all the starts. The graph is two
+/// graphs side by side with no edge between them (a zoned index without
+/// stitching), so a walk that ignored an entry would miss its half.
+#[test]
+fn an_exact_estimator_entered_at_several_nodes_walks_like_the_plain_graph() {
+    let dim = 12;
+    let (base, queries, _) = data(3_000, 40, dim, 23);
+    let half = 1_500;
+    let a = HnswParams::default()
+        .build(&base[..half * dim], dim)
+        .unwrap();
+    let b = HnswParams::default()
+        .build(&base[half * dim..], dim)
+        .unwrap();
+    let (a, b) = (a.graph().parts(), b.graph().parts());
+    let shift = |ids: &[u32], by: u32| -> Vec<u32> {
+        ids.iter()
+            .map(|&i| if i == NO_NEIGHBOR { i } else { i + by })
+            .collect()
+    };
+    let links0 = [a.links0.to_vec(), shift(b.links0, half as u32)].concat();
+    let upper = [a.upper.to_vec(), shift(b.upper, half as u32)].concat();
+    let lists_a = *a.upper_offsets.last().unwrap();
+    let offsets: Vec<u32> = a
+        .upper_offsets
+        .iter()
+        .copied()
+        .chain(b.upper_offsets[1..].iter().map(|&o| o + lists_a))
+        .collect();
+    let labels: Vec<u64> = (0..3_000).collect();
+    let g = HnswGraph::open(GraphParts {
+        links0: &links0,
+        upper_offsets: &offsets,
+        upper: &upper,
+        vectors: &base,
+        labels: &labels,
+        ..a
+    })
+    .unwrap();
+    let blocks = exact_blocks(&g);
+    let bg = blocks.graph();
+    let n = g.len() as u32;
+    // The zones' entries descend; the others start on level 0.
+    let entries = [a.entry, b.entry + half as u32, 7, n - 1];
+    let mut scratch = SearchScratch::new();
+    let (mut starts, mut want, mut got) = (Vec::new(), Vec::new(), Vec::new());
+    let mut second_half = 0;
+    for q in queries.chunks_exact(dim) {
+        let mut est = ExactBlocks {
+            query: q.to_vec(),
+            dim,
+            calls: 0,
+        };
+        for ef in [10, 40] {
+            let mut scorer = ExactScorer::new(q, &base, Metric::L2);
+            starts.clear();
+            for &e in &entries {
+                starts.push(g.descend(&mut scorer, e, &mut scratch).unwrap().id as u32);
+            }
+            starts.sort_unstable();
+            starts.dedup();
+            let walk = Walk::new(ef, ef).entries(&starts);
+            g.walk_nodes(&mut scorer, &walk, &mut scratch, &mut want)
+                .unwrap();
+            want.truncate(10);
+            let walk = BlockWalk::new(10, ef);
+            bg.search_from(&mut est, q, &entries, &walk, &mut scratch, &mut got)
+                .unwrap();
+            assert_eq!(got, want, "ef {ef}");
+            second_half += got.iter().filter(|h| h.id >= half as u64).count();
+        }
+    }
+    assert!(second_half > 0, "the second graph is reached");
+    // No entries: nothing; an entry out of range: an error.
+    let q = &queries[..dim];
+    let mut est = ExactBlocks {
+        query: q.to_vec(),
+        dim,
+        calls: 0,
+    };
+    let walk = BlockWalk::new(10, 10);
+    bg.search_from(&mut est, q, &[], &walk, &mut scratch, &mut got)
+        .unwrap();
+    assert!(got.is_empty());
+    assert!(
+        bg.search_from(&mut est, q, &[n], &walk, &mut scratch, &mut got)
+            .is_err()
+    );
+}
+
 /// A coarse estimator (every neighbour "at distance 0": the walk is
 /// blind) still returns only nodes it scored exactly, with their exact
 /// distances, sorted.
