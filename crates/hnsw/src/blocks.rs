@@ -295,6 +295,55 @@ impl<'a> BlockGraph<'a> {
         Ok(g)
     }
 
+    /// Checks every list, reading all records (what [`BlockGraph::open`]
+    /// leaves out): level offsets that never decrease, levels up to
+    /// [`MAX_LEVEL`], the entry on the top level, and in every list ids
+    /// below `len()` followed only by padding (`u32::MAX`).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the first bad list.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::Corrupt(s));
+        let mut top = 0;
+        for (i, w) in self.p.upper_offsets.windows(2).enumerate() {
+            if w[1] < w[0] {
+                return bad(format!("upper_offsets decrease at node {i}"));
+            }
+            let level = (w[1] - w[0]) as usize;
+            if level > MAX_LEVEL {
+                return bad(format!("node {i} has level {level}, above {MAX_LEVEL}"));
+            }
+            top = top.max(level);
+        }
+        if self.n > 0 && self.level(self.p.entry) != top {
+            return bad(format!(
+                "entry node has level {}, the top level is {top}",
+                self.level(self.p.entry)
+            ));
+        }
+        let n = self.n;
+        for (what, records, l) in [
+            ("level-0", self.p.records, self.p.layout),
+            ("upper", self.p.upper_records, self.upper_layout),
+        ] {
+            for (r, rec) in records.chunks_exact(l.stride()).enumerate() {
+                let list = &rec[..l.degree];
+                let real = list.iter().take_while(|&&x| x != NO_NEIGHBOR).count();
+                if let Some(&x) = list[..real].iter().find(|&&x| x as usize >= n) {
+                    return bad(format!(
+                        "{what} record {r} holds node {x}, but there are {n} nodes"
+                    ));
+                }
+                if list[real..].iter().any(|&x| x != NO_NEIGHBOR) {
+                    return bad(format!(
+                        "{what} record {r} has a neighbour after its padding"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The parts this graph reads.
     pub fn parts(&self) -> BlockGraphParts<'a> {
         self.p

@@ -14,6 +14,38 @@ pub fn pq4_block_bytes(m: usize) -> usize {
     m * 16
 }
 
+/// Trains 4-bit PQ of `m` sub-quantizers on `vectors` (row-major, `dim`
+/// values each) and encodes every row: the codes of [`pack_pq4_block`].
+/// Training sees 4,096 rows taken evenly (the 256 rows per codeword that
+/// training samples anyway: handing it more only costs passes); rows are
+/// encoded in parallel chunks that stay in cache across the subspaces.
+///
+/// # Errors
+/// [`Error::Parameter`] if `m` is not a divisor of `dim` in 1..=256; the
+/// quantizer's errors (no rows).
+pub fn encode_pq4(vectors: &[f32], dim: usize, m: usize) -> Result<(ProductQuantizer, Vec<u8>)> {
+    use rayon::prelude::*;
+    if m == 0 || m > 256 || dim == 0 || !dim.is_multiple_of(m) {
+        return Err(Error::parameter(
+            "pq_m",
+            format!("{m} sub-quantizers: need a divisor of the dimension {dim} in 1..=256"),
+        ));
+    }
+    let n = vectors.len() / dim;
+    let want = (256 * 16).min(n);
+    let sample: Vec<f32> = (0..want)
+        .flat_map(|i| &vectors[i * n / want * dim..][..dim])
+        .copied()
+        .collect();
+    let pq = PqParams::new(m, 4).train(&sample, dim)?;
+    let codes = vectors
+        .par_chunks(4096 * dim)
+        .map(|chunk| pq.encode(chunk))
+        .collect::<zgq_quant::Result<Vec<_>>>()?
+        .concat();
+    Ok((pq, codes))
+}
+
 /// Packs the codes of `ids` (at most 32 node ids; `codes` holds `m` bytes
 /// per node, values below 16) into `block` (`16·m` bytes, zeroed) in the
 /// fast-scan layout: sub-quantizer `s`, byte `i` holds lane `i` in its low

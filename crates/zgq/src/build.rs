@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 use zgq_distance::Metric;
-use zgq_hnsw::{GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
+use zgq_hnsw::{Blocks, GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
 
 use crate::stitch::Stitch;
 use zgq_quant::{KMeans, SqParams};
@@ -13,7 +13,7 @@ use zgq_quant::{KMeans, SqParams};
 use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
 use crate::format::view::Zone;
-use crate::format::{GRAPH_VERSION, Meta, SCAN_VERSION, Section, writer};
+use crate::format::{GRAPH_VERSION, Meta, QG_VERSION, SCAN_VERSION, Section, writer};
 use crate::{Codes, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 impl ZgqParams {
@@ -170,7 +170,7 @@ impl ZgqParams {
                 let codes = sq.encode(&vectors)?;
                 (codes, sq.min().to_vec(), sq.step().to_vec())
             }
-            Codes::F32 | Codes::Pq4 => (Vec::new(), Vec::new(), Vec::new()),
+            Codes::F32 | Codes::Pq4 | Codes::Qg => (Vec::new(), Vec::new(), Vec::new()),
         };
         progress.advance(slots.len() as u64);
 
@@ -276,7 +276,12 @@ impl ZgqParams {
             progress.advance(slots.len() as u64);
         }
 
-        let header = self.header(GRAPH_VERSION, dim, self.m, m0, zones, n, slots.len());
+        let version = if self.codes == Codes::Qg {
+            QG_VERSION
+        } else {
+            GRAPH_VERSION
+        };
+        let mut header = self.header(version, dim, self.m, m0, zones, n, slots.len());
         let meta = Meta {
             // Stitched: one entry suffices (measured: nprobe 2 gains
             // ≤ 0.001 recall on both datasets); separate zones need more.
@@ -289,18 +294,56 @@ impl ZgqParams {
             ..self.meta()
         };
         let mut sections = base_sections(&centroids, &zone_list, &vectors, &slot_labels);
-        // Version 1's order: codes between vectors and labels.
-        sections.insert(3, (Section::Codes, codes));
-        sections.extend([
-            (Section::Links0, bytemuck::cast_slice(&links0).to_vec()),
-            (
-                Section::UpperOffsets,
-                bytemuck::cast_slice(&upper_offsets).to_vec(),
-            ),
-            (Section::Upper, bytemuck::cast_slice(&upper).to_vec()),
-            (Section::SqMin, f32_bytes(&sq_min)),
-            (Section::SqStep, f32_bytes(&sq_step)),
-        ]);
+        if self.codes == Codes::Qg {
+            // Version 3: the vectors live in the records.
+            sections.retain(|(s, _)| *s != Section::Vectors);
+            let pq_m = self.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
+            progress.stage("records", slots.len() as u64);
+            let graph = HnswGraph::open(GraphParts {
+                dim,
+                metric: self.metric,
+                m: self.m,
+                m0,
+                entry: zone_list[0].entry,
+                links0: &links0,
+                upper_offsets: &upper_offsets,
+                upper: &upper,
+                vectors: &vectors,
+                labels: &slot_labels,
+            })?;
+            let (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;
+            let blocks = Blocks::build(&graph, crate::pq4_block_bytes(pq_m), |_, ids, block| {
+                crate::pack_pq4_block(&pq_codes, pq_m, ids, block)
+            })?;
+            progress.advance(slots.len() as u64);
+            let p = blocks.graph().parts();
+            header.pq_m = pq_m as u32;
+            sections.extend([
+                (
+                    Section::UpperOffsets,
+                    bytemuck::cast_slice(&upper_offsets).to_vec(),
+                ),
+                (Section::PqCodebook, pq_codebook_bytes(&pq)),
+                (Section::Records, bytemuck::cast_slice(p.records).to_vec()),
+                (
+                    Section::UpperRecords,
+                    bytemuck::cast_slice(p.upper_records).to_vec(),
+                ),
+            ]);
+        } else {
+            // Version 1's order: codes between vectors and labels.
+            sections.insert(3, (Section::Codes, codes));
+            sections.extend([
+                (Section::Links0, bytemuck::cast_slice(&links0).to_vec()),
+                (
+                    Section::UpperOffsets,
+                    bytemuck::cast_slice(&upper_offsets).to_vec(),
+                ),
+                (Section::Upper, bytemuck::cast_slice(&upper).to_vec()),
+                (Section::SqMin, f32_bytes(&sq_min)),
+                (Section::SqStep, f32_bytes(&sq_step)),
+            ]);
+        }
         finish(header, meta, &sections, |index, meta| {
             progress.stage("calibrate", EF_LADDER.len() as u64);
             let ef = calibrate(index, data, dim, self.metric, labels, &EF_LADDER, |ef| {
@@ -344,6 +387,7 @@ impl ZgqParams {
             meta_offset: 0,
             meta_len: 0,
             meta_crc: 0,
+            pq_m: 0,
             entries: Vec::new(),
         }
     }
@@ -469,6 +513,14 @@ impl ZgqParams {
         }
         Ok(members)
     }
+}
+
+/// The `pq_codebook` section: the codebooks, then the same values
+/// dimension-major (what [`ProductQuantizer::from_parts`] takes back).
+pub(crate) fn pq_codebook_bytes(pq: &zgq_quant::ProductQuantizer) -> Vec<u8> {
+    let mut bytes = f32_bytes(pq.centroids());
+    bytes.extend_from_slice(bytemuck::cast_slice(pq.columns()));
+    bytes
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {

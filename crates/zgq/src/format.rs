@@ -28,10 +28,14 @@ pub(crate) mod writer;
 /// ([`crate::Codes::Sq8`], [`crate::Codes::F32`]) is written as version 1,
 /// which describes it completely, so that older builds keep opening it;
 /// version 2 adds the zone scan ([`crate::Codes::Pq4`]: sections
-/// `pq_codebook`, `blocks`, `norms`, and no graph).
-pub const FORMAT_VERSION: u32 = 2;
+/// `pq_codebook`, `blocks`, `norms`, and no graph); version 3 adds the
+/// graph over neighbour blocks ([`crate::Codes::Qg`]: sections `records`
+/// and `upper_records`, and the header's `pq_m`).
+pub const FORMAT_VERSION: u32 = 3;
 /// The version a zone-scan index needs.
 pub(crate) const SCAN_VERSION: u32 = 2;
+/// The version a neighbour-block graph needs.
+pub(crate) const QG_VERSION: u32 = 3;
 /// The version a graph index is written as.
 pub(crate) const GRAPH_VERSION: u32 = 1;
 /// The oldest format version this build opens.
@@ -66,7 +70,8 @@ pub enum Section {
     SqStep = 10,
     /// Zone scan (version 2): the 4-bit PQ codebooks of the residuals to
     /// the zone centroids, `m × 16 × dsub` f32, then the same values
-    /// dimension-major (`m × dsub × 16`).
+    /// dimension-major (`m × dsub × 16`). Neighbour blocks (version 3):
+    /// the same shape, `pq_m` codebooks of the vectors themselves.
     PqCodebook = 11,
     /// Zone scan (version 2): each zone's codes packed for fast-scan,
     /// zone after zone, `⌈len / 32⌉ · m · 16` bytes per zone.
@@ -81,6 +86,17 @@ pub enum Section {
     CentroidColumns = 14,
     /// Zone scan (version 2): `‖c‖²` of every centroid, `zones` f32.
     CentroidNorms = 15,
+    /// Neighbour blocks (version 3): one record per slot, `slots × stride`
+    /// u32 words (`stride`: the record rounded up to 64 bytes): the
+    /// level-0 neighbour slots (`m0` rounded up to a multiple of 32,
+    /// padded with `u32::MAX`), then per 32 neighbours one fast-scan block
+    /// of their 4-bit PQ codes (`16 · pq_m` bytes), then the slot's f32
+    /// vector (unit-norm for cosine), then zeros.
+    Records = 16,
+    /// Neighbour blocks (version 3): the lists of levels ≥ 1 as records of
+    /// the same shape with `m` rounded up to 32 slots, one per (slot,
+    /// level) in `upper_offsets` order.
+    UpperRecords = 17,
 }
 
 impl Section {
@@ -111,8 +127,20 @@ impl Section {
         Section::CentroidNorms,
     ];
 
+    /// Every section a neighbour-block graph has (format version 3), in
+    /// file order. The vectors live in the records.
+    pub const QG: [Section; 7] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Labels,
+        Section::UpperOffsets,
+        Section::PqCodebook,
+        Section::Records,
+        Section::UpperRecords,
+    ];
+
     /// Every section kind this build knows.
-    pub const ALL: [Section; 15] = [
+    pub const ALL: [Section; 17] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -128,14 +156,16 @@ impl Section {
         Section::Norms,
         Section::CentroidColumns,
         Section::CentroidNorms,
+        Section::Records,
+        Section::UpperRecords,
     ];
 
     /// The sections an index with these codes has.
     pub(crate) fn of(codes: crate::Codes) -> &'static [Section] {
-        if codes == crate::Codes::Pq4 {
-            &Section::SCAN
-        } else {
-            &Section::GRAPH
+        match codes {
+            crate::Codes::Pq4 => &Section::SCAN,
+            crate::Codes::Qg => &Section::QG,
+            crate::Codes::Sq8 | crate::Codes::F32 => &Section::GRAPH,
         }
     }
 
@@ -157,6 +187,8 @@ impl Section {
             Section::Norms => "norms",
             Section::CentroidColumns => "centroid_columns",
             Section::CentroidNorms => "centroid_norms",
+            Section::Records => "records",
+            Section::UpperRecords => "upper_records",
         }
     }
 

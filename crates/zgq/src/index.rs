@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use rkyv::util::AlignedVec;
 use zgq_distance::Metric;
-use zgq_hnsw::{GraphParts, HnswGraph};
+use zgq_hnsw::{BlockGraph, BlockGraphParts, BlockLayout, GraphParts, HnswGraph};
 use zgq_quant::{ProductQuantizer, ScalarQuantizer};
 
 use crate::Codes;
@@ -124,12 +124,18 @@ impl ZgqIndex {
             .map_err(|e| index.corrupt(format!("the SQ8 bounds are invalid: {e}")))?;
             index.sq = Some(sq);
         }
-        if index.codes() == Codes::Pq4 {
-            let pq = crate::scan::codebook(&index)
-                .map_err(|e| index.corrupt(format!("the PQ codebook is invalid: {e}")))?;
-            index.pq = Some(pq);
-        } else {
-            index.graph()?;
+        match index.codes() {
+            Codes::Pq4 | Codes::Qg => {
+                let pq = crate::scan::codebook(&index)
+                    .map_err(|e| index.corrupt(format!("the PQ codebook is invalid: {e}")))?;
+                index.pq = Some(pq);
+                if index.codes() == Codes::Qg {
+                    index.block_graph()?;
+                }
+            }
+            Codes::Sq8 | Codes::F32 => {
+                index.graph()?;
+            }
         }
         Ok(index)
     }
@@ -210,8 +216,15 @@ impl ZgqIndex {
                 });
             }
         }
-        if self.codes() == Codes::Pq4 {
-            return Ok(()); // no graph; the codebook was checked at open
+        match self.codes() {
+            Codes::Pq4 => return Ok(()), // no graph; the codebook was checked at open
+            Codes::Qg => {
+                return self
+                    .block_graph()?
+                    .validate()
+                    .map_err(|e| self.corrupt(format!("the graph's records: {e}")));
+            }
+            Codes::Sq8 | Codes::F32 => {}
         }
         self.graph()?
             .validate()
@@ -305,6 +318,11 @@ impl ZgqIndex {
         }
     }
 
+    /// The most slots one vector has (the build's `replicas`).
+    pub(crate) fn replicas(&self) -> usize {
+        (self.layout.meta.replicas as usize).max(1)
+    }
+
     pub(crate) fn slots(&self) -> usize {
         self.layout.header.slots as usize
     }
@@ -321,9 +339,15 @@ impl ZgqIndex {
         self.pq.as_ref()
     }
 
-    /// Zone scan: PQ sub-quantizers (the header's `m`).
+    /// PQ sub-quantizers: the header's `m` for a zone scan, its `pq_m`
+    /// for neighbour blocks.
     pub(crate) fn pq_m(&self) -> usize {
-        self.layout.header.m as usize
+        let h = &self.layout.header;
+        if h.codes == Codes::Qg {
+            h.pq_m as usize
+        } else {
+            h.m as usize
+        }
     }
 
     pub(crate) fn section(&self, s: Section) -> &[u8] {
@@ -352,6 +376,28 @@ impl ZgqIndex {
     /// The graph over every slot (O(1) checks), entered at the zone entry
     /// with the highest level. Its lists hold slot numbers; without
     /// stitching, no edge leaves a zone.
+    /// The graph over neighbour blocks ([`Codes::Qg`]).
+    pub(crate) fn block_graph(&self) -> Result<BlockGraph<'_>> {
+        let h = &self.layout.header;
+        let layout = BlockLayout::new(
+            h.dim as usize,
+            (h.m0 as usize).next_multiple_of(zgq_hnsw::BLOCK),
+            crate::pq4_block_bytes(h.pq_m as usize),
+        )
+        .map_err(|e| self.corrupt(format!("the record shape: {e}")))?;
+        BlockGraph::open(BlockGraphParts {
+            layout,
+            metric: h.metric,
+            m: h.m as usize,
+            entry: self.entry,
+            records: self.u32s(Section::Records),
+            upper_offsets: self.u32s(Section::UpperOffsets),
+            upper_records: self.u32s(Section::UpperRecords),
+            labels: self.labels(),
+        })
+        .map_err(|e| self.corrupt(format!("the graph's records: {e}")))
+    }
+
     pub(crate) fn graph(&self) -> Result<HnswGraph<'_>> {
         let h = &self.layout.header;
         HnswGraph::open(GraphParts {

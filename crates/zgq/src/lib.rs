@@ -81,7 +81,7 @@ mod search;
 mod stitch;
 
 pub use blocks::{
-    EdgePq4Estimator, HugePageWords, Pq4Estimator, edge_block_bytes, pack_edge_block,
+    EdgePq4Estimator, HugePageWords, Pq4Estimator, edge_block_bytes, encode_pq4, pack_edge_block,
     pack_pq4_block, pq4_block_bytes, train_edge_pq,
 };
 pub use error::{Error, Result};

@@ -19,6 +19,16 @@ pub enum Codes {
     /// many small zones ([`ZgqParams::default_scan_zones`]); the graph
     /// parameters (`m`, `ef_construction`, `stitch*`) are unused.
     Pq4,
+    /// Graph walk over **neighbour blocks** (format version 3): one
+    /// record per stored vector holds its level-0 neighbour ids, their
+    /// 4-bit PQ codes packed for the fast-scan kernel (one block per 32
+    /// neighbours) and its own f32 vector. A search estimates a whole
+    /// neighbour list with one kernel call and scores each node it expands
+    /// exactly from the same record (SymphonyQG's implicit re-rank), so
+    /// every returned id carries its exact distance. The zones, graphs and
+    /// stitching are those of [`Codes::Sq8`]; `pq_m` sets the
+    /// sub-quantizers ([`ZgqParams::default_pq_m`] by default).
+    Qg,
 }
 
 impl Codes {
@@ -28,6 +38,7 @@ impl Codes {
             Codes::Sq8 => "sq8",
             Codes::F32 => "f32",
             Codes::Pq4 => "pq4",
+            Codes::Qg => "qg",
         }
     }
 
@@ -36,6 +47,7 @@ impl Codes {
             Codes::F32 => 0,
             Codes::Sq8 => 1,
             Codes::Pq4 => 2,
+            Codes::Qg => 3,
         }
     }
 
@@ -44,6 +56,7 @@ impl Codes {
             0 => Some(Codes::F32),
             1 => Some(Codes::Sq8),
             2 => Some(Codes::Pq4),
+            3 => Some(Codes::Qg),
             _ => None,
         }
     }
@@ -57,8 +70,9 @@ impl std::str::FromStr for Codes {
             "sq8" => Ok(Codes::Sq8),
             "f32" => Ok(Codes::F32),
             "pq4" => Ok(Codes::Pq4),
+            "qg" => Ok(Codes::Qg),
             _ => Err(format!(
-                "unknown code type {s:?} (expected sq8, f32 or pq4)"
+                "unknown code type {s:?} (expected sq8, f32, pq4 or qg)"
             )),
         }
     }
@@ -80,8 +94,9 @@ pub struct ZgqParams {
     pub ef_construction: usize,
     /// What the search scores, and with it the design (graph walk or zone scan).
     pub codes: Codes,
-    /// [`Codes::Pq4`]: sub-quantizers (must divide the dimension, at most
-    /// 256); `None`: [`ZgqParams::default_pq_m`]. Unused by the walks.
+    /// [`Codes::Pq4`] and [`Codes::Qg`]: 4-bit sub-quantizers (must divide
+    /// the dimension, at most 256); `None`: [`ZgqParams::default_pq_m`].
+    /// Unused by the other walks.
     pub pq_m: Option<usize>,
     /// Copies a vector may have across zones (1: no replication). A vector
     /// also joins its next-nearest zones whose centroid is within

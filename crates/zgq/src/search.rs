@@ -32,6 +32,8 @@ pub struct SearchScratch {
     pub(crate) scan: Vec<(f32, u32)>,
     /// Zone scan: `⟨q, c⟩` of every zone.
     pub(crate) dots: Vec<f32>,
+    /// Neighbour blocks: the query's quantized tables.
+    estimator: crate::Pq4Estimator,
 }
 
 impl SearchScratch {
@@ -276,6 +278,9 @@ impl ZgqIndex {
         if scan {
             return self.scan_into(params, rerank, s, out);
         }
+        if self.codes() == Codes::Qg {
+            return self.blocks_into(params, ef, s, out);
+        }
 
         // Prepare the query for the codes once.
         let sq = self.sq();
@@ -366,6 +371,74 @@ impl ZgqIndex {
             id: labels[slot as usize],
             distance,
         }));
+        Ok(())
+    }
+}
+
+impl ZgqIndex {
+    /// Neighbour blocks ([`Codes::Qg`]): one block walk entered at each
+    /// probed zone's entry; exact distances from the expanded nodes'
+    /// records, or (`params.rerank` set) from a re-rank of the pool's best.
+    fn blocks_into(
+        &self,
+        params: &SearchParams<'_>,
+        ef: usize,
+        s: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        let k = params.k;
+        let graph = self.block_graph()?;
+        let pq = self.pq().ok_or_else(|| self.corrupt("no PQ codebook"))?;
+        s.estimator.prepare(pq, &s.query, self.metric())?;
+        s.entries.clear();
+        for &z in &s.order {
+            let zone = self.zone(z as usize);
+            if zone.len > 0 {
+                s.entries.push(zone.entry);
+            }
+        }
+        // A replicated vector may be returned from up to `replicas` slots:
+        // ask for that many results per wanted one, keep each id once.
+        let replicated = self.slots() > self.len();
+        let want = if replicated { k * self.replicas() } else { k };
+        // The pool holds every node, allowed or not: when a filter (or
+        // replication) leaves fewer than `k` results, walk again with a
+        // pool twice as large, up to every slot.
+        let mut ef = ef.max(want);
+        loop {
+            let exact = match params.rerank {
+                None => zgq_hnsw::Exact::Expanded,
+                Some(r) => zgq_hnsw::Exact::Rerank(r.max(want)),
+            };
+            let walk = zgq_hnsw::BlockWalk::new(want, ef).exact(exact);
+            let (est, entries, w, hits) = (&mut s.estimator, &s.entries, &mut s.walk, &mut s.hits);
+            let query = &s.query;
+            match params.filter {
+                None => graph.search_from(est, query, entries, &walk, w, hits)?,
+                Some(keep) => {
+                    let labels = self.labels();
+                    let walk = walk.filter(|slot: u32| keep(labels[slot as usize]));
+                    graph.search_from(est, query, entries, &walk, w, hits)?;
+                }
+            }
+            out.clear();
+            if replicated {
+                for h in hits.iter() {
+                    if out.len() == k {
+                        break;
+                    }
+                    if !out.iter().any(|o| o.id == h.id) {
+                        out.push(*h);
+                    }
+                }
+            } else {
+                out.extend_from_slice(hits);
+            }
+            if out.len() >= k || ef >= self.slots() {
+                break;
+            }
+            ef = (2 * ef).min(self.slots());
+        }
         Ok(())
     }
 }

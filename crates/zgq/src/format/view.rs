@@ -124,6 +124,17 @@ impl Layout {
                 ),
             ));
         }
+        let qg = h.codes == Codes::Qg;
+        if qg && h.version < super::QG_VERSION {
+            return Err(corrupt(
+                path,
+                format!(
+                    "a neighbour-block index needs format version {}, the header says {}",
+                    super::QG_VERSION,
+                    h.version
+                ),
+            ));
+        }
         let m_ok = if scan {
             (1..=256).contains(&h.m) && h.dim % h.m == 0 && h.m0 == 0
         } else {
@@ -132,6 +143,32 @@ impl Layout {
         if !m_ok {
             return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
         }
+        let pq_m_ok = if qg {
+            (1..=256).contains(&h.pq_m) && h.dim % h.pq_m == 0
+        } else {
+            h.pq_m == 0
+        };
+        if !pq_m_ok {
+            return Err(corrupt(
+                path,
+                format!("impossible pq_m {} for {} codes", h.pq_m, h.codes.name()),
+            ));
+        }
+        // Neighbour blocks: the words of a level-0 and an upper-level record.
+        let (record_words, upper_record_words) = if qg {
+            let shape = |slots: u32| {
+                zgq_hnsw::BlockLayout::new(
+                    h.dim as usize,
+                    (slots as usize).next_multiple_of(zgq_hnsw::BLOCK),
+                    16 * h.pq_m as usize,
+                )
+                .map(|l| l.stride() as u64)
+                .map_err(|e| corrupt(path, format!("impossible record shape: {e}")))
+            };
+            (shape(h.m0)?, shape(h.m)?)
+        } else {
+            (0, 0)
+        };
         if h.slots >= u64::from(u32::MAX) {
             return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
         }
@@ -207,10 +244,13 @@ impl Layout {
                 Section::Norms => Some(product(path, &what, &[slots, 4 * l2])?),
                 Section::CentroidColumns => Some(product(path, &what, &[zones, dim, 4])?),
                 Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
+                Section::Records => Some(product(path, &what, &[slots, record_words, 4])?),
+                Section::UpperRecords => None, // a multiple of its record, below
             };
             let len = e.len as usize;
             if expected.is_some_and(|x| x as u64 != e.len)
                 || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
+                || (section == Section::UpperRecords && e.len % (4 * upper_record_words) != 0)
             {
                 return Err(corrupt(
                     path,

@@ -18,7 +18,7 @@ fn small(metric: Metric) -> (ZgqIndex, zgq_data::Matrix<f32>) {
     small_with(metric, zgq::Codes::Sq8)
 }
 
-/// A small replicated index of a graph (`Sq8`, `F32`) or a zone scan (`Pq4`).
+/// A small replicated index of a graph (`Sq8`, `F32`, `Qg`) or a zone scan (`Pq4`).
 fn small_with(metric: Metric, codes: zgq::Codes) -> (ZgqIndex, zgq_data::Matrix<f32>) {
     let (base, queries) = data(1_500, 20, 12, 21);
     let index = ZgqParams {
@@ -49,9 +49,14 @@ fn answers(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>) -> Vec<Vec<zgq::Ne
 #[test]
 fn reopened_index_answers_identically() {
     let dir = temp_dir("roundtrip");
-    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
-        let (index, queries) = small(metric);
-        let path = dir.join(format!("{}.zgq", metric.name()));
+    let designs = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg];
+    for (metric, codes) in [Metric::L2, Metric::InnerProduct, Metric::Cosine]
+        .map(|m| designs.map(|c| (m, c)))
+        .into_iter()
+        .flatten()
+    {
+        let (index, queries) = small_with(metric, codes);
+        let path = dir.join(format!("{}-{}.zgq", metric.name(), codes.name()));
         index.save(&path).unwrap();
         let opened = ZgqIndex::open(&path).unwrap();
         assert!(opened.stats().mapped && !index.stats().mapped);
@@ -152,7 +157,11 @@ fn foreign_empty_and_other_version_files_are_refused() {
 /// read the sections, except the zone records it checks).
 #[test]
 fn verify_names_the_damaged_section() {
-    for (codes, sections) in [(zgq::Codes::Sq8, 10), (zgq::Codes::Pq4, 9)] {
+    for (codes, sections) in [
+        (zgq::Codes::Sq8, 10),
+        (zgq::Codes::Pq4, 9),
+        (zgq::Codes::Qg, 7),
+    ] {
         verify_names_the_damaged_section_of(codes, sections);
     }
 }
@@ -212,10 +221,10 @@ proptest! {
     /// or a working index, never a panic; a flip that `verify` accepts
     /// (in padding) changes no answer.
     #[test]
-    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, scan: bool) {
+    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, design in 0usize..3) {
         let dir = temp_dir("prop");
         let path = dir.join(format!("x{}.zgq", (at * 1e9) as u64));
-        let codes = if scan { zgq::Codes::Pq4 } else { zgq::Codes::Sq8 };
+        let codes = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg][design];
         let (index, queries) = small_with(Metric::L2, codes);
         let bytes = index.as_bytes();
 

@@ -1,0 +1,214 @@
+//! The graph over neighbour blocks (`Codes::Qg`): recall in both exact
+//! modes, exact distances, filters and caller ids, determinism, and its
+//! records read from the file as docs/FORMAT.md describes them.
+
+use zgq::{Codes, Metric, SearchParams, ZgqIndex, ZgqParams};
+
+use crate::search::{data, exact, recall};
+
+fn qg(metric: Metric, zones: usize) -> ZgqParams {
+    ZgqParams {
+        codes: Codes::Qg,
+        zones: Some(zones),
+        ..ZgqParams::graph(metric)
+    }
+}
+
+fn ids(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec<u64>> {
+    queries
+        .iter_rows()
+        .map(|q| index.search(q, p).unwrap().iter().map(|h| h.id).collect())
+        .collect()
+}
+
+/// Recall floors for every metric, with exact distances from the expanded
+/// records and from a re-rank: a wrong estimator table (metric, cosine's
+/// half), a lost zone entry or a slot/label mix-up falls far below them.
+/// Every distance returned is the exact one, in order.
+#[test]
+fn recall_floor_every_metric_both_exact_modes() {
+    let (base, queries) = data(8_000, 100, 32, 7);
+    let kern = zgq_distance::kernels();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let truth = exact(&base, &queries, metric, 10, |_| true);
+        let index = qg(metric, 6).build(base.as_slice(), 32).unwrap();
+        assert_eq!(index.codes(), Codes::Qg);
+        for rerank in [None, Some(64)] {
+            let p = SearchParams {
+                nprobe: Some(3),
+                ef: Some(64),
+                rerank,
+                ..SearchParams::new(10)
+            };
+            let r = recall(&ids(&index, &queries, &p), &truth);
+            let floor = if metric == Metric::InnerProduct {
+                0.85
+            } else {
+                0.95
+            };
+            assert!(r >= floor, "{metric:?} rerank {rerank:?}: recall {r}");
+            for q in queries.iter_rows().take(10) {
+                let hits = index.search(q, &p).unwrap();
+                assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+                for h in &hits {
+                    let x = base.row(h.id as usize);
+                    let want = match metric {
+                        Metric::L2 => kern.l2_sq(q, x),
+                        Metric::InnerProduct => -kern.dot(q, x),
+                        Metric::Cosine => {
+                            1.0 - kern.dot(q, x) / (kern.norm_sq(q) * kern.norm_sq(x)).sqrt()
+                        }
+                    };
+                    let tol = 1e-4 * want.abs().max(1.0);
+                    assert!(
+                        (h.distance - want).abs() <= tol,
+                        "{metric:?}: {h:?} vs {want}"
+                    );
+                }
+            }
+        }
+        // Probing every zone with a wide pool is near exact.
+        let all = SearchParams {
+            nprobe: Some(6),
+            ef: Some(200),
+            ..SearchParams::new(10)
+        };
+        let r = recall(&ids(&index, &queries, &all), &truth);
+        assert!(r >= 0.97, "{metric:?} all zones: recall {r}");
+    }
+}
+
+/// Caller ids come back, a filter is honoured, and a replicated vector is
+/// returned once.
+#[test]
+fn caller_ids_filters_and_replicas() {
+    let (base, queries) = data(3_000, 30, 16, 9);
+    let labels: Vec<u64> = (0..3_000).map(|i| 1_000_000 + 3 * i).collect();
+    let index = ZgqParams {
+        replicas: 2,
+        epsilon: 0.3,
+        ..qg(Metric::L2, 4)
+    }
+    .build_with(base.as_slice(), 16, Some(&labels), &zgq::NoProgress)
+    .unwrap();
+    assert!(index.stats().slots > 3_000, "some vectors are replicated");
+    let even = |id: u64| id.is_multiple_of(2);
+    for q in queries.iter_rows() {
+        let hits = index.search(q, &SearchParams::new(10)).unwrap();
+        assert_eq!(hits.len(), 10);
+        let mut seen: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        assert!(seen.iter().all(|id| labels.contains(id)));
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 10, "an id returned twice: {hits:?}");
+        let p = SearchParams {
+            filter: Some(&even),
+            ..SearchParams::new(10)
+        };
+        let hits = index.search(q, &p).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.iter().all(|h| even(h.id)));
+    }
+}
+
+/// The same seed gives the same file bytes on one thread and on two.
+#[test]
+fn same_seed_same_bytes_for_any_thread_count() {
+    let (base, _) = data(2_000, 1, 16, 4);
+    let build = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| qg(Metric::L2, 4).build(base.as_slice(), 16).unwrap())
+    };
+    assert!(build(1).as_bytes() == build(2).as_bytes());
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Another tool reading the file by docs/FORMAT.md alone finds, in every
+/// record, the slot's own vector (that of its label's input row), a list
+/// of slots padded at its end only, and in the code block the 4-bit code
+/// of each neighbour: the nearest of the 16 codewords of the codebook
+/// section in every subspace.
+#[test]
+fn records_follow_the_documented_layout() {
+    let (base, _) = data(2_000, 1, 16, 12);
+    let dim = 16;
+    let index = ZgqParams {
+        pq_m: Some(8),
+        ..qg(Metric::L2, 3)
+    }
+    .build(base.as_slice(), dim)
+    .unwrap();
+    let b = index.as_bytes();
+    assert_eq!(u32_at(b, 8), 3, "format version");
+    assert_eq!(u32_at(b, 40), 3, "codes qg");
+    let (m0, pq_m, slots) = (
+        u32_at(b, 48) as usize,
+        u32_at(b, 92) as usize,
+        u64_at(b, 64),
+    );
+    assert_eq!((m0, pq_m), (32, 8));
+    let section = |kind: u32| {
+        let count = u32_at(b, 20) as usize;
+        (0..count)
+            .map(|i| &b[128 + 32 * i..][..32])
+            .find(|e| u32_at(e, 0) == kind)
+            .map(|e| &b[u64_at(e, 8) as usize..][..u64_at(e, 16) as usize])
+            .expect("section present")
+    };
+    let labels: &[u64] = bytemuck::cast_slice(section(5));
+    let book: &[f32] = bytemuck::cast_slice(section(11));
+    let records: &[u32] = bytemuck::cast_slice(section(16));
+    let degree = m0.next_multiple_of(32);
+    let block_words = 16 * pq_m / 4;
+    let stride = (degree + degree / 32 * block_words + dim).next_multiple_of(16);
+    assert_eq!(records.len(), slots as usize * stride);
+    let dsub = dim / pq_m;
+    let code = |x: &[f32], s: usize| -> u8 {
+        let sub = &x[s * dsub..][..dsub];
+        (0..16)
+            .min_by(|&a, &c| {
+                let d = |j: usize| -> f32 {
+                    let w = &book[(s * 16 + j) * dsub..][..dsub];
+                    w.iter().zip(sub).map(|(p, q)| (p - q) * (p - q)).sum()
+                };
+                d(a).total_cmp(&d(c))
+            })
+            .unwrap() as u8
+    };
+    let vector = |slot: usize| -> &[f32] {
+        bytemuck::cast_slice(&records[slot * stride + degree + degree / 32 * block_words..][..dim])
+    };
+    let mut checked = 0;
+    for slot in 0..slots as usize {
+        let rec = &records[slot * stride..][..stride];
+        assert_eq!(vector(slot), base.row(labels[slot] as usize), "slot {slot}");
+        let list = &rec[..degree];
+        let real = list.iter().take_while(|&&x| x != u32::MAX).count();
+        assert!(real > 0 && list[real..].iter().all(|&x| x == u32::MAX));
+        let block: &[u8] = bytemuck::cast_slice(&rec[degree..][..block_words]);
+        for (lane, &nb) in list[..real].iter().enumerate() {
+            assert!((nb as u64) < slots && nb as usize != slot);
+            for s in 0..pq_m {
+                let byte = block[s * 16 + lane % 16];
+                let nibble = if lane < 16 { byte & 15 } else { byte >> 4 };
+                assert_eq!(
+                    nibble,
+                    code(vector(nb as usize), s),
+                    "slot {slot} lane {lane}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 2_000 * 8 * 8);
+}
