@@ -11,7 +11,7 @@
 use anyhow::Result;
 use zgq_distance::Metric;
 use zgq_hnsw::{BlockWalk, Blocks, Exact, HnswGraph, Neighbor, SearchScratch};
-use zgq_quant::{PqParams, ProductQuantizer};
+use zgq_quant::ProductQuantizer;
 
 /// A graph's level 0 laid out with PQ neighbour blocks.
 pub struct Qg {
@@ -45,24 +45,7 @@ impl Qg {
             )?;
             return Ok(Qg { pq, blocks, edge });
         }
-        use rayon::prelude::*;
-        let vectors = graph.parts().vectors;
-        let dim = graph.dim();
-        // Training samples 256 rows per codeword anyway: handing it that
-        // many rows spares each subspace a pass over every vector; encoding
-        // in chunks keeps each chunk in cache across the subspaces.
-        let n = graph.len();
-        let want = (256 * 16).min(n);
-        let sample: Vec<f32> = (0..want)
-            .flat_map(|i| &vectors[i * n / want * dim..][..dim])
-            .copied()
-            .collect();
-        let pq = PqParams::new(m, 4).train(&sample, dim)?;
-        let codes: Vec<u8> = vectors
-            .par_chunks(4096 * dim)
-            .map(|chunk| pq.encode(chunk))
-            .collect::<zgq_quant::Result<Vec<_>>>()?
-            .concat();
+        let (pq, codes) = zgq::encode_pq4(graph.parts().vectors, graph.dim(), m)?;
         let blocks = Blocks::build_with(
             graph,
             zgq::pq4_block_bytes(m),

@@ -63,8 +63,9 @@ struct Args {
     /// measured: pq4 (the vectors), edge (residuals neighbour − node).
     #[arg(long, value_delimiter = ',', default_value = "pq4")]
     qg_codes: Vec<String>,
-    /// hnsw-qg: pool nodes re-ranked after the walk, to sweep (0: each
-    /// expanded node scored exactly from its record, the implicit re-rank).
+    /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
+    /// (0: each expanded node scored exactly from its record, the implicit
+    /// re-rank).
     #[arg(long, value_delimiter = ',', default_value = "0")]
     qg_rerank: Vec<usize>,
     /// Peer symqg: the graph's degree (a multiple of 32; its pool sizes are --ef).
@@ -109,7 +110,8 @@ struct Args {
     #[arg(long, default_value_t = 1.3)]
     stitch_slack: f32,
     /// zgq: codes and design, comma-separated, each built and measured in
-    /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows "zgq-scan").
+    /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows
+    /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg").
     #[arg(long, value_delimiter = ',', default_value = "sq8,pq4")]
     codes: Vec<String>,
     /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
@@ -139,7 +141,7 @@ struct Args {
     /// ef for a graph, its calibrated default for pq4).
     #[arg(long, value_delimiter = ',')]
     zgq_rerank: Vec<usize>,
-    /// zgq pq4: PQ sub-quantizers (default: the library's rule).
+    /// zgq pq4 and qg: PQ sub-quantizers (default: the library's rule).
     #[arg(long)]
     zgq_pq_m: Option<usize>,
     /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
@@ -776,7 +778,12 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
 fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
     let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
     let scan = codes == zgq::Codes::Pq4;
-    let method = if scan { "zgq-scan" } else { "zgq" };
+    let blocks = codes == zgq::Codes::Qg;
+    let method = match codes {
+        zgq::Codes::Pq4 => "zgq-scan",
+        zgq::Codes::Qg => "zgq-qg",
+        _ => "zgq",
+    };
     // angular data are stored unit-norm; cosine exercises the normalizing path.
     let metric = if data.metric == "angular" {
         zgq::Metric::Cosine
@@ -835,7 +842,13 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
     } else {
         &args.zgq_rerank
     };
-    let reranks: Vec<Option<usize>> = if rerank_list.is_empty() {
+    let reranks: Vec<Option<usize>> = if blocks {
+        // --qg-rerank: 0 is the implicit re-rank of the expanded records.
+        args.qg_rerank
+            .iter()
+            .map(|&r| (r > 0).then_some(r))
+            .collect()
+    } else if rerank_list.is_empty() {
         vec![None]
     } else {
         rerank_list.iter().copied().map(Some).collect()

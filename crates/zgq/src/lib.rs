@@ -34,6 +34,12 @@
 //!   searches its nearest other zone's graph and the hits join its list
 //!   where the HNSW selection rule admits them, so one walk crosses zone
 //!   borders ([`ZgqParams::stitch`]; 0 keeps the zones separate).
+//! * **Neighbour blocks** ([`Codes::Qg`]): the same zones and stitched
+//!   graph, with each vector's level-0 list, its neighbours' 4-bit PQ codes
+//!   (one fast-scan block per 32) and its own vector in one 64-byte aligned
+//!   record: a search estimates a whole list with one kernel call and
+//!   scores each node it expands exactly from the record it already read,
+//!   so it needs no re-rank pass.
 //! * **Graph search.** Route to the `nprobe` nearest centroids (optionally cut
 //!   adaptively), descend through each probed zone's upper levels, walk
 //!   level 0 once from those entries with 8-bit scalar codes, merge (a

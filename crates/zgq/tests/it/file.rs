@@ -438,3 +438,37 @@ fn golden_v2_scan_file_opens_and_answers() {
         assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
     }
 }
+
+/// The committed format-version-3 file (neighbour blocks, `Codes::Qg`)
+/// keeps opening and answering: `tests/golden/v3-qg.zgq` (the same 256
+/// rows, 2 zones). Regenerate as for version 1.
+#[test]
+fn golden_v3_blocks_file_opens_and_answers() {
+    let (rows, dim) = golden_rows();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v3-qg.zgq");
+    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
+        ZgqParams {
+            zones: Some(2),
+            codes: zgq::Codes::Qg,
+            ..ZgqParams::graph(Metric::L2)
+        }
+        .build(&rows, dim)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    }
+    let index = ZgqIndex::open(&path).unwrap();
+    index.verify().unwrap();
+    let s = index.stats();
+    assert_eq!((s.format_version, s.n, s.dim, s.zones), (3, 256, 8, 2));
+    assert_eq!(index.codes(), zgq::Codes::Qg);
+    let p = SearchParams {
+        nprobe: Some(2),
+        ef: Some(64),
+        ..SearchParams::new(1)
+    };
+    for (i, q) in rows.chunks_exact(dim).enumerate() {
+        let hit = index.search(q, &p).unwrap()[0];
+        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
+    }
+}
