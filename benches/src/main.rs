@@ -85,6 +85,10 @@ struct Args {
     /// the selection heuristic pruned (more neighbours per expansion).
     #[arg(long)]
     keep_pruned: bool,
+    /// hnsw and zgq: the graphs' neighbour-selection slack (DiskANN's α;
+    /// 1: HNSW's rule).
+    #[arg(long, default_value_t = 1.0)]
+    alpha: f32,
     /// hnsw: build on one thread, deterministically.
     #[arg(long)]
     sequential_build: bool,
@@ -606,6 +610,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         // angular data are stored unit-norm: L2 on them ranks by cosine.
         metric: zgq_hnsw::Metric::L2,
         keep_pruned: args.keep_pruned,
+        alpha: args.alpha,
         ..Default::default()
     };
     let threads = if args.sequential_build {
@@ -677,7 +682,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
                     "  hnsw-qg {codes} ef {ef:>4} rerank {rerank:>3}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
                     m.recall, m.qps
                 );
-                let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction,
+                let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
                     "ef": ef, "codes": codes, "pq_m": pq_m, "rerank": rerank});
                 rows.push(Row::new(
                     "hnsw-qg",
@@ -794,6 +799,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
         zones: if scan { args.scan_zones } else { args.zones },
         m: args.m,
         ef_construction: args.ef_construction,
+        alpha: args.alpha,
         codes,
         replicas: args.replicas,
         epsilon: args.epsilon,
@@ -894,7 +900,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
                 m.batch_qps
             );
             let p = serde_json::json!({
-                "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction,
+                "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
                 "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });

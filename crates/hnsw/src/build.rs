@@ -34,10 +34,17 @@ pub struct HnswParams {
     pub seed: u64,
     /// Fill lists up to `m` with candidates the heuristic pruned.
     pub keep_pruned: bool,
+    /// The neighbour-selection slack (DiskANN's α): a candidate is pruned
+    /// only if some kept neighbour is closer to it by more than the factor
+    /// `alpha`, i.e. `alpha · ‖r − c‖ < ‖b − c‖` (compared squared on the
+    /// metric's distances). 1 is HNSW's own rule; above 1 lists keep more,
+    /// longer edges. At least 1.
+    pub alpha: f32,
 }
 
 impl Default for HnswParams {
-    /// `m = 16, ef_construction = 200`, L2, seed 100, no kept pruned links.
+    /// `m = 16, ef_construction = 200`, L2, seed 100, no kept pruned
+    /// links, `alpha = 1` (HNSW's selection rule).
     fn default() -> HnswParams {
         HnswParams {
             m: 16,
@@ -45,6 +52,7 @@ impl Default for HnswParams {
             metric: Metric::L2,
             seed: 100,
             keep_pruned: false,
+            alpha: 1.0,
         }
     }
 }
@@ -79,6 +87,12 @@ impl HnswParams {
         }
         if self.ef_construction == 0 {
             return Err(Error::parameter("ef_construction", "must be at least 1"));
+        }
+        if !(self.alpha >= 1.0 && self.alpha.is_finite()) {
+            return Err(Error::parameter(
+                "alpha",
+                format!("{} must be a finite factor ≥ 1", self.alpha),
+            ));
         }
         if dim == 0 {
             return Err(Error::parameter("dim", "must be at least 1"));
@@ -308,6 +322,8 @@ struct BuildGraph<'a> {
     m0: usize,
     ef_construction: usize,
     keep_pruned: bool,
+    /// `alpha²`: the selection compares squared-scale distances.
+    alpha_sq: f32,
     metric: Metric,
     kernels: Kernels,
     vectors: &'a [f32],
@@ -337,6 +353,7 @@ impl<'a> BuildGraph<'a> {
             m0,
             ef_construction: p.ef_construction,
             keep_pruned: p.keep_pruned,
+            alpha_sq: p.alpha * p.alpha,
             metric: p.metric,
             kernels: *zgq_distance::kernels(),
             vectors,
@@ -511,7 +528,8 @@ impl<'a> BuildGraph<'a> {
     }
 
     /// The neighbour-selection heuristic: walking `cands` nearest first,
-    /// keep one if it is closer to the base node than to every kept one.
+    /// keep one if it is closer to the base node than to every kept one
+    /// (scaled by `alpha`).
     fn select(&self, cands: &[Cand], m: usize, out: &mut Vec<Cand>, pruned: &mut Vec<Cand>) {
         out.clear();
         pruned.clear();
@@ -523,7 +541,10 @@ impl<'a> BuildGraph<'a> {
             if out.len() >= m {
                 break;
             }
-            if out.iter().all(|r| self.distance(r.id, c.id) >= c.distance) {
+            if out
+                .iter()
+                .all(|r| self.alpha_sq * self.distance(r.id, c.id) >= c.distance)
+            {
                 out.push(c);
             } else if self.keep_pruned {
                 pruned.push(c);

@@ -188,6 +188,7 @@ impl ZgqParams {
                     metric: self.metric,
                     seed: self.seed ^ (z as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                     keep_pruned: false,
+                    alpha: self.alpha,
                 }
                 .build_sequential(rows, dim)?;
                 progress.advance((starts[z + 1] - starts[z]) as u64);

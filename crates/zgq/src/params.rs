@@ -92,6 +92,11 @@ pub struct ZgqParams {
     pub m: usize,
     /// HNSW candidate list while inserting.
     pub ef_construction: usize,
+    /// The graphs' neighbour-selection slack (DiskANN's α,
+    /// `zgq_hnsw::HnswParams::alpha`): 1 is HNSW's rule; above 1 the
+    /// level-0 lists keep more, longer edges. Not stored in the file (it
+    /// shapes the lists, which are).
+    pub alpha: f32,
     /// What the search scores, and with it the design (graph walk or zone scan).
     pub codes: Codes,
     /// [`Codes::Pq4`] and [`Codes::Qg`]: 4-bit sub-quantizers (must divide
@@ -158,6 +163,7 @@ impl ZgqParams {
             zones: None,
             m: 16,
             ef_construction: 200,
+            alpha: 1.0,
             codes: Codes::Sq8,
             pq_m: None,
             replicas: 1,

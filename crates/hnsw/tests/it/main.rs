@@ -122,6 +122,43 @@ fn sequential_build_is_deterministic_and_as_good() {
     assert!(recall(&a.graph(), &queries, &truth, 64) >= 0.95);
 }
 
+/// α-pruning (`alpha > 1`) keeps more level-0 edges than HNSW's rule and
+/// the graph stays valid and as accurate; `alpha < 1` or NaN is refused.
+/// Fails if `alpha` is ignored (same degree) or inverted (fewer edges).
+#[test]
+fn alpha_pruning_keeps_more_edges() {
+    let (base, queries, truth) = data(6_000, 100, 16, 8);
+    let degree = |g: &HnswGraph<'_>| {
+        (0..g.len() as u32)
+            .map(|i| g.neighbors(i, 0).len())
+            .sum::<usize>() as f64
+            / g.len() as f64
+    };
+    let build = |alpha| {
+        HnswParams {
+            alpha,
+            ..HnswParams::default()
+        }
+        .build_sequential(&base, 16)
+        .unwrap()
+    };
+    let (plain, wide) = (build(1.0), build(1.2));
+    let (dp, dw) = (degree(&plain.graph()), degree(&wide.graph()));
+    assert!(
+        dw > dp * 1.1,
+        "mean level-0 degree {dw} (α 1.2) vs {dp} (α 1)"
+    );
+    check_invariants(&wide.graph(), 16).unwrap();
+    assert!(recall(&wide.graph(), &queries, &truth, 64) >= 0.95);
+    for bad in [0.9, f32::NAN, f32::INFINITY] {
+        let p = HnswParams {
+            alpha: bad,
+            ..HnswParams::default()
+        };
+        assert!(p.build(&base, 16).is_err(), "alpha {bad}");
+    }
+}
+
 /// A graph reopened from copies of its arrays (as a file would hold them),
 /// by the checked and by the O(1) path, has the original's structure and
 /// answers: catches a wrong `max_level` or entry taken from the parts.
