@@ -1019,6 +1019,11 @@ fn fill_record<P: Fn(u32, &[u32], &mut [u8])>(
     ids.fill(NO_NEIGHBOR);
     ids[..list.len()].copy_from_slice(list);
     let (codes, tail) = rest.split_at_mut(layout.code_words());
+    // The storage is zeroed already; writing the zeros again makes the
+    // first touch of freshly mapped pages a write (packers OR codes in,
+    // and a read first maps the shared zero page, then copies it on the
+    // write: measured ~1 s of 11 on fashion-mnist's 384 MB of records).
+    codes.fill(0);
     let bw = layout.block_bytes / 4;
     for (b, chunk) in list.chunks(BLOCK).enumerate() {
         pack(

@@ -3,9 +3,11 @@
 //! zone (zones in parallel, each zone's build sequential and seeded, so the
 //! file bytes depend on the seed only), then the file image.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 use zgq_distance::Metric;
-use zgq_hnsw::{Blocks, GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
+use zgq_hnsw::{BlockLayout, Blocks, GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
 
 use crate::stitch::Stitch;
 use zgq_quant::{KMeans, SqParams};
@@ -13,6 +15,7 @@ use zgq_quant::{KMeans, SqParams};
 use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
 use crate::format::view::Zone;
+use crate::format::writer::Source;
 use crate::format::{GRAPH_VERSION, Meta, QG_VERSION, SCAN_VERSION, Section, writer};
 use crate::{Codes, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
@@ -142,25 +145,32 @@ impl ZgqParams {
             let mut sections = base_sections(&centroids, &zone_list, &vectors, &slot_labels);
             sections.extend([
                 (Section::PqCodebook, f32_bytes(&parts.codebook)),
-                (Section::Blocks, parts.blocks),
+                (Section::Blocks, parts.blocks.into()),
                 (Section::Norms, f32_bytes(&parts.norms)),
                 (Section::CentroidColumns, f32_bytes(&parts.centroid_columns)),
                 (Section::CentroidNorms, f32_bytes(&parts.centroid_norms)),
             ]);
             let ladder: Vec<usize> = NPROBE_LADDER.into_iter().filter(|&p| p <= zones).collect();
-            return finish(header, meta, &sections, |index, meta| {
-                progress.stage("calibrate", ladder.len() as u64);
-                let nprobe = calibrate(index, data, dim, self.metric, labels, &ladder, |p| {
-                    SearchParams {
-                        nprobe: Some(p),
-                        ..SearchParams::new(11)
-                    }
-                })?;
-                Ok(Meta {
-                    default_nprobe: nprobe as u32,
-                    ..meta.clone()
-                })
-            });
+            return finish(
+                header,
+                meta,
+                &sections,
+                &[],
+                |_| Ok(()),
+                |index, meta| {
+                    progress.stage("calibrate", ladder.len() as u64);
+                    let nprobe = calibrate(index, data, dim, self.metric, labels, &ladder, |p| {
+                        SearchParams {
+                            nprobe: Some(p),
+                            ..SearchParams::new(11)
+                        }
+                    })?;
+                    Ok(Meta {
+                        default_nprobe: nprobe as u32,
+                        ..meta.clone()
+                    })
+                },
+            );
         }
 
         progress.stage("encode", slots.len() as u64);
@@ -295,12 +305,18 @@ impl ZgqParams {
             ..self.meta()
         };
         let mut sections = base_sections(&centroids, &zone_list, &vectors, &slot_labels);
+        // Neighbour blocks: the records (400 MB on fashion-mnist) are
+        // built in place in the image: sections reserved at the end.
+        let mut reserved = Vec::new();
+        let graph;
+        let mut pq_codes = Vec::new();
+        let mut record_shape = None;
         if self.codes == Codes::Qg {
             // Version 3: the vectors live in the records.
             sections.retain(|(s, _)| *s != Section::Vectors);
             let pq_m = self.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
             progress.stage("records", slots.len() as u64);
-            let graph = HnswGraph::open(GraphParts {
+            graph = HnswGraph::open(GraphParts {
                 dim,
                 metric: self.metric,
                 m: self.m,
@@ -312,40 +328,71 @@ impl ZgqParams {
                 vectors: &vectors,
                 labels: &slot_labels,
             })?;
-            let (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;
-            let blocks = Blocks::build(&graph, crate::pq4_block_bytes(pq_m), |_, ids, block| {
-                crate::pack_pq4_block(&pq_codes, pq_m, ids, block)
-            })?;
-            progress.advance(slots.len() as u64);
-            let p = blocks.graph().parts();
+            let pq;
+            (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;
+            let block_bytes = crate::pq4_block_bytes(pq_m);
+            let words = |slots: usize| -> Result<usize> {
+                let l =
+                    BlockLayout::new(dim, slots.next_multiple_of(zgq_hnsw::BLOCK), block_bytes)?;
+                Ok(l.stride())
+            };
+            let upper_lists = *upper_offsets.last().unwrap_or(&0) as usize;
             header.pq_m = pq_m as u32;
             sections.extend([
                 (
                     Section::UpperOffsets,
-                    bytemuck::cast_slice(&upper_offsets).to_vec(),
+                    bytemuck::cast_slice(&upper_offsets).into(),
                 ),
-                (Section::PqCodebook, pq_codebook_bytes(&pq)),
-                (Section::Records, bytemuck::cast_slice(p.records).to_vec()),
-                (
-                    Section::UpperRecords,
-                    bytemuck::cast_slice(p.upper_records).to_vec(),
-                ),
+                (Section::PqCodebook, pq_codebook_bytes(&pq).into()),
             ]);
+            reserved.push((Section::Records, 4 * slots.len() * words(m0)?));
+            reserved.push((Section::UpperRecords, 4 * upper_lists * words(self.m)?));
+            record_shape = Some((&graph, pq_m, block_bytes));
         } else {
             // Version 1's order: codes between vectors and labels.
-            sections.insert(3, (Section::Codes, codes));
+            sections.insert(3, (Section::Codes, codes.into()));
             sections.extend([
-                (Section::Links0, bytemuck::cast_slice(&links0).to_vec()),
+                (Section::Links0, bytemuck::cast_slice(&links0).into()),
                 (
                     Section::UpperOffsets,
-                    bytemuck::cast_slice(&upper_offsets).to_vec(),
+                    bytemuck::cast_slice(&upper_offsets).into(),
                 ),
-                (Section::Upper, bytemuck::cast_slice(&upper).to_vec()),
+                (Section::Upper, bytemuck::cast_slice(&upper).into()),
                 (Section::SqMin, f32_bytes(&sq_min)),
                 (Section::SqStep, f32_bytes(&sq_step)),
             ]);
         }
-        finish(header, meta, &sections, |index, meta| {
+        let fill = |parts: Vec<&mut [u8]>| -> Result<()> {
+            let Some((graph, pq_m, block_bytes)) = record_shape else {
+                return Ok(());
+            };
+            // `Blocks::build_with` asks for the records, then the upper
+            // records: hand it the reserved sections in that order.
+            let mut words = Vec::with_capacity(2);
+            for bytes in parts.into_iter().rev() {
+                words.push(bytemuck::try_cast_slice_mut::<u8, u32>(bytes).map_err(|e| {
+                    Error::parameter("records", format!("a misaligned section: {e}"))
+                })?);
+            }
+            let words = std::cell::RefCell::new(words);
+            Blocks::build_with(
+                graph,
+                block_bytes,
+                |_, ids, block| crate::pack_pq4_block(&pq_codes, pq_m, ids, block),
+                |_| {
+                    words
+                        .borrow_mut()
+                        .pop()
+                        .ok_or_else(|| zgq_hnsw::Error::Parameter {
+                            name: "records",
+                            detail: "no reserved section left".into(),
+                        })
+                },
+            )?;
+            progress.advance(graph.len() as u64);
+            Ok(())
+        };
+        finish(header, meta, &sections, &reserved, fill, |index, meta| {
             progress.stage("calibrate", EF_LADDER.len() as u64);
             let ef = calibrate(index, data, dim, self.metric, labels, &EF_LADDER, |ef| {
                 SearchParams {
@@ -519,52 +566,64 @@ impl ZgqParams {
 /// The `pq_codebook` section: the codebooks, then the same values
 /// dimension-major (what [`ProductQuantizer::from_parts`] takes back).
 pub(crate) fn pq_codebook_bytes(pq: &zgq_quant::ProductQuantizer) -> Vec<u8> {
-    let mut bytes = f32_bytes(pq.centroids());
+    let mut bytes = bytemuck::cast_slice::<f32, u8>(pq.centroids()).to_vec();
     bytes.extend_from_slice(bytemuck::cast_slice(pq.columns()));
     bytes
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    bytemuck::cast_slice::<f32, u8>(v).to_vec()
+/// A section's bytes: borrowed from the build's arrays where they already
+/// have the section's layout, owned where they were made for it.
+type Bytes<'a> = Cow<'a, [u8]>;
+
+fn f32_bytes(v: &[f32]) -> Bytes<'_> {
+    Cow::Borrowed(bytemuck::cast_slice::<f32, u8>(v))
 }
 
 /// The sections both designs have, in file order: centroids, zones,
 /// vectors, labels.
-fn base_sections(
-    centroids: &zgq_quant::Centroids,
+fn base_sections<'a>(
+    centroids: &'a zgq_quant::Centroids,
     zones: &[Zone],
-    vectors: &[f32],
-    labels: &[u64],
-) -> Vec<(Section, Vec<u8>)> {
+    vectors: &'a [f32],
+    labels: &'a [u64],
+) -> Vec<(Section, Bytes<'a>)> {
     vec![
         (Section::Centroids, f32_bytes(centroids.as_slice())),
         (
             Section::Zones,
-            zones.iter().flat_map(|z| z.to_bytes()).collect(),
+            Cow::Owned(zones.iter().flat_map(|z| z.to_bytes()).collect()),
         ),
         (Section::Vectors, f32_bytes(vectors)),
-        (Section::Labels, bytemuck::cast_slice(labels).to_vec()),
+        (Section::Labels, bytemuck::cast_slice(labels).into()),
     ]
 }
 
-/// The index of `sections` with `meta`, then `tune` measures it and gives
-/// the metadata with its calibrated default; the image is assembled again
-/// only if that changed it.
+/// The index of `sections` then `reserved` (zeroed sections that `fill`
+/// writes in place) with `meta`; then `tune` measures it and gives the
+/// metadata with its calibrated default, written over the old one in the
+/// same image (only numbers change, so its archive keeps its length).
 fn finish(
     header: Header,
     meta: Meta,
-    sections: &[(Section, Vec<u8>)],
+    sections: &[(Section, Bytes<'_>)],
+    reserved: &[(Section, usize)],
+    fill: impl FnOnce(Vec<&mut [u8]>) -> Result<()>,
     tune: impl FnOnce(&ZgqIndex, &Meta) -> Result<Meta>,
 ) -> Result<ZgqIndex> {
-    let borrowed: Vec<(Section, &[u8])> =
-        sections.iter().map(|(s, v)| (*s, v.as_slice())).collect();
-    let index = ZgqIndex::from_image(writer::assemble(header.clone(), &meta, &borrowed)?)?;
+    let sources: Vec<(Section, Source<'_>)> = sections
+        .iter()
+        .map(|(s, v)| (*s, Source::Bytes(&v[..])))
+        .chain(reserved.iter().map(|&(s, len)| (s, Source::Reserved(len))))
+        .collect();
+    let image = writer::assemble_with(header.clone(), &meta, &sources, fill)?;
+    let index = ZgqIndex::from_image(image)?;
     let tuned = tune(&index, &meta)?;
     if tuned == meta {
         return Ok(index);
     }
-    drop(index);
-    ZgqIndex::from_image(writer::assemble(header, &tuned, &borrowed)?)
+    let mut image = index.into_image()?;
+    writer::replace_meta(&mut image, &tuned)?;
+    ZgqIndex::from_image(image)
 }
 
 /// Zone-local ids as slots (padding stays padding).

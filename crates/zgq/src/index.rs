@@ -5,26 +5,26 @@
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use rkyv::util::AlignedVec;
 use zgq_distance::Metric;
 use zgq_hnsw::{BlockGraph, BlockGraphParts, BlockLayout, GraphParts, HnswGraph};
 use zgq_quant::{ProductQuantizer, ScalarQuantizer};
 
 use crate::Codes;
 use crate::error::{Error, Result};
+use crate::format::mmap::Image;
 use crate::format::view::{Layout, Zone, cast};
-use crate::format::{ALIGN, Section, writer};
+use crate::format::{Section, writer};
 
 /// Where the bytes live.
 enum Storage {
-    Owned(AlignedVec<ALIGN>),
+    Owned(Image),
     Mapped(Mmap),
 }
 
 impl Storage {
     fn bytes(&self) -> &[u8] {
         match self {
-            Storage::Owned(v) => v.as_slice(),
+            Storage::Owned(v) => v,
             Storage::Mapped(m) => m,
         }
     }
@@ -93,8 +93,19 @@ pub struct Stats {
 
 impl ZgqIndex {
     /// Wraps a checked image (just assembled by the builder).
-    pub(crate) fn from_image(image: AlignedVec<ALIGN>) -> Result<ZgqIndex> {
+    pub(crate) fn from_image(image: Image) -> Result<ZgqIndex> {
         ZgqIndex::new(Storage::Owned(image), PathBuf::from("<memory>"))
+    }
+
+    /// The image of an index built in memory (a mapped one is copied).
+    pub(crate) fn into_image(self) -> Result<Image> {
+        match self.storage {
+            Storage::Owned(v) => Ok(v),
+            Storage::Mapped(m) => Image::copy_of(&m).map_err(|source| Error::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
     }
 
     fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
@@ -147,8 +158,12 @@ impl ZgqIndex {
     /// # Errors
     /// As [`ZgqIndex::open`], without [`Error::Io`].
     pub fn from_bytes(bytes: &[u8]) -> Result<ZgqIndex> {
-        let mut image = AlignedVec::<ALIGN>::with_capacity(bytes.len());
-        image.extend_from_slice(bytes);
+        let image = Image::copy_of(bytes).map_err(|e| {
+            Error::parameter(
+                "bytes",
+                format!("cannot allocate {} bytes for the image: {e}", bytes.len()),
+            )
+        })?;
         ZgqIndex::new(Storage::Owned(image), PathBuf::from("<memory>"))
     }
 

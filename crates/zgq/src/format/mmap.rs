@@ -26,6 +26,47 @@ pub(crate) fn map(file: &File) -> std::io::Result<Mmap> {
     Ok(map)
 }
 
+/// A file image in memory (built, or copied from bytes): zeroed anonymous
+/// memory, page-aligned, with 2 MiB pages advised on Linux — fewer page
+/// faults while it is written (each fresh 4 KiB page cost ~30–50 µs on the
+/// benchmark VMs: 5 s for fashion-mnist's 410 MB image) and fewer TLB
+/// misses while it is searched. No `unsafe`: anonymous maps are safe.
+pub(crate) struct Image {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl Image {
+    /// `len` zero bytes.
+    pub(crate) fn zeroed(len: usize) -> std::io::Result<Image> {
+        let map = memmap2::MmapMut::map_anon(len.max(1))?;
+        #[cfg(target_os = "linux")]
+        // A hint: without huge pages the image works the same.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        Ok(Image { map, len })
+    }
+
+    /// A copy of `bytes`.
+    pub(crate) fn copy_of(bytes: &[u8]) -> std::io::Result<Image> {
+        let mut image = Image::zeroed(bytes.len())?;
+        image.copy_from_slice(bytes);
+        Ok(image)
+    }
+}
+
+impl std::ops::Deref for Image {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for Image {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.map[..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -44,5 +85,16 @@ mod tests {
         assert_eq!(&map[..], &data[..]);
         assert_eq!(map.as_ptr() as usize % 4096, 0, "a mapping is page-aligned");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn images_are_zeroed_aligned_and_exactly_long() {
+        let data: Vec<u8> = (0..5_000u32).map(|i| (i % 253) as u8).collect();
+        let image = super::Image::copy_of(&data).unwrap();
+        assert_eq!(&image[..], &data[..]);
+        assert_eq!(image.as_ptr() as usize % 64, 0);
+        let zeros = super::Image::zeroed(3).unwrap();
+        assert_eq!(&zeros[..], &[0, 0, 0]);
+        assert!(super::Image::zeroed(0).unwrap().is_empty());
     }
 }
