@@ -169,8 +169,9 @@ struct Args {
     /// Built-in data: seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Peers to run beside ZGQ on the same data and settings: hnswlib, symqg
-    /// (SymphonyQG, rabitqlib), scann, faiss-ivfpq.
+    /// Peers to run beside ZGQ on the same data and settings: hnswlib,
+    /// faiss-hnsw (IndexHNSWFlat), symqg (SymphonyQG, rabitqlib), scann,
+    /// faiss-ivfpq.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     /// Time each setting this many times and keep the best (as the baselines do).

@@ -55,12 +55,13 @@ fn python() -> Result<Option<PathBuf>> {
 pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_json::Value>> {
     let script = match name {
         "hnswlib" => "benches/peers/hnswlib_peer.py",
+        "faiss-hnsw" => "benches/peers/faiss_hnsw_peer.py",
         "faiss-kmeans" => "benches/peers/faiss_kmeans_peer.py",
         "faiss-ivfpq" => "benches/peers/faiss_ivfpq_peer.py",
         "symqg" => "benches/peers/symqg_peer.py",
         "scann" => "benches/peers/scann_peer.py",
         other => bail!(
-            "unknown peer {other:?}; available: hnswlib, symqg, scann, faiss-kmeans, faiss-ivfpq"
+            "unknown peer {other:?}; available: hnswlib, faiss-hnsw, symqg, scann, faiss-kmeans, faiss-ivfpq"
         ),
     };
     let Some(py) = python()? else {
