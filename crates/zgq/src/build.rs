@@ -235,6 +235,19 @@ impl ZgqParams {
             zone_list.push(zone);
         }
 
+        // One graph over every slot: its parts but the level-0 lists.
+        let slot_graph = GraphParts {
+            dim,
+            metric: self.metric,
+            m: self.m,
+            m0,
+            entry: zone_list[0].entry,
+            links0: &[],
+            upper_offsets: &upper_offsets,
+            upper: &upper,
+            vectors: &vectors,
+            labels: &slot_labels,
+        };
         if self.stitch > 0 && zones > 1 {
             progress.stage("stitch", slots.len() as u64);
             let zone_of: Vec<u32> = (0..zones)
@@ -261,16 +274,8 @@ impl ZgqParams {
                 })
                 .collect();
             let graph = HnswGraph::open(GraphParts {
-                dim,
-                metric: self.metric,
-                m: self.m,
-                m0,
-                entry: zone_list[0].entry,
                 links0: &links0,
-                upper_offsets: &upper_offsets,
-                upper: &upper,
-                vectors: &vectors,
-                labels: &slot_labels,
+                ..slot_graph
             })?;
             links0 = Stitch {
                 vectors: &vectors,
@@ -317,16 +322,8 @@ impl ZgqParams {
             let pq_m = self.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
             progress.stage("records", slots.len() as u64);
             graph = HnswGraph::open(GraphParts {
-                dim,
-                metric: self.metric,
-                m: self.m,
-                m0,
-                entry: zone_list[0].entry,
                 links0: &links0,
-                upper_offsets: &upper_offsets,
-                upper: &upper,
-                vectors: &vectors,
-                labels: &slot_labels,
+                ..slot_graph
             })?;
             let pq;
             (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;

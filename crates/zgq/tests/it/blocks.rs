@@ -2,9 +2,9 @@
 //! modes, exact distances, filters and caller ids, determinism, and its
 //! records read from the file as docs/FORMAT.md describes them.
 
-use zgq::{Codes, Metric, SearchParams, ZgqIndex, ZgqParams};
+use zgq::{Codes, Metric, SearchParams, ZgqParams};
 
-use crate::search::{data, exact, recall};
+use crate::search::{assert_exact_sorted, data, exact, ids, recall};
 
 fn qg(metric: Metric, zones: usize) -> ZgqParams {
     ZgqParams {
@@ -14,13 +14,6 @@ fn qg(metric: Metric, zones: usize) -> ZgqParams {
     }
 }
 
-fn ids(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec<u64>> {
-    queries
-        .iter_rows()
-        .map(|q| index.search(q, p).unwrap().iter().map(|h| h.id).collect())
-        .collect()
-}
-
 /// Recall floors for every metric, with exact distances from the expanded
 /// records and from a re-rank: a wrong estimator table (metric, cosine's
 /// half), a lost zone entry or a slot/label mix-up falls far below them.
@@ -28,7 +21,6 @@ fn ids(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>, p: &SearchParams<'_>) 
 #[test]
 fn recall_floor_every_metric_both_exact_modes() {
     let (base, queries) = data(8_000, 100, 32, 7);
-    let kern = zgq_distance::kernels();
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
         let truth = exact(&base, &queries, metric, 10, |_| true);
         let index = qg(metric, 6).build(base.as_slice(), 32).unwrap();
@@ -48,23 +40,7 @@ fn recall_floor_every_metric_both_exact_modes() {
             };
             assert!(r >= floor, "{metric:?} rerank {rerank:?}: recall {r}");
             for q in queries.iter_rows().take(10) {
-                let hits = index.search(q, &p).unwrap();
-                assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
-                for h in &hits {
-                    let x = base.row(h.id as usize);
-                    let want = match metric {
-                        Metric::L2 => kern.l2_sq(q, x),
-                        Metric::InnerProduct => -kern.dot(q, x),
-                        Metric::Cosine => {
-                            1.0 - kern.dot(q, x) / (kern.norm_sq(q) * kern.norm_sq(x)).sqrt()
-                        }
-                    };
-                    let tol = 1e-4 * want.abs().max(1.0);
-                    assert!(
-                        (h.distance - want).abs() <= tol,
-                        "{metric:?}: {h:?} vs {want}"
-                    );
-                }
+                assert_exact_sorted(&index.search(q, &p).unwrap(), &base, q, metric);
             }
         }
         // Probing every zone with a wide pool is near exact.

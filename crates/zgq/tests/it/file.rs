@@ -382,6 +382,7 @@ fn golden_v1_file_opens_and_answers() {
             zones: Some(2),
             m: 4,
             ef_construction: 32,
+            codes: zgq::Codes::Sq8,
             ..ZgqParams::graph(Metric::L2)
         }
         .build(&rows, dim)
@@ -403,40 +404,55 @@ fn golden_v1_file_opens_and_answers() {
     }
 }
 
-/// The committed format-version-2 file (a zone scan, `Codes::Pq4`) keeps
-/// opening and answering: `tests/golden/v2-scan.zgq` (the same 256 rows,
-/// 8 zones). Regenerate as for version 1.
-#[test]
-fn golden_v2_scan_file_opens_and_answers() {
+/// Opens the committed golden file `name` (rewritten from `params` over
+/// [`golden_rows`] when `ZGQ_WRITE_GOLDEN` is set), verifies it, checks
+/// its version, shape and codes, and that every row finds itself.
+fn golden_file_answers(
+    name: &str,
+    params: ZgqParams,
+    version: u32,
+    zones: usize,
+    p: SearchParams<'_>,
+) {
     let (rows, dim) = golden_rows();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v2-scan.zgq");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
-        ZgqParams {
-            zones: Some(8),
-            codes: zgq::Codes::Pq4,
-            ..ZgqParams::new(Metric::L2)
-        }
-        .build(&rows, dim)
-        .unwrap()
-        .save(&path)
-        .unwrap();
+        params.build(&rows, dim).unwrap().save(&path).unwrap();
     }
     let index = ZgqIndex::open(&path).unwrap();
     index.verify().unwrap();
     let s = index.stats();
-    assert_eq!((s.format_version, s.n, s.dim, s.zones), (2, 256, 8, 8));
-    assert_eq!(index.codes(), zgq::Codes::Pq4);
-    // The rows sit ~0.001 apart on a curve, finer than the 4-bit codes
-    // resolve (rerank 20 misses some); 64 of 256 re-ranked find them all.
+    assert_eq!(
+        (s.format_version, s.n, s.dim, s.zones),
+        (version, 256, 8, zones)
+    );
+    assert_eq!(index.codes(), params.codes);
+    for (i, q) in rows.chunks_exact(dim).enumerate() {
+        let hit = index.search(q, &p).unwrap()[0];
+        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "{name} row {i}");
+    }
+}
+
+/// The committed format-version-2 file (a zone scan, `Codes::Pq4`) keeps
+/// opening and answering: `tests/golden/v2-scan.zgq` (the same 256 rows,
+/// 8 zones). Regenerate as for version 1. The rows sit ~0.001 apart on a
+/// curve, finer than the 4-bit codes resolve (rerank 20 misses some); 64
+/// of 256 re-ranked find them all.
+#[test]
+fn golden_v2_scan_file_opens_and_answers() {
+    let params = ZgqParams {
+        zones: Some(8),
+        codes: zgq::Codes::Pq4,
+        ..ZgqParams::new(Metric::L2)
+    };
     let p = SearchParams {
         nprobe: Some(8),
         rerank: Some(64),
         ..SearchParams::new(1)
     };
-    for (i, q) in rows.chunks_exact(dim).enumerate() {
-        let hit = index.search(q, &p).unwrap()[0];
-        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
-    }
+    golden_file_answers("v2-scan.zgq", params, 2, 8, p);
 }
 
 /// The committed format-version-3 file (neighbour blocks, `Codes::Qg`)
@@ -444,31 +460,15 @@ fn golden_v2_scan_file_opens_and_answers() {
 /// rows, 2 zones). Regenerate as for version 1.
 #[test]
 fn golden_v3_blocks_file_opens_and_answers() {
-    let (rows, dim) = golden_rows();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v3-qg.zgq");
-    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
-        ZgqParams {
-            zones: Some(2),
-            codes: zgq::Codes::Qg,
-            ..ZgqParams::graph(Metric::L2)
-        }
-        .build(&rows, dim)
-        .unwrap()
-        .save(&path)
-        .unwrap();
-    }
-    let index = ZgqIndex::open(&path).unwrap();
-    index.verify().unwrap();
-    let s = index.stats();
-    assert_eq!((s.format_version, s.n, s.dim, s.zones), (3, 256, 8, 2));
-    assert_eq!(index.codes(), zgq::Codes::Qg);
+    let params = ZgqParams {
+        zones: Some(2),
+        codes: zgq::Codes::Qg,
+        ..ZgqParams::graph(Metric::L2)
+    };
     let p = SearchParams {
         nprobe: Some(2),
         ef: Some(64),
         ..SearchParams::new(1)
     };
-    for (i, q) in rows.chunks_exact(dim).enumerate() {
-        let hit = index.search(q, &p).unwrap()[0];
-        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
-    }
+    golden_file_answers("v3-qg.zgq", params, 3, 2, p);
 }

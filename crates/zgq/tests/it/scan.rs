@@ -3,7 +3,7 @@
 
 use zgq::{Codes, Error, Metric, SearchParams, ZgqIndex, ZgqParams};
 
-use crate::search::{data, exact, recall};
+use crate::search::{assert_exact_sorted, data, exact, ids, recall};
 
 fn scan(metric: Metric, zones: usize) -> ZgqParams {
     ZgqParams {
@@ -11,13 +11,6 @@ fn scan(metric: Metric, zones: usize) -> ZgqParams {
         zones: Some(zones),
         ..ZgqParams::new(metric)
     }
-}
-
-fn ids(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec<u64>> {
-    queries
-        .iter_rows()
-        .map(|q| index.search(q, p).unwrap().iter().map(|h| h.id).collect())
-        .collect()
 }
 
 /// Recall floors for every metric: a wrong routing term, a lost zone, a
@@ -45,25 +38,8 @@ fn recall_floor_every_metric() {
         assert!(r_few >= 0.85, "{metric:?} nprobe 8: recall {r_few}");
         assert!(r_all >= 0.99, "{metric:?} every zone: recall {r_all}");
         // Every hit's distance is the exact one, in order.
-        let kern = zgq_distance::kernels();
-        for (qi, q) in queries.iter_rows().enumerate().take(10) {
-            let hits = index.search(q, &few).unwrap();
-            assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
-            for h in &hits {
-                let x = base.row(h.id as usize);
-                let want = match metric {
-                    Metric::L2 => kern.l2_sq(q, x),
-                    Metric::InnerProduct => -kern.dot(q, x),
-                    Metric::Cosine => {
-                        1.0 - kern.dot(q, x) / (kern.norm_sq(q) * kern.norm_sq(x)).sqrt()
-                    }
-                };
-                assert!(
-                    (h.distance - want).abs() <= 1e-4 * want.abs().max(1.0),
-                    "{metric:?} query {qi}: {} vs {want}",
-                    h.distance
-                );
-            }
+        for q in queries.iter_rows().take(10) {
+            assert_exact_sorted(&index.search(q, &few).unwrap(), &base, q, metric);
         }
     }
 }

@@ -59,12 +59,36 @@ pub(crate) fn exact(
         .collect()
 }
 
+/// Asserts that `hits` (for query `q` over `base`) are sorted and carry
+/// the metric's exact distances (within f32 rounding).
+pub(crate) fn assert_exact_sorted(
+    hits: &[zgq::Neighbor],
+    base: &Matrix<f32>,
+    q: &[f32],
+    metric: Metric,
+) {
+    let kern = zgq_distance::kernels();
+    assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+    for h in hits {
+        let x = base.row(h.id as usize);
+        let want = match metric {
+            Metric::L2 => kern.l2_sq(q, x),
+            Metric::InnerProduct => -kern.dot(q, x),
+            Metric::Cosine => 1.0 - kern.dot(q, x) / (kern.norm_sq(q) * kern.norm_sq(x)).sqrt(),
+        };
+        assert!(
+            (h.distance - want).abs() <= 1e-4 * want.abs().max(1.0),
+            "{metric:?}: {h:?} vs {want}"
+        );
+    }
+}
+
 pub(crate) fn recall(found: &[Vec<u64>], truth: &[Vec<u64>]) -> f64 {
     let t = Matrix::new(truth.iter().flatten().copied().collect(), 10).expect("10 per query");
     zgq_data::recall_at_k(&t, found, 10).expect("recall")
 }
 
-fn ids(index: &ZgqIndex, queries: &Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec<u64>> {
+pub(crate) fn ids(index: &ZgqIndex, queries: &Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec<u64>> {
     queries
         .iter_rows()
         .map(|q| {
@@ -78,9 +102,12 @@ fn ids(index: &ZgqIndex, queries: &Matrix<f32>, p: &SearchParams<'_>) -> Vec<Vec
         .collect()
 }
 
+/// The graph design with SQ8 codes (the neighbour-block walk, the
+/// graph's default, has its own tests in `blocks.rs`).
 fn params(metric: Metric, zones: usize) -> ZgqParams {
     ZgqParams {
         zones: Some(zones),
+        codes: Codes::Sq8,
         ..ZgqParams::graph(metric)
     }
 }
