@@ -116,7 +116,7 @@ struct Args {
     /// zgq: codes and design, comma-separated, each built and measured in
     /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows
     /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg").
-    #[arg(long, value_delimiter = ',', default_value = "sq8,pq4")]
+    #[arg(long, value_delimiter = ',', default_value = "pq4,qg")]
     codes: Vec<String>,
     /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
     #[arg(long)]

@@ -19,9 +19,10 @@
 //!   thousands of small zones, each vector stored as 4-bit product codes of
 //!   its residual to its zone's centroid, packed for the fast-scan kernel;
 //!   a search scans the `nprobe` nearest zones and re-ranks the best
-//!   `rerank` (ScaNN's shape). The **graph** ([`Codes::Sq8`],
-//!   [`ZgqParams::graph`]) is described below. docs/BENCHMARKS.md measures
-//!   both beside hnswlib.
+//!   `rerank` (ScaNN's shape). The **graph** ([`ZgqParams::graph`]:
+//!   neighbour blocks, [`Codes::Qg`], by default; or [`Codes::Sq8`],
+//!   [`Codes::F32`]) is described below. docs/BENCHMARKS.md measures both
+//!   beside hnswlib.
 //! * **Zones.** Balanced k-means splits the vectors into `zones` (a graph by
 //!   default [`ZgqParams::default_zones`]: under 65,536 vectors each, at
 //!   least 4; a scan [`ZgqParams::default_scan_zones`]: ~200 each); a vector may also join neighbouring zones whose centroid

@@ -136,15 +136,16 @@ impl ZgqParams {
     /// The default design, the **zone scan** ([`Codes::Pq4`]): automatic
     /// zones ([`ZgqParams::default_scan_zones`]), one 4-bit sub-quantizer
     /// per dimension ([`ZgqParams::default_pq_m`]), no replication, balance
-    /// 1.3, seed 0. Measured beside hnswlib it was the faster design on
-    /// glove-50 (2.0–4.0× hnswlib's QPS at recall 0.90–0.99, against
-    /// 0.77–1.43× for the graph) and at recall 0.99 on every dataset; the
-    /// graph was up to 20 % faster at 0.90–0.95 on fashion-mnist and the
-    /// built-in data. The scan builds in about 0.4× the graph's time and
-    /// keeps a sixth to a third of its memory resident (docs/BENCHMARKS.md).
-    /// [`ZgqParams::graph`] gives the graph's defaults. The graph fields
-    /// (`m`, `ef_construction`, `stitch*`) hold the graph's defaults here
-    /// too, unused until `codes` is set to a graph code.
+    /// 1.3, seed 0: the lean design. It builds in 0.4× the graph's time
+    /// and its index is a fifth of the neighbour-block graph's. Measured
+    /// beside hnswlib (docs/BENCHMARKS.md, session 7): 2.1× / 2.5× / 3.1×
+    /// hnswlib's QPS at recall 0.90 / 0.95 / 0.99 on glove-50 (the fastest
+    /// design there at 0.99), 1.7× / 2.0× on fashion-mnist (0.99 not
+    /// reached). [`ZgqParams::graph`] (neighbour blocks) is faster at
+    /// 0.90–0.95 on both and at 0.99 on fashion-mnist, for 5× the memory.
+    /// The graph fields (`m`, `ef_construction`, `stitch*`) hold the
+    /// graph's defaults here too, unused until `codes` is set to a graph
+    /// code.
     pub fn new(metric: Metric) -> ZgqParams {
         ZgqParams {
             codes: Codes::Pq4,
@@ -154,9 +155,16 @@ impl ZgqParams {
 
     /// The graph design's defaults: automatic zones
     /// ([`ZgqParams::default_zones`]), `m = 16`, `ef_construction = 200`,
-    /// SQ8 codes, no replication (`replicas = 1`, `epsilon = 0.1` when
-    /// raised), stitched to the nearest other zone (`stitch = 1`,
-    /// `stitch_ef = 32`, `stitch_slack = 1.3`), balance 1.3, seed 0.
+    /// `alpha = 1`, the walk over **neighbour blocks** ([`Codes::Qg`],
+    /// `pq_m` by [`ZgqParams::default_pq_m`]), no replication
+    /// (`replicas = 1`, `epsilon = 0.1` when raised), stitched to the
+    /// nearest other zone (`stitch = 1`, `stitch_ef = 32`,
+    /// `stitch_slack = 1.3`), balance 1.3, seed 0. Neighbour blocks were
+    /// the fastest graph walk measured: 3.0× / 3.0× / 2.8× hnswlib's QPS at
+    /// recall 0.90 / 0.95 / 0.99 on fashion-mnist, 2.8× / 3.2× / 2.0× on
+    /// glove-50, 1.0–2.4× the SQ8 walk ([`Codes::Sq8`], 2.6× / 2.2× / 2.7×
+    /// and 1.4× / 1.3× / 0.9× hnswlib), for 2–3.6× hnswlib's memory
+    /// against the SQ8 walk's 1.1–1.2× (docs/BENCHMARKS.md).
     pub fn graph(metric: Metric) -> ZgqParams {
         ZgqParams {
             metric,
@@ -164,7 +172,7 @@ impl ZgqParams {
             m: 16,
             ef_construction: 200,
             alpha: 1.0,
-            codes: Codes::Sq8,
+            codes: Codes::Qg,
             pq_m: None,
             replicas: 1,
             epsilon: 0.1,
