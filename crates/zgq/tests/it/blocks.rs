@@ -14,12 +14,13 @@ fn qg(metric: Metric, zones: usize) -> ZgqParams {
     }
 }
 
-/// Recall floors for every metric, with exact distances from the expanded
-/// records and from a re-rank: a wrong estimator table (metric, cosine's
-/// half), a lost zone entry or a slot/label mix-up falls far below them.
-/// Every distance returned is the exact one, in order.
+/// Exact distances come from the expanded records (`rerank` unset) or
+/// from a re-rank of the pool (`rerank` set): both modes keep the recall
+/// floor and return sorted exact distances for every metric (the implicit
+/// mode's floors with every zone probed are in `search.rs`). A wrong
+/// estimator table (metric, cosine's half) falls far below the floor.
 #[test]
-fn recall_floor_every_metric_both_exact_modes() {
+fn both_exact_modes_meet_the_floor_with_exact_distances() {
     let (base, queries) = data(8_000, 100, 32, 7);
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
         let truth = exact(&base, &queries, metric, 10, |_| true);
@@ -43,14 +44,6 @@ fn recall_floor_every_metric_both_exact_modes() {
                 assert_exact_sorted(&index.search(q, &p).unwrap(), &base, q, metric);
             }
         }
-        // Probing every zone with a wide pool is near exact.
-        let all = SearchParams {
-            nprobe: Some(6),
-            ef: Some(200),
-            ..SearchParams::new(10)
-        };
-        let r = recall(&ids(&index, &queries, &all), &truth);
-        assert!(r >= 0.97, "{metric:?} all zones: recall {r}");
     }
 }
 

@@ -112,15 +112,16 @@ fn params(metric: Metric, zones: usize) -> ZgqParams {
     }
 }
 
-/// Recall floors for every metric and both code types: a bug in routing,
-/// merging, the SQ8 scorers or the re-rank (a wrong metric, a lost zone,
-/// a slot/label mix-up) drops recall far below these.
+/// Recall floors for every metric and every graph walk (SQ8, f32,
+/// neighbour blocks): a bug in routing, merging, the scorers, the block
+/// estimator or the re-rank (a wrong metric, a lost zone, a slot/label
+/// mix-up) drops recall far below these.
 #[test]
 fn recall_floor_every_metric_and_code() {
     let (base, queries) = data(8_000, 100, 32, 7);
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
         let truth = exact(&base, &queries, metric, 10, |_| true);
-        for codes in [Codes::Sq8, Codes::F32] {
+        for codes in [Codes::Sq8, Codes::F32, Codes::Qg] {
             let index = ZgqParams {
                 codes,
                 ..params(metric, 6)
