@@ -112,10 +112,11 @@ fn params(metric: Metric, zones: usize) -> ZgqParams {
     }
 }
 
-/// Recall floors for every metric and every graph walk (SQ8, f32,
-/// neighbour blocks): a bug in routing, merging, the scorers, the block
-/// estimator or the re-rank (a wrong metric, a lost zone, a slot/label
-/// mix-up) drops recall far below these.
+/// Recall floors and exact, sorted distances for every metric and every
+/// graph walk (SQ8, f32, neighbour blocks in both exact modes): a bug in
+/// routing, merging, the scorers, the block estimator (a wrong table,
+/// cosine's half) or the re-rank (a wrong metric, a lost zone, a
+/// slot/label mix-up) drops recall far below these.
 #[test]
 fn recall_floor_every_metric_and_code() {
     let (base, queries) = data(8_000, 100, 32, 7);
@@ -150,6 +151,13 @@ fn recall_floor_every_metric_and_code() {
             };
             let r = recall(&ids(&index, &queries, &all), &truth);
             assert!(r >= 0.97, "{metric:?} {codes:?} all zones: recall {r}");
+            // Every walk returns exact distances, sorted (neighbour blocks:
+            // from the expanded records with `p`, from a re-rank with `all`).
+            for q in queries.iter_rows().take(10) {
+                for sp in [&p, &all] {
+                    assert_exact_sorted(&index.search(q, sp).unwrap(), &base, q, metric);
+                }
+            }
         }
     }
 }
