@@ -60,9 +60,14 @@ struct Args {
     #[arg(long)]
     qg_pq_m: Option<usize>,
     /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
-    /// measured: pq4 (the vectors), edge (residuals neighbour − node).
+    /// measured: pq4 (the vectors), edge (4-bit PQ of the residuals
+    /// neighbour − node), rabitq (1-bit RaBitQ codes of the residuals).
     #[arg(long, value_delimiter = ',', default_value = "pq4")]
     qg_codes: Vec<String>,
+    /// hnsw-qg rabitq: bits per code (the rotated dimension, a multiple of
+    /// 16; default: the dimension rounded up to 16).
+    #[arg(long)]
+    qg_bits: Option<usize>,
     /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
     /// (0: each expanded node scored exactly from its record, the implicit
     /// re-rank).
@@ -660,16 +665,14 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         &[]
     };
     for codes in qg_codes {
-        let edge = match codes.as_str() {
-            "edge" => true,
-            "pq4" => false,
-            other => bail!("unknown --qg-codes {other:?}; available: edge, pq4"),
-        };
         let t = Instant::now();
         let pq_m = args
             .qg_pq_m
             .unwrap_or_else(|| zgq::ZgqParams::default_pq_m(graph.dim()));
-        let qg = hnsw_qg::Qg::new(&graph, pq_m, edge)?;
+        let bits = args
+            .qg_bits
+            .unwrap_or_else(|| zgq_quant::padded_dim(graph.dim()));
+        let qg = hnsw_qg::Qg::new(&graph, pq_m, bits, codes)?;
         let extra = t.elapsed().as_secs_f64();
         eprintln!(
             "hnsw-qg: {codes} codes, PQ m {pq_m}, trained, encoded and laid out in {extra:.1}s"
@@ -684,7 +687,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
                     m.recall, m.qps
                 );
                 let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                    "ef": ef, "codes": codes, "pq_m": pq_m, "rerank": rerank});
+                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank});
                 rows.push(Row::new(
                     "hnsw-qg",
                     params,

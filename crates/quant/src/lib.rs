@@ -56,6 +56,7 @@ mod kmeans;
 mod opq;
 mod pq;
 mod rerank;
+mod rotation;
 mod sq;
 
 pub use error::{Error, Result};
@@ -65,4 +66,5 @@ pub use kmeans::{Centroids, KMeans, TrainStats};
 pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};
 pub use rerank::Reranker;
+pub use rotation::{ROUNDS as ROTATION_ROUNDS, Rotation, padded_dim};
 pub use sq::{ScalarQuantizer, SqParams, SqQuery};

@@ -88,8 +88,9 @@ mod search;
 mod stitch;
 
 pub use blocks::{
-    EdgePq4Estimator, HugePageWords, Pq4Estimator, edge_block_bytes, encode_pq4, pack_edge_block,
-    pack_pq4_block, pq4_block_bytes, train_edge_pq,
+    EdgePq4Estimator, HugePageWords, Pq4Estimator, RabitqEdges, RabitqEstimator, edge_block_bytes,
+    encode_pq4, pack_edge_block, pack_pq4_block, pq4_block_bytes, rabitq_block_bytes,
+    train_edge_pq,
 };
 pub use error::{Error, Result};
 pub use format::header::MAGIC;
