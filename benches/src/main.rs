@@ -64,7 +64,7 @@ struct Args {
     /// neighbour − node), rabitq (1-bit RaBitQ codes of the residuals).
     #[arg(long, value_delimiter = ',', default_value = "pq4")]
     qg_codes: Vec<String>,
-    /// hnsw-qg rabitq: bits per code (the rotated dimension, a multiple of
+    /// hnsw-qg rabitq and zgq qg-rabitq: bits per code (the rotated dimension, a multiple of
     /// 16; default: the dimension rounded up to 16).
     #[arg(long)]
     qg_bits: Option<usize>,
@@ -120,7 +120,8 @@ struct Args {
     stitch_slack: f32,
     /// zgq: codes and design, comma-separated, each built and measured in
     /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows
-    /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg").
+    /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg"),
+    /// qg-rabitq (the same with 1-bit edge codes, rows "zgq-rabitq").
     #[arg(long, value_delimiter = ',', default_value = "pq4,qg")]
     codes: Vec<String>,
     /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
@@ -787,10 +788,11 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
 fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
     let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
     let scan = codes == zgq::Codes::Pq4;
-    let blocks = codes == zgq::Codes::Qg;
+    let blocks = codes.has_records();
     let method = match codes {
         zgq::Codes::Pq4 => "zgq-scan",
         zgq::Codes::Qg => "zgq-qg",
+        zgq::Codes::QgRabitq => "zgq-rabitq",
         _ => "zgq",
     };
     // angular data are stored unit-norm; cosine exercises the normalizing path.
@@ -811,6 +813,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
         stitch_ef: args.stitch_ef,
         stitch_slack: args.stitch_slack,
         pq_m: args.zgq_pq_m,
+        bits: args.qg_bits,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("{method}: building ({params:?}) ...");
@@ -905,7 +908,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m,
+                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

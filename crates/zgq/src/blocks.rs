@@ -386,8 +386,11 @@ pub fn rabitq_block_bytes(padded_dim: usize) -> usize {
 ///
 /// * L2: `‖q − x‖² = ‖q − c‖² + ‖r‖² − 2⟨q − c, r⟩
 ///   ≈ d(q, c) + (‖r‖² + 2g⟨s, c̃⟩) − 2g · ⟨s, q̃⟩`;
-/// * inner product and cosine (distance `−⟨q, x⟩`, `1 − ⟨q, x⟩`):
-///   `d(q, x) = d(q, c) − ⟨q, r⟩ ≈ d(q, c) − g⟨s, μ̃⟩ − g · ⟨s, q̃⟩`;
+/// * cosine (unit vectors, `1 − ⟨q, x⟩ = ‖q − x‖² / 2`): half the L2
+///   terms, so that the error also scales with `‖q − c‖`;
+/// * inner product (distance `−⟨q, x⟩`):
+///   `d(q, x) = d(q, c) − ⟨q, r⟩ ≈ d(q, c) − g⟨s, μ̃⟩ − g · ⟨s, q̃⟩`
+///   (its error scales with `‖q‖`);
 ///
 /// where `~` is the rotation minus the rotated mean `μ̃` of the vectors
 /// (centring only shrinks the query table's range). Each lane stores
@@ -512,9 +515,11 @@ impl RabitqEdges {
                 0.0
             };
             let (a, b) = match self.metric {
-                Metric::L2 if gain > 0.0 => (sq + 2.0 * gain * s_c, -2.0 * gain),
-                Metric::L2 => (0.0, 0.0),
-                Metric::InnerProduct | Metric::Cosine => (-gain * s_mean, -gain),
+                _ if gain == 0.0 => (0.0, 0.0),
+                Metric::L2 => (sq + 2.0 * gain * s_c, -2.0 * gain),
+                // Unit vectors: 1 − ⟨q, x⟩ = ‖q − x‖² / 2.
+                Metric::Cosine => (0.5 * sq + gain * s_c, -gain),
+                Metric::InnerProduct => (-gain * s_mean, -gain),
             };
             a_terms[lane * 4..][..4].copy_from_slice(&a.to_le_bytes());
             b_terms[lane * 4..][..4].copy_from_slice(&b.to_le_bytes());
@@ -848,7 +853,7 @@ mod tests {
     /// 1-bit codes against true distances: RaBitQ's bound (arXiv
     /// 2405.12497, Theorem 3.2): `|⟨y, r⟩ − g⟨s, y⟩| ≤ ε₀ · ‖y‖‖r‖ ·
     /// √((1 − c²)/c²) / √(D − 1)` with `c = Σ|rᵢ| / (√D ‖r‖)` and
-    /// `y = q − c` (L2, counted twice) or `q` (inner product, cosine), plus
+    /// `y = q − c` (L2, counted twice; cosine) or `q` (inner product), plus
     /// the table's rounding. The error is close to normal with that scale
     /// over `ε₀`: the paper's ε₀ = 1.9 holds for ~94 % of lanes here, so
     /// the test takes ε₀ = 3 and asks 97 %, for every metric and with
@@ -889,13 +894,11 @@ mod tests {
                         }
                         let cos =
                             r.iter().map(|v| v.abs()).sum::<f32>() / ((p as f32).sqrt() * norm);
+                        let cm: Vec<f32> = c.iter().zip(edges.mean()).map(|(a, b)| a + b).collect();
                         let y_norm = match metric {
-                            Metric::L2 => {
-                                let cm: Vec<f32> =
-                                    c.iter().zip(edges.mean()).map(|(a, b)| a + b).collect();
-                                2.0 * zgq_distance::l2_sq(&qr, &cm).sqrt()
-                            }
-                            _ => zgq_distance::norm_sq(&qr).sqrt(),
+                            Metric::L2 => 2.0 * zgq_distance::l2_sq(&qr, &cm).sqrt(),
+                            Metric::Cosine => zgq_distance::l2_sq(&qr, &cm).sqrt(),
+                            Metric::InnerProduct => zgq_distance::norm_sq(&qr).sqrt(),
                         };
                         let bound = 3.0 * y_norm * norm * ((1.0 - cos * cos) / (cos * cos)).sqrt()
                             / ((p - 1) as f32).sqrt();

@@ -16,7 +16,9 @@ use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
 use crate::format::view::Zone;
 use crate::format::writer::Source;
-use crate::format::{GRAPH_VERSION, Meta, QG_VERSION, SCAN_VERSION, Section, writer};
+use crate::format::{
+    GRAPH_VERSION, Meta, QG_VERSION, RABITQ_VERSION, SCAN_VERSION, Section, writer,
+};
 use crate::{Codes, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 impl ZgqParams {
@@ -48,7 +50,7 @@ impl ZgqParams {
         if n == 0 {
             return Err(Error::Empty);
         }
-        self.check(n)?;
+        self.check(n, dim)?;
         if let Some(l) = labels {
             check_labels(l, n)?;
         }
@@ -180,7 +182,9 @@ impl ZgqParams {
                 let codes = sq.encode(&vectors)?;
                 (codes, sq.min().to_vec(), sq.step().to_vec())
             }
-            Codes::F32 | Codes::Pq4 | Codes::Qg => (Vec::new(), Vec::new(), Vec::new()),
+            Codes::F32 | Codes::Pq4 | Codes::Qg | Codes::QgRabitq => {
+                (Vec::new(), Vec::new(), Vec::new())
+            }
         };
         progress.advance(slots.len() as u64);
 
@@ -292,10 +296,10 @@ impl ZgqParams {
             progress.advance(slots.len() as u64);
         }
 
-        let version = if self.codes == Codes::Qg {
-            QG_VERSION
-        } else {
-            GRAPH_VERSION
+        let version = match self.codes {
+            Codes::Qg => QG_VERSION,
+            Codes::QgRabitq => RABITQ_VERSION,
+            _ => GRAPH_VERSION,
         };
         let mut header = self.header(version, dim, self.m, m0, zones, n, slots.len());
         let meta = Meta {
@@ -314,37 +318,57 @@ impl ZgqParams {
         // built in place in the image: sections reserved at the end.
         let mut reserved = Vec::new();
         let graph;
-        let mut pq_codes = Vec::new();
         let mut record_shape = None;
-        if self.codes == Codes::Qg {
-            // Version 3: the vectors live in the records.
+        if self.codes.has_records() {
+            // Versions 3 and 4: the vectors live in the records.
             sections.retain(|(s, _)| *s != Section::Vectors);
-            let pq_m = self.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
             progress.stage("records", slots.len() as u64);
             graph = HnswGraph::open(GraphParts {
                 links0: &links0,
                 ..slot_graph
             })?;
-            let pq;
-            (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;
-            let block_bytes = crate::pq4_block_bytes(pq_m);
+            let (packer, block_bytes) = if self.codes == Codes::Qg {
+                let pq_m = self.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
+                let (pq, pq_codes) = crate::blocks::encode_pq4(&vectors, dim, pq_m)?;
+                header.pq_m = pq_m as u32;
+                sections.extend([
+                    (
+                        Section::UpperOffsets,
+                        bytemuck::cast_slice(&upper_offsets).into(),
+                    ),
+                    (Section::PqCodebook, pq_codebook_bytes(&pq).into()),
+                ]);
+                (Packer::Pq4(pq_codes, pq_m), crate::pq4_block_bytes(pq_m))
+            } else {
+                let bits = self.bits.unwrap_or_else(|| zgq_quant::padded_dim(dim));
+                let edges = crate::RabitqEdges::new(&vectors, dim, bits, self.metric, self.seed)?;
+                header.bits = bits as u32;
+                sections.extend([
+                    (
+                        Section::UpperOffsets,
+                        bytemuck::cast_slice(&upper_offsets).into(),
+                    ),
+                    (
+                        Section::Rotation,
+                        Cow::Owned(bytemuck::cast_slice(edges.rotation().signs()).to_vec()),
+                    ),
+                    (
+                        Section::RotatedMean,
+                        Cow::Owned(bytemuck::cast_slice(edges.mean()).to_vec()),
+                    ),
+                ]);
+                let block_bytes = edges.block_bytes();
+                (Packer::Rabitq(edges), block_bytes)
+            };
             let words = |slots: usize| -> Result<usize> {
                 let l =
                     BlockLayout::new(dim, slots.next_multiple_of(zgq_hnsw::BLOCK), block_bytes)?;
                 Ok(l.stride())
             };
             let upper_lists = *upper_offsets.last().unwrap_or(&0) as usize;
-            header.pq_m = pq_m as u32;
-            sections.extend([
-                (
-                    Section::UpperOffsets,
-                    bytemuck::cast_slice(&upper_offsets).into(),
-                ),
-                (Section::PqCodebook, pq_codebook_bytes(&pq).into()),
-            ]);
             reserved.push((Section::Records, 4 * slots.len() * words(m0)?));
             reserved.push((Section::UpperRecords, 4 * upper_lists * words(self.m)?));
-            record_shape = Some((&graph, pq_m, block_bytes));
+            record_shape = Some((&graph, packer, block_bytes));
         } else {
             // Version 1's order: codes between vectors and labels.
             sections.insert(3, (Section::Codes, codes.into()));
@@ -360,7 +384,7 @@ impl ZgqParams {
             ]);
         }
         let fill = |parts: Vec<&mut [u8]>| -> Result<()> {
-            let Some((graph, pq_m, block_bytes)) = record_shape else {
+            let Some((graph, packer, block_bytes)) = &record_shape else {
                 return Ok(());
             };
             // `Blocks::build_with` asks for the records, then the upper
@@ -374,8 +398,11 @@ impl ZgqParams {
             let words = std::cell::RefCell::new(words);
             Blocks::build_with(
                 graph,
-                block_bytes,
-                |_, ids, block| crate::pack_pq4_block(&pq_codes, pq_m, ids, block),
+                *block_bytes,
+                |node, ids, block| match packer {
+                    Packer::Pq4(codes, m) => crate::pack_pq4_block(codes, *m, ids, block),
+                    Packer::Rabitq(edges) => edges.pack_block(node, ids, block),
+                },
                 |_| {
                     words
                         .borrow_mut()
@@ -433,6 +460,7 @@ impl ZgqParams {
             meta_len: 0,
             meta_crc: 0,
             pq_m: 0,
+            bits: 0,
             entries: Vec::new(),
         }
     }
@@ -453,7 +481,7 @@ impl ZgqParams {
         }
     }
 
-    fn check(&self, n: usize) -> Result<()> {
+    fn check(&self, n: usize, dim: usize) -> Result<()> {
         if !(2..=256).contains(&self.m) {
             return Err(Error::parameter(
                 "m",
@@ -499,6 +527,15 @@ impl ZgqParams {
             return Err(Error::parameter(
                 "balance",
                 format!("{} must be a finite factor ≥ 1", self.balance),
+            ));
+        }
+        if self.codes == Codes::QgRabitq
+            && let Some(bits) = self.bits
+            && (bits < dim || !bits.is_multiple_of(16) || bits > 16 * dim)
+        {
+            return Err(Error::parameter(
+                "bits",
+                format!("{bits}: need a multiple of 16 from the dimension {dim} to 16 times it"),
             ));
         }
         if n >= u32::MAX as usize / self.replicas {
@@ -571,6 +608,14 @@ pub(crate) fn pq_codebook_bytes(pq: &zgq_quant::ProductQuantizer) -> Vec<u8> {
 /// A section's bytes: borrowed from the build's arrays where they already
 /// have the section's layout, owned where they were made for it.
 type Bytes<'a> = Cow<'a, [u8]>;
+
+/// What packs the code blocks of a graph's records.
+enum Packer {
+    /// 4-bit PQ codes of every slot, `m` bytes each.
+    Pq4(Vec<u8>, usize),
+    /// RaBitQ edge codes.
+    Rabitq(crate::RabitqEdges),
+}
 
 fn f32_bytes(v: &[f32]) -> Bytes<'_> {
     Cow::Borrowed(bytemuck::cast_slice::<f32, u8>(v))

@@ -30,12 +30,16 @@ pub(crate) mod writer;
 /// version 2 adds the zone scan ([`crate::Codes::Pq4`]: sections
 /// `pq_codebook`, `blocks`, `norms`, and no graph); version 3 adds the
 /// graph over neighbour blocks ([`crate::Codes::Qg`]: sections `records`
-/// and `upper_records`, and the header's `pq_m`).
-pub const FORMAT_VERSION: u32 = 3;
+/// and `upper_records`, and the header's `pq_m`); version 4 the same
+/// graph with RaBitQ-style edge codes ([`crate::Codes::QgRabitq`]:
+/// sections `rotation` and `rotated_mean`, and the header's `bits`).
+pub const FORMAT_VERSION: u32 = 4;
 /// The version a zone-scan index needs.
 pub(crate) const SCAN_VERSION: u32 = 2;
 /// The version a neighbour-block graph needs.
 pub(crate) const QG_VERSION: u32 = 3;
+/// The version a neighbour-block graph with RaBitQ edge codes needs.
+pub(crate) const RABITQ_VERSION: u32 = 4;
 /// The version a graph index is written as.
 pub(crate) const GRAPH_VERSION: u32 = 1;
 /// The oldest format version this build opens.
@@ -97,6 +101,13 @@ pub enum Section {
     /// the same shape with `m` rounded up to 32 slots, one per (slot,
     /// level) in `upper_offsets` order.
     UpperRecords = 17,
+    /// RaBitQ edge codes (version 4): the rotation's signs,
+    /// `ROUNDS × bits` f32 values of ±1 (docs/FORMAT.md gives the
+    /// transform).
+    Rotation = 18,
+    /// RaBitQ edge codes (version 4): the mean of the rotated vectors,
+    /// `bits` f32, subtracted from a rotated query before its table.
+    RotatedMean = 19,
 }
 
 impl Section {
@@ -139,8 +150,21 @@ impl Section {
         Section::UpperRecords,
     ];
 
+    /// Every section a neighbour-block graph with RaBitQ edge codes has
+    /// (format version 4), in file order.
+    pub const QG_RABITQ: [Section; 8] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Labels,
+        Section::UpperOffsets,
+        Section::Rotation,
+        Section::RotatedMean,
+        Section::Records,
+        Section::UpperRecords,
+    ];
+
     /// Every section kind this build knows.
-    pub const ALL: [Section; 17] = [
+    pub const ALL: [Section; 19] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -158,6 +182,8 @@ impl Section {
         Section::CentroidNorms,
         Section::Records,
         Section::UpperRecords,
+        Section::Rotation,
+        Section::RotatedMean,
     ];
 
     /// The sections an index with these codes has.
@@ -165,6 +191,7 @@ impl Section {
         match codes {
             crate::Codes::Pq4 => &Section::SCAN,
             crate::Codes::Qg => &Section::QG,
+            crate::Codes::QgRabitq => &Section::QG_RABITQ,
             crate::Codes::Sq8 | crate::Codes::F32 => &Section::GRAPH,
         }
     }
@@ -189,6 +216,8 @@ impl Section {
             Section::CentroidNorms => "centroid_norms",
             Section::Records => "records",
             Section::UpperRecords => "upper_records",
+            Section::Rotation => "rotation",
+            Section::RotatedMean => "rotated_mean",
         }
     }
 

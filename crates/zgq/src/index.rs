@@ -44,6 +44,8 @@ pub struct ZgqIndex {
     sq: Option<ScalarQuantizer>,
     /// Zone scan: the residuals' product quantizer.
     pq: Option<ProductQuantizer>,
+    /// RaBitQ edge codes: the rotation (its signs copied from the file).
+    rotation: Option<zgq_quant::Rotation>,
     /// The graph's entry point: the zone entry with the highest level.
     entry: u32,
 }
@@ -116,6 +118,7 @@ impl ZgqIndex {
             path,
             sq: None,
             pq: None,
+            rotation: None,
             entry: 0,
         };
         if let Some(top) = index
@@ -143,6 +146,15 @@ impl ZgqIndex {
                 if index.codes() == Codes::Qg {
                     index.block_graph()?;
                 }
+            }
+            Codes::QgRabitq => {
+                let h = &index.layout.header;
+                let signs = index.f32s(Section::Rotation).to_vec();
+                let rotation =
+                    zgq_quant::Rotation::from_parts(h.dim as usize, h.bits as usize, signs)
+                        .map_err(|e| index.corrupt(format!("the rotation is invalid: {e}")))?;
+                index.rotation = Some(rotation);
+                index.block_graph()?;
             }
             Codes::Sq8 | Codes::F32 => {
                 index.graph()?;
@@ -233,7 +245,7 @@ impl ZgqIndex {
         }
         match self.codes() {
             Codes::Pq4 => return Ok(()), // no graph; the codebook was checked at open
-            Codes::Qg => {
+            Codes::Qg | Codes::QgRabitq => {
                 return self
                     .block_graph()?
                     .validate()
@@ -354,6 +366,10 @@ impl ZgqIndex {
         self.pq.as_ref()
     }
 
+    pub(crate) fn rotation(&self) -> Option<&zgq_quant::Rotation> {
+        self.rotation.as_ref()
+    }
+
     /// PQ sub-quantizers: the header's `m` for a zone scan, its `pq_m`
     /// for neighbour blocks.
     pub(crate) fn pq_m(&self) -> usize {
@@ -391,13 +407,18 @@ impl ZgqIndex {
     /// The graph over every slot (O(1) checks), entered at the zone entry
     /// with the highest level. Its lists hold slot numbers; without
     /// stitching, no edge leaves a zone.
-    /// The graph over neighbour blocks ([`Codes::Qg`]).
+    /// The graph over neighbour blocks ([`Codes::Qg`], [`Codes::QgRabitq`]).
     pub(crate) fn block_graph(&self) -> Result<BlockGraph<'_>> {
         let h = &self.layout.header;
+        let block_bytes = if h.codes == Codes::QgRabitq {
+            crate::rabitq_block_bytes(h.bits as usize)
+        } else {
+            crate::pq4_block_bytes(h.pq_m as usize)
+        };
         let layout = BlockLayout::new(
             h.dim as usize,
             (h.m0 as usize).next_multiple_of(zgq_hnsw::BLOCK),
-            crate::pq4_block_bytes(h.pq_m as usize),
+            block_bytes,
         )
         .map_err(|e| self.corrupt(format!("the record shape: {e}")))?;
         BlockGraph::open(BlockGraphParts {

@@ -29,6 +29,16 @@ pub enum Codes {
     /// stitching are those of [`Codes::Sq8`]; `pq_m` sets the
     /// sub-quantizers ([`ZgqParams::default_pq_m`] by default).
     Qg,
+    /// [`Codes::Qg`]'s walk and records with **RaBitQ-style 1-bit codes**
+    /// of the edges (format version 4): each neighbour's residual to the
+    /// node whose record holds it, randomly rotated, coded by its signs
+    /// (`bits` of them, [`ZgqParams::bits`]), with two f32 terms per
+    /// neighbour; the estimate is the node's exact distance plus a
+    /// correction (arXiv 2405.12497, SymphonyQG's centring). Steers better
+    /// than 4-bit PQ per byte in high dimensions (fashion-mnist, 784:
+    /// recall 0.953 against 0.880 at pool 16), worse in low ones
+    /// (glove-50: 0.61 against 0.80; docs/BENCHMARKS.md).
+    QgRabitq,
 }
 
 impl Codes {
@@ -39,7 +49,14 @@ impl Codes {
             Codes::F32 => "f32",
             Codes::Pq4 => "pq4",
             Codes::Qg => "qg",
+            Codes::QgRabitq => "qg-rabitq",
         }
+    }
+
+    /// Whether the index walks neighbour-block records ([`Codes::Qg`],
+    /// [`Codes::QgRabitq`]).
+    pub fn has_records(self) -> bool {
+        matches!(self, Codes::Qg | Codes::QgRabitq)
     }
 
     pub(crate) fn to_u32(self) -> u32 {
@@ -48,6 +65,7 @@ impl Codes {
             Codes::Sq8 => 1,
             Codes::Pq4 => 2,
             Codes::Qg => 3,
+            Codes::QgRabitq => 4,
         }
     }
 
@@ -57,6 +75,7 @@ impl Codes {
             1 => Some(Codes::Sq8),
             2 => Some(Codes::Pq4),
             3 => Some(Codes::Qg),
+            4 => Some(Codes::QgRabitq),
             _ => None,
         }
     }
@@ -71,8 +90,9 @@ impl std::str::FromStr for Codes {
             "f32" => Ok(Codes::F32),
             "pq4" => Ok(Codes::Pq4),
             "qg" => Ok(Codes::Qg),
+            "qg-rabitq" => Ok(Codes::QgRabitq),
             _ => Err(format!(
-                "unknown code type {s:?} (expected sq8, f32, pq4 or qg)"
+                "unknown code type {s:?} (expected sq8, f32, pq4, qg or qg-rabitq)"
             )),
         }
     }
@@ -103,6 +123,11 @@ pub struct ZgqParams {
     /// the dimension, at most 256); `None`: [`ZgqParams::default_pq_m`].
     /// Unused by the other walks.
     pub pq_m: Option<usize>,
+    /// [`Codes::QgRabitq`]: bits per edge code, the dimension of the
+    /// rotated space (a multiple of 16, at least the dimension; more bits
+    /// shrink the estimates' error as `1/√bits` for `bits / 4` bytes per
+    /// neighbour). `None`: the dimension rounded up to 16.
+    pub bits: Option<usize>,
     /// Copies a vector may have across zones (1: no replication). A vector
     /// also joins its next-nearest zones whose centroid is within
     /// `(1 + epsilon)` of its nearest centroid's distance (SPANN's rule).
@@ -174,6 +199,7 @@ impl ZgqParams {
             alpha: 1.0,
             codes: Codes::Qg,
             pq_m: None,
+            bits: None,
             replicas: 1,
             epsilon: 0.1,
             balance: 1.3,

@@ -34,6 +34,7 @@ pub struct SearchScratch {
     pub(crate) dots: Vec<f32>,
     /// Neighbour blocks: the query's quantized tables.
     estimator: crate::Pq4Estimator,
+    rabitq: crate::RabitqEstimator,
 }
 
 impl SearchScratch {
@@ -278,7 +279,7 @@ impl ZgqIndex {
         if scan {
             return self.scan_into(params, rerank, s, out);
         }
-        if self.codes() == Codes::Qg {
+        if self.codes().has_records() {
             return self.blocks_into(params, ef, s, out);
         }
 
@@ -386,10 +387,33 @@ impl ZgqIndex {
         s: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
+        let mut est = std::mem::take(&mut s.estimator);
+        let mut rabitq = std::mem::take(&mut s.rabitq);
+        let done = if self.codes() == Codes::QgRabitq {
+            let rotation = self.rotation().ok_or_else(|| self.corrupt("no rotation"))?;
+            rabitq
+                .prepare(rotation, self.f32s(Section::RotatedMean), &s.query)
+                .and_then(|()| self.walk_blocks(&mut rabitq, params, ef, s, out))
+        } else {
+            let pq = self.pq().ok_or_else(|| self.corrupt("no PQ codebook"))?;
+            est.prepare(pq, &s.query, self.metric())
+                .and_then(|()| self.walk_blocks(&mut est, params, ef, s, out))
+        };
+        s.estimator = est;
+        s.rabitq = rabitq;
+        done
+    }
+
+    fn walk_blocks<E: zgq_hnsw::BlockEstimator>(
+        &self,
+        est: &mut E,
+        params: &SearchParams<'_>,
+        ef: usize,
+        s: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         let k = params.k;
         let graph = self.block_graph()?;
-        let pq = self.pq().ok_or_else(|| self.corrupt("no PQ codebook"))?;
-        s.estimator.prepare(pq, &s.query, self.metric())?;
         s.entries.clear();
         for &z in &s.order {
             let zone = self.zone(z as usize);
@@ -411,7 +435,7 @@ impl ZgqIndex {
                 Some(r) => zgq_hnsw::Exact::Rerank(r.max(want)),
             };
             let walk = zgq_hnsw::BlockWalk::new(want, ef).exact(exact);
-            let (est, entries, w, hits) = (&mut s.estimator, &s.entries, &mut s.walk, &mut s.hits);
+            let (entries, w, hits) = (&s.entries, &mut s.walk, &mut s.hits);
             let query = &s.query;
             match params.filter {
                 None => graph.search_from(est, query, entries, &walk, w, hits)?,

@@ -5,12 +5,14 @@
 //!  0  magic "ZGQINDEX"      8   format_version u32   12  flags u32 (0)
 //! 16  header_len u32        20  section_count u32    24  file_len u64
 //! 32  dim u32               36  metric u32 (0 l2, 1 ip, 2 cosine)
-//! 40  codes u32 (0 f32, 1 sq8, 2 pq4, 3 qg)   44  m u32   48  m0 u32   52  zones u32
+//! 40  codes u32 (0 f32, 1 sq8, 2 pq4, 3 qg, 4 qg-rabitq)   44  m u32   48  m0 u32   52  zones u32
 //! 56  n u64 (distinct vectors)   64  slots u64 (stored rows, replicas included)
 //! 72  meta_offset u64       80  meta_len u64         88  meta_crc u32
 //! 92  pq_m u32 (version 3, codes qg: sub-quantizers of the neighbour
 //!     blocks; zero otherwise)
-//! 96  reserved, zero (28 bytes)                      124 header_crc u32
+//! 96  bits u32 (version 4, codes qg-rabitq: bits per edge code, the
+//!     rotated dimension; zero otherwise)
+//! 100 reserved, zero (24 bytes)                      124 header_crc u32
 //! 128 section table: section_count × 32 bytes
 //! ```
 //! `header_crc` is the CRC-32 (IEEE) of the first `header_len` bytes with
@@ -57,6 +59,8 @@ pub(crate) struct Header {
     pub meta_crc: u32,
     /// Sub-quantizers of the neighbour blocks ([`Codes::Qg`]), else 0.
     pub pq_m: u32,
+    /// Bits per edge code ([`Codes::QgRabitq`]), else 0.
+    pub bits: u32,
     pub entries: Vec<Entry>,
 }
 
@@ -132,6 +136,7 @@ impl Header {
         }
         b.extend_from_slice(&self.meta_crc.to_le_bytes());
         b.extend_from_slice(&self.pq_m.to_le_bytes());
+        b.extend_from_slice(&self.bits.to_le_bytes());
         b.resize(FIXED_LEN, 0);
         for e in &self.entries {
             b.extend_from_slice(&e.kind.to_le_bytes());
@@ -223,6 +228,7 @@ impl Header {
             meta_len: u64_at(image, 80),
             meta_crc: u32_at(image, 88),
             pq_m: u32_at(image, 92),
+            bits: u32_at(image, 96),
             entries,
         })
     }

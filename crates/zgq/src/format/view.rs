@@ -124,13 +124,19 @@ impl Layout {
                 ),
             ));
         }
-        let qg = h.codes == Codes::Qg;
-        if qg && h.version < super::QG_VERSION {
+        let qg = h.codes.has_records();
+        let rabitq = h.codes == Codes::QgRabitq;
+        let needs = match h.codes {
+            Codes::Qg => super::QG_VERSION,
+            Codes::QgRabitq => super::RABITQ_VERSION,
+            _ => 0,
+        };
+        if h.version < needs {
             return Err(corrupt(
                 path,
                 format!(
-                    "a neighbour-block index needs format version {}, the header says {}",
-                    super::QG_VERSION,
+                    "a {} index needs format version {needs}, the header says {}",
+                    h.codes.name(),
                     h.version
                 ),
             ));
@@ -143,7 +149,7 @@ impl Layout {
         if !m_ok {
             return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
         }
-        let pq_m_ok = if qg {
+        let pq_m_ok = if h.codes == Codes::Qg {
             (1..=256).contains(&h.pq_m) && h.dim % h.pq_m == 0
         } else {
             h.pq_m == 0
@@ -154,13 +160,36 @@ impl Layout {
                 format!("impossible pq_m {} for {} codes", h.pq_m, h.codes.name()),
             ));
         }
+        // Bits of an edge code: the rotated dimension, a multiple of 16 at
+        // least the dimension, at most 16 times it.
+        let bits_ok = if rabitq {
+            h.bits >= h.dim && h.bits % 16 == 0 && u64::from(h.bits) <= 16 * u64::from(h.dim)
+        } else {
+            h.bits == 0
+        };
+        if !bits_ok {
+            return Err(corrupt(
+                path,
+                format!(
+                    "impossible bits {} for {} codes of dimension {}",
+                    h.bits,
+                    h.codes.name(),
+                    h.dim
+                ),
+            ));
+        }
         // Neighbour blocks: the words of a level-0 and an upper-level record.
         let (record_words, upper_record_words) = if qg {
+            let block_bytes = if rabitq {
+                crate::rabitq_block_bytes(h.bits as usize)
+            } else {
+                crate::pq4_block_bytes(h.pq_m as usize)
+            };
             let shape = |slots: u32| {
                 zgq_hnsw::BlockLayout::new(
                     h.dim as usize,
                     (slots as usize).next_multiple_of(zgq_hnsw::BLOCK),
-                    16 * h.pq_m as usize,
+                    block_bytes,
                 )
                 .map(|l| l.stride() as u64)
                 .map_err(|e| corrupt(path, format!("impossible record shape: {e}")))
@@ -246,6 +275,12 @@ impl Layout {
                 Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
                 Section::Records => Some(product(path, &what, &[slots, record_words, 4])?),
                 Section::UpperRecords => None, // a multiple of its record, below
+                Section::Rotation => Some(product(
+                    path,
+                    &what,
+                    &[zgq_quant::ROTATION_ROUNDS as u64, u64::from(h.bits), 4],
+                )?),
+                Section::RotatedMean => Some(product(path, &what, &[u64::from(h.bits), 4])?),
             };
             let len = e.len as usize;
             if expected.is_some_and(|x| x as u64 != e.len)

@@ -1,4 +1,4 @@
-//! The graph over neighbour blocks (`Codes::Qg`): filters and caller ids,
+//! The graph over neighbour blocks (`Codes::Qg`, `Codes::QgRabitq`): filters and caller ids,
 //! determinism, and its records read from the file as docs/FORMAT.md
 //! describes them (recall floors and exact distances: `search.rs`).
 
@@ -15,14 +15,21 @@ fn qg(metric: Metric, zones: usize) -> ZgqParams {
 }
 
 /// Caller ids come back, a filter is honoured, and a replicated vector is
-/// returned once.
+/// returned once, for both kinds of edge codes.
 #[test]
 fn caller_ids_filters_and_replicas() {
+    for codes in [Codes::Qg, Codes::QgRabitq] {
+        caller_ids_filters_and_replicas_of(codes);
+    }
+}
+
+fn caller_ids_filters_and_replicas_of(codes: Codes) {
     let (base, queries) = data(3_000, 30, 16, 9);
     let labels: Vec<u64> = (0..3_000).map(|i| 1_000_000 + 3 * i).collect();
     let index = ZgqParams {
         replicas: 2,
         epsilon: 0.3,
+        codes,
         ..qg(Metric::L2, 4)
     }
     .build_with(base.as_slice(), 16, Some(&labels), &zgq::NoProgress)
@@ -47,18 +54,26 @@ fn caller_ids_filters_and_replicas() {
     }
 }
 
-/// The same seed gives the same file bytes on one thread and on two.
+/// The same seed gives the same file bytes on one thread and on two, for
+/// both kinds of edge codes (RaBitQ's rotation and mean are computed in
+/// parallel).
 #[test]
 fn same_seed_same_bytes_for_any_thread_count() {
     let (base, _) = data(2_000, 1, 16, 4);
-    let build = |threads| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| qg(Metric::L2, 4).build(base.as_slice(), 16).unwrap())
-    };
-    assert!(build(1).as_bytes() == build(2).as_bytes());
+    for codes in [Codes::Qg, Codes::QgRabitq] {
+        let build = |threads| {
+            let params = ZgqParams {
+                codes,
+                ..qg(Metric::L2, 4)
+            };
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| params.build(base.as_slice(), 16).unwrap())
+        };
+        assert!(build(1).as_bytes() == build(2).as_bytes(), "{codes:?}");
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -147,4 +162,32 @@ fn records_follow_the_documented_layout() {
         }
     }
     assert!(checked > 2_000 * 8 * 8);
+}
+
+/// RaBitQ's `bits`: padded codes (more bits than dimensions) build, open
+/// and find every row; impossible ones are typed errors before any work.
+#[test]
+fn rabitq_bits_padded_and_refused() {
+    let (base, _) = data(1_500, 1, 12, 5);
+    let with = |bits| ZgqParams {
+        codes: Codes::QgRabitq,
+        bits,
+        ..qg(Metric::L2, 2)
+    };
+    for bits in [12, 20, 200] {
+        let err = with(Some(bits)).build(base.as_slice(), 12).unwrap_err();
+        assert!(
+            matches!(err, zgq::Error::Parameter { name: "bits", .. }),
+            "{bits}: {err}"
+        );
+    }
+    let index = with(Some(64)).build(base.as_slice(), 12).unwrap();
+    let again = zgq::ZgqIndex::from_bytes(index.as_bytes()).unwrap();
+    let p = SearchParams {
+        nprobe: Some(2),
+        ..SearchParams::new(1)
+    };
+    for (i, q) in base.iter_rows().enumerate().step_by(7) {
+        assert_eq!(again.search(q, &p).unwrap()[0].id, i as u64, "row {i}");
+    }
 }

@@ -49,7 +49,12 @@ fn answers(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>) -> Vec<Vec<zgq::Ne
 #[test]
 fn reopened_index_answers_identically() {
     let dir = temp_dir("roundtrip");
-    let designs = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg];
+    let designs = [
+        zgq::Codes::Sq8,
+        zgq::Codes::Pq4,
+        zgq::Codes::Qg,
+        zgq::Codes::QgRabitq,
+    ];
     for (metric, codes) in [Metric::L2, Metric::InnerProduct, Metric::Cosine]
         .map(|m| designs.map(|c| (m, c)))
         .into_iter()
@@ -161,6 +166,7 @@ fn verify_names_the_damaged_section() {
         (zgq::Codes::Sq8, 10),
         (zgq::Codes::Pq4, 9),
         (zgq::Codes::Qg, 7),
+        (zgq::Codes::QgRabitq, 8),
     ] {
         verify_names_the_damaged_section_of(codes, sections);
     }
@@ -221,10 +227,10 @@ proptest! {
     /// or a working index, never a panic; a flip that `verify` accepts
     /// (in padding) changes no answer.
     #[test]
-    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, design in 0usize..3) {
+    fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, design in 0usize..4) {
         let dir = temp_dir("prop");
         let path = dir.join(format!("x{}.zgq", (at * 1e9) as u64));
-        let codes = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg][design];
+        let codes = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg, zgq::Codes::QgRabitq][design];
         let (index, queries) = small_with(Metric::L2, codes);
         let bytes = index.as_bytes();
 
@@ -471,4 +477,23 @@ fn golden_v3_blocks_file_opens_and_answers() {
         ..SearchParams::new(1)
     };
     golden_file_answers("v3-qg.zgq", params, 3, 2, p);
+}
+
+/// The committed format-version-4 file (neighbour blocks of RaBitQ edge
+/// codes, `Codes::QgRabitq`) keeps opening and answering:
+/// `tests/golden/v4-qg-rabitq.zgq` (the same 256 rows, 2 zones).
+/// Regenerate as for version 1.
+#[test]
+fn golden_v4_rabitq_file_opens_and_answers() {
+    let params = ZgqParams {
+        zones: Some(2),
+        codes: zgq::Codes::QgRabitq,
+        ..ZgqParams::graph(Metric::L2)
+    };
+    let p = SearchParams {
+        nprobe: Some(2),
+        ef: Some(64),
+        ..SearchParams::new(1)
+    };
+    golden_file_answers("v4-qg-rabitq.zgq", params, 4, 2, p);
 }

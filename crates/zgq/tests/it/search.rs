@@ -113,16 +113,16 @@ fn params(metric: Metric, zones: usize) -> ZgqParams {
 }
 
 /// Recall floors and exact, sorted distances for every metric and every
-/// graph walk (SQ8, f32, neighbour blocks in both exact modes): a bug in
-/// routing, merging, the scorers, the block estimator (a wrong table,
-/// cosine's half) or the re-rank (a wrong metric, a lost zone, a
+/// graph walk (SQ8, f32, neighbour blocks of PQ and RaBitQ codes in both
+/// exact modes): a bug in routing, merging, the scorers, the block
+/// estimators (a wrong table, cosine's half, a RaBitQ term) or the re-rank (a wrong metric, a lost zone, a
 /// slot/label mix-up) drops recall far below these.
 #[test]
 fn recall_floor_every_metric_and_code() {
     let (base, queries) = data(8_000, 100, 32, 7);
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
         let truth = exact(&base, &queries, metric, 10, |_| true);
-        for codes in [Codes::Sq8, Codes::F32, Codes::Qg] {
+        for codes in [Codes::Sq8, Codes::F32, Codes::Qg, Codes::QgRabitq] {
             let index = ZgqParams {
                 codes,
                 ..params(metric, 6)
