@@ -68,6 +68,11 @@ struct Args {
     /// 16; default: the dimension rounded up to 16).
     #[arg(long)]
     qg_bits: Option<usize>,
+    /// hnsw-qg and zgq qg / qg-rabitq: fill the free level-0 slots of the
+    /// blocks' graph with the nearest two-hop neighbours
+    /// (zgq_hnsw::fill_level0).
+    #[arg(long)]
+    qg_fill: bool,
     /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
     /// (0: each expanded node scored exactly from its record, the implicit
     /// re-rank).
@@ -665,6 +670,23 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     } else {
         &[]
     };
+    // --qg-fill: the blocks' graph gets its free level-0 slots filled.
+    let filled = if args.qg_fill && !qg_codes.is_empty() {
+        let t = Instant::now();
+        let mut f = hnsw.clone();
+        f.fill_level0();
+        eprintln!(
+            "hnsw-qg: level 0 filled in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        Some((f, t.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
+    let (qg_graph, fill_seconds) = match &filled {
+        Some((f, s)) => (f.graph(), *s),
+        None => (graph, 0.0),
+    };
     for codes in qg_codes {
         let t = Instant::now();
         let pq_m = args
@@ -673,8 +695,8 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         let bits = args
             .qg_bits
             .unwrap_or_else(|| zgq_quant::padded_dim(graph.dim()));
-        let qg = hnsw_qg::Qg::new(&graph, pq_m, bits, codes)?;
-        let extra = t.elapsed().as_secs_f64();
+        let qg = hnsw_qg::Qg::new(&qg_graph, pq_m, bits, codes)?;
+        let extra = t.elapsed().as_secs_f64() + fill_seconds;
         eprintln!(
             "hnsw-qg: {codes} codes, PQ m {pq_m}, trained, encoded and laid out in {extra:.1}s"
         );
@@ -688,7 +710,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
                     m.recall, m.qps
                 );
                 let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank});
+                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank, "fill": args.qg_fill});
                 rows.push(Row::new(
                     "hnsw-qg",
                     params,
@@ -814,6 +836,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
         stitch_slack: args.stitch_slack,
         pq_m: args.zgq_pq_m,
         bits: args.qg_bits,
+        fill: args.qg_fill,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("{method}: building ({params:?}) ...");
@@ -908,7 +931,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits,
+                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits, "fill": args.qg_fill,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

@@ -712,6 +712,19 @@ pub struct Hnsw {
 }
 
 impl Hnsw {
+    /// Fills the free slots of every level-0 list with the nearest
+    /// two-hop neighbours it lacks ([`crate::fill_level0`]): for walks
+    /// over neighbour blocks, whose 32 lanes cost the same used or not.
+    pub fn fill_level0(&mut self) {
+        crate::fill_level0(
+            &mut self.links0,
+            self.m0,
+            &self.vectors,
+            self.dim,
+            self.metric,
+        );
+    }
+
     /// The borrowed view (all searching happens there).
     pub fn graph(&self) -> HnswGraph<'_> {
         HnswGraph::from_parts_trusted(

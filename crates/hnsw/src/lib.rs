@@ -56,6 +56,7 @@
 mod blocks;
 mod build;
 mod error;
+mod fill;
 mod graph;
 mod relabel;
 mod search;
@@ -67,6 +68,7 @@ pub use blocks::{
 };
 pub use build::HnswParams;
 pub use error::{Error, Result};
+pub use fill::fill_level0;
 pub use graph::{GraphParts, Hnsw, HnswGraph, MAX_LEVEL, NO_NEIGHBOR, Walk};
 pub use search::{ExactScorer, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
 /// Cache prefetch hints for [`Scorer::prefetch`] implementations (from

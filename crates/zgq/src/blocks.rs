@@ -583,10 +583,14 @@ impl RabitqEstimator {
         table.clear();
         table.resize(p * 4, 0.0);
         for (row, q) in table.chunks_exact_mut(16).zip(self.q.chunks_exact(4)) {
-            for x in 1..16usize {
-                // The sum for `x` is the sum for `x` without its lowest bit,
-                // plus that bit's coordinate.
-                row[x] = row[x & (x - 1)] + q[x.trailing_zeros() as usize];
+            // Entry `x` sums the coordinates of `x`'s bits: the sums of bits
+            // 0–1 in four lanes, then bits 2 and 3 added per quarter.
+            let lo = [0.0, q[0], q[1], q[0] + q[1]];
+            let (two, three) = (q[2], q[3]);
+            for (quarter, add) in row.chunks_exact_mut(4).zip([0.0, two, three, two + three]) {
+                for (e, l) in quarter.iter_mut().zip(lo) {
+                    *e = l + add;
+                }
             }
         }
         self.groups = p / 4;

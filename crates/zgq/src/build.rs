@@ -295,6 +295,12 @@ impl ZgqParams {
             .run(&graph)?;
             progress.advance(slots.len() as u64);
         }
+        if self.fill && self.codes.has_records() {
+            // Blocks of 32 lanes cost the same used or not.
+            progress.stage("fill", 1);
+            zgq_hnsw::fill_level0(&mut links0, m0, &vectors, dim, self.metric);
+            progress.advance(1);
+        }
 
         let version = match self.codes {
             Codes::Qg => QG_VERSION,

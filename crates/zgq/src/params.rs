@@ -128,6 +128,11 @@ pub struct ZgqParams {
     /// shrink the estimates' error as `1/√bits` for `bits / 4` bytes per
     /// neighbour). `None`: the dimension rounded up to 16.
     pub bits: Option<usize>,
+    /// [`Codes::Qg`] and [`Codes::QgRabitq`]: fill the free slots of every
+    /// level-0 list with its nearest two-hop neighbours
+    /// (`zgq_hnsw::fill_level0`): a block of 32 lanes costs the same used
+    /// or not.
+    pub fill: bool,
     /// Copies a vector may have across zones (1: no replication). A vector
     /// also joins its next-nearest zones whose centroid is within
     /// `(1 + epsilon)` of its nearest centroid's distance (SPANN's rule).
@@ -200,6 +205,7 @@ impl ZgqParams {
             codes: Codes::Qg,
             pq_m: None,
             bits: None,
+            fill: false,
             replicas: 1,
             epsilon: 0.1,
             balance: 1.3,

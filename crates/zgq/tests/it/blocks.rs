@@ -191,3 +191,30 @@ fn rabitq_bits_padded_and_refused() {
         assert_eq!(again.search(q, &p).unwrap()[0].id, i as u64, "row {i}");
     }
 }
+
+/// `fill`: the filled lists pass `verify` (ids in range, padding only at
+/// the end), every row still finds itself, and the records differ from
+/// the unfilled build's (the fill ran).
+#[test]
+fn filled_lists_verify_and_answer() {
+    let (base, _) = data(2_000, 1, 16, 6);
+    let build = |fill| {
+        ZgqParams {
+            codes: Codes::QgRabitq,
+            fill,
+            ..qg(Metric::L2, 2)
+        }
+        .build(base.as_slice(), 16)
+        .unwrap()
+    };
+    let (plain, filled) = (build(false), build(true));
+    filled.verify().unwrap();
+    assert!(plain.as_bytes() != filled.as_bytes());
+    let p = SearchParams {
+        nprobe: Some(2),
+        ..SearchParams::new(1)
+    };
+    for (i, q) in base.iter_rows().enumerate().step_by(9) {
+        assert_eq!(filled.search(q, &p).unwrap()[0].id, i as u64, "row {i}");
+    }
+}
