@@ -71,8 +71,10 @@ struct Args {
     /// hnsw-qg and zgq qg / qg-rabitq: fill the free level-0 slots of the
     /// blocks' graph with the nearest two-hop neighbours
     /// (zgq_hnsw::fill_level0).
-    #[arg(long)]
-    qg_fill: bool,
+    /// Comma-separated to measure both (`false,true`); the library's
+    /// default is to fill.
+    #[arg(long, value_delimiter = ',', default_value = "true")]
+    qg_fill: Vec<bool>,
     /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
     /// (0: each expanded node scored exactly from its record, the implicit
     /// re-rank).
@@ -328,7 +330,16 @@ fn run() -> Result<()> {
             "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
             "zgq" => {
                 for codes in &args.codes {
-                    rows.extend(bench_zgq(&data, &args, codes)?);
+                    let records = codes.parse::<zgq::Codes>().is_ok_and(|c| c.has_records());
+                    // Only the neighbour-block graphs fill.
+                    let fills = if records {
+                        args.qg_fill.clone()
+                    } else {
+                        vec![false]
+                    };
+                    for fill in fills {
+                        rows.extend(bench_zgq(&data, &args, codes, fill)?);
+                    }
                 }
             }
             other => bail!(
@@ -671,7 +682,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         &[]
     };
     // --qg-fill: the blocks' graph gets its free level-0 slots filled.
-    let filled = if args.qg_fill && !qg_codes.is_empty() {
+    let filled = if args.qg_fill.contains(&true) && !qg_codes.is_empty() {
         let t = Instant::now();
         let mut f = hnsw.clone();
         f.fill_level0();
@@ -683,11 +694,16 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
     } else {
         None
     };
-    let (qg_graph, fill_seconds) = match &filled {
-        Some((f, s)) => (f.graph(), *s),
-        None => (graph, 0.0),
-    };
-    for codes in qg_codes {
+    let variants: Vec<(bool, &String)> = args
+        .qg_fill
+        .iter()
+        .flat_map(|&fill| qg_codes.iter().map(move |c| (fill, c)))
+        .collect();
+    for (fill, codes) in variants {
+        let (qg_graph, fill_seconds) = match (&filled, fill) {
+            (Some((f, s)), true) => (f.graph(), *s),
+            _ => (graph, 0.0),
+        };
         let t = Instant::now();
         let pq_m = args
             .qg_pq_m
@@ -710,7 +726,7 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
                     m.recall, m.qps
                 );
                 let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank, "fill": args.qg_fill});
+                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank, "fill": fill});
                 rows.push(Row::new(
                     "hnsw-qg",
                     params,
@@ -807,7 +823,7 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
+fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Vec<Row>> {
     let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
     let scan = codes == zgq::Codes::Pq4;
     let blocks = codes.has_records();
@@ -836,7 +852,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
         stitch_slack: args.stitch_slack,
         pq_m: args.zgq_pq_m,
         bits: args.qg_bits,
-        fill: args.qg_fill,
+        fill,
         ..zgq::ZgqParams::new(metric)
     };
     eprintln!("{method}: building ({params:?}) ...");
@@ -931,7 +947,7 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str) -> Result<Vec<Row>> {
             );
             let p = serde_json::json!({
                 "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits, "fill": args.qg_fill,
+                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits, "fill": fill,
                 "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
             });
             let mut row = Row::new(

@@ -6,15 +6,21 @@
 //! they are used or not, so the free slots can carry more candidates for
 //! nothing but the pool's bookkeeping (SymphonyQG fills every row). The
 //! fill takes the nearest neighbours of neighbours that the list lacks,
-//! nearest first; lists already full stay as they are.
+//! nearest first (from the first 8 of each neighbour's list); lists
+//! already full stay as they are.
 
 use zgq_distance::Metric;
 
 use crate::graph::NO_NEIGHBOR;
 
+/// Candidates taken from each neighbour's list: its nearest (lists are
+/// nearest first), which bounds the random reads per node.
+const PER_NEIGHBOUR: usize = 8;
+
 /// Fills the free slots of every level-0 list of `links0` (`m0` slots per
 /// node, a list's ids first, then [`NO_NEIGHBOR`] padding) with the
-/// nearest of its neighbours' neighbours not already in it, by `metric`'s
+/// nearest of its neighbours' neighbours (the first 8 of each neighbour's
+/// list) not already in it, by `metric`'s
 /// distance over `vectors` (row-major, `dim` each, one row per node).
 /// Every list is computed from the lists as given, so the result does not
 /// depend on the order or the number of threads.
@@ -46,11 +52,15 @@ pub fn fill_level0(links0: &mut [u32], m0: usize, vectors: &[f32], dim: usize, m
             let row = |j: u32| &vectors[j as usize * dim..][..dim];
             let mut ids: Vec<u32> = own
                 .iter()
-                .flat_map(|&nb| list(nb as usize).iter().copied())
+                .flat_map(|&nb| list(nb as usize).iter().take(PER_NEIGHBOUR).copied())
                 .filter(|&c| c as usize != i && !own.contains(&c))
                 .collect();
             ids.sort_unstable();
             ids.dedup();
+            // The rows are random reads: ask for all of them first.
+            for &c in &ids {
+                zgq_distance::prefetch_lines(row(c), 256);
+            }
             let me = row(i as u32);
             cands.extend(
                 ids.iter()
