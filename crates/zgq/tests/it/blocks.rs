@@ -218,3 +218,129 @@ fn filled_lists_verify_and_answer() {
         assert_eq!(filled.search(q, &p).unwrap()[0].id, i as u64, "row {i}");
     }
 }
+
+/// The RaBitQ records read by docs/FORMAT.md alone: the rotation rebuilt
+/// from its `rotation` section as the document describes it (here in f64,
+/// independently of the library), every neighbour's sign bits and its
+/// `a`, `b` terms recomputed from the rotated vectors and `rotated_mean`.
+/// A document that misdescribed the transform, the bit order or a term
+/// fails this.
+#[test]
+fn rabitq_records_follow_the_documented_layout() {
+    let (base, _) = data(1_500, 1, 20, 13);
+    let dim = 20;
+    let index = ZgqParams {
+        codes: Codes::QgRabitq,
+        bits: Some(48),
+        ..qg(Metric::L2, 2)
+    }
+    .build(base.as_slice(), dim)
+    .unwrap();
+    let b = index.as_bytes();
+    assert_eq!((u32_at(b, 8), u32_at(b, 40)), (4, 4), "version, codes");
+    let (m0, p, slots) = (
+        u32_at(b, 48) as usize,
+        u32_at(b, 96) as usize,
+        u64_at(b, 64),
+    );
+    assert_eq!((u32_at(b, 92), p), (0, 48), "pq_m, bits");
+    let section = |kind: u32| {
+        let count = u32_at(b, 20) as usize;
+        (0..count)
+            .map(|i| &b[128 + 32 * i..][..32])
+            .find(|e| u32_at(e, 0) == kind)
+            .map(|e| &b[u64_at(e, 8) as usize..][..u64_at(e, 16) as usize])
+            .expect("section present")
+    };
+    let labels: &[u64] = bytemuck::cast_slice(section(5));
+    let records: &[u32] = bytemuck::cast_slice(section(16));
+    let signs: &[f32] = bytemuck::cast_slice(section(18));
+    let mean: &[f32] = bytemuck::cast_slice(section(19));
+    assert_eq!((signs.len(), mean.len()), (4 * p, p));
+    // The transform as FORMAT.md gives it.
+    let h = 32; // the largest power of two ≤ 48
+    let rotate = |x: &[f32]| -> Vec<f64> {
+        let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        y.resize(p, 0.0);
+        for t in 0..4 {
+            for (v, s) in y.iter_mut().zip(&signs[t * p..][..p]) {
+                *v *= f64::from(*s);
+            }
+            let w = if t % 2 == 0 { 0 } else { p - h };
+            let mut len = 1;
+            while len < h {
+                for start in (0..h).step_by(2 * len) {
+                    for i in start..start + len {
+                        let (u, v) = (y[w + i], y[w + i + len]);
+                        y[w + i] = u + v;
+                        y[w + i + len] = u - v;
+                    }
+                }
+                len *= 2;
+            }
+            for v in &mut y[w..w + h] {
+                *v /= (h as f64).sqrt();
+            }
+            for i in 0..p / 2 {
+                let (u, v) = (y[i], y[i + p / 2]);
+                y[i] = (u + v) / 2f64.sqrt();
+                y[i + p / 2] = (u - v) / 2f64.sqrt();
+            }
+        }
+        y.iter().zip(mean).map(|(v, m)| v - f64::from(*m)).collect()
+    };
+    let degree = m0.next_multiple_of(32);
+    let block_bytes = 4 * p + 256;
+    let stride = (degree + degree / 32 * block_bytes / 4 + dim).next_multiple_of(16);
+    assert_eq!(records.len(), slots as usize * stride);
+    let rotated: Vec<Vec<f64>> = (0..slots as usize)
+        .map(|s| rotate(base.row(labels[s] as usize)))
+        .collect();
+    let close = |x: f32, want: f64, scale: f64| (f64::from(x) - want).abs() <= 1e-3 * (1.0 + scale);
+    let mut checked = 0;
+    for slot in 0..slots as usize {
+        let rec = &records[slot * stride..][..stride];
+        let list = &rec[..degree];
+        let real = list.iter().take_while(|&&x| x != u32::MAX).count();
+        let c = &rotated[slot];
+        for (lane, &nb) in list[..real].iter().enumerate() {
+            let words = &rec[degree + lane / 32 * block_bytes / 4..][..block_bytes / 4];
+            let block: &[u8] = bytemuck::cast_slice(words);
+            let lane = lane % 32;
+            let r: Vec<f64> = rotated[nb as usize]
+                .iter()
+                .zip(c)
+                .map(|(x, y)| x - y)
+                .collect();
+            let (sq, abs): (f64, f64) = (
+                r.iter().map(|v| v * v).sum(),
+                r.iter().map(|v| v.abs()).sum(),
+            );
+            let mut s_c = 0.0;
+            for (i, &ri) in r.iter().enumerate() {
+                let byte = block[i / 4 * 16 + lane % 16];
+                let nibble = if lane < 16 { byte & 15 } else { byte >> 4 };
+                let bit = nibble >> (i % 4) & 1;
+                if ri.abs() > 1e-3 {
+                    assert_eq!(bit == 1, ri > 0.0, "slot {slot} lane {lane} coordinate {i}");
+                }
+                s_c += if bit == 1 { c[i] } else { -c[i] };
+            }
+            let terms: &[f32] = bytemuck::cast_slice(&block[4 * p..]);
+            let g = sq / abs;
+            let (a, bb) = (sq + 2.0 * g * s_c, -2.0 * g);
+            assert!(
+                close(terms[lane], a, sq + (2.0 * g * s_c).abs()),
+                "slot {slot} lane {lane}: a {} vs {a}",
+                terms[lane]
+            );
+            assert!(
+                close(terms[32 + lane], bb, g),
+                "slot {slot} lane {lane}: b {} vs {bb}",
+                terms[32 + lane]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1_500 * 8, "{checked} neighbours checked");
+}
