@@ -660,10 +660,20 @@ impl<'a> BlockGraph<'a> {
                 }
                 let words = &rest[b * layout.block_bytes / 4..][..layout.block_bytes / 4];
                 estimator.estimate(node_distance, bytemuck::cast_slice(words), &mut est);
-                for (&nb, &e) in lane_ids.iter().zip(&est) {
-                    if nb as usize >= n {
-                        break;
-                    }
+                // Lanes that hold a neighbour and whose estimate the pool
+                // would take now, as a bit mask (compares the compiler
+                // vectorizes), so that the loop below branches per
+                // candidate, not per lane. The pool's bound only falls, so
+                // the mask is a superset and `admits` is asked again.
+                let bound = pool.bound();
+                let mut mask = 0u32;
+                for (i, (&nb, &e)) in lane_ids.iter().zip(&est).enumerate() {
+                    mask |= u32::from((nb as usize) < n && e <= bound) << i;
+                }
+                while mask != 0 {
+                    let i = mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let (nb, e) = (lane_ids[i], est[i]);
                     // The visited check only for estimates the pool takes:
                     // one that cannot enter now never will (its worst only
                     // falls), so leaving it unmarked changes nothing.
@@ -794,6 +804,16 @@ impl Pool {
                 .items
                 .last()
                 .is_some_and(|(w, _)| distance <= w.distance)
+    }
+
+    /// The largest estimate the pool could take now (+∞ until it is full).
+    #[inline]
+    pub(crate) fn bound(&self) -> f32 {
+        if self.items.len() < self.capacity {
+            f32::INFINITY
+        } else {
+            self.items.last().map_or(f32::INFINITY, |(w, _)| w.distance)
+        }
     }
 
     /// Marks the best unexpanded node expanded and returns it.

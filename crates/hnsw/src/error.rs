@@ -55,5 +55,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The first non-finite value of `v`, as `(index, value)`.
 pub(crate) fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
-    v.iter().position(|x| !x.is_finite()).map(|i| (i, v[i]))
+    zgq_distance::first_non_finite(v).map(|i| (i, v[i]))
 }

@@ -93,7 +93,7 @@ pub(crate) fn check_shape(data: &[f32], dim: usize) -> Result<usize> {
 /// Checks a row-major block: `dim ≥ 1`, whole rows, finite values. Returns the row count.
 pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
     check_shape(data, dim)?;
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = zgq_distance::first_non_finite(data) {
         return Err(Error::NonFinite {
             row: i / dim,
             column: i % dim,

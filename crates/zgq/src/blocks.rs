@@ -120,7 +120,7 @@ impl Tables {
 
     /// Quantizes the float table to bytes, one step for all sub-quantizers.
     fn quantize(&mut self) -> Result<()> {
-        self.bytes.clear();
+        // The kernel writes every byte: no clearing once warm.
         self.bytes.resize(self.table.len(), 0);
         let (scale, bias) = self
             .kernels
@@ -580,7 +580,7 @@ impl RabitqEstimator {
         self.q.iter_mut().zip(mean).for_each(|(v, m)| *v -= m);
         self.sum_q = self.q.iter().sum();
         let table = &mut self.t.table;
-        table.clear();
+        // Every entry is written below: no clearing once warm.
         table.resize(p * 4, 0.0);
         for (row, q) in table.chunks_exact_mut(16).zip(self.q.chunks_exact(4)) {
             // Entry `x` sums the coordinates of `x`'s bits: the sums of bits

@@ -128,7 +128,7 @@ pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
             dim,
         });
     }
-    if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = zgq_distance::first_non_finite(data) {
         return Err(Error::NonFinite {
             row: i / dim,
             column: i % dim,
