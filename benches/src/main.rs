@@ -87,9 +87,13 @@ struct Args {
     /// (default: the peer script's grid).
     #[arg(long)]
     scann_search: Option<String>,
-    /// hnsw: neighbours per node (m0 = 2m).
+    /// hnsw and zgq: neighbours per node (m0 = 2m).
     #[arg(long, default_value_t = 16)]
     m: usize,
+    /// Peers hnswlib and faiss-hnsw: their M (default: --m), so that ours
+    /// can be measured at another degree beside the usual M = 16.
+    #[arg(long)]
+    peer_m: Option<usize>,
     /// hnsw: candidate list size while building.
     #[arg(long, default_value_t = 200)]
     ef_construction: usize,
@@ -381,7 +385,7 @@ fn run() -> Result<()> {
             },
             _ => vec![
                 "--m".into(),
-                args.m.to_string(),
+                args.peer_m.unwrap_or(args.m).to_string(),
                 "--ef-construction".into(),
                 args.ef_construction.to_string(),
                 "--ef".into(),

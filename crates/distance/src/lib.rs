@@ -103,6 +103,7 @@ type ManyFn = fn(&[f32], &[f32], &mut [f32]);
 type ByteFn = fn(&[f32], &[f32], &[u8]) -> f32;
 type FastScanFn = fn(&[u8], &[u8], &mut [u16; 32]);
 type LutFn = fn(&[f32], &mut [u8]) -> Option<(f32, f32)>;
+type TransformFn = fn(&mut [f32]);
 
 /// Vectors per fast-scan block.
 pub const FASTSCAN_BLOCK: usize = 32;
@@ -125,6 +126,7 @@ pub struct Kernels {
     l2_sq_u8: ByteFn,
     fastscan: FastScanFn,
     fastscan_lut: LutFn,
+    hadamard: TransformFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -147,6 +149,7 @@ impl Kernels {
             l2_sq_u8: portable::l2_sq_u8,
             fastscan: portable::fastscan_block,
             fastscan_lut: portable::fastscan_quantize_lut,
+            hadamard: portable::hadamard,
         }
     }
 
@@ -166,6 +169,7 @@ impl Kernels {
                 l2_sq_u8: x86::l2_sq_u8_avx512,
                 fastscan: x86::fastscan_block_avx2,
                 fastscan_lut: x86::fastscan_quantize_lut_avx512,
+                hadamard: x86::hadamard_avx2,
             }),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 if x86::has_avx2() => Some(Kernels {
@@ -179,6 +183,7 @@ impl Kernels {
                 l2_sq_u8: x86::l2_sq_u8_avx2,
                 fastscan: x86::fastscan_block_avx2,
                 fastscan_lut: x86::fastscan_quantize_lut_avx2,
+                hadamard: x86::hadamard_avx2,
             }),
             _ => None,
         }
@@ -357,6 +362,23 @@ impl Kernels {
         (self.fastscan_lut)(table, luts)
     }
 
+    /// In place, the Walsh–Hadamard transform of `x` without its `1/√n`
+    /// scale: `x ← H x` with `H[i][j] = (−1)^popcount(i & j)` (so the norm
+    /// grows by `√n`). O(n log n) butterflies; every tier gives the same
+    /// bits (the same additions in the same order).
+    ///
+    /// # Panics
+    /// If `x.len()` is not a power of two (an empty slice is left alone).
+    #[inline]
+    pub fn hadamard(&self, x: &mut [f32]) {
+        assert!(
+            x.is_empty() || x.len().is_power_of_two(),
+            "hadamard: the length {} is not a power of two",
+            x.len()
+        );
+        (self.hadamard)(x)
+    }
+
     /// `out[r] = 1 − dot(query, row r)` for unit-norm input; rows as in
     /// [`Kernels::l2_sq_many`].
     ///
@@ -488,6 +510,68 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every tier's Hadamard transform is `H x` (an f64 reference from the
+    /// definition, within rounding: a wrong butterfly sign or lane order
+    /// fails) and gives the portable tier's bits exactly (builds do not
+    /// depend on the machine's tier).
+    #[test]
+    fn hadamard_is_the_transform_in_every_tier_with_the_same_bits() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for n in [1usize, 2, 4, 8, 16, 32, 64, 512, 1024] {
+            let x: Vec<f32> = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    (seed % 2001) as f32 / 1000.0 - 1.0
+                })
+                .collect();
+            let want: Vec<f64> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| {
+                            let sign = if (i & j).count_ones() % 2 == 0 {
+                                1.0
+                            } else {
+                                -1.0
+                            };
+                            sign * f64::from(x[j])
+                        })
+                        .sum()
+                })
+                .collect();
+            let mut reference = x.clone();
+            Kernels::portable().hadamard(&mut reference);
+            for k in Kernels::available() {
+                let mut y = x.clone();
+                k.hadamard(&mut y);
+                for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
+                    let tol = 1e-5 * (n as f64).sqrt() * (1.0 + w.abs());
+                    assert!(
+                        (f64::from(g) - w).abs() <= tol,
+                        "{} n {n} [{i}]: {g} vs {w}",
+                        k.tier()
+                    );
+                }
+                let same = y
+                    .iter()
+                    .zip(&reference)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{} n {n}: other bits than the portable tier",
+                    k.tier()
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "not a power of two")]
+    fn hadamard_refuses_other_lengths() {
+        kernels().hadamard(&mut [0.0; 24]);
+    }
 
     /// Every position and kind of non-finite value is found, first one
     /// first (a fast path that skipped the remainder lanes, a chunk edge or

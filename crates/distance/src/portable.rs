@@ -206,6 +206,47 @@ pub(crate) fn fastscan_quantize_lut(table: &[f32], luts: &mut [u8]) -> Option<(f
     Some((scale, bias))
 }
 
+/// In-place unscaled Walsh–Hadamard transform of a power-of-two length (it
+/// multiplies norms by `√len`): the strides 1, 2 and 4 fused on 8 values at
+/// a time, then the wider strides as whole-slice butterflies `(u + v,
+/// u − v)`. The reference; the SIMD tiers run the same butterflies in the
+/// same order, so every tier gives the same bits.
+pub(crate) fn hadamard(x: &mut [f32]) {
+    let n = x.len();
+    let mut h = 1;
+    if n >= 8 {
+        for c in x.as_chunks_mut::<8>().0 {
+            let [a0, a1, a2, a3, a4, a5, a6, a7] = *c;
+            let (b0, b1, b2, b3) = (a0 + a1, a0 - a1, a2 + a3, a2 - a3);
+            let (b4, b5, b6, b7) = (a4 + a5, a4 - a5, a6 + a7, a6 - a7);
+            let (d0, d1, d2, d3) = (b0 + b2, b1 + b3, b0 - b2, b1 - b3);
+            let (d4, d5, d6, d7) = (b4 + b6, b5 + b7, b4 - b6, b5 - b7);
+            *c = [
+                d0 + d4,
+                d1 + d5,
+                d2 + d6,
+                d3 + d7,
+                d0 - d4,
+                d1 - d5,
+                d2 - d6,
+                d3 - d7,
+            ];
+        }
+        h = 8;
+    }
+    while h < n {
+        for block in x.chunks_exact_mut(2 * h) {
+            let (a, b) = block.split_at_mut(h);
+            for (p, q) in a.iter_mut().zip(b.iter_mut()) {
+                let (u, v) = (*p, *q);
+                *p = u + v;
+                *q = u - v;
+            }
+        }
+        h *= 2;
+    }
+}
+
 /// Folds 16 values pairwise (a tree: vectorises, and min/max of finite
 /// values do not depend on the order).
 #[inline(always)]

@@ -614,6 +614,60 @@ columns_256!(
     |q, c| q * c
 );
 
+// ---------------------------------------------------------------- Hadamard
+
+/// In-place unscaled Walsh–Hadamard transform, the butterflies of
+/// `portable::hadamard` in the same order (the same bits): strides 1, 2
+/// and 4 inside each register of 8 (a lane permutation, then `a ± b` as one
+/// FMA with a ±1 vector, which rounds once like the scalar add), the wider
+/// strides on whole registers. Lengths below 8 go to the reference.
+///
+/// # Safety
+/// AVX2 and FMA available.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hadamard_256(x: &mut [f32]) {
+    let n = x.len();
+    if n < 8 || !n.is_power_of_two() {
+        crate::portable::hadamard(x);
+        return;
+    }
+    let p = x.as_mut_ptr();
+    let s1 = _mm256_setr_ps(1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0);
+    let s2 = _mm256_setr_ps(1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0);
+    let s4 = _mm256_setr_ps(1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0);
+    // SAFETY: (all loads and stores below) `n` is a power of two ≥ 8, so
+    // each register's 8 values start at a multiple of 8 below `n`: in bounds.
+    unsafe {
+        for c in (0..n).step_by(8) {
+            let v = _mm256_loadu_ps(p.add(c));
+            // stride 1: (x0 + x1, x0 − x1, x2 + x3, x2 − x3) per half
+            let a = _mm256_permute_ps::<0b10_10_00_00>(v);
+            let b = _mm256_permute_ps::<0b11_11_01_01>(v);
+            let v = _mm256_fmadd_ps(b, s1, a);
+            // stride 2: (v0 + v2, v1 + v3, v0 − v2, v1 − v3) per half
+            let a = _mm256_permute_ps::<0b01_00_01_00>(v);
+            let b = _mm256_permute_ps::<0b11_10_11_10>(v);
+            let v = _mm256_fmadd_ps(b, s2, a);
+            // stride 4: (lo + hi, lo − hi)
+            let a = _mm256_permute2f128_ps::<0x00>(v, v);
+            let b = _mm256_permute2f128_ps::<0x11>(v, v);
+            _mm256_storeu_ps(p.add(c), _mm256_fmadd_ps(b, s4, a));
+        }
+        let mut h = 8;
+        while h < n {
+            for base in (0..n).step_by(2 * h) {
+                for i in (base..base + h).step_by(8) {
+                    let u = _mm256_loadu_ps(p.add(i));
+                    let w = _mm256_loadu_ps(p.add(i + h));
+                    _mm256_storeu_ps(p.add(i), _mm256_add_ps(u, w));
+                    _mm256_storeu_ps(p.add(i + h), _mm256_sub_ps(u, w));
+                }
+            }
+            h *= 2;
+        }
+    }
+}
+
 // ---------------------------------------------------------------- safe entry points
 //
 // These wrappers are private to the crate and only stored in a `Kernels` value
@@ -691,6 +745,7 @@ safe_columns!(dot_columns_avx2 => dot_columns_256);
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
 safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
 safe_entry!(fastscan_quantize_lut_avx2 => fastscan_quantize_lut_256, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
+safe_entry!(hadamard_avx2 => hadamard_256, (x: &mut [f32]));
 
 #[cfg(test)]
 mod tests {

@@ -283,6 +283,12 @@ impl<'a> BlockGraph<'a> {
                 p.entry
             )));
         }
+        if n > POOL_IDS {
+            return Err(Error::parameter(
+                "records",
+                format!("{n} nodes; a graph with neighbour blocks holds at most 2^31"),
+            ));
+        }
         let g = BlockGraph { p, upper_layout, n };
         if n > 0 {
             let level = g.level(p.entry);
@@ -762,11 +768,51 @@ impl Scorer for RecordScorer<'_, '_> {
 
 /// The walk's pool: up to `capacity` nodes sorted by (estimate, id), each
 /// marked once expanded; `cursor` is at or before the first unexpanded one.
+/// An entry is one `u64`: the estimate's total-order key (the order of
+/// `f32::total_cmp`) in the high 32 bits, the id in the next 31, the
+/// expanded mark in the lowest — so that one integer compare orders
+/// entries as [`Cand`] does and an insert shifts 8 bytes per entry.
+/// Ids must be below 2³¹ ([`BlockGraph::open`] checks).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pool {
-    items: Vec<(Cand, bool)>,
+    items: Vec<u64>,
     capacity: usize,
     cursor: usize,
+}
+
+/// The expanded mark of a pool entry.
+const EXPANDED: u64 = 1;
+
+/// Ids a [`Pool`] can hold: below this.
+const POOL_IDS: usize = 1 << 31;
+
+/// `d`'s key in the order of `f32::total_cmp`, as an unsigned integer.
+#[inline]
+fn order_key(d: f32) -> u32 {
+    let b = d.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+/// The `f32` whose [`order_key`] is `k`.
+#[inline]
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7FFF_FFFF } else { !k })
+}
+
+#[inline]
+fn pool_entry(distance: f32, id: u32) -> u64 {
+    debug_assert!((id as usize) < POOL_IDS);
+    (u64::from(order_key(distance)) << 32) | (u64::from(id) << 1)
+}
+
+#[inline]
+fn entry_id(e: u64) -> u32 {
+    ((e >> 1) & 0x7FFF_FFFF) as u32
+}
+
+#[inline]
+fn entry_distance(e: u64) -> f32 {
+    from_order_key((e >> 32) as u32)
 }
 
 impl Pool {
@@ -781,12 +827,14 @@ impl Pool {
     /// its worst; the worst falls out when the pool overflows.
     #[inline]
     pub(crate) fn insert(&mut self, distance: f32, id: u32) {
-        let c = Cand { distance, id };
-        if self.items.len() == self.capacity && self.items.last().is_none_or(|(w, _)| c >= *w) {
+        let c = pool_entry(distance, id);
+        if self.items.len() == self.capacity
+            && self.items.last().is_none_or(|&w| c >= w & !EXPANDED)
+        {
             return;
         }
-        let at = self.items.partition_point(|(x, _)| *x < c);
-        self.items.insert(at, (c, false));
+        let at = self.items.partition_point(|&x| x & !EXPANDED < c);
+        self.items.insert(at, c);
         if self.items.len() > self.capacity {
             self.items.pop();
         }
@@ -799,31 +847,26 @@ impl Pool {
     /// with the worst are decided by id in [`Pool::insert`]).
     #[inline]
     pub(crate) fn admits(&self, distance: f32) -> bool {
-        self.items.len() < self.capacity
-            || self
-                .items
-                .last()
-                .is_some_and(|(w, _)| distance <= w.distance)
+        self.items.len() < self.capacity || distance <= self.bound()
     }
 
     /// The largest estimate the pool could take now (+∞ until it is full).
     #[inline]
     pub(crate) fn bound(&self) -> f32 {
-        if self.items.len() < self.capacity {
-            f32::INFINITY
-        } else {
-            self.items.last().map_or(f32::INFINITY, |(w, _)| w.distance)
+        match self.items.last() {
+            Some(&w) if self.items.len() >= self.capacity => entry_distance(w),
+            _ => f32::INFINITY,
         }
     }
 
     /// Marks the best unexpanded node expanded and returns it.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<u32> {
-        while let Some((c, done)) = self.items.get_mut(self.cursor) {
+        while let Some(e) = self.items.get_mut(self.cursor) {
             self.cursor += 1;
-            if !*done {
-                *done = true;
-                return Some(c.id);
+            if *e & EXPANDED == 0 {
+                *e |= EXPANDED;
+                return Some(entry_id(*e));
             }
         }
         None
@@ -832,9 +875,9 @@ impl Pool {
     /// The best unexpanded node, if any (advances the cursor past expanded ones).
     #[inline]
     pub(crate) fn peek(&mut self) -> Option<u32> {
-        while let Some((c, done)) = self.items.get(self.cursor) {
-            if !*done {
-                return Some(c.id);
+        while let Some(&e) = self.items.get(self.cursor) {
+            if e & EXPANDED == 0 {
+                return Some(entry_id(e));
             }
             self.cursor += 1;
         }
@@ -843,7 +886,75 @@ impl Pool {
 
     /// All entries, best estimate first.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Cand> + '_ {
-        self.items.iter().map(|(c, _)| *c)
+        self.items.iter().map(|&e| Cand {
+            distance: entry_distance(e),
+            id: entry_id(e),
+        })
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// The packed entries keep `Cand`'s order (`total_cmp`, then id) and
+    /// give back each estimate's exact bits, negative, zero and infinite
+    /// ones included (a key that mis-ordered negatives or lost a bit fails).
+    #[test]
+    fn pool_entries_order_and_round_trip_like_cands() {
+        let ds = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-30,
+            2.25,
+            f32::MAX,
+            f32::INFINITY,
+        ];
+        let mut cands = Vec::new();
+        for &d in &ds {
+            for id in [0u32, 7, (POOL_IDS - 1) as u32] {
+                cands.push(Cand { distance: d, id });
+            }
+        }
+        for a in &cands {
+            let ea = pool_entry(a.distance, a.id);
+            assert_eq!(entry_distance(ea).to_bits(), a.distance.to_bits());
+            assert_eq!(entry_id(ea | EXPANDED), a.id);
+            for b in &cands {
+                assert_eq!(
+                    ea.cmp(&pool_entry(b.distance, b.id)),
+                    a.cmp(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
+    /// The pool keeps the best `capacity` by (estimate, id), hands them out
+    /// best first once each, and takes back an earlier slot for a better
+    /// estimate arriving after pops.
+    #[test]
+    fn pool_keeps_the_best_and_pops_each_once() {
+        let mut p = Pool::default();
+        p.reset(3);
+        for (d, id) in [(5.0, 1), (1.0, 2), (3.0, 3), (4.0, 4), (1.0, 0)] {
+            p.insert(d, id);
+        }
+        // kept (1,0) (1,2) (3,3); 4 and 5 fell out
+        assert!(!p.admits(3.5) && p.admits(3.0));
+        assert_eq!(p.bound(), 3.0);
+        assert_eq!(p.pop(), Some(0));
+        assert_eq!(p.pop(), Some(2));
+        p.insert(2.0, 9); // node 3 falls out
+        assert_eq!(p.pop(), Some(9));
+        p.insert(0.5, 5); // ahead of the expanded ones: the cursor goes back
+        assert_eq!(p.pop(), Some(5));
+        assert_eq!(p.pop(), None, "0 and 2 were expanded, 9 fell out");
+        let all: Vec<u32> = p.entries().map(|c| c.id).collect();
+        assert_eq!(all, [5, 0, 2]);
     }
 }
 

@@ -135,6 +135,7 @@ impl<S: AsRef<[f32]>> Rotation<S> {
         // The steps run unscaled (a butterfly `(u + v, u − v)` scales by
         // √2); one multiply at the end makes the whole transform orthogonal.
         let mut scale = 1.0f64;
+        let kernels = zgq_distance::kernels();
         for (round, signs) in self.signs.as_ref().chunks_exact(p).enumerate() {
             out.iter_mut().zip(signs).for_each(|(v, s)| *v *= s);
             // The window grows by √h: the coordinates outside it too, so
@@ -146,7 +147,7 @@ impl<S: AsRef<[f32]>> Rotation<S> {
                 let (r, w) = out.split_at_mut(p - h);
                 (w, r)
             };
-            hadamard_unscaled(window);
+            kernels.hadamard(window);
             let grow = (h as f32).sqrt();
             rest.iter_mut().for_each(|v| *v *= grow);
             scale /= f64::from(grow);
@@ -177,46 +178,6 @@ fn check_shape(dim: usize, padded: usize) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// In-place Walsh–Hadamard transform of a power-of-two length, unscaled
-/// (it multiplies norms by `√len`). The strides 1, 2 and 4 run fused on
-/// registers, 8 values at a time; the wider ones as whole-slice butterflies,
-/// which the compiler vectorizes.
-fn hadamard_unscaled(x: &mut [f32]) {
-    let n = x.len();
-    let mut h = 1;
-    if n >= 8 {
-        for c in x.chunks_exact_mut(8) {
-            let [a0, a1, a2, a3, a4, a5, a6, a7] = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
-            let (b0, b1, b2, b3) = (a0 + a1, a0 - a1, a2 + a3, a2 - a3);
-            let (b4, b5, b6, b7) = (a4 + a5, a4 - a5, a6 + a7, a6 - a7);
-            let (d0, d1, d2, d3) = (b0 + b2, b1 + b3, b0 - b2, b1 - b3);
-            let (d4, d5, d6, d7) = (b4 + b6, b5 + b7, b4 - b6, b5 - b7);
-            c.copy_from_slice(&[
-                d0 + d4,
-                d1 + d5,
-                d2 + d6,
-                d3 + d7,
-                d0 - d4,
-                d1 - d5,
-                d2 - d6,
-                d3 - d7,
-            ]);
-        }
-        h = 8;
-    }
-    while h < n {
-        for block in x.chunks_exact_mut(2 * h) {
-            let (a, b) = block.split_at_mut(h);
-            for (p, q) in a.iter_mut().zip(b.iter_mut()) {
-                let (u, v) = (*p, *q);
-                *p = u + v;
-                *q = u - v;
-            }
-        }
-        h *= 2;
-    }
 }
 
 #[cfg(test)]

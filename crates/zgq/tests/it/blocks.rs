@@ -84,6 +84,18 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
+/// The bytes of the section of `kind`, found as FORMAT.md says: the
+/// section table (32-byte entries from byte 128, their count at byte 20),
+/// each entry's kind, offset and length.
+fn section_of(b: &[u8], kind: u32) -> &[u8] {
+    let count = u32_at(b, 20) as usize;
+    (0..count)
+        .map(|i| &b[128 + 32 * i..][..32])
+        .find(|e| u32_at(e, 0) == kind)
+        .map(|e| &b[u64_at(e, 8) as usize..][..u64_at(e, 16) as usize])
+        .expect("section present")
+}
+
 /// Another tool reading the file by docs/FORMAT.md alone finds, in every
 /// record, the slot's own vector (that of its label's input row), a list
 /// of slots padded at its end only, and in the code block the 4-bit code
@@ -108,14 +120,7 @@ fn records_follow_the_documented_layout() {
         u64_at(b, 64),
     );
     assert_eq!((m0, pq_m), (32, 8));
-    let section = |kind: u32| {
-        let count = u32_at(b, 20) as usize;
-        (0..count)
-            .map(|i| &b[128 + 32 * i..][..32])
-            .find(|e| u32_at(e, 0) == kind)
-            .map(|e| &b[u64_at(e, 8) as usize..][..u64_at(e, 16) as usize])
-            .expect("section present")
-    };
+    let section = |kind: u32| section_of(b, kind);
     let labels: &[u64] = bytemuck::cast_slice(section(5));
     let book: &[f32] = bytemuck::cast_slice(section(11));
     let records: &[u32] = bytemuck::cast_slice(section(16));
@@ -244,14 +249,7 @@ fn rabitq_records_follow_the_documented_layout() {
         u64_at(b, 64),
     );
     assert_eq!((u32_at(b, 92), p), (0, 48), "pq_m, bits");
-    let section = |kind: u32| {
-        let count = u32_at(b, 20) as usize;
-        (0..count)
-            .map(|i| &b[128 + 32 * i..][..32])
-            .find(|e| u32_at(e, 0) == kind)
-            .map(|e| &b[u64_at(e, 8) as usize..][..u64_at(e, 16) as usize])
-            .expect("section present")
-    };
+    let section = |kind: u32| section_of(b, kind);
     let labels: &[u64] = bytemuck::cast_slice(section(5));
     let records: &[u32] = bytemuck::cast_slice(section(16));
     let signs: &[f32] = bytemuck::cast_slice(section(18));
