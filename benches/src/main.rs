@@ -197,6 +197,10 @@ struct Args {
     /// Fail (exit 2) if any result's recall@k is below this.
     #[arg(long)]
     min_recall: Option<f64>,
+    /// An earlier report (its JSON) to compare with: prints the change of
+    /// each method's best QPS at recall 0.90 / 0.95 / 0.99.
+    #[arg(long, value_name = "OLD.json")]
+    compare: Option<PathBuf>,
 }
 
 struct Data {
@@ -282,6 +286,22 @@ struct Report {
     results: Vec<serde_json::Value>,
 }
 
+/// An earlier report for `--compare`: its path, dataset name and rows.
+fn load_old_report(path: &Path) -> Result<(PathBuf, String, Vec<serde_json::Value>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--compare: reading {}", path.display()))?;
+    let old: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--compare: {} is not JSON", path.display()))?;
+    let Some(rows) = old["results"].as_array() else {
+        bail!(
+            "--compare: {} is not a benchmark report (no \"results\" list)",
+            path.display()
+        );
+    };
+    let dataset = old["dataset"]["name"].as_str().unwrap_or("?").to_string();
+    Ok((path.to_path_buf(), dataset, rows.clone()))
+}
+
 fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
@@ -294,7 +314,24 @@ fn run() -> Result<()> {
     if args.k == 0 {
         bail!("--k must be at least 1");
     }
+    // Read the report to compare with first: a wrong path fails now, not
+    // after the benchmark.
+    let old = args
+        .compare
+        .as_ref()
+        .map(|p| load_old_report(p))
+        .transpose()?;
     let data = load(&args)?;
+    if let Some((old_path, old_dataset, _)) = &old
+        && *old_dataset != data.name
+    {
+        bail!(
+            "--compare: {} is a report on {old_dataset}, this run is on {}",
+            old_path.display(),
+            data.name
+        );
+    }
+    let old = old.map(|(p, _, rows)| (p, rows));
     if data.truth.dim() < args.k {
         bail!(
             "the ground truth has {} neighbours per query; --k {} is too many",
@@ -430,6 +467,10 @@ fn run() -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
+    if let Some((old_path, old_rows)) = &old {
+        let changes = report::compare(old_rows, &report.results);
+        report::print_comparison(&old_path.display().to_string(), &changes);
+    }
     if let Some(min) = args.min_recall
         && let Some(bad) = rows.iter().find(|r| r.recall_at_10 < min)
     {

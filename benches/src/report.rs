@@ -126,9 +126,11 @@ pub fn print_table(dataset: &str, rows: &[serde_json::Value]) {
     }
 }
 
-/// For each recall target, each method's fastest setting (single-thread
-/// QPS) that reaches it, and the ratio to the first method listed.
-pub fn print_targets(rows: &[serde_json::Value]) {
+/// The recall targets the summaries report.
+pub const TARGETS: [f64; 3] = [0.90, 0.95, 0.99];
+
+/// Methods in the order they first appear in `rows`.
+fn methods(rows: &[serde_json::Value]) -> Vec<&str> {
     let mut methods: Vec<&str> = Vec::new();
     for r in rows {
         if let Some(m) = r["method"].as_str()
@@ -137,6 +139,32 @@ pub fn print_targets(rows: &[serde_json::Value]) {
             methods.push(m);
         }
     }
+    methods
+}
+
+/// The row of `method` with the highest single-thread QPS among those whose
+/// recall@k is at least `target`.
+pub fn best_at<'a>(
+    rows: &'a [serde_json::Value],
+    method: &str,
+    target: f64,
+) -> Option<&'a serde_json::Value> {
+    rows.iter()
+        .filter(|r| {
+            r["method"] == method && r["recall_at_10"].as_f64().is_some_and(|x| x >= target)
+        })
+        .max_by(|a, b| {
+            a["qps"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b["qps"].as_f64().unwrap_or(0.0))
+        })
+}
+
+/// For each recall target, each method's fastest setting (single-thread
+/// QPS) that reaches it, and the ratio to the first method listed.
+pub fn print_targets(rows: &[serde_json::Value]) {
+    let methods = methods(rows);
     if methods.len() < 2 {
         return;
     }
@@ -144,23 +172,11 @@ pub fn print_targets(rows: &[serde_json::Value]) {
         "\nrecall target: fastest setting reaching it (QPS, one thread; ratio to {})",
         methods[0]
     );
-    for target in [0.90, 0.95, 0.99] {
-        let best = |m: &str| {
-            rows.iter()
-                .filter(|r| {
-                    r["method"] == m && r["recall_at_10"].as_f64().is_some_and(|x| x >= target)
-                })
-                .max_by(|a, b| {
-                    a["qps"]
-                        .as_f64()
-                        .unwrap_or(0.0)
-                        .total_cmp(&b["qps"].as_f64().unwrap_or(0.0))
-                })
-        };
-        let base = best(methods[0]).and_then(|r| r["qps"].as_f64());
+    for target in TARGETS {
+        let base = best_at(rows, methods[0], target).and_then(|r| r["qps"].as_f64());
         let cells: Vec<String> = methods
             .iter()
-            .map(|&m| match best(m) {
+            .map(|&m| match best_at(rows, m, target) {
                 Some(r) => {
                     let qps = r["qps"].as_f64().unwrap_or(0.0);
                     let ratio = base.map_or(String::new(), |b| format!(", {:.2}×", qps / b));
@@ -173,9 +189,108 @@ pub fn print_targets(rows: &[serde_json::Value]) {
     }
 }
 
+/// One method at one recall target in two reports: the best single-thread
+/// QPS reaching the target in each (`None`: not reached there).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// The method (as named in the rows).
+    pub method: String,
+    /// The recall target.
+    pub target: f64,
+    /// In the older report.
+    pub old_qps: Option<f64>,
+    /// In the newer report.
+    pub new_qps: Option<f64>,
+}
+
+/// The change per method (every method of either report, the newer's
+/// first) at each of [`TARGETS`].
+pub fn compare(old: &[serde_json::Value], new: &[serde_json::Value]) -> Vec<Change> {
+    let mut names = methods(new);
+    for m in methods(old) {
+        if !names.contains(&m) {
+            names.push(m);
+        }
+    }
+    let qps = |rows, m, t| best_at(rows, m, t).and_then(|r| r["qps"].as_f64());
+    let mut out = Vec::new();
+    for m in names {
+        for target in TARGETS {
+            out.push(Change {
+                method: m.to_string(),
+                target,
+                old_qps: qps(old, m, target),
+                new_qps: qps(new, m, target),
+            });
+        }
+    }
+    out
+}
+
+/// Prints [`compare`]'s rows: per method, old → new QPS and their ratio at
+/// each recall target.
+pub fn print_comparison(old_name: &str, changes: &[Change]) {
+    println!("\nchange against {old_name} (best one-thread QPS reaching each recall; new ÷ old)");
+    let cell = |q: Option<f64>| q.map_or_else(|| "—".to_string(), |v| format!("{v:.0}"));
+    let mut rows = changes.chunks(TARGETS.len());
+    for group in &mut rows {
+        let cells: Vec<String> = group
+            .iter()
+            .map(|c| {
+                let ratio = match (c.old_qps, c.new_qps) {
+                    (Some(o), Some(n)) if o > 0.0 => format!(" ({:.2}×)", n / o),
+                    _ => String::new(),
+                };
+                format!(
+                    "≥ {:.2}: {} → {}{ratio}",
+                    c.target,
+                    cell(c.old_qps),
+                    cell(c.new_qps)
+                )
+            })
+            .collect();
+        println!("  {:<14} {}", group[0].method, cells.join(" | "));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(method: &str, recall: f64, qps: f64) -> serde_json::Value {
+        serde_json::json!({"method": method, "params": {}, "recall_at_10": recall, "qps": qps})
+    }
+
+    /// Each target takes the fastest row at or above it, per method and per
+    /// report; a method missing from one report or a target not reached
+    /// is `None` (a filter with `>` instead of `≥`, the slowest row instead
+    /// of the fastest, or rows of another method would fail).
+    #[test]
+    fn compare_takes_the_fastest_row_reaching_each_target() {
+        let old = [
+            row("zgq", 0.90, 100.0),
+            row("zgq", 0.96, 50.0),
+            row("zgq", 0.97, 40.0),
+            row("gone", 0.99, 7.0),
+        ];
+        let new = [
+            row("zgq", 0.92, 150.0),
+            row("zgq", 0.99, 20.0),
+            row("peer", 0.999, 900.0),
+        ];
+        let c = compare(&old, &new);
+        let at = |m: &str, t: f64| {
+            let x = c.iter().find(|x| x.method == m && x.target == t).unwrap();
+            (x.old_qps, x.new_qps)
+        };
+        assert_eq!(c.len(), 9, "zgq, peer, gone × 3 targets");
+        assert_eq!(c[0].method, "zgq");
+        assert_eq!(at("zgq", 0.90), (Some(100.0), Some(150.0)));
+        assert_eq!(at("zgq", 0.95), (Some(50.0), Some(20.0)));
+        assert_eq!(at("zgq", 0.99), (None, Some(20.0)));
+        assert_eq!(at("peer", 0.90), (None, Some(900.0)));
+        assert_eq!(at("gone", 0.99), (Some(7.0), None));
+    }
 
     #[test]
     fn civil_dates() {
