@@ -13,7 +13,8 @@ mod tests {
     const ALLOWED: &[(&str, &[&str])] = &[
         ("zgq-rng", &[]),
         ("zgq-distance", &["wide"]),
-        ("zgq-data", &["zgq-rng", "rayon", "thiserror"]),
+        // hdf5-pure: optional, behind the `hdf5` feature (ann-benchmarks files).
+        ("zgq-data", &["zgq-rng", "rayon", "thiserror", "hdf5-pure"]),
         (
             "zgq-hnsw",
             &["zgq-distance", "zgq-rng", "rayon", "thiserror", "bytemuck"],

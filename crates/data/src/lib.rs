@@ -1,5 +1,6 @@
 //! Vector data for ZGQ's tools and tests: TEXMEX (`.fvecs`, `.ivecs`,
-//! `.bvecs`) and NumPy (`.npy`) files, seeded synthetic datasets, and exact
+//! `.bvecs`), NumPy (`.npy`) and, with the feature `hdf5`, ann-benchmarks
+//! (`.hdf5`) files, read alike by [`read_vectors`], seeded synthetic datasets, and exact
 //! k-nearest-neighbour ground truth with recall.
 //!
 //! # What this crate is for, and what it is not
@@ -47,17 +48,24 @@
 
 mod error;
 mod file;
+mod format;
 mod ground_truth;
+#[cfg(feature = "hdf5")]
+mod hdf5;
 mod matrix;
 mod npy;
 mod synthetic;
 mod texmex;
 
 pub use error::{Error, Result};
+pub use format::{FileFormat, read_neighbors, read_vectors};
 pub use ground_truth::{GroundTruth, ground_truth, ground_truth_with_progress, recall_at_k};
+#[cfg(feature = "hdf5")]
+pub use hdf5::Hdf5File;
 pub use matrix::Matrix;
 pub use npy::{
-    parse_npy_f32, parse_npy_u8, read_npy_f32, read_npy_u8, write_npy_f32, write_npy_u8,
+    parse_npy_f32, parse_npy_u8, parse_npy_vectors, read_npy_f32, read_npy_u8, write_npy_f32,
+    write_npy_u8,
 };
 pub use synthetic::Synthetic;
 pub use texmex::{

@@ -195,6 +195,56 @@ pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>
     Matrix::new(out, d)
 }
 
+/// Parses `.npy` bytes of vectors in any of the dtypes NumPy users hold
+/// them in — `<f4`, `<f8` (NumPy's default float, rounded to `f32`) or
+/// `|u1` — as `f32` rows.
+///
+/// # Errors
+/// As [`parse_npy_f32`]; [`Error::Npy`] for another dtype, naming the three
+/// accepted; [`Error::NonFinite`] also for a `<f8` value outside `f32`'s range.
+pub fn parse_npy_vectors(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>> {
+    let path = name.as_ref();
+    let h = parse_header(path, bytes)?;
+    match h.descr.as_str() {
+        "<f4" => parse_npy_f32(path, bytes),
+        "|u1" | "<u1" => Ok(parse_npy_u8(path, bytes)?.map(|&v| f32::from(v))),
+        "<f8" => {
+            let (n, d) = shape_2d(path, &h)?;
+            let data = data_of(path, bytes, &h, n, d, 8)?;
+            let mut out = Vec::with_capacity(n * d);
+            for (i, c) in data.chunks_exact(8).enumerate() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                let v = f64::from_le_bytes(b) as f32;
+                if !v.is_finite() {
+                    let (row, column) = if h.fortran_order {
+                        (i % n, i / n)
+                    } else {
+                        (i / d, i % d)
+                    };
+                    return Err(Error::NonFinite {
+                        path: path.into(),
+                        row,
+                        column,
+                        value: v,
+                    });
+                }
+                out.push(v);
+            }
+            if h.fortran_order {
+                out = transpose(&out, n, d);
+            }
+            Matrix::new(out, d)
+        }
+        other => Err(npy_err(
+            path,
+            format!(
+                "dtype '{other}'; vectors must be '<f4' (float32), '<f8' (float64) or '|u1' (uint8)"
+            ),
+        )),
+    }
+}
+
 /// Parses `.npy` bytes holding `|u1` (or `<u1`) values.
 ///
 /// # Errors

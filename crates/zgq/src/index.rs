@@ -91,6 +91,26 @@ pub struct Stats {
     pub mapped: bool,
     /// The file format version.
     pub format_version: u32,
+    /// Graph list length on levels ≥ 1 (0 for a zone scan) and on level 0.
+    pub m: [usize; 2],
+    /// Build parameters stored in the file: `ef_construction`, seed,
+    /// `replicas`, `stitch`, `stitch_ef`.
+    pub ef_construction: usize,
+    /// The build's seed.
+    pub seed: u64,
+    /// Most copies of a vector across zones.
+    pub replicas: usize,
+    /// Other zones each vector was stitched towards.
+    pub stitch: usize,
+    /// PQ sub-quantizers (zone scan, [`Codes::Qg`]) or RaBitQ bits per
+    /// code ([`Codes::QgRabitq`]); 0 where no such code is stored.
+    pub code_size: usize,
+    /// The search defaults calibrated at build: `nprobe` and `ef`.
+    pub default_nprobe: usize,
+    /// See `default_nprobe`.
+    pub default_ef: usize,
+    /// The zgq version that wrote the file.
+    pub written_by: String,
 }
 
 impl ZgqIndex {
@@ -321,11 +341,47 @@ impl ZgqIndex {
         (k * self.default_ef()).div_ceil(10).max(k)
     }
 
+    /// The stored vectors (replicas included) of each zone, in zone order.
+    pub fn zone_sizes(&self) -> Vec<usize> {
+        self.layout.zones.iter().map(|z| z.len).collect()
+    }
+
+    /// How many stored vectors a graph search can reach: the slots a
+    /// breadth-first walk of level 0 finds from the zones' entry points
+    /// (where every search starts), of [`Stats::slots`]. `None` for a zone
+    /// scan, which has no graph and scans every vector of a probed zone.
+    /// Reads every list once: O(slots · m0).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the graph's sections are inconsistent.
+    pub fn reachable(&self) -> Result<Option<usize>> {
+        let slots = self.slots();
+        let starts: Vec<u32> = self
+            .layout
+            .zones
+            .iter()
+            .filter(|z| z.len > 0)
+            .map(|z| z.entry)
+            .collect();
+        Ok(match self.codes() {
+            Codes::Pq4 => None,
+            Codes::Qg | Codes::QgRabitq => {
+                let g = self.block_graph()?;
+                Some(reach(slots, &starts, |v| g.neighbor_slots(v)))
+            }
+            Codes::Sq8 | Codes::F32 => {
+                let g = self.graph()?;
+                Some(reach(slots, &starts, |v| g.neighbors(v, 0)))
+            }
+        })
+    }
+
     /// Shape, replication and bytes per section.
     pub fn stats(&self) -> Stats {
         let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
         sizes.sort_unstable();
         let codes = self.codes();
+        let (h, meta) = (&self.layout.header, &self.layout.meta);
         let sections: Vec<_> = Section::of(codes)
             .iter()
             .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot(codes)))
@@ -342,6 +398,23 @@ impl ZgqIndex {
             file_bytes: self.storage.bytes().len(),
             mapped: matches!(self.storage, Storage::Mapped(_)),
             format_version: self.layout.header.version,
+            m: if codes == Codes::Pq4 {
+                [0, 0]
+            } else {
+                [h.m as usize, h.m0 as usize]
+            },
+            ef_construction: meta.ef_construction as usize,
+            seed: meta.seed,
+            replicas: self.replicas(),
+            stitch: meta.stitch as usize,
+            code_size: match codes {
+                Codes::Pq4 | Codes::Qg => self.pq_m(),
+                Codes::QgRabitq => h.bits as usize,
+                Codes::Sq8 | Codes::F32 => 0,
+            },
+            default_nprobe: self.default_nprobe(),
+            default_ef: self.default_ef(),
+            written_by: meta.zgq_version.clone(),
         }
     }
 
@@ -450,4 +523,28 @@ impl ZgqIndex {
         })
         .map_err(|e| self.corrupt(format!("the graph: {e}")))
     }
+}
+
+/// Nodes below `n` a depth-first walk over `neighbors` finds from `starts`
+/// (values `>= n` in a list are padding).
+fn reach<'a>(n: usize, starts: &[u32], neighbors: impl Fn(u32) -> &'a [u32]) -> usize {
+    let mut seen = vec![false; n];
+    let mut stack = Vec::new();
+    for &s in starts {
+        if (s as usize) < n && !seen[s as usize] {
+            seen[s as usize] = true;
+            stack.push(s);
+        }
+    }
+    let mut count = stack.len();
+    while let Some(v) = stack.pop() {
+        for &nb in neighbors(v) {
+            if (nb as usize) < n && !seen[nb as usize] {
+                seen[nb as usize] = true;
+                count += 1;
+                stack.push(nb);
+            }
+        }
+    }
+    count
 }

@@ -226,6 +226,26 @@ impl ZgqParams {
         }
     }
 
+    /// The graph design ([`ZgqParams::graph`]) with the codes and degree
+    /// measured best for vectors of `dim` dimensions: [`Codes::QgRabitq`]
+    /// from 256 dimensions up (fashion-mnist, 784: 2.95× / 3.11× / 3.66×
+    /// hnswlib's QPS at recall 0.90 / 0.95 / 0.99 where PQ blocks gave
+    /// 2.1× / 2.2× / 2.0×); [`Codes::Qg`] with `m = 32` up to 96 dimensions
+    /// (glove-50: 5.7–6.5× / 6.0–6.3× / 4.1–5.5× hnswlib, against 4.3× /
+    /// 3.7× / 2.9× at `m = 16`, for 1.7× the memory); [`Codes::Qg`] at
+    /// `m = 16` in between, where nothing has been measured yet
+    /// (docs/BENCHMARKS.md, docs/TUNING.md). What the `zgq` command line
+    /// builds by default.
+    pub fn graph_for_dim(metric: Metric, dim: usize) -> ZgqParams {
+        let mut p = ZgqParams::graph(metric);
+        if dim >= 256 {
+            p.codes = Codes::QgRabitq;
+        } else if dim <= 96 {
+            p.m = 32;
+        }
+        p
+    }
+
     /// The zone count used when `zones` is `None`: enough zones that a
     /// zone (balanced within 1.3× of the mean) stays under 65,536 vectors,
     /// `⌈1.3·n / 65536⌉`, and at least 4 so that builds run in parallel —

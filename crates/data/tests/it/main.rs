@@ -299,3 +299,7 @@ fn recall_counts_a_repeated_id_once() {
     let found = vec![vec![8u64, 7, 8]];
     assert_eq!(recall_at_k(&truth, &found, 3).unwrap(), 2.0 / 3.0);
 }
+
+mod formats;
+#[cfg(feature = "hdf5")]
+mod hdf5;

@@ -1,0 +1,127 @@
+//! `zgq`: build, search, inspect and verify ZGQ indexes from the command
+//! line. Every command drives library calls (`zgq`, `zgq-data`); this crate
+//! holds argument parsing, progress bars and printing only.
+//!
+//! A user mistake (a missing file, a wrong dimension, a file that is not an
+//! index) prints one line, `error: …`, naming the file and the problem, and
+//! exits with status 1; usage errors exit with clap's status 2.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod build;
+mod info;
+mod progress;
+mod search;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zgq",
+    version,
+    about = "ZGQ approximate nearest-neighbour search: build an index from vectors, search it, inspect and verify index files",
+    long_about = None,
+    after_help = "Inputs: .fvecs, .bvecs, .npy (float32, float64 or uint8) and ann-benchmarks .hdf5 files \
+                  (train / test / neighbors; the metric from the file's `distance` attribute).\n\
+                  Example:\n  zgq build --base fashion-mnist-784-euclidean.hdf5 --out fashion.zgq\n  \
+                  zgq search --index fashion.zgq --query fashion-mnist-784-euclidean.hdf5 --k 10"
+)]
+struct Cli {
+    /// Print no progress bars (they are also off when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Worker threads for building and batch search [default: all logical CPUs].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build an index from a file of vectors and save it.
+    Build(build::BuildArgs),
+    /// Search an index with a file of queries; with ground truth, print recall.
+    Search(search::SearchArgs),
+    /// Print an index's format version, parameters, sections, zones and graph reachability.
+    Info(info::InfoArgs),
+    /// Check every section of an index against its checksum; exit 1 on damage.
+    Verify(info::VerifyArgs),
+}
+
+/// Distance measure, as the command line spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MetricArg {
+    /// Squared Euclidean distance.
+    L2,
+    /// Cosine distance (vectors normalized once at build).
+    Cosine,
+    /// Inner product (larger is nearer).
+    Ip,
+}
+
+impl MetricArg {
+    pub(crate) fn metric(self) -> zgq::Metric {
+        match self {
+            MetricArg::L2 => zgq::Metric::L2,
+            MetricArg::Cosine => zgq::Metric::Cosine,
+            MetricArg::Ip => zgq::Metric::InnerProduct,
+        }
+    }
+
+    /// ann-benchmarks' `distance` attribute.
+    pub(crate) fn from_ann_benchmarks(distance: &str) -> Option<MetricArg> {
+        match distance {
+            "euclidean" | "l2" => Some(MetricArg::L2),
+            "angular" | "cosine" => Some(MetricArg::Cosine),
+            "dot" | "ip" | "inner_product" => Some(MetricArg::Ip),
+            _ => None,
+        }
+    }
+}
+
+/// Output to stdout, written once; a closed pipe (`zgq info … | head`) is not an error.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+/// A path for messages.
+pub(crate) fn shown(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            anyhow::bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("starting the thread pool")?;
+    }
+    let bars = progress::Bars::new(cli.quiet);
+    match cli.command {
+        Command::Build(a) => build::run(&a, &bars),
+        Command::Search(a) => search::run(&a, &bars),
+        Command::Info(a) => info::info(&a),
+        Command::Verify(a) => info::verify(&a),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        // One line: the chain of causes joined, no backtrace.
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}

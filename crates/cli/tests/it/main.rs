@@ -1,0 +1,476 @@
+//! End-to-end tests of the `zgq` binary on small generated data: build →
+//! info → search with ground truth, every input format, and one error line
+//! with exit status 1 for every user mistake.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use zgq_data::{Matrix, Synthetic};
+
+const N: usize = 3000;
+const NQ: usize = 100;
+const DIM: usize = 16;
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zgq-cli-it-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn path(name: &str) -> PathBuf {
+    dir().join(name)
+}
+
+fn zgq(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zgq"))
+        .args(args)
+        .output()
+        .expect("running zgq")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs zgq, asserting success; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let o = zgq(args);
+    assert!(
+        o.status.success(),
+        "zgq {args:?} failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Runs zgq, asserting the one-line error contract: exit status 1, nothing
+/// on stdout, exactly one line on stderr starting `error: ` (no panic, no
+/// backtrace) that contains every one of `needles`.
+fn fails(args: &[&str], needles: &[&str]) {
+    let o = zgq(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "zgq {args:?}: {err}");
+    assert!(o.stdout.is_empty(), "zgq {args:?} printed {}", stdout(&o));
+    assert_eq!(err.lines().count(), 1, "zgq {args:?}: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "zgq {args:?}: {err:?} lacks {n:?}");
+    }
+}
+
+/// Base vectors, queries and their exact ground truth, written once.
+fn data() -> &'static (Matrix<f32>, Matrix<f32>, Matrix<i32>) {
+    static DATA: OnceLock<(Matrix<f32>, Matrix<f32>, Matrix<i32>)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let (base, queries) = Synthetic::new(N, NQ, DIM).generate().unwrap();
+        let truth = zgq_data::ground_truth(&base, &queries, 10)
+            .unwrap()
+            .ids_i32();
+        zgq_data::write_fvecs(path("base.fvecs"), &base).unwrap();
+        zgq_data::write_npy_f32(path("base.npy"), &base).unwrap();
+        zgq_data::write_fvecs(path("query.fvecs"), &queries).unwrap();
+        zgq_data::write_ivecs(path("gt.ivecs"), &truth).unwrap();
+        (base, queries, truth)
+    })
+}
+
+/// `recall@10 0.9870` → 0.9870.
+fn recall(out: &str) -> f64 {
+    let at = out.find("recall@10 ").expect("a recall line") + "recall@10 ".len();
+    out[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn build_info_search_with_ground_truth() {
+    data();
+    let index = path("auto.zgq");
+    let out = ok(&[
+        "build",
+        "--base",
+        s(&path("base.fvecs")),
+        "--out",
+        s(&index),
+        "--quiet",
+    ]);
+    // 16 dimensions: the automatic choice is qg at m = 32.
+    assert!(out.contains("codes qg,") && out.contains("m 32"), "{out}");
+
+    let info = ok(&["info", "--index", s(&index)]);
+    assert!(
+        info.contains(&format!("{N} vectors x {DIM} dimensions")),
+        "{info}"
+    );
+    assert!(info.contains("m 32 (level 0: 64)"), "{info}");
+    assert!(
+        info.contains(&format!("{N} of {N} stored vectors")),
+        "{info}"
+    );
+    assert!(info.contains("records"), "{info}");
+
+    let ids = path("ids.ivecs");
+    let dists = path("dists.fvecs");
+    let query = path("query.fvecs");
+    let args = ["search", "--index", s(&index), "--query", s(&query)];
+    let out = ok(&[&args[..], &["--gt", s(&path("gt.ivecs")), "--out", s(&ids)]].concat());
+    let printed = recall(&out);
+    // The default ef is calibrated at build for recall@10 ≈ 0.95.
+    assert!(printed >= 0.9, "{out}");
+    assert!(out.contains(&format!("{NQ} queries, k 10")), "{out}");
+    // The printed recall is that of the ids written.
+    let found = zgq_data::read_ivecs(&ids).unwrap();
+    assert_eq!((found.rows(), found.dim()), (NQ, 10));
+    let truth = &data().2;
+    let rows: Vec<&[i32]> = found.iter_rows().collect();
+    let again = zgq_data::recall_at_k(truth, &rows, 10).unwrap();
+    assert!((again - printed).abs() < 1e-4, "{again} vs {out}");
+
+    // A larger ef finds more; the distances file holds k ascending distances.
+    let out = ok(&[
+        &args[..],
+        &[
+            "--gt",
+            s(&path("gt.ivecs")),
+            "--ef",
+            "200",
+            "--out-distances",
+            s(&dists),
+        ],
+    ]
+    .concat());
+    assert!(recall(&out) >= printed && recall(&out) >= 0.99, "{out}");
+    let d = zgq_data::read_fvecs(&dists).unwrap();
+    assert!(d.iter_rows().all(|r| r.windows(2).all(|w| w[0] <= w[1])));
+
+    // --k 5 scores recall@5; --queries limits the rows.
+    let out = ok(&[
+        &args[..],
+        &["--gt", s(&path("gt.ivecs")), "--k", "5", "--queries", "7"],
+    ]
+    .concat());
+    assert!(
+        out.contains("7 queries, k 5") && out.contains("recall@5 "),
+        "{out}"
+    );
+
+    ok(&["verify", "--index", s(&index)]);
+}
+
+#[test]
+fn every_design_builds_and_finds_the_neighbours() {
+    data();
+    for codes in ["qg-rabitq", "sq8", "f32", "pq4"] {
+        let index = path(&format!("{codes}.zgq"));
+        ok(&[
+            "build",
+            "--base",
+            s(&path("base.fvecs")),
+            "--out",
+            s(&index),
+            "--codes",
+            codes,
+            "--m",
+            "8",
+        ]);
+        let info = ok(&["info", "--index", s(&index)]);
+        assert!(info.contains(&format!("codes {codes}")), "{info}");
+        let out = ok(&[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&path("query.fvecs")),
+            "--gt",
+            s(&path("gt.ivecs")),
+            "--ef",
+            "128",
+            "--nprobe",
+            if codes == "pq4" { "8" } else { "3" },
+            "--rerank",
+            "200",
+        ]);
+        assert!(recall(&out) >= 0.95, "{codes}: {out}");
+    }
+}
+
+#[test]
+fn npy_input_builds_the_same_index_as_fvecs() {
+    data();
+    let a = path("from-fvecs.zgq");
+    let b = path("from-npy.zgq");
+    ok(&[
+        "build",
+        "--base",
+        s(&path("base.fvecs")),
+        "--out",
+        s(&a),
+        "--codes",
+        "sq8",
+        "--threads",
+        "1",
+    ]);
+    ok(&[
+        "build",
+        "--base",
+        s(&path("base.npy")),
+        "--out",
+        s(&b),
+        "--codes",
+        "sq8",
+    ]);
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn ann_benchmarks_hdf5_files_give_metric_queries_and_ground_truth() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/data");
+    let l2 = fixtures.join("ann-l2.hdf5");
+    let index = path("hdf5-l2.zgq");
+    ok(&[
+        "build",
+        "--base",
+        s(&l2),
+        "--out",
+        s(&index),
+        "--codes",
+        "f32",
+    ]);
+    assert!(ok(&["info", "--index", s(&index)]).contains("metric L2"));
+    // The queries' file carries its own neighbours: recall without --gt.
+    let out = ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--query",
+        s(&l2),
+        "--ef",
+        "64",
+    ]);
+    assert!(out.contains("12 queries") && recall(&out) == 1.0, "{out}");
+
+    let angular = fixtures.join("ann-angular-gzip.hdf5");
+    let index = path("hdf5-angular.zgq");
+    ok(&[
+        "build",
+        "--base",
+        s(&angular),
+        "--out",
+        s(&index),
+        "--codes",
+        "sq8",
+    ]);
+    assert!(ok(&["info", "--index", s(&index)]).contains("metric Cosine"));
+    // --metric overrides the file's attribute.
+    ok(&[
+        "build",
+        "--base",
+        s(&angular),
+        "--out",
+        s(&index),
+        "--codes",
+        "sq8",
+        "--metric",
+        "ip",
+    ]);
+    assert!(ok(&["info", "--index", s(&index)]).contains("metric InnerProduct"));
+}
+
+#[test]
+fn user_mistakes_give_one_line_and_status_1() {
+    data();
+    let index = path("mistakes.zgq");
+    ok(&[
+        "build",
+        "--base",
+        s(&path("base.fvecs")),
+        "--out",
+        s(&index),
+        "--codes",
+        "sq8",
+    ]);
+    let query = path("query.fvecs");
+
+    // A missing file.
+    fails(
+        &[
+            "build",
+            "--base",
+            s(&path("absent.fvecs")),
+            "--out",
+            s(&index),
+        ],
+        &["absent.fvecs"],
+    );
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&path("absent.zgq")),
+            "--query",
+            s(&query),
+        ],
+        &["absent.zgq"],
+    );
+    // A file type we do not read.
+    std::fs::write(path("base.csv"), "1,2\n").unwrap();
+    fails(
+        &["build", "--base", s(&path("base.csv")), "--out", s(&index)],
+        &["base.csv", "unknown file type"],
+    );
+    // Queries of the wrong dimension.
+    let (_, queries, _) = data();
+    let short = Matrix::new(queries.as_slice()[..NQ * 8].to_vec(), 8).unwrap();
+    zgq_data::write_fvecs(path("short.fvecs"), &short).unwrap();
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&path("short.fvecs")),
+        ],
+        &["short.fvecs", "dimension 8", "16"],
+    );
+    // A file that is not an index.
+    fails(
+        &["info", "--index", s(&path("base.fvecs"))],
+        &["base.fvecs", "not a ZGQ index"],
+    );
+    // A future format version.
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+    std::fs::write(path("future.zgq"), &bytes).unwrap();
+    fails(
+        &["info", "--index", s(&path("future.zgq"))],
+        &["future.zgq", "version 99", "upgrade zgq"],
+    );
+    // k larger than the index, and k = 0.
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&query),
+            "--k",
+            "5000",
+        ],
+        &["--k 5000", "3000 vectors"],
+    );
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&query),
+            "--k",
+            "0",
+        ],
+        &["--k"],
+    );
+    // More zones probed than the index has.
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&query),
+            "--nprobe",
+            "9",
+        ],
+        &["--nprobe 9", "3 zones"],
+    );
+    // Ground truth with fewer neighbours than k.
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&query),
+            "--gt",
+            s(&path("gt.ivecs")),
+            "--k",
+            "20",
+        ],
+        &["gt.ivecs", "10 neighbours per query", "--k 20"],
+    );
+    // A NaN in the vectors, named by row and column.
+    let mut raw = std::fs::read(path("base.fvecs")).unwrap();
+    let at = 17 * (4 + 4 * DIM) + 4 + 3 * 4;
+    raw[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(path("nan.fvecs"), &raw).unwrap();
+    fails(
+        &["build", "--base", s(&path("nan.fvecs")), "--out", s(&index)],
+        &["nan.fvecs", "row 17", "column 3"],
+    );
+    // The failed builds left the earlier index intact.
+    ok(&["verify", "--index", s(&index)]);
+    // A damaged section: verify names it.
+    let mut bytes = std::fs::read(&index).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(path("damaged.zgq"), &bytes).unwrap();
+    fails(
+        &["verify", "--index", s(&path("damaged.zgq"))],
+        &["damaged.zgq", "section `", "fails its checksum"],
+    );
+    // --out naming a folder.
+    fails(
+        &[
+            "build",
+            "--base",
+            s(&path("base.fvecs")),
+            "--out",
+            s(&dir()),
+        ],
+        &["is a folder"],
+    );
+}
+
+#[test]
+fn help_explains_every_option_with_its_default() {
+    let help = ok(&["build", "--help"]);
+    for opt in [
+        "--base",
+        "--out",
+        "--metric",
+        "--codes",
+        "--zones",
+        "--m ",
+        "--ef-construction",
+        "--seed",
+        "--threads",
+        "--quiet",
+    ] {
+        assert!(help.contains(opt), "build --help lacks {opt}");
+    }
+    assert!(
+        help.contains("[default: 200]") && help.contains("[default: auto]"),
+        "{help}"
+    );
+    let help = ok(&["search", "--help"]);
+    for opt in [
+        "--index", "--query", "--k ", "--nprobe", "--ef ", "--rerank", "--out ", "--gt",
+    ] {
+        assert!(help.contains(opt), "search --help lacks {opt}");
+    }
+    assert!(help.contains("[default: 10]"), "{help}");
+}
