@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Makes the bars of one command.
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +14,7 @@ pub(crate) struct Bars {
 }
 
 const BAR: &str =
-    "{prefix:>10.bold} [{bar:32}] {human_pos}/{human_len} {per_sec:>12} ETA {eta:<4} {msg}";
+    "{prefix:>10.bold} [{bar:32}] {human_pos}/{human_len} {rate:>10} ETA {eta:<4} {msg}";
 const SPIN: &str = "{prefix:>10.bold} {spinner} {msg} {elapsed}";
 
 fn style(template: &str) -> ProgressStyle {
@@ -22,6 +22,14 @@ fn style(template: &str) -> ProgressStyle {
     // first run with a terminal; fall back to the default style rather than fail.
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let r = s.per_sec();
+            let _ = if r >= 100.0 {
+                write!(w, "{r:.0}/s")
+            } else {
+                write!(w, "{r:.1}/s")
+            };
+        })
         .progress_chars("=> ")
 }
 

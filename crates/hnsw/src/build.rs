@@ -66,7 +66,7 @@ impl HnswParams {
     /// `dim`, more than `u32::MAX − 1` rows, or `m`/`ef_construction` out of
     /// range; [`Error::NonFinite`] naming the first NaN/inf value.
     pub fn build(&self, vectors: &[f32], dim: usize) -> Result<Hnsw> {
-        self.build_inner(vectors, dim, true)
+        self.build_inner(vectors, dim, true, &|_| {})
     }
 
     /// Like [`HnswParams::build`] but on the calling thread, inserting rows
@@ -75,7 +75,23 @@ impl HnswParams {
     /// # Errors
     /// As [`HnswParams::build`].
     pub fn build_sequential(&self, vectors: &[f32], dim: usize) -> Result<Hnsw> {
-        self.build_inner(vectors, dim, false)
+        self.build_inner(vectors, dim, false, &|_| {})
+    }
+
+    /// [`HnswParams::build_sequential`], calling `progress(rows)` as rows
+    /// are inserted (every 1,024 rows, and the rest at the end): the
+    /// argument is the rows inserted since the last call, so calls from
+    /// several builds can add up into one count.
+    ///
+    /// # Errors
+    /// As [`HnswParams::build`].
+    pub fn build_sequential_with_progress(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Hnsw> {
+        self.build_inner(vectors, dim, false, progress)
     }
 
     fn validate(&self, vectors: &[f32], dim: usize) -> Result<usize> {
@@ -120,7 +136,13 @@ impl HnswParams {
         Ok(n)
     }
 
-    fn build_inner(&self, vectors: &[f32], dim: usize, parallel: bool) -> Result<Hnsw> {
+    fn build_inner(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        parallel: bool,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Hnsw> {
         let n = self.validate(vectors, dim)?;
         let mut owned = vectors.to_vec();
         if self.metric.normalizes() {
@@ -151,6 +173,9 @@ impl HnswParams {
                 let mut buf = Buffers::default();
                 for i in 1..n {
                     g.insert(i as u32, &mut s, &mut buf);
+                    if i % 1024 == 0 {
+                        progress(1024);
+                    }
                 }
             }
         }
@@ -175,6 +200,14 @@ impl HnswParams {
             labels: (0..n as u64).collect(),
         };
         repair_reachability(&mut hnsw, self.ef_construction.max(2 * self.m));
+        // Row 0 needs no insertion; the sequential loop reported every
+        // full 1,024 of rows 1..n (a parallel build reports only here).
+        let reported = if parallel {
+            0
+        } else {
+            (n.max(1) - 1) / 1024 * 1024
+        };
+        progress(n - reported);
         Ok(hnsw)
     }
 }

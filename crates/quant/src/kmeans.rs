@@ -65,6 +65,21 @@ impl KMeans {
     /// [`Error::TooFewVectors`] if there are fewer rows than `k`;
     /// [`Error::NonFinite`] naming the first NaN/inf value.
     pub fn train(&self, data: &[f32], dim: usize) -> Result<Centroids> {
+        self.train_with_progress(data, dim, &|_, _| {})
+    }
+
+    /// [`KMeans::train`], calling `progress(iteration, max_iters)` after
+    /// each iteration (a tool's progress bar; training may stop early, at
+    /// convergence).
+    ///
+    /// # Errors
+    /// As [`KMeans::train`].
+    pub fn train_with_progress(
+        &self,
+        data: &[f32],
+        dim: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Centroids> {
         let n = check_rows(data, dim)?;
         if self.k == 0 {
             return Err(Error::parameter("k", "must be at least 1"));
@@ -116,7 +131,10 @@ impl KMeans {
         let mut prev = f64::INFINITY;
         let top = if self.balance.is_some() { k.min(4) } else { 1 };
         let mut near = vec![(0u32, 0.0f32); nt * top];
-        for _ in 0..self.max_iters {
+        for iteration in 0..self.max_iters {
+            if iteration > 0 {
+                progress(iteration, self.max_iters);
+            }
             let cn = norms(&centroids, dim);
             nearest(&train, dim, &centroids, &cn, top, &mut near);
             for (a, n) in assign.iter_mut().zip(near.chunks_exact(top)) {

@@ -82,7 +82,6 @@ impl ZgqParams {
         };
 
         // Zones.
-        progress.stage("k-means", zones as u64);
         let mut kmeans = KMeans {
             seed: self.seed,
             balance: (zones > 1).then_some(self.balance),
@@ -93,8 +92,15 @@ impl ZgqParams {
             // iteration, so train on a sample and fewer iterations.
             kmeans.max_points_per_centroid = 128;
         }
-        let centroids = kmeans.train(data, dim)?;
-        progress.advance(zones as u64);
+        progress.stage("k-means", kmeans.max_iters as u64);
+        let reported = std::sync::atomic::AtomicU64::new(0);
+        let centroids = kmeans.train_with_progress(data, dim, &|_, _| {
+            reported.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            progress.advance(1);
+        })?;
+        // Convergence may stop it early: complete the stage.
+        let total = kmeans.max_iters as u64;
+        progress.advance(total.saturating_sub(reported.into_inner()));
         progress.stage("assign", n as u64);
         let members = self.assign(&centroids, data, zones)?;
         progress.advance(n as u64);
@@ -204,8 +210,7 @@ impl ZgqParams {
                     keep_pruned: false,
                     alpha: self.alpha,
                 }
-                .build_sequential(rows, dim)?;
-                progress.advance((starts[z + 1] - starts[z]) as u64);
+                .build_sequential_with_progress(rows, dim, &|r| progress.advance(r as u64))?;
                 Ok(Some(g))
             })
             .collect::<Result<_>>()?;

@@ -109,8 +109,16 @@ fn sequential_build_is_deterministic_and_as_good() {
         ..HnswParams::default()
     };
     let a = p.build_sequential(&base, 16).unwrap();
-    let b = p.build_sequential(&base, 16).unwrap();
+    // The progress hook changes nothing and counts every row once (4,000
+    // is not a multiple of the 1,024-row reports).
+    let rows = std::sync::atomic::AtomicUsize::new(0);
+    let b = p
+        .build_sequential_with_progress(&base, 16, &|r| {
+            rows.fetch_add(r, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
     assert_eq!(a, b);
+    assert_eq!(rows.into_inner(), 4_000);
     let c = HnswParams {
         seed: 5,
         ..p.clone()

@@ -84,8 +84,17 @@ fn clustered_data_are_found() {
     }
     .generate()
     .unwrap();
-    let c = KMeans::new(8).train(base.as_slice(), 16).unwrap();
+    let calls = std::sync::Mutex::new(Vec::new());
+    let c = KMeans::new(8)
+        .train_with_progress(base.as_slice(), 16, &|i, of| {
+            calls.lock().unwrap().push((i, of))
+        })
+        .unwrap();
     let inertia = c.stats().inertia.last().copied().unwrap();
+    // One progress call after every iteration but the last, counting up.
+    let calls = calls.into_inner().unwrap();
+    let iterations = c.stats().inertia.len();
+    assert_eq!(calls, (1..iterations).map(|i| (i, 20)).collect::<Vec<_>>());
     let total: f64 = {
         let mean: Vec<f64> = (0..16)
             .map(|j| base.iter_rows().map(|r| r[j] as f64).sum::<f64>() / 4000.0)
