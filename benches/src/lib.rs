@@ -2,4 +2,5 @@
 //! report stamps and tables, and the peers run beside ZGQ.
 
 pub mod peers;
+pub mod plot;
 pub mod report;

@@ -201,6 +201,10 @@ struct Args {
     /// each method's best QPS at recall 0.90 / 0.95 / 0.99.
     #[arg(long, value_name = "OLD.json")]
     compare: Option<PathBuf>,
+    /// Run nothing: write the Markdown table and the plots (X.md, X.svg,
+    /// X.png) of an existing report X.json, then exit.
+    #[arg(long, value_name = "REPORT.json")]
+    plot: Option<PathBuf>,
 }
 
 struct Data {
@@ -279,6 +283,7 @@ impl Row {
 #[derive(Serialize, Debug)]
 struct Report {
     dataset: DatasetInfo,
+    date: String,
     build_flags: String,
     cpu: String,
     git_rev: String,
@@ -311,6 +316,15 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.plot {
+        let (_, _, _) = load_old_report(path)?;
+        let text = std::fs::read_to_string(path)?;
+        let report: serde_json::Value = serde_json::from_str(&text)?;
+        for f in report::write_report_files(&report, path)? {
+            eprintln!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
     if args.k == 0 {
         bail!("--k must be at least 1");
     }
@@ -449,6 +463,7 @@ fn run() -> Result<()> {
             metric: data.metric.clone(),
             n_queries: data.queries.rows(),
         },
+        date: report::date(),
         build_flags: report::build_flags(),
         cpu: report::cpu(),
         git_rev: report::git_rev(),
@@ -467,6 +482,9 @@ fn run() -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {}", path.display());
+    for f in report::write_report_files(&serde_json::to_value(&report)?, &path)? {
+        eprintln!("wrote {}", f.display());
+    }
     if let Some((old_path, old_rows)) = &old {
         let changes = report::compare(old_rows, &report.results);
         report::print_comparison(&old_path.display().to_string(), &changes);

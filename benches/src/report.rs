@@ -56,14 +56,30 @@ pub fn git_rev() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `target/bench/<dataset>-<UTC time>.json`.
-pub fn default_json_path(dataset: &str) -> PathBuf {
+/// Now in UTC: (year, month, day, seconds into the day).
+fn utc_now() -> (i64, u32, u32, u64) {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
+    (y, m, d, rem)
+}
+
+/// Now as `2026-12-02 01:55 UTC`, for the report and its plot.
+pub fn date() -> String {
+    let (y, m, d, rem) = utc_now();
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// `target/bench/<dataset>-<UTC time>.json`.
+pub fn default_json_path(dataset: &str) -> PathBuf {
+    let (y, m, d, rem) = utc_now();
     let stamp = format!(
         "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
         rem / 3600,
@@ -253,6 +269,146 @@ pub fn print_comparison(old_name: &str, changes: &[Change]) {
     }
 }
 
+/// The method the Markdown report's ratios divide by: hnswlib when it ran,
+/// else the first method.
+fn baseline<'a>(methods: &[&'a str]) -> Option<&'a str> {
+    methods
+        .iter()
+        .copied()
+        .find(|m| *m == "hnswlib")
+        .or(methods.first().copied())
+}
+
+/// Search-time keys of a row's `params`: what is left identifies a build.
+const SEARCH_KEYS: [&str; 6] = ["ef", "nprobe", "rerank", "probe_factor", "search", "k"];
+
+/// The report as Markdown: the fastest setting at each recall target with
+/// its ratio to hnswlib (or the first method), build time and memory per
+/// build, and every row.
+pub fn markdown(report: &serde_json::Value, plot_name: Option<&str>) -> String {
+    use std::fmt::Write as _;
+    let rows = report["results"].as_array().map_or(&[][..], |v| v);
+    let methods = methods(rows);
+    let base = baseline(&methods);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# {}
+",
+        crate::plot::title(report)
+    );
+    let _ = writeln!(
+        o,
+        "CPU: {}. Build: {}. Revision {}. {} queries; recall@10 against exact ground truth; \
+         QPS of one thread, one query per call (peers: their one-thread batch call), best of \
+         the run's repeats.\n",
+        report["cpu"].as_str().unwrap_or("?"),
+        report["build_flags"].as_str().unwrap_or("?"),
+        report["git_rev"].as_str().unwrap_or("?"),
+        report["dataset"]["n_queries"],
+    );
+    if let Some(plot) = plot_name {
+        let _ = writeln!(o, "![recall against QPS]({plot})\n");
+    }
+    let _ = writeln!(
+        o,
+        "## Fastest setting reaching each recall (QPS, one thread{})\n",
+        base.map_or(String::new(), |b| format!("; × {b}"))
+    );
+    let _ = writeln!(o, "| method | ≥ 0.90 | ≥ 0.95 | ≥ 0.99 |");
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    for &m in &methods {
+        let cells: Vec<String> = TARGETS
+            .iter()
+            .map(|&t| {
+                let qps = best_at(rows, m, t).and_then(|r| r["qps"].as_f64());
+                let b = base
+                    .and_then(|b| best_at(rows, b, t))
+                    .and_then(|r| r["qps"].as_f64());
+                match (qps, b) {
+                    (Some(q), Some(b)) if Some(m) != base => format!("{q:.0} ({:.2}×)", q / b),
+                    (Some(q), _) => format!("{q:.0}"),
+                    (None, _) => "not reached".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(o, "| {m} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(o, "\n## Build time and memory\n");
+    let _ = writeln!(
+        o,
+        "| method | build parameters | build s | threads | index MB |"
+    );
+    let _ = writeln!(o, "|---|---|---:|---:|---:|");
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let m = r["method"].as_str().unwrap_or("?").to_string();
+        let mut p = r["params"].clone();
+        if let Some(obj) = p.as_object_mut() {
+            for k in SEARCH_KEYS {
+                obj.remove(k);
+            }
+        }
+        let key = (m.clone(), p.to_string());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let _ = writeln!(
+            o,
+            "| {m} | `{p}` | {:.1} | {} | {:.1} |",
+            r["build_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["build_threads"],
+            r["index_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+        );
+    }
+    let _ = writeln!(o, "\n## Every setting\n");
+    let _ = writeln!(
+        o,
+        "| method | parameters | recall@10 | QPS | batch QPS | p50 µs | p99 µs |"
+    );
+    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
+    let num = |r: &serde_json::Value, k: &str, prec: usize| {
+        r[k].as_f64()
+            .map_or_else(|| "—".to_string(), |v| format!("{v:.prec$}"))
+    };
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
+            r["method"].as_str().unwrap_or("?"),
+            r["params"],
+            num(r, "recall_at_10", 4),
+            num(r, "qps", 0),
+            num(r, "batch_qps", 0),
+            num(r, "p50_us", 1),
+            num(r, "p99_us", 1),
+        );
+    }
+    o
+}
+
+/// Writes the Markdown report and the plot next to the JSON report
+/// (`X.json` → `X.md`, `X.svg`, `X.png`); returns the paths written.
+///
+/// # Errors
+/// A file that cannot be written or a report with nothing to plot.
+pub fn write_report_files(
+    report: &serde_json::Value,
+    json_path: &std::path::Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let (svg, png, md) = (
+        json_path.with_extension("svg"),
+        json_path.with_extension("png"),
+        json_path.with_extension("md"),
+    );
+    crate::plot::draw(report, &svg, &png)?;
+    let plot_name = png.file_name().map(|n| n.to_string_lossy().into_owned());
+    std::fs::write(&md, markdown(report, plot_name.as_deref()))
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", md.display()))?;
+    Ok(vec![md, svg, png])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +446,37 @@ mod tests {
         assert_eq!(at("zgq", 0.99), (None, Some(20.0)));
         assert_eq!(at("peer", 0.90), (None, Some(900.0)));
         assert_eq!(at("gone", 0.99), (Some(7.0), None));
+    }
+
+    /// The Markdown report divides by hnswlib's QPS at each target (not
+    /// by the first method's), lists a build once however many search
+    /// settings it has, and says where a target is not reached.
+    #[test]
+    fn markdown_ratios_builds_and_gaps() {
+        let mut rows = vec![
+            row("zgq", 0.92, 300.0),
+            row("zgq", 0.96, 200.0),
+            row("hnswlib", 0.91, 100.0),
+            row("hnswlib", 0.999, 40.0),
+        ];
+        for r in &mut rows {
+            r["params"] = serde_json::json!({"M": 16, "ef": r["qps"]});
+            r["build_seconds"] = serde_json::json!(1.5);
+            r["index_bytes"] = serde_json::json!(2_000_000);
+        }
+        let report = serde_json::json!({"dataset": {"name": "toy"}, "results": rows});
+        let md = markdown(&report, Some("toy.png"));
+        assert!(
+            md.contains("| zgq | 300 (3.00×) | 200 (5.00×) | not reached |"),
+            "{md}"
+        );
+        assert!(md.contains("| hnswlib | 100 | 40 | 40 |"), "{md}");
+        assert_eq!(
+            md.matches("| zgq | `{\"M\":16}` | 1.5 |").count(),
+            1,
+            "{md}"
+        );
+        assert!(md.contains("![recall against QPS](toy.png)"));
     }
 
     #[test]
