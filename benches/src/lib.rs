@@ -1,6 +1,12 @@
-//! Shared pieces of ZGQ's benchmark binaries (`zgq-bench`, `zgq-kmeans`):
-//! report stamps and tables, and the peers run beside ZGQ.
+//! ZGQ's benchmark harness ([`harness::run`], behind `cargo xtask bench`,
+//! `zgq-bench` and `zgq bench`), its report (tables, Markdown, plots) and the
+//! peers run beside ZGQ; shared with `zgq-kmeans`.
 
+mod flat;
+pub mod harness;
+mod hnsw_qg;
+mod hnsw_sq8;
+mod ivfpq;
 pub mod peers;
 pub mod plot;
 pub mod report;

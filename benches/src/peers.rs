@@ -8,7 +8,44 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-const REQUIREMENTS: &str = "benches/peers/requirements.txt";
+/// The peer scripts and their requirements, built into the binary so that
+/// an installed `zgq bench` runs them outside the source tree: written to
+/// `target/peers/scripts/` before a run.
+const FILES: [(&str, &str); 8] = [
+    (
+        "requirements.txt",
+        include_str!("../peers/requirements.txt"),
+    ),
+    ("peercommon.py", include_str!("../peers/peercommon.py")),
+    ("hnswlib_peer.py", include_str!("../peers/hnswlib_peer.py")),
+    (
+        "faiss_hnsw_peer.py",
+        include_str!("../peers/faiss_hnsw_peer.py"),
+    ),
+    (
+        "faiss_kmeans_peer.py",
+        include_str!("../peers/faiss_kmeans_peer.py"),
+    ),
+    (
+        "faiss_ivfpq_peer.py",
+        include_str!("../peers/faiss_ivfpq_peer.py"),
+    ),
+    ("symqg_peer.py", include_str!("../peers/symqg_peer.py")),
+    ("scann_peer.py", include_str!("../peers/scann_peer.py")),
+];
+
+/// Writes [`FILES`] where the peers run from (only those that changed).
+fn scripts() -> Result<PathBuf> {
+    let dir = target().join("peers").join("scripts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in FILES {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(dir)
+}
 
 fn target() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -20,10 +57,10 @@ fn target() -> PathBuf {
 fn python() -> Result<Option<PathBuf>> {
     let venv = target().join("peers").join("venv");
     let py = venv.join("bin").join("python");
-    let wanted =
-        std::fs::read_to_string(REQUIREMENTS).with_context(|| format!("reading {REQUIREMENTS}"))?;
+    let requirements = scripts()?.join("requirements.txt");
+    let wanted = FILES[0].1;
     let marker = venv.join(".zgq-requirements");
-    if py.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+    if py.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted) {
         return Ok(Some(py));
     }
     if Command::new("python3").arg("--version").output().is_err() {
@@ -31,8 +68,9 @@ fn python() -> Result<Option<PathBuf>> {
         return Ok(None);
     }
     eprintln!(
-        "peers: creating {} from {REQUIREMENTS} (hnswlib compiles; a few minutes) ...",
-        venv.display()
+        "peers: creating {} from {} (hnswlib compiles; a few minutes) ...",
+        venv.display(),
+        requirements.display()
     );
     let ok = Command::new("python3")
         .args(["-m", "venv"])
@@ -40,7 +78,8 @@ fn python() -> Result<Option<PathBuf>> {
         .status()?
         .success()
         && Command::new(&py)
-            .args(["-m", "pip", "install", "--quiet", "-r", REQUIREMENTS])
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements)
             .status()?
             .success();
     if !ok {
@@ -54,12 +93,12 @@ fn python() -> Result<Option<PathBuf>> {
 /// Runs peer `name` on the dataset folder; `extra` are the script's options.
 pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_json::Value>> {
     let script = match name {
-        "hnswlib" => "benches/peers/hnswlib_peer.py",
-        "faiss-hnsw" => "benches/peers/faiss_hnsw_peer.py",
-        "faiss-kmeans" => "benches/peers/faiss_kmeans_peer.py",
-        "faiss-ivfpq" => "benches/peers/faiss_ivfpq_peer.py",
-        "symqg" => "benches/peers/symqg_peer.py",
-        "scann" => "benches/peers/scann_peer.py",
+        "hnswlib" => "hnswlib_peer.py",
+        "faiss-hnsw" => "faiss_hnsw_peer.py",
+        "faiss-kmeans" => "faiss_kmeans_peer.py",
+        "faiss-ivfpq" => "faiss_ivfpq_peer.py",
+        "symqg" => "symqg_peer.py",
+        "scann" => "scann_peer.py",
         other => bail!(
             "unknown peer {other:?}; available: hnswlib, faiss-hnsw, symqg, scann, faiss-kmeans, faiss-ivfpq"
         ),
@@ -68,15 +107,16 @@ pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_jso
         return Ok(Vec::new());
     };
     let out = target().join("peers").join(format!("{name}-rows.json"));
+    let script = scripts()?.join(script);
     let status = Command::new(&py)
-        .arg(script)
+        .arg(&script)
         .arg("--dataset")
         .arg(dataset)
         .args(extra)
         .arg("--out")
         .arg(&out)
         .status()
-        .with_context(|| format!("running {script}"))?;
+        .with_context(|| format!("running {}", script.display()))?;
     if !status.success() {
         bail!("peer {name} failed ({status})");
     }

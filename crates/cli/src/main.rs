@@ -50,6 +50,11 @@ enum Command {
     Info(info::InfoArgs),
     /// Check every section of an index against its checksum; exit 1 on damage.
     Verify(info::VerifyArgs),
+    /// The benchmark harness of `cargo xtask bench`: recall / QPS of ZGQ and its
+    /// peers on a dataset folder, an ann-benchmarks .hdf5 file or built-in data;
+    /// writes a JSON report, a Markdown table and recall-QPS plots under target/bench.
+    #[cfg(feature = "bench")]
+    Bench(Box<zgq_benches::harness::Args>),
 }
 
 /// Distance measure, as the command line spells it.
@@ -113,6 +118,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search::run(&a, &bars),
         Command::Info(a) => info::info(&a),
         Command::Verify(a) => info::verify(&a),
+        #[cfg(feature = "bench")]
+        Command::Bench(a) => match zgq_benches::harness::run(*a)? {
+            zgq_benches::harness::Outcome::Done => Ok(()),
+            zgq_benches::harness::Outcome::BelowMinRecall => std::process::exit(2),
+        },
     }
 }
 

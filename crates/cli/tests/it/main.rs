@@ -474,3 +474,49 @@ fn help_explains_every_option_with_its_default() {
     }
     assert!(help.contains("[default: 10]"), "{help}");
 }
+
+/// `zgq bench` runs the harness on built-in data and writes the JSON
+/// report with its Markdown table and both plots; `--min-recall` above
+/// what was reached exits with status 2.
+#[test]
+fn bench_writes_the_report_and_its_plots() {
+    let out = dir().join("bench");
+    let json = out.join("run.json");
+    let args = [
+        "bench",
+        "--n",
+        "2000",
+        "--dim",
+        "8",
+        "--queries",
+        "50",
+        "--methods",
+        "flat,zgq",
+        "--codes",
+        "sq8",
+        "--zgq-ef",
+        "32",
+        "--repeats",
+        "1",
+        "--json",
+        s(&json),
+    ];
+    let o = Command::new(env!("CARGO_BIN_EXE_zgq"))
+        .args(args)
+        .env("CARGO_TARGET_DIR", &out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for ext in ["json", "md", "svg", "png"] {
+        assert!(json.with_extension(ext).is_file(), "no .{ext} written");
+    }
+    let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    assert!(md.contains("| flat |") && md.contains("| zgq |"), "{md}");
+    let o = Command::new(env!("CARGO_BIN_EXE_zgq"))
+        .args(args)
+        .args(["--min-recall", "1.01"])
+        .env("CARGO_TARGET_DIR", &out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

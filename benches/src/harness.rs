@@ -1,0 +1,1127 @@
+//! The ZGQ benchmark harness (`cargo xtask bench`, `zgq bench`): recall@10, queries per second (one query at a
+//! time on one thread, and as a batch on all threads), latency percentiles,
+//! build time and index size for each method and setting, on a real dataset
+//! folder or on built-in seeded data. Writes a JSON report (the shape of
+//! the peers' baseline JSON: method, parameters, recall, QPS, build time, memory) and prints a table. Run it through
+//! `cargo xtask bench`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rayon::prelude::*;
+use serde::Serialize;
+use zgq_data::Matrix;
+
+use crate::{flat, hnsw_qg, hnsw_sq8, ivfpq, peers, report};
+
+/// The harness's options (`cargo xtask bench --help`, `zgq bench --help`).
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask bench", about = "ZGQ recall / QPS benchmark")]
+pub struct Args {
+    /// Dataset folder (base.fvecs, query.fvecs, groundtruth.ivecs, dataset.json),
+    /// an ann-benchmarks .hdf5 file (train, test, neighbors; euclidean or
+    /// angular), or with `cargo xtask bench` fashion-mnist / glove-50
+    /// (prepared under target/data on demand). Without it: built-in seeded
+    /// clustered data.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Comma-separated methods: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq.
+    #[arg(long, default_value = "flat,hnsw,zgq")]
+    methods: String,
+    /// ivfpq: coarse lists.
+    #[arg(long, default_value_t = 256)]
+    nlist: usize,
+    /// ivfpq: PQ sub-quantizers (must divide the dimension).
+    #[arg(long, default_value_t = 16)]
+    pq_m: usize,
+    /// ivfpq: bits per sub-quantizer (4 or 8).
+    #[arg(long, default_value_t = 8)]
+    pq_bits: u32,
+    /// ivfpq: the nprobe values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,4,8,16,32,64,128,256"
+    )]
+    nprobe: Vec<usize>,
+    /// hnsw: the ef values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
+    )]
+    ef: Vec<usize>,
+    /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: the
+    /// library's rule, ZgqParams::default_pq_m).
+    #[arg(long)]
+    qg_pq_m: Option<usize>,
+    /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
+    /// measured: pq4 (the vectors), edge (4-bit PQ of the residuals
+    /// neighbour − node), rabitq (1-bit RaBitQ codes of the residuals).
+    #[arg(long, value_delimiter = ',', default_value = "pq4")]
+    qg_codes: Vec<String>,
+    /// hnsw-qg rabitq and zgq qg-rabitq: bits per code (the rotated dimension, a multiple of
+    /// 16; default: the dimension rounded up to 16).
+    #[arg(long)]
+    qg_bits: Option<usize>,
+    /// hnsw-qg and zgq qg / qg-rabitq: fill the free level-0 slots of the
+    /// blocks' graph with the nearest two-hop neighbours
+    /// (zgq_hnsw::fill_level0).
+    /// Comma-separated to measure both (`false,true`); the library's
+    /// default is to fill.
+    #[arg(long, value_delimiter = ',', default_value = "true")]
+    qg_fill: Vec<bool>,
+    /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
+    /// (0: each expanded node scored exactly from its record, the implicit
+    /// re-rank).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    qg_rerank: Vec<usize>,
+    /// Peer symqg: the graph's degree (a multiple of 32; its pool sizes are --ef).
+    #[arg(long, default_value_t = 32)]
+    symqg_degree: usize,
+    /// Peer scann: the "leaves_to_search:reorder,..." settings to sweep
+    /// (default: the peer script's grid).
+    #[arg(long)]
+    scann_search: Option<String>,
+    /// hnsw and zgq: neighbours per node (m0 = 2m).
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// Peers hnswlib and faiss-hnsw: their M (default: --m), so that ours
+    /// can be measured at another degree beside the usual M = 16.
+    #[arg(long)]
+    peer_m: Option<usize>,
+    /// hnsw: candidate list size while building.
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// hnsw: fill level-0 and upper lists up to their size with candidates
+    /// the selection heuristic pruned (more neighbours per expansion).
+    #[arg(long)]
+    keep_pruned: bool,
+    /// hnsw and zgq: the graphs' neighbour-selection slack (DiskANN's α;
+    /// 1: HNSW's rule).
+    #[arg(long, default_value_t = 1.0)]
+    alpha: f32,
+    /// hnsw: build on one thread, deterministically.
+    #[arg(long)]
+    sequential_build: bool,
+    /// hnsw: renumber nodes in BFS order after building (memory locality).
+    #[arg(long)]
+    relabel: bool,
+    /// zgq: zones (default: the library's rule, ZgqParams::default_zones).
+    #[arg(long)]
+    zones: Option<usize>,
+    /// zgq: copies a vector may have across zones (1: no replication).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// zgq: replication slack epsilon (SPANN's rule).
+    #[arg(long, default_value_t = 0.1)]
+    epsilon: f32,
+    /// zgq: other zones searched per vector to stitch the zone graphs (0: separate graphs).
+    #[arg(long, default_value_t = 1)]
+    stitch: usize,
+    /// zgq: candidate list of the stitching searches.
+    #[arg(long, default_value_t = 32)]
+    stitch_ef: usize,
+    /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
+    #[arg(long, default_value_t = 1.3)]
+    stitch_slack: f32,
+    /// zgq: codes and design, comma-separated, each built and measured in
+    /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows
+    /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg"),
+    /// qg-rabitq (the same with 1-bit edge codes, rows "zgq-rabitq").
+    #[arg(long, value_delimiter = ',', default_value = "pq4,qg")]
+    codes: Vec<String>,
+    /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
+    #[arg(long)]
+    scan_zones: Option<usize>,
+    /// zgq pq4: the nprobe values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "4,8,16,24,32,48,64,96,128,192,256"
+    )]
+    scan_nprobe: Vec<usize>,
+    /// zgq pq4: candidates re-ranked exactly, to sweep.
+    #[arg(long, value_delimiter = ',', default_value = "50")]
+    scan_rerank: Vec<usize>,
+    /// zgq: the nprobe values to sweep (values above the zone count are skipped).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    zgq_nprobe: Vec<usize>,
+    /// zgq: the ef values to sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10,16,24,32,48,64,96,128,192,256,384"
+    )]
+    zgq_ef: Vec<usize>,
+    /// zgq: candidates re-ranked exactly, to sweep (default: the index's:
+    /// ef for a graph, its calibrated default for pq4).
+    #[arg(long, value_delimiter = ',')]
+    zgq_rerank: Vec<usize>,
+    /// zgq pq4 and qg: PQ sub-quantizers (default: the library's rule).
+    #[arg(long)]
+    zgq_pq_m: Option<usize>,
+    /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
+    #[arg(long, default_value_t = f32::INFINITY)]
+    probe_factor: f32,
+    /// Use only the first N queries (default: all; built-in data: 1000).
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Where to write the JSON report (default: target/bench/<dataset>-<time>.json).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Built-in data: base vectors.
+    #[arg(long, default_value_t = 100_000)]
+    n: usize,
+    /// Built-in data: dimension.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Built-in data: seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Peers to run beside ZGQ on the same data and settings: hnswlib,
+    /// faiss-hnsw (IndexHNSWFlat), symqg (SymphonyQG, rabitqlib), scann,
+    /// faiss-ivfpq.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Time each setting this many times and keep the best (as the baselines do).
+    #[arg(long, default_value_t = 2)]
+    repeats: usize,
+    /// Fail (exit 2) if any result's recall@k is below this.
+    #[arg(long)]
+    min_recall: Option<f64>,
+    /// An earlier report (its JSON) to compare with: prints the change of
+    /// each method's best QPS at recall 0.90 / 0.95 / 0.99.
+    #[arg(long, value_name = "OLD.json")]
+    compare: Option<PathBuf>,
+    /// Run nothing: write the Markdown table and the plots (X.md, X.svg,
+    /// X.png) of an existing report X.json, then exit.
+    #[arg(long, value_name = "REPORT.json")]
+    plot: Option<PathBuf>,
+}
+
+struct Data {
+    name: String,
+    metric: String,
+    base: Matrix<f32>,
+    queries: Matrix<f32>,
+    truth: Matrix<i32>,
+}
+
+#[derive(Serialize, Debug)]
+struct DatasetInfo {
+    name: String,
+    n: usize,
+    dim: usize,
+    metric: String,
+    n_queries: usize,
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Row {
+    method: String,
+    params: serde_json::Value,
+    build_seconds: f64,
+    build_threads: usize,
+    index_bytes: usize,
+    recall_at_10: f64,
+    qps: f64,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+    batch_qps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    k: usize,
+    search_threads: usize,
+    batch_threads: usize,
+}
+
+/// What [`measure`] found for one setting.
+struct Measured {
+    recall: f64,
+    qps: f64,
+    batch_qps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl Row {
+    fn new(
+        method: &str,
+        params: serde_json::Value,
+        (build_seconds, build_threads): (f64, usize),
+        index_bytes: usize,
+        m: Measured,
+        k: usize,
+    ) -> Row {
+        Row {
+            method: method.into(),
+            params,
+            build_seconds,
+            build_threads,
+            index_bytes,
+            recall_at_10: m.recall,
+            qps: m.qps,
+            extra: Default::default(),
+            batch_qps: m.batch_qps,
+            p50_us: m.p50,
+            p99_us: m.p99,
+            k,
+            search_threads: 1,
+            batch_threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    dataset: DatasetInfo,
+    date: String,
+    build_flags: String,
+    cpu: String,
+    git_rev: String,
+    simd: String,
+    results: Vec<serde_json::Value>,
+}
+
+/// An earlier report for `--compare`: its path, dataset name and rows.
+fn load_old_report(path: &Path) -> Result<(PathBuf, String, Vec<serde_json::Value>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--compare: reading {}", path.display()))?;
+    let old: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--compare: {} is not JSON", path.display()))?;
+    let Some(rows) = old["results"].as_array() else {
+        bail!(
+            "--compare: {} is not a benchmark report (no \"results\" list)",
+            path.display()
+        );
+    };
+    let dataset = old["dataset"]["name"].as_str().unwrap_or("?").to_string();
+    Ok((path.to_path_buf(), dataset, rows.clone()))
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every result met `--min-recall` (or none was asked for).
+    Done,
+    /// A result's recall was below `--min-recall` (reported on stderr).
+    BelowMinRecall,
+}
+
+/// Runs the benchmark `args` asks for: loads or generates the data, builds
+/// and measures each method and peer, prints the tables and writes the
+/// JSON report with its Markdown table and plots.
+///
+/// # Errors
+/// Bad options, unreadable data, a failed build or peer.
+pub fn run(args: Args) -> Result<Outcome> {
+    if let Some(path) = &args.plot {
+        let (_, _, _) = load_old_report(path)?;
+        let text = std::fs::read_to_string(path)?;
+        let report: serde_json::Value = serde_json::from_str(&text)?;
+        for f in report::write_report_files(&report, path)? {
+            eprintln!("wrote {}", f.display());
+        }
+        return Ok(Outcome::Done);
+    }
+    if args.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    // Read the report to compare with first: a wrong path fails now, not
+    // after the benchmark.
+    let old = args
+        .compare
+        .as_ref()
+        .map(|p| load_old_report(p))
+        .transpose()?;
+    let data = load(&args)?;
+    if let Some((old_path, old_dataset, _)) = &old
+        && *old_dataset != data.name
+    {
+        bail!(
+            "--compare: {} is a report on {old_dataset}, this run is on {}",
+            old_path.display(),
+            data.name
+        );
+    }
+    let old = old.map(|(p, _, rows)| (p, rows));
+    if data.truth.dim() < args.k {
+        bail!(
+            "the ground truth has {} neighbours per query; --k {} is too many",
+            data.truth.dim(),
+            args.k
+        );
+    }
+    eprintln!(
+        "dataset {}: {} x {}, {} queries, metric {}",
+        data.name,
+        data.base.rows(),
+        data.base.dim(),
+        data.queries.rows(),
+        data.metric
+    );
+    let mut rows = Vec::new();
+    let methods: Vec<&str> = args
+        .methods
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    // Both graph methods search one graph, built once.
+    let graph_methods: Vec<&str> = methods
+        .iter()
+        .copied()
+        .filter(|m| matches!(*m, "hnsw" | "hnsw-sq8" | "hnsw-qg"))
+        .collect();
+    for method in &methods {
+        match *method {
+            "flat" => rows.extend(bench_flat(&data, args.k)?),
+            "hnsw" | "hnsw-sq8" | "hnsw-qg" => {
+                if graph_methods.first() == Some(method) {
+                    rows.extend(bench_hnsw(&data, &args, &graph_methods)?);
+                }
+            }
+            "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
+            "zgq" => {
+                for codes in &args.codes {
+                    let records = codes.parse::<zgq::Codes>().is_ok_and(|c| c.has_records());
+                    // Only the neighbour-block graphs fill.
+                    let fills = if records {
+                        args.qg_fill.clone()
+                    } else {
+                        vec![false]
+                    };
+                    for fill in fills {
+                        rows.extend(bench_zgq(&data, &args, codes, fill)?);
+                    }
+                }
+            }
+            other => bail!(
+                "unknown method {other:?}; available: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq"
+            ),
+        }
+    }
+    let mut results: Vec<serde_json::Value> = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    for peer in args.peers.iter().filter(|p| !p.is_empty()) {
+        // Peers read a dataset folder: built-in data and .hdf5 files are
+        // written out as one first.
+        let dir = match &args.dataset {
+            Some(d) if d.is_dir() => d.clone(),
+            _ => write_builtin(&data)?,
+        };
+        let mut extra: Vec<String> = match peer.as_str() {
+            "faiss-ivfpq" => vec![
+                "--nlist".into(),
+                args.nlist.to_string(),
+                "--m".into(),
+                args.pq_m.to_string(),
+                "--bits".into(),
+                args.pq_bits.to_string(),
+                "--nprobe".into(),
+                csv(&args.nprobe),
+            ],
+            "symqg" => vec![
+                "--degree".into(),
+                args.symqg_degree.to_string(),
+                "--ef-construction".into(),
+                args.ef_construction.to_string(),
+                "--ef".into(),
+                csv(&args.ef),
+            ],
+            "scann" => match &args.scann_search {
+                Some(s) => vec!["--search".into(), s.clone()],
+                None => Vec::new(),
+            },
+            _ => vec![
+                "--m".into(),
+                args.peer_m.unwrap_or(args.m).to_string(),
+                "--ef-construction".into(),
+                args.ef_construction.to_string(),
+                "--ef".into(),
+                csv(&args.ef),
+            ],
+        };
+        extra.extend([
+            "--k".to_string(),
+            args.k.to_string(),
+            "--threads".into(),
+            rayon::current_num_threads().to_string(),
+            "--repeats".into(),
+            args.repeats.to_string(),
+            "--queries".into(),
+            data.queries.rows().to_string(),
+        ]);
+        results.extend(peers::run(peer, &dir, &extra)?);
+    }
+    let report = Report {
+        dataset: DatasetInfo {
+            name: data.name.clone(),
+            n: data.base.rows(),
+            dim: data.base.dim(),
+            metric: data.metric.clone(),
+            n_queries: data.queries.rows(),
+        },
+        date: report::date(),
+        build_flags: report::build_flags(),
+        cpu: report::cpu(),
+        git_rev: report::git_rev(),
+        simd: zgq_distance::kernels().tier().to_string(),
+        results,
+    };
+    report::print_table(&report.dataset.name, &report.results);
+    report::print_targets(&report.results);
+    let path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| report::default_json_path(&data.name));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    for f in report::write_report_files(&serde_json::to_value(&report)?, &path)? {
+        eprintln!("wrote {}", f.display());
+    }
+    if let Some((old_path, old_rows)) = &old {
+        let changes = report::compare(old_rows, &report.results);
+        report::print_comparison(&old_path.display().to_string(), &changes);
+    }
+    if let Some(min) = args.min_recall
+        && let Some(bad) = rows.iter().find(|r| r.recall_at_10 < min)
+    {
+        eprintln!(
+            "recall {} of {} {} is below --min-recall {min}",
+            bad.recall_at_10, bad.method, bad.params
+        );
+        return Ok(Outcome::BelowMinRecall);
+    }
+    Ok(Outcome::Done)
+}
+
+fn load(args: &Args) -> Result<Data> {
+    let Some(dir) = &args.dataset else {
+        return builtin(args);
+    };
+    if dir.is_file() {
+        return load_hdf5(dir, args.queries);
+    }
+    if !dir.is_dir() {
+        bail!(
+            "--dataset {}: no such folder or file (a dataset folder, an ann-benchmarks .hdf5 \
+             file, or with cargo xtask bench: fashion-mnist, glove-50)",
+            dir.display()
+        );
+    }
+    let meta_path = dir.join("dataset.json");
+    let meta: serde_json::Value = match std::fs::read_to_string(&meta_path) {
+        Ok(s) => serde_json::from_str(&s)
+            .with_context(|| format!("{}: invalid JSON", meta_path.display()))?,
+        Err(_) => serde_json::json!({}),
+    };
+    let name = meta["name"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+    let metric = meta["metric"].as_str().unwrap_or("l2").to_string();
+    if metric != "l2" && metric != "angular" {
+        bail!(
+            "{}: metric {metric:?} is not supported (l2, angular)",
+            meta_path.display()
+        );
+    }
+    let base = zgq_data::read_fvecs(dir.join("base.fvecs"))?;
+    let (queries, truth) = match args.queries {
+        Some(q) => (
+            zgq_data::read_fvecs_head(dir.join("query.fvecs"), q)?,
+            zgq_data::read_ivecs_head(dir.join("groundtruth.ivecs"), q)?,
+        ),
+        None => (
+            zgq_data::read_fvecs(dir.join("query.fvecs"))?,
+            zgq_data::read_ivecs(dir.join("groundtruth.ivecs"))?,
+        ),
+    };
+    check_shapes(dir, &base, &queries, &truth)?;
+    // angular data are stored unit-norm (the reference dataset definition normalises glove-50): L2 on them ranks by cosine.
+    Ok(Data {
+        name,
+        metric,
+        base,
+        queries,
+        truth,
+    })
+}
+
+/// An ann-benchmarks `.hdf5` file: `train`, `test`, `neighbors`, the metric
+/// from its `distance` attribute. Angular data are normalized here, as the
+/// reference glove-50 folder is stored, so that L2 ranks by cosine.
+fn load_hdf5(path: &Path, queries: Option<usize>) -> Result<Data> {
+    let file = zgq_data::Hdf5File::open(path)?;
+    let metric = match file.distance()?.as_deref() {
+        Some("euclidean") | None => "l2",
+        Some("angular") => "angular",
+        Some(other) => bail!(
+            "{}: distance {other:?} is not supported (euclidean, angular)",
+            path.display()
+        ),
+    };
+    let mut base = file.vectors("train", None)?;
+    let mut queries_m = file.vectors("test", queries)?;
+    let truth = file.ids("neighbors", queries)?;
+    if metric == "angular" {
+        for m in [&mut base, &mut queries_m] {
+            let dim = m.dim();
+            for row in m.as_mut_slice().chunks_exact_mut(dim) {
+                zgq_distance::normalize(row);
+            }
+        }
+    }
+    check_shapes(path, &base, &queries_m, &truth)?;
+    let name = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Data {
+        name,
+        metric: metric.into(),
+        base,
+        queries: queries_m,
+        truth,
+    })
+}
+
+fn check_shapes(
+    dir: &Path,
+    base: &Matrix<f32>,
+    queries: &Matrix<f32>,
+    truth: &Matrix<i32>,
+) -> Result<()> {
+    if queries.dim() != base.dim() {
+        bail!(
+            "{}: query dimension {} differs from base dimension {}",
+            dir.display(),
+            queries.dim(),
+            base.dim()
+        );
+    }
+    if truth.rows() != queries.rows() {
+        bail!(
+            "{}: {} ground-truth rows for {} queries",
+            dir.display(),
+            truth.rows(),
+            queries.rows()
+        );
+    }
+    if let Some(bad) = truth
+        .as_slice()
+        .iter()
+        .find(|&&i| i < 0 || i as usize >= base.rows())
+    {
+        bail!(
+            "{}: ground truth holds id {bad}, outside 0..{}",
+            dir.display(),
+            base.rows()
+        );
+    }
+    Ok(())
+}
+
+/// `1,2,3` for the peers' list options.
+fn csv(values: &[usize]) -> String {
+    values
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Writes the in-memory dataset as files, for peers that read them.
+fn write_builtin(data: &Data) -> Result<PathBuf> {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("bench")
+        .join(&data.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    zgq_data::write_fvecs(dir.join("base.fvecs"), &data.base)?;
+    zgq_data::write_fvecs(dir.join("query.fvecs"), &data.queries)?;
+    zgq_data::write_ivecs(dir.join("groundtruth.ivecs"), &data.truth)?;
+    Ok(dir)
+}
+
+fn builtin(args: &Args) -> Result<Data> {
+    let nq = args.queries.unwrap_or(1_000);
+    let mut spec = zgq_data::Synthetic::new(args.n, nq, args.dim);
+    spec.seed = args.seed;
+    let t = Instant::now();
+    let (base, queries) = spec.generate()?;
+    let gt = zgq_data::ground_truth(&base, &queries, args.k.max(10).min(base.rows()))?;
+    eprintln!(
+        "generated built-in data and its exact ground truth in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(Data {
+        name: format!("synthetic-{}x{}-seed{}", args.n, args.dim, args.seed),
+        metric: "l2".into(),
+        base,
+        queries,
+        truth: gt.ids_i32(),
+    })
+}
+
+/// Times `search` one query at a time on this thread and as a parallel batch.
+fn measure<S: Default + Send>(
+    data: &Data,
+    k: usize,
+    repeats: usize,
+    search: impl Fn(&[f32], &mut S, &mut Vec<u64>) + Sync,
+) -> Result<Measured> {
+    let nq = data.queries.rows();
+    let mut scratch = S::default();
+    let mut buf = Vec::with_capacity(k);
+    for q in data.queries.iter_rows().take(nq.min(200)) {
+        search(q, &mut scratch, &mut buf); // warm-up
+    }
+    let mut results: Vec<Vec<u64>> = vec![Vec::with_capacity(k); nq];
+    let (mut single, mut batch_secs) = (f64::INFINITY, f64::INFINITY);
+    let mut lat = Vec::with_capacity(nq);
+    let mut batch = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let mut this_lat = Vec::with_capacity(nq);
+        let t0 = Instant::now();
+        for (q, r) in data.queries.iter_rows().zip(results.iter_mut()) {
+            let t = Instant::now();
+            search(q, &mut scratch, r);
+            this_lat.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        if secs < single {
+            single = secs;
+            lat = this_lat;
+        }
+        let t0 = Instant::now();
+        batch = data
+            .queries
+            .as_slice()
+            .par_chunks(data.queries.dim())
+            .map_init(
+                || (S::default(), Vec::with_capacity(k)),
+                |(s, b), q| {
+                    search(q, s, b);
+                    b.clone()
+                },
+            )
+            .collect();
+        batch_secs = batch_secs.min(t0.elapsed().as_secs_f64());
+    }
+    if batch != results {
+        bail!("batch results differ from one-at-a-time results");
+    }
+    // Ids were checked to lie in 0..n when the data were loaded.
+    let truth = data.truth.map(|&i| i as u64);
+    let recall = zgq_data::recall_at_k(&truth, &results, k.min(10))?;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    Ok(Measured {
+        recall,
+        qps: nq as f64 / single,
+        batch_qps: nq as f64 / batch_secs,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    })
+}
+
+fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
+    let params = zgq_hnsw::HnswParams {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        // angular data are stored unit-norm: L2 on them ranks by cosine.
+        metric: zgq_hnsw::Metric::L2,
+        keep_pruned: args.keep_pruned,
+        alpha: args.alpha,
+        ..Default::default()
+    };
+    let threads = if args.sequential_build {
+        1
+    } else {
+        rayon::current_num_threads()
+    };
+    eprintln!(
+        "hnsw: building (m {}, ef_construction {}, {threads} threads) ...",
+        args.m, args.ef_construction
+    );
+    let t = Instant::now();
+    let hnsw = if args.sequential_build {
+        params.build_sequential(data.base.as_slice(), data.base.dim())?
+    } else {
+        params.build(data.base.as_slice(), data.base.dim())?
+    };
+    let hnsw = if args.relabel {
+        hnsw.relabel_bfs()
+    } else {
+        hnsw
+    };
+    let build_seconds = t.elapsed().as_secs_f64();
+    let graph = hnsw.graph();
+    let mean_degree = (0..graph.len() as u32)
+        .map(|i| graph.neighbors(i, 0).len())
+        .sum::<usize>() as f64
+        / graph.len().max(1) as f64;
+    eprintln!(
+        "hnsw: built in {build_seconds:.1}s, top level {}, mean level-0 degree {mean_degree:.1}",
+        graph.max_level()
+    );
+    let sq8 = if methods.contains(&"hnsw-sq8") {
+        let t = Instant::now();
+        let sq8 = hnsw_sq8::Sq8::new(&graph)?;
+        eprintln!("hnsw-sq8: encoded in {:.1}s", t.elapsed().as_secs_f64());
+        Some(sq8)
+    } else {
+        None
+    };
+    let k = args.k;
+    let mut rows = Vec::new();
+    let qg_codes: &[String] = if methods.contains(&"hnsw-qg") {
+        &args.qg_codes
+    } else {
+        &[]
+    };
+    // --qg-fill: the blocks' graph gets its free level-0 slots filled.
+    let filled = if args.qg_fill.contains(&true) && !qg_codes.is_empty() {
+        let t = Instant::now();
+        let mut f = hnsw.clone();
+        f.fill_level0();
+        eprintln!(
+            "hnsw-qg: level 0 filled in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        Some((f, t.elapsed().as_secs_f64()))
+    } else {
+        None
+    };
+    let variants: Vec<(bool, &String)> = args
+        .qg_fill
+        .iter()
+        .flat_map(|&fill| qg_codes.iter().map(move |c| (fill, c)))
+        .collect();
+    for (fill, codes) in variants {
+        let (qg_graph, fill_seconds) = match (&filled, fill) {
+            (Some((f, s)), true) => (f.graph(), *s),
+            _ => (graph, 0.0),
+        };
+        let t = Instant::now();
+        let pq_m = args
+            .qg_pq_m
+            .unwrap_or_else(|| zgq::ZgqParams::default_pq_m(graph.dim()));
+        let bits = args
+            .qg_bits
+            .unwrap_or_else(|| zgq_quant::padded_dim(graph.dim()));
+        let qg = hnsw_qg::Qg::new(&qg_graph, pq_m, bits, codes)?;
+        let extra = t.elapsed().as_secs_f64() + fill_seconds;
+        eprintln!(
+            "hnsw-qg: {codes} codes, PQ m {pq_m}, trained, encoded and laid out in {extra:.1}s"
+        );
+        for &rerank in &args.qg_rerank {
+            for &ef in &args.ef {
+                let m = measure(data, k, args.repeats, |q, s: &mut hnsw_qg::Scratch, out| {
+                    qg.search(q, k, ef, rerank, s, out).expect("valid query")
+                })?;
+                eprintln!(
+                    "  hnsw-qg {codes} ef {ef:>4} rerank {rerank:>3}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+                    m.recall, m.qps
+                );
+                let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
+                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank, "fill": fill});
+                rows.push(Row::new(
+                    "hnsw-qg",
+                    params,
+                    (build_seconds + extra, threads),
+                    qg.memory_bytes(),
+                    m,
+                    k,
+                ));
+            }
+        }
+    }
+    for &method in methods.iter().filter(|m| **m != "hnsw-qg") {
+        for &ef in &args.ef {
+            let (m, index_bytes) = match (method, &sq8) {
+                ("hnsw-sq8", Some(sq8)) => (
+                    measure(
+                        data,
+                        k,
+                        args.repeats,
+                        |q, s: &mut hnsw_sq8::Scratch, out| {
+                            sq8.search(&graph, &data.base, q, k, ef, s, out)
+                                .expect("valid query")
+                        },
+                    )?,
+                    graph.memory_bytes() + sq8.memory_bytes(),
+                ),
+                _ => (
+                    measure(
+                        data,
+                        k,
+                        args.repeats,
+                        |q,
+                         (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>),
+                         out| {
+                            graph.search_into(q, k, ef, s, hits).expect("valid query");
+                            out.clear();
+                            out.extend(hits.iter().map(|n| n.id));
+                        },
+                    )?,
+                    graph.memory_bytes(),
+                ),
+            };
+            eprintln!(
+                "  {method} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+                m.recall, m.qps, m.batch_qps
+            );
+            let mut params =
+                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
+            if args.relabel {
+                params["relabel"] = "bfs".into();
+            }
+            rows.push(Row::new(
+                method,
+                params,
+                (build_seconds, threads),
+                index_bytes,
+                m,
+                k,
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    eprintln!(
+        "ivfpq: building (nlist {}, m {}, {} bits) ...",
+        args.nlist, args.pq_m, args.pq_bits
+    );
+    let t = Instant::now();
+    let index = ivfpq::build(&data.base, args.nlist, args.pq_m, args.pq_bits)?;
+    let build_seconds = t.elapsed().as_secs_f64();
+    eprintln!("ivfpq: built in {build_seconds:.1}s");
+    let k = args.k;
+    let mut rows = Vec::new();
+    for &nprobe in args.nprobe.iter().filter(|&&p| p <= args.nlist) {
+        let m = measure(data, k, args.repeats, |q, s: &mut ivfpq::Scratch, out| {
+            ivfpq::search(&index, q, k, nprobe, s, out).expect("valid query")
+        })?;
+        eprintln!(
+            "  nprobe {nprobe:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+            m.recall, m.qps
+        );
+        let params = serde_json::json!({"nlist": args.nlist, "m": args.pq_m, "bits": args.pq_bits, "nprobe": nprobe});
+        rows.push(Row::new(
+            "ivfpq",
+            params,
+            (build_seconds, rayon::current_num_threads()),
+            index.memory_bytes(),
+            m,
+            k,
+        ));
+    }
+    Ok(rows)
+}
+
+fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Vec<Row>> {
+    let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
+    let scan = codes == zgq::Codes::Pq4;
+    let blocks = codes.has_records();
+    let method = match codes {
+        zgq::Codes::Pq4 => "zgq-scan",
+        zgq::Codes::Qg => "zgq-qg",
+        zgq::Codes::QgRabitq => "zgq-rabitq",
+        _ => "zgq",
+    };
+    // angular data are stored unit-norm; cosine exercises the normalizing path.
+    let metric = if data.metric == "angular" {
+        zgq::Metric::Cosine
+    } else {
+        zgq::Metric::L2
+    };
+    let params = zgq::ZgqParams {
+        zones: if scan { args.scan_zones } else { args.zones },
+        m: args.m,
+        ef_construction: args.ef_construction,
+        alpha: args.alpha,
+        codes,
+        replicas: args.replicas,
+        epsilon: args.epsilon,
+        stitch: args.stitch,
+        stitch_ef: args.stitch_ef,
+        stitch_slack: args.stitch_slack,
+        pq_m: args.zgq_pq_m,
+        bits: args.qg_bits,
+        fill,
+        ..zgq::ZgqParams::new(metric)
+    };
+    eprintln!("{method}: building ({params:?}) ...");
+    let t = Instant::now();
+    let stages = StageTimes::default();
+    let built = params.build_with(data.base.as_slice(), data.base.dim(), None, &stages)?;
+    stages.finish();
+    let build_seconds = t.elapsed().as_secs_f64();
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}-{codes_arg}.zgq", data.name));
+    built.save(&path)?;
+    drop(built);
+    let t = Instant::now();
+    let index = zgq::ZgqIndex::open(&path)?;
+    let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let stats = index.stats();
+    eprintln!(
+        "{method}: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
+        stats.zones,
+        stats.zone_sizes,
+        stats.replication,
+        stats.resident_bytes as f64 / 1e6,
+        stats.file_bytes as f64 / 1e6,
+        index.default_nprobe(),
+        index.default_ef()
+    );
+    // A zone scan has no walk: sweep nprobe × rerank only.
+    let efs: Vec<Option<usize>> = if scan {
+        vec![None]
+    } else {
+        args.zgq_ef.iter().copied().map(Some).collect()
+    };
+    let rerank_list = if scan {
+        &args.scan_rerank
+    } else {
+        &args.zgq_rerank
+    };
+    let reranks: Vec<Option<usize>> = if blocks {
+        // --qg-rerank: 0 is the implicit re-rank of the expanded records.
+        args.qg_rerank
+            .iter()
+            .map(|&r| (r > 0).then_some(r))
+            .collect()
+    } else if rerank_list.is_empty() {
+        vec![None]
+    } else {
+        rerank_list.iter().copied().map(Some).collect()
+    };
+    let nprobes = if scan {
+        &args.scan_nprobe
+    } else {
+        &args.zgq_nprobe
+    };
+    let sections: serde_json::Map<String, serde_json::Value> = stats
+        .sections
+        .iter()
+        .map(|&(name, bytes, _)| (name.to_string(), bytes.into()))
+        .collect();
+    let k = args.k;
+    let mut rows = Vec::new();
+    for &nprobe in nprobes.iter().filter(|&&p| p >= 1 && p <= stats.zones) {
+        for (&ef, &rerank) in efs.iter().flat_map(|e| reranks.iter().map(move |r| (e, r))) {
+            let sp = zgq::SearchParams {
+                nprobe: Some(nprobe),
+                ef,
+                rerank,
+                probe_factor: args.probe_factor,
+                ..zgq::SearchParams::new(k)
+            };
+            let m = measure(
+                data,
+                k,
+                args.repeats,
+                |q, (s, hits): &mut (zgq::SearchScratch, Vec<zgq::Neighbor>), out| {
+                    index.search_into(q, &sp, s, hits).expect("valid query");
+                    out.clear();
+                    out.extend(hits.iter().map(|n| n.id));
+                },
+            )?;
+            let show = |v: Option<usize>| v.map_or("-".to_string(), |v| v.to_string());
+            eprintln!(
+                "  nprobe {nprobe:>3} ef {:>4} rerank {:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+                show(ef),
+                show(rerank),
+                m.recall,
+                m.qps,
+                m.batch_qps
+            );
+            let p = serde_json::json!({
+                "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
+                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits, "fill": fill,
+                "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
+            });
+            let mut row = Row::new(
+                method,
+                p,
+                (build_seconds, rayon::current_num_threads()),
+                stats.file_bytes,
+                m,
+                k,
+            );
+            row.extra.insert("open_ms".into(), open_ms.into());
+            row.extra
+                .insert("resident_bytes".into(), stats.resident_bytes.into());
+            row.extra
+                .insert("replication".into(), stats.replication.into());
+            row.extra
+                .insert("section_bytes".into(), sections.clone().into());
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// Prints how long each build stage took (the library reports stages
+/// through `zgq::Progress`; timing them is the harness's business).
+#[derive(Default)]
+struct StageTimes(std::sync::Mutex<Option<(&'static str, Instant)>>);
+
+impl StageTimes {
+    fn finish(&self) {
+        if let Some((name, t)) = self.0.lock().expect("not poisoned").take() {
+            eprintln!("zgq:   {name:<8} {:>6.1}s", t.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl zgq::Progress for StageTimes {
+    fn stage(&self, name: &'static str, _total: u64) {
+        self.finish();
+        *self.0.lock().expect("not poisoned") = Some((name, Instant::now()));
+    }
+}
+
+fn bench_flat(data: &Data, k: usize) -> Result<Vec<Row>> {
+    let t = Instant::now();
+    let index = flat::Flat::new(&data.base);
+    let build_seconds = t.elapsed().as_secs_f64();
+    let m = measure(data, k, 1, |q, s: &mut flat::Scratch, out| {
+        index.search(q, k, s, out)
+    })?;
+    Ok(vec![Row::new(
+        "flat",
+        serde_json::json!({}),
+        (build_seconds, 1),
+        index.index_bytes(),
+        m,
+        k,
+    )])
+}
