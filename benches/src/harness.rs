@@ -52,7 +52,7 @@ pub struct Args {
         value_delimiter = ',',
         default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
     )]
-    ef: Vec<usize>,
+    pub(crate) ef: Vec<usize>,
     /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: the
     /// library's rule, ZgqParams::default_pq_m).
     #[arg(long)]
@@ -87,14 +87,14 @@ pub struct Args {
     scann_search: Option<String>,
     /// hnsw and zgq: neighbours per node (m0 = 2m).
     #[arg(long, default_value_t = 16)]
-    m: usize,
+    pub(crate) m: usize,
     /// Peers hnswlib and faiss-hnsw: their M (default: --m), so that ours
     /// can be measured at another degree beside the usual M = 16.
     #[arg(long)]
-    peer_m: Option<usize>,
+    pub(crate) peer_m: Option<usize>,
     /// hnsw: candidate list size while building.
     #[arg(long, default_value_t = 200)]
-    ef_construction: usize,
+    pub(crate) ef_construction: usize,
     /// hnsw: fill level-0 and upper lists up to their size with candidates
     /// the selection heuristic pruned (more neighbours per expansion).
     #[arg(long)]
@@ -171,7 +171,7 @@ pub struct Args {
     queries: Option<usize>,
     /// Neighbours per query.
     #[arg(long, default_value_t = 10)]
-    k: usize,
+    pub(crate) k: usize,
     /// Where to write the JSON report (default: target/bench/<dataset>-<time>.json).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -186,12 +186,13 @@ pub struct Args {
     seed: u64,
     /// Peers to run beside ZGQ on the same data and settings: hnswlib,
     /// faiss-hnsw (IndexHNSWFlat), symqg (SymphonyQG, rabitqlib), scann,
-    /// faiss-ivfpq.
+    /// faiss-ivfpq (Python, in target/peers/venv); hnsw_rs and usearch (Rust
+    /// crates in this process, built with the feature rust-peers).
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     /// Time each setting this many times and keep the best (as the baselines do).
     #[arg(long, default_value_t = 2)]
-    repeats: usize,
+    pub(crate) repeats: usize,
     /// Fail (exit 2) if any result's recall@k is below this.
     #[arg(long)]
     min_recall: Option<f64>,
@@ -205,11 +206,11 @@ pub struct Args {
     plot: Option<PathBuf>,
 }
 
-struct Data {
+pub(crate) struct Data {
     name: String,
     metric: String,
-    base: Matrix<f32>,
-    queries: Matrix<f32>,
+    pub(crate) base: Matrix<f32>,
+    pub(crate) queries: Matrix<f32>,
     truth: Matrix<i32>,
 }
 
@@ -242,7 +243,7 @@ pub struct Row {
 }
 
 /// What [`measure`] found for one setting.
-struct Measured {
+pub(crate) struct Measured {
     recall: f64,
     qps: f64,
     batch_qps: f64,
@@ -251,7 +252,7 @@ struct Measured {
 }
 
 impl Row {
-    fn new(
+    pub(crate) fn new(
         method: &str,
         params: serde_json::Value,
         (build_seconds, build_threads): (f64, usize),
@@ -412,6 +413,27 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
     for peer in args.peers.iter().filter(|p| !p.is_empty()) {
+        // The Rust crates run in this process (feature `rust-peers`).
+        if matches!(peer.as_str(), "hnsw_rs" | "usearch") {
+            #[cfg(feature = "rust-peers")]
+            {
+                let rows = if peer == "hnsw_rs" {
+                    crate::rust_peers::bench_hnsw_rs(&data, &args)?
+                } else {
+                    crate::rust_peers::bench_usearch(&data, &args)?
+                };
+                for r in rows {
+                    results.push(serde_json::to_value(r)?);
+                }
+                continue;
+            }
+            #[cfg(not(feature = "rust-peers"))]
+            bail!(
+                "peer {peer} is a Rust crate built in only with the feature rust-peers: \
+                 cargo xtask bench --features rust-peers ... (or cargo run --release -p \
+                 zgq-benches --features rust-peers --bin zgq-bench -- ...)"
+            );
+        }
         // Peers read a dataset folder: built-in data and .hdf5 files are
         // written out as one first.
         let dir = match &args.dataset {
@@ -683,7 +705,7 @@ fn builtin(args: &Args) -> Result<Data> {
 }
 
 /// Times `search` one query at a time on this thread and as a parallel batch.
-fn measure<S: Default + Send>(
+pub(crate) fn measure<S: Default + Send>(
     data: &Data,
     k: usize,
     repeats: usize,

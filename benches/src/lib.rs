@@ -10,3 +10,5 @@ mod ivfpq;
 pub mod peers;
 pub mod plot;
 pub mod report;
+#[cfg(feature = "rust-peers")]
+mod rust_peers;

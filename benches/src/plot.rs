@@ -31,14 +31,7 @@ pub fn pareto(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 /// Each method's Pareto curve of (recall@10, single-thread QPS), methods
 /// in the order they first appear.
 pub fn curves(rows: &[serde_json::Value]) -> Vec<(String, Vec<(f64, f64)>)> {
-    let mut names: Vec<&str> = Vec::new();
-    for r in rows {
-        if let Some(m) = r["method"].as_str()
-            && !names.contains(&m)
-        {
-            names.push(m);
-        }
-    }
+    let names = crate::report::methods(rows);
     names
         .into_iter()
         .map(|m| {
@@ -108,12 +101,13 @@ fn draw_on<DB: DrawingBackend>(
         q_lo = q_lo.min(q);
         q_hi = q_hi.max(q);
     }
-    // Recall from a round value under the lowest point to 1; QPS over
-    // whole decades around the points.
+    // Recall from a round value under the lowest point to 1; QPS with a
+    // margin of 1.5× on either side of the points (a point on the frame,
+    // like flat search at the bottom, would be hard to see).
     let r_lo = ((r_lo - 0.005) * 20.0).floor() / 20.0;
     let r_lo = r_lo.clamp(0.0, 0.95);
-    let q_lo = 10f64.powf(q_lo.max(1e-3).log10().floor());
-    let q_hi = 10f64.powf(q_hi.max(q_lo * 10.0).log10().ceil());
+    let q_lo = q_lo.max(1e-3) / 1.5;
+    let q_hi = q_hi.max(q_lo * 10.0) * 1.5;
     let mut chart = ChartBuilder::on(&root)
         .caption(title(report), ("sans-serif", 18))
         .margin(16)

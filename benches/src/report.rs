@@ -146,7 +146,7 @@ pub fn print_table(dataset: &str, rows: &[serde_json::Value]) {
 pub const TARGETS: [f64; 3] = [0.90, 0.95, 0.99];
 
 /// Methods in the order they first appear in `rows`.
-fn methods(rows: &[serde_json::Value]) -> Vec<&str> {
+pub(crate) fn methods(rows: &[serde_json::Value]) -> Vec<&str> {
     let mut methods: Vec<&str> = Vec::new();
     for r in rows {
         if let Some(m) = r["method"].as_str()

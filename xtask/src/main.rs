@@ -4,7 +4,8 @@
 //!   dataset (`fashion-mnist`, `glove-50`) into `target/data/NAME/`.
 //! * `cargo xtask bench [ARGS...]` — build the benchmark harness in release
 //!   mode and run it; `--dataset fashion-mnist|glove-50` prepares the data on
-//!   demand. `cargo xtask bench --help` lists the harness's options.
+//!   demand; `--features rust-peers` builds it with the Rust peers (hnsw_rs,
+//!   usearch). `cargo xtask bench --help` lists the harness's options.
 //! * `cargo xtask kmeans --dataset glove-50 --k 1024 --iters 20 [--peers faiss-kmeans]`
 //!   — time zgq-quant's k-means (and FAISS's) on a dataset's base vectors.
 
@@ -93,6 +94,16 @@ fn run() -> Result<()> {
 /// Prepares `--dataset fashion-mnist|glove-50` on demand, then builds the
 /// release binary `bin` of the benches package and runs it with `args`.
 fn run_release_bin(bin: &str, mut args: Vec<String>) -> Result<()> {
+    // `--features F` is cargo's, not the harness's: it builds the harness
+    // with optional peers (`rust-peers`).
+    let mut features = Vec::new();
+    if let Some(i) = args.iter().position(|a| a == "--features") {
+        if i + 1 >= args.len() {
+            bail!("--features needs a value (e.g. rust-peers)");
+        }
+        features = vec!["--features".to_string(), args[i + 1].clone()];
+        args.drain(i..i + 2);
+    }
     if let Some(i) = args.iter().position(|a| a == "--dataset")
         && let Some(ds) = args.get(i + 1).and_then(|n| Dataset::parse(n))
     {
@@ -113,6 +124,7 @@ fn run_release_bin(bin: &str, mut args: Vec<String>) -> Result<()> {
             "--bin",
             bin,
         ])
+        .args(&features)
         .status()
         .context("running cargo build")?;
     if !status.success() {

@@ -105,7 +105,7 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     );
     let _ = writeln!(
         o,
-        "  zones {}: sizes min {} / median {} / max {}; {} stored vectors, replication {:.3} (at most {} copies)",
+        "  zones {}: sizes min {} / median {} / max {}; {} stored vectors, replication {:.3} (at most {} per vector)",
         s.zones,
         s.zone_sizes[0],
         s.zone_sizes[1],

@@ -115,7 +115,12 @@ fn run(cli: Cli) -> Result<()> {
     let bars = progress::Bars::new(cli.quiet);
     match cli.command {
         Command::Build(a) => build::run(&a, &bars),
-        Command::Search(a) => search::run(&a, &bars),
+        Command::Search(a) => {
+            if !search::run(&a, &bars)? {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Info(a) => info::info(&a),
         Command::Verify(a) => info::verify(&a),
         #[cfg(feature = "bench")]

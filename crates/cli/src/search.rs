@@ -51,6 +51,10 @@ pub(crate) struct SearchArgs {
     /// (the first pass also pages the index in).
     #[arg(long, default_value_t = 1, value_name = "N")]
     repeats: usize,
+    /// With ground truth: exit with status 2 if recall@k is below this
+    /// (for scripts and CI).
+    #[arg(long, value_name = "R")]
+    min_recall: Option<f64>,
 }
 
 /// One pass: every query's hits and its latency in µs, and the pass's seconds.
@@ -115,7 +119,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
-pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<()> {
+/// Runs `zgq search`; `Ok(false)` when recall is below `--min-recall`.
+pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     if args.k == 0 {
         bail!("--k must be at least 1");
     }
@@ -150,6 +155,11 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<()> {
         );
     }
     let truth = truth(args, queries.rows(), args.k)?;
+    if args.min_recall.is_some() && truth.is_none() {
+        bail!(
+            "--min-recall needs ground truth: pass --gt (or an .hdf5 --query file with neighbors)"
+        );
+    }
     let params = SearchParams {
         nprobe: args.nprobe,
         ef: args.ef,
@@ -195,10 +205,15 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<()> {
     }
     lat.sort_by(f64::total_cmp);
     let mut text = format!(
-        "{nq} queries, k {}, on {} threads: {:.0} QPS ({:.3} s); latency µs p50 {:.1} p90 {:.1} \
+        "{nq} queries, k {}, on {} thread{}: {:.0} QPS ({:.3} s); latency µs p50 {:.1} p90 {:.1} \
          p99 {:.1} p99.9 {:.1}; index opened in {open_ms:.1} ms\n",
         args.k,
         rayon::current_num_threads(),
+        if rayon::current_num_threads() == 1 {
+            ""
+        } else {
+            "s"
+        },
         nq as f64 / secs,
         secs,
         percentile(&lat, 0.50),
@@ -206,9 +221,20 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<()> {
         percentile(&lat, 0.99),
         percentile(&lat, 0.999),
     );
+    let mut ok = true;
     if let Some((path, gt)) = truth {
         let recall = zgq_data::recall_at_k(&gt, &ids, args.k)?;
         text += &format!("recall@{} {recall:.4} (against {})\n", args.k, shown(&path));
+        if let Some(min) = args.min_recall
+            && recall < min
+        {
+            text += &format!(
+                "recall@{} {recall:.4} is below --min-recall {min}\n",
+                args.k
+            );
+            ok = false;
+        }
     }
-    emit(&text)
+    emit(&text)?;
+    Ok(ok)
 }

@@ -67,6 +67,23 @@ fn no_hdf5(path: &Path) -> Error {
 /// # Errors
 /// Those of each format's reader; [`Error::Format`] for an unknown
 /// extension or an `.ivecs` file.
+///
+/// # Example
+///
+/// ```
+/// use zgq_data::{Matrix, read_vectors, write_fvecs, write_npy_f32};
+///
+/// let m = Matrix::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], 3)?;
+/// let dir = std::env::temp_dir();
+/// let (f, n) = (dir.join("zgq-doc-rv.fvecs"), dir.join("zgq-doc-rv.npy"));
+/// write_fvecs(&f, &m)?;
+/// write_npy_f32(&n, &m)?;
+/// // The same rows from either file; ann-benchmarks files name a dataset.
+/// assert_eq!(read_vectors(&f, "train", None)?, read_vectors(&n, "train", None)?);
+/// assert_eq!(read_vectors(&f, "train", Some(1))?.rows(), 1);
+/// # std::fs::remove_file(f).ok(); std::fs::remove_file(n).ok();
+/// # Ok::<(), zgq_data::Error>(())
+/// ```
 pub fn read_vectors(
     path: impl AsRef<Path>,
     hdf5_dataset: &str,

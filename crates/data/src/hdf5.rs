@@ -16,6 +16,17 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Matrix, Result};
 
 /// An open ann-benchmarks style HDF5 file. Datasets are read on demand.
+///
+/// ```no_run
+/// use zgq_data::Hdf5File;
+///
+/// let file = Hdf5File::open("fashion-mnist-784-euclidean.hdf5")?;
+/// assert_eq!(file.distance()?.as_deref(), Some("euclidean"));
+/// let base = file.vectors("train", None)?; // 60000 x 784
+/// let queries = file.vectors("test", Some(1000))?; // the first 1000
+/// let truth = file.ids("neighbors", Some(1000))?; // their 100 true neighbours
+/// # Ok::<(), zgq_data::Error>(())
+/// ```
 pub struct Hdf5File {
     path: PathBuf,
     file: hdf5_pure::File,

@@ -169,11 +169,24 @@ pub fn parse_npy_f32(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<f32>
             ),
         ));
     }
-    let (n, d) = shape_2d(path, &h)?;
-    let data = data_of(path, bytes, &h, n, d, 4)?;
+    decode_floats::<4>(path, bytes, &h, f32::from_le_bytes)
+}
+
+/// The data of a float `.npy` file of `W`-byte elements, each converted by
+/// `value`, checked finite (naming row and column) and put in row order.
+fn decode_floats<const W: usize>(
+    path: &Path,
+    bytes: &[u8],
+    h: &Header,
+    value: impl Fn([u8; W]) -> f32,
+) -> Result<Matrix<f32>> {
+    let (n, d) = shape_2d(path, h)?;
+    let data = data_of(path, bytes, h, n, d, W)?;
     let mut out = Vec::with_capacity(n * d);
-    for (i, c) in data.chunks_exact(4).enumerate() {
-        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    for (i, c) in data.chunks_exact(W).enumerate() {
+        let mut b = [0u8; W];
+        b.copy_from_slice(c);
+        let v = value(b);
         if !v.is_finite() {
             let (row, column) = if h.fortran_order {
                 (i % n, i / n)
@@ -208,34 +221,7 @@ pub fn parse_npy_vectors(name: impl AsRef<Path>, bytes: &[u8]) -> Result<Matrix<
     match h.descr.as_str() {
         "<f4" => parse_npy_f32(path, bytes),
         "|u1" | "<u1" => Ok(parse_npy_u8(path, bytes)?.map(|&v| f32::from(v))),
-        "<f8" => {
-            let (n, d) = shape_2d(path, &h)?;
-            let data = data_of(path, bytes, &h, n, d, 8)?;
-            let mut out = Vec::with_capacity(n * d);
-            for (i, c) in data.chunks_exact(8).enumerate() {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                let v = f64::from_le_bytes(b) as f32;
-                if !v.is_finite() {
-                    let (row, column) = if h.fortran_order {
-                        (i % n, i / n)
-                    } else {
-                        (i / d, i % d)
-                    };
-                    return Err(Error::NonFinite {
-                        path: path.into(),
-                        row,
-                        column,
-                        value: v,
-                    });
-                }
-                out.push(v);
-            }
-            if h.fortran_order {
-                out = transpose(&out, n, d);
-            }
-            Matrix::new(out, d)
-        }
+        "<f8" => decode_floats::<8>(path, bytes, &h, |b| f64::from_le_bytes(b) as f32),
         other => Err(npy_err(
             path,
             format!(

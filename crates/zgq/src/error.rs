@@ -3,6 +3,24 @@
 use std::path::PathBuf;
 
 /// What can go wrong building, searching, saving or opening an index.
+///
+/// Messages name the file, row or parameter and say what is allowed; match
+/// on the variants to react to one case:
+///
+/// ```
+/// use zgq::{Error, Metric, SearchParams, ZgqParams};
+///
+/// let dim = 8;
+/// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+/// let index = ZgqParams::new(Metric::L2).build(&data, dim)?;
+/// match index.search(&[0.0; 5], &SearchParams::new(10)) {
+///     Err(Error::Dimension { expected, got }) => assert_eq!((expected, got), (8, 5)),
+///     other => panic!("expected a dimension error, got {other:?}"),
+/// }
+/// let e = zgq::ZgqIndex::open("/no/such/index.zgq").unwrap_err();
+/// assert!(matches!(e, Error::Io { .. }) && e.to_string().starts_with("/no/such/index.zgq"));
+/// # Ok::<(), zgq::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

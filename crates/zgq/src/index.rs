@@ -37,6 +37,29 @@ impl Storage {
 /// with [`ZgqIndex::open`] (memory-mapped); both are the same type and run
 /// the same search. `Sync`: share one index between threads, give each
 /// thread its own [`crate::SearchScratch`].
+///
+/// # Example
+///
+/// ```
+/// use zgq::{Metric, SearchParams, ZgqIndex, ZgqParams};
+/// let dim = 16;
+/// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+/// let built = ZgqParams::graph(Metric::L2).build(&data, dim)?;
+/// let path = std::env::temp_dir().join(format!("zgq-index-doc-{}.zgq", std::process::id()));
+/// built.save(&path)?; // atomic: a failed save leaves an old file intact
+///
+/// let index = ZgqIndex::open(&path)?; // memory-mapped: instant, pages read on demand
+/// index.verify()?; // every section against its checksum (opt-in: reads the whole file)
+/// let stats = index.stats();
+/// assert!(stats.mapped && stats.n == 2000 && stats.resident_bytes <= stats.file_bytes);
+/// assert_eq!(index.reachable()?, Some(stats.slots)); // every vector reachable by the walk
+///
+/// // Many queries at once, in parallel on the rayon pool.
+/// let hits = index.search_batch(&data[..3 * dim], &SearchParams::new(1))?;
+/// assert_eq!(hits.iter().map(|h| h[0].id).collect::<Vec<_>>(), [0, 1, 2]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), zgq::Error>(())
+/// ```
 pub struct ZgqIndex {
     storage: Storage,
     layout: Layout,

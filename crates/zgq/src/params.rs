@@ -100,6 +100,26 @@ impl std::str::FromStr for Codes {
 
 /// How to build a [`crate::ZgqIndex`]. `ZgqParams::new(metric)` gives the
 /// defaults; adjust fields, then call [`ZgqParams::build`].
+///
+/// # Example
+///
+/// ```
+/// use zgq::{Codes, Metric, ZgqParams};
+/// let dim = 16;
+/// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+///
+/// // The graph over neighbour blocks, with the codes and degree measured
+/// // best for this dimension (16: PQ blocks, m = 32), a fixed seed.
+/// let params = ZgqParams { seed: 7, ..ZgqParams::graph_for_dim(Metric::L2, dim) };
+/// assert_eq!((params.codes, params.m), (Codes::Qg, 32));
+/// let index = params.build(&data, dim)?;
+/// assert_eq!((index.len(), index.dim(), index.codes()), (2000, dim, Codes::Qg));
+///
+/// // The lean zone scan instead: no graph, a fifth of the memory.
+/// let scan = ZgqParams::new(Metric::L2).build(&data, dim)?;
+/// assert!(scan.stats().file_bytes < index.stats().file_bytes);
+/// # Ok::<(), zgq::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZgqParams {
     /// Distance measure. Cosine vectors are normalized once at build (and
@@ -287,6 +307,27 @@ impl ZgqParams {
 }
 
 /// How to search. [`SearchParams::new`] gives defaults for `k`.
+///
+/// # Example
+///
+/// ```
+/// use zgq::{Metric, SearchParams, ZgqParams};
+/// let dim = 16;
+/// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
+/// let index = ZgqParams::graph(Metric::L2).build(&data, dim)?;
+/// let query = &data[42 * dim..43 * dim];
+///
+/// // The index's calibrated defaults, then a larger pool for more recall.
+/// let hits = index.search(query, &SearchParams::new(10))?;
+/// let more = index.search(query, &SearchParams { ef: Some(128), ..SearchParams::new(10) })?;
+/// assert_eq!((hits[0].id, more[0].id), (42, 42));
+///
+/// // Only the ids a filter accepts.
+/// let even = |id: u64| id % 2 == 0;
+/// let hits = index.search(query, &SearchParams::new(5).filter(&even))?;
+/// assert!(hits.len() == 5 && hits.iter().all(|h| h.id % 2 == 0));
+/// # Ok::<(), zgq::Error>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct SearchParams<'f> {
     /// Results wanted (1..=n).

@@ -157,6 +157,17 @@ fn build_info_search_with_ground_truth() {
     let d = zgq_data::read_fvecs(&dists).unwrap();
     assert!(d.iter_rows().all(|r| r.windows(2).all(|w| w[0] <= w[1])));
 
+    // --min-recall: status 2 below it, 0 at or above.
+    let gt_path = path("gt.ivecs");
+    let gt = ["--gt", s(&gt_path)];
+    let o = zgq(&[&args[..], &gt, &["--min-recall", "1.01"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    ok(&[
+        &args[..],
+        &gt,
+        &["--min-recall", &format!("{}", printed - 0.001)],
+    ]
+    .concat());
     // --k 5 scores recall@5; --queries limits the rows.
     let out = ok(&[
         &args[..],
@@ -290,51 +301,56 @@ fn ann_benchmarks_hdf5_files_give_metric_queries_and_ground_truth() {
     assert!(ok(&["info", "--index", s(&index)]).contains("metric InnerProduct"));
 }
 
+/// A copy of `index` named `name` with `patch` applied to its bytes.
+fn patched(index: &Path, name: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = std::fs::read(index).unwrap();
+    patch(&mut bytes);
+    std::fs::write(path(name), &bytes).unwrap();
+    path(name)
+}
+
 #[test]
 fn user_mistakes_give_one_line_and_status_1() {
     data();
     let index = path("mistakes.zgq");
+    let (base, query) = (path("base.fvecs"), path("query.fvecs"));
     ok(&[
         "build",
         "--base",
-        s(&path("base.fvecs")),
+        s(&base),
         "--out",
         s(&index),
         "--codes",
         "sq8",
     ]);
-    let query = path("query.fvecs");
+    let build = |base: &Path| ["build", "--base", s(base), "--out", s(&index)].map(String::from);
+    let search = |extra: &[&str]| {
+        let mut a = vec!["search", "--index", s(&index), "--query", s(&query)];
+        a.extend(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let fails = |args: &[String], needles: &[&str]| {
+        fails(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            needles,
+        )
+    };
 
     // A missing file.
+    fails(&build(&path("absent.fvecs")), &["absent.fvecs"]);
+    let absent = path("absent.zgq");
     fails(
-        &[
-            "build",
-            "--base",
-            s(&path("absent.fvecs")),
-            "--out",
-            s(&index),
-        ],
-        &["absent.fvecs"],
-    );
-    fails(
-        &[
-            "search",
-            "--index",
-            s(&path("absent.zgq")),
-            "--query",
-            s(&query),
-        ],
+        &["search", "--index", s(&absent), "--query", s(&query)].map(String::from),
         &["absent.zgq"],
     );
     // A file type we do not read.
     std::fs::write(path("base.csv"), "1,2\n").unwrap();
     fails(
-        &["build", "--base", s(&path("base.csv")), "--out", s(&index)],
+        &build(&path("base.csv")),
         &["base.csv", "unknown file type"],
     );
     // Queries of the wrong dimension.
-    let (_, queries, _) = data();
-    let short = Matrix::new(queries.as_slice()[..NQ * 8].to_vec(), 8).unwrap();
+    let short = Matrix::new(data().1.as_slice()[..NQ * 8].to_vec(), 8).unwrap();
     zgq_data::write_fvecs(path("short.fvecs"), &short).unwrap();
     fails(
         &[
@@ -343,104 +359,55 @@ fn user_mistakes_give_one_line_and_status_1() {
             s(&index),
             "--query",
             s(&path("short.fvecs")),
-        ],
+        ]
+        .map(String::from),
         &["short.fvecs", "dimension 8", "16"],
     );
     // A file that is not an index.
     fails(
-        &["info", "--index", s(&path("base.fvecs"))],
+        &["info", "--index", s(&base)].map(String::from),
         &["base.fvecs", "not a ZGQ index"],
     );
     // A future format version.
-    let mut bytes = std::fs::read(&index).unwrap();
-    bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
-    std::fs::write(path("future.zgq"), &bytes).unwrap();
+    let future = patched(&index, "future.zgq", |b| {
+        b[8..12].copy_from_slice(&99u32.to_le_bytes())
+    });
     fails(
-        &["info", "--index", s(&path("future.zgq"))],
+        &["info", "--index", s(&future)].map(String::from),
         &["future.zgq", "version 99", "upgrade zgq"],
     );
-    // k larger than the index, and k = 0.
-    fails(
-        &[
-            "search",
-            "--index",
-            s(&index),
-            "--query",
-            s(&query),
-            "--k",
-            "5000",
-        ],
-        &["--k 5000", "3000 vectors"],
-    );
-    fails(
-        &[
-            "search",
-            "--index",
-            s(&index),
-            "--query",
-            s(&query),
-            "--k",
-            "0",
-        ],
-        &["--k"],
-    );
-    // More zones probed than the index has.
-    fails(
-        &[
-            "search",
-            "--index",
-            s(&index),
-            "--query",
-            s(&query),
-            "--nprobe",
-            "9",
-        ],
-        &["--nprobe 9", "3 zones"],
-    );
+    // k larger than the index, k = 0, more zones than the index has.
+    fails(&search(&["--k", "5000"]), &["--k 5000", "3000 vectors"]);
+    fails(&search(&["--k", "0"]), &["--k"]);
+    fails(&search(&["--nprobe", "9"]), &["--nprobe 9", "3 zones"]);
     // Ground truth with fewer neighbours than k.
     fails(
-        &[
-            "search",
-            "--index",
-            s(&index),
-            "--query",
-            s(&query),
-            "--gt",
-            s(&path("gt.ivecs")),
-            "--k",
-            "20",
-        ],
+        &search(&["--gt", s(&path("gt.ivecs")), "--k", "20"]),
         &["gt.ivecs", "10 neighbours per query", "--k 20"],
     );
     // A NaN in the vectors, named by row and column.
-    let mut raw = std::fs::read(path("base.fvecs")).unwrap();
+    let mut raw = std::fs::read(&base).unwrap();
     let at = 17 * (4 + 4 * DIM) + 4 + 3 * 4;
     raw[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::write(path("nan.fvecs"), &raw).unwrap();
     fails(
-        &["build", "--base", s(&path("nan.fvecs")), "--out", s(&index)],
+        &build(&path("nan.fvecs")),
         &["nan.fvecs", "row 17", "column 3"],
     );
     // The failed builds left the earlier index intact.
     ok(&["verify", "--index", s(&index)]);
     // A damaged section: verify names it.
-    let mut bytes = std::fs::read(&index).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x40;
-    std::fs::write(path("damaged.zgq"), &bytes).unwrap();
+    let damaged = patched(&index, "damaged.zgq", |b| {
+        let mid = b.len() / 2;
+        b[mid] ^= 0x40;
+    });
     fails(
-        &["verify", "--index", s(&path("damaged.zgq"))],
+        &["verify", "--index", s(&damaged)].map(String::from),
         &["damaged.zgq", "section `", "fails its checksum"],
     );
     // --out naming a folder.
     fails(
-        &[
-            "build",
-            "--base",
-            s(&path("base.fvecs")),
-            "--out",
-            s(&dir()),
-        ],
+        &["build", "--base", s(&base), "--out", s(&dir())].map(String::from),
         &["is a folder"],
     );
 }

@@ -1,0 +1,108 @@
+//! The Rust ANN crates a Rust user would otherwise pick, measured in this
+//! process beside ZGQ with the same timing rules (feature `rust-peers`, off
+//! by default so the default build stays lean): `hnsw_rs` (pure Rust) and
+//! `usearch` (the C++ library through cxx). Both get `--peer-m` (or `--m`)
+//! and `--ef-construction`, build on all threads, and sweep `--ef`.
+
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use rayon::prelude::*;
+
+use crate::harness::{Args, Data, Row, measure};
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`;
+/// 0 elsewhere): the memory a peer without a size call is charged with.
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `hnsw_rs`: `Hnsw<f32, DistL2>` with `max_nb_connection = M` (level 0
+/// holds 2M), parallel insertion, one query per `search` call. Its memory
+/// is the growth of the resident set over the build (it has no size call).
+pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    use hnsw_rs::prelude::{DistL2, Hnsw};
+    let (n, dim) = (data.base.rows(), data.base.dim());
+    let m = args.peer_m.unwrap_or(args.m);
+    eprintln!(
+        "hnsw_rs: building (M {m}, ef_construction {}) ...",
+        args.ef_construction
+    );
+    let before = rss();
+    let t = Instant::now();
+    let max_layer = 16usize.min((n as f64).ln().max(1.0) as usize);
+    let mut index = Hnsw::<f32, DistL2>::new(m, n, max_layer, args.ef_construction, DistL2 {});
+    let rows: Vec<(&[f32], usize)> = data.base.iter_rows().zip(0..n).collect();
+    index.parallel_insert_slice(&rows);
+    index.set_searching_mode(true);
+    let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
+    let bytes = rss().saturating_sub(before).max(n * dim * 4);
+    let mut out = Vec::new();
+    for &ef in &args.ef {
+        let k = args.k;
+        let measured = measure(data, k, args.repeats, |q, _: &mut (), found| {
+            found.clear();
+            found.extend(
+                index
+                    .search(q, k, ef.max(k))
+                    .iter()
+                    .map(|nb| nb.d_id as u64),
+            );
+        })?;
+        let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
+        out.push(Row::new("hnsw_rs", params, build, bytes, measured, k));
+    }
+    Ok(out)
+}
+
+/// `usearch`: an f32 index with squared L2, `connectivity = M`,
+/// `expansion_add = ef_construction`, parallel `add`, `expansion_search`
+/// set to each `ef`. Memory: its own `memory_usage()`.
+pub(crate) fn bench_usearch(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+    let (n, dim) = (data.base.rows(), data.base.dim());
+    let m = args.peer_m.unwrap_or(args.m);
+    eprintln!(
+        "usearch: building (M {m}, ef_construction {}) ...",
+        args.ef_construction
+    );
+    let options = IndexOptions {
+        dimensions: dim,
+        metric: MetricKind::L2sq,
+        quantization: ScalarKind::F32,
+        connectivity: m,
+        expansion_add: args.ef_construction,
+        expansion_search: 64,
+        multi: false,
+    };
+    let t = Instant::now();
+    let index = Index::new(&options).map_err(|e| anyhow!("usearch: {e}"))?;
+    index
+        .reserve_capacity_and_threads(n, rayon::current_num_threads())
+        .map_err(|e| anyhow!("usearch: reserving {n} vectors: {e}"))?;
+    data.base
+        .as_slice()
+        .par_chunks(dim)
+        .enumerate()
+        .try_for_each(|(i, row)| index.add(i as u64, row))
+        .map_err(|e| anyhow!("usearch: adding vectors: {e}"))?;
+    let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
+    let bytes = index.memory_usage();
+    let mut out = Vec::new();
+    for &ef in &args.ef {
+        let k = args.k;
+        index.change_expansion_search(ef.max(k));
+        let measured = measure(data, k, args.repeats, |q, _: &mut (), found| {
+            found.clear();
+            if let Ok(m) = index.search(q, k) {
+                found.extend(m.keys.iter().copied());
+            }
+        })?;
+        let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
+        out.push(Row::new("usearch", params, build, bytes, measured, k));
+    }
+    Ok(out)
+}
