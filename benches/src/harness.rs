@@ -244,8 +244,8 @@ pub struct Row {
 
 /// What [`measure`] found for one setting.
 pub(crate) struct Measured {
-    recall: f64,
-    qps: f64,
+    pub(crate) recall: f64,
+    pub(crate) qps: f64,
     batch_qps: f64,
     p50: f64,
     p99: f64,

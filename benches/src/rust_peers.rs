@@ -40,6 +40,7 @@ pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
     index.set_searching_mode(true);
     let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
     let bytes = rss().saturating_sub(before).max(n * dim * 4);
+    eprintln!("hnsw_rs: built in {:.1}s", build.0);
     let mut out = Vec::new();
     for &ef in &args.ef {
         let k = args.k;
@@ -52,6 +53,10 @@ pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
                     .map(|nb| nb.d_id as u64),
             );
         })?;
+        eprintln!(
+            "  hnsw_rs ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+            measured.recall, measured.qps
+        );
         let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
         out.push(Row::new("hnsw_rs", params, build, bytes, measured, k));
     }
@@ -91,6 +96,7 @@ pub(crate) fn bench_usearch(data: &Data, args: &Args) -> Result<Vec<Row>> {
         .map_err(|e| anyhow!("usearch: adding vectors: {e}"))?;
     let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
     let bytes = index.memory_usage();
+    eprintln!("usearch: built in {:.1}s", build.0);
     let mut out = Vec::new();
     for &ef in &args.ef {
         let k = args.k;
@@ -101,6 +107,10 @@ pub(crate) fn bench_usearch(data: &Data, args: &Args) -> Result<Vec<Row>> {
                 found.extend(m.keys.iter().copied());
             }
         })?;
+        eprintln!(
+            "  usearch ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+            measured.recall, measured.qps
+        );
         let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
         out.push(Row::new("usearch", params, build, bytes, measured, k));
     }
