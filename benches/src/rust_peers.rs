@@ -41,26 +41,16 @@ pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
     let bytes = rss().saturating_sub(before).max(n * dim * 4);
     eprintln!("hnsw_rs: built in {:.1}s", build.0);
-    let mut out = Vec::new();
-    for &ef in &args.ef {
-        let k = args.k;
-        let measured = measure(data, k, args.repeats, |q, _: &mut (), found| {
-            found.clear();
-            found.extend(
-                index
-                    .search(q, k, ef.max(k))
-                    .iter()
-                    .map(|nb| nb.d_id as u64),
-            );
-        })?;
-        eprintln!(
-            "  hnsw_rs ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
-            measured.recall, measured.qps
-        );
-        let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
-        out.push(Row::new("hnsw_rs", params, build, bytes, measured, k));
-    }
-    Ok(out)
+    sweep(
+        "hnsw_rs",
+        data,
+        args,
+        (m, build, bytes),
+        |_| {},
+        |q, k, ef, found| {
+            found.extend(index.search(q, k, ef).iter().map(|nb| nb.d_id as u64));
+        },
+    )
 }
 
 /// `usearch`: an f32 index with squared L2, `connectivity = M`,
@@ -97,22 +87,45 @@ pub(crate) fn bench_usearch(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let build = (t.elapsed().as_secs_f64(), rayon::current_num_threads());
     let bytes = index.memory_usage();
     eprintln!("usearch: built in {:.1}s", build.0);
-    let mut out = Vec::new();
-    for &ef in &args.ef {
-        let k = args.k;
-        index.change_expansion_search(ef.max(k));
-        let measured = measure(data, k, args.repeats, |q, _: &mut (), found| {
-            found.clear();
+    sweep(
+        "usearch",
+        data,
+        args,
+        (m, build, bytes),
+        |ef| index.change_expansion_search(ef),
+        |q, k, _, found| {
             if let Ok(m) = index.search(q, k) {
                 found.extend(m.keys.iter().copied());
             }
+        },
+    )
+}
+
+/// One row per `--ef`: `set_ef(ef)` once, then `search(query, k, ef, found)`
+/// timed by the harness (`found` arrives empty).
+fn sweep(
+    name: &str,
+    data: &Data,
+    args: &Args,
+    (m, build, bytes): (usize, (f64, usize), usize),
+    set_ef: impl Fn(usize),
+    search: impl Fn(&[f32], usize, usize, &mut Vec<u64>) + Sync,
+) -> Result<Vec<Row>> {
+    let k = args.k;
+    let mut out = Vec::new();
+    for &ef in &args.ef {
+        let ef = ef.max(k);
+        set_ef(ef);
+        let measured = measure(data, k, args.repeats, |q, _: &mut (), found| {
+            found.clear();
+            search(q, k, ef, found);
         })?;
         eprintln!(
-            "  usearch ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
+            "  {name} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
             measured.recall, measured.qps
         );
         let params = serde_json::json!({"M": m, "ef_construction": args.ef_construction, "ef": ef});
-        out.push(Row::new("usearch", params, build, bytes, measured, k));
+        out.push(Row::new(name, params, build, bytes, measured, k));
     }
     Ok(out)
 }
