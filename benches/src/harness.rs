@@ -290,20 +290,21 @@ struct Report {
     results: Vec<serde_json::Value>,
 }
 
-/// An earlier report for `--compare`: its path, dataset name and rows.
-fn load_old_report(path: &Path) -> Result<(PathBuf, String, Vec<serde_json::Value>)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--compare: reading {}", path.display()))?;
-    let old: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("--compare: {} is not JSON", path.display()))?;
-    let Some(rows) = old["results"].as_array() else {
+/// An earlier report (`--compare`, `--plot`), checked to be one: its
+/// dataset name and the whole report.
+fn load_old_report(path: &Path) -> Result<(String, serde_json::Value)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let old: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    if !old["results"].is_array() {
         bail!(
-            "--compare: {} is not a benchmark report (no \"results\" list)",
+            "{} is not a benchmark report (no \"results\" list)",
             path.display()
         );
-    };
+    }
     let dataset = old["dataset"]["name"].as_str().unwrap_or("?").to_string();
-    Ok((path.to_path_buf(), dataset, rows.clone()))
+    Ok((dataset, old))
 }
 
 /// How a run ended.
@@ -323,9 +324,7 @@ pub enum Outcome {
 /// Bad options, unreadable data, a failed build or peer.
 pub fn run(args: Args) -> Result<Outcome> {
     if let Some(path) = &args.plot {
-        let (_, _, _) = load_old_report(path)?;
-        let text = std::fs::read_to_string(path)?;
-        let report: serde_json::Value = serde_json::from_str(&text)?;
+        let (_, report) = load_old_report(path).context("--plot")?;
         for f in report::write_report_files(&report, path)? {
             eprintln!("wrote {}", f.display());
         }
@@ -339,7 +338,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     let old = args
         .compare
         .as_ref()
-        .map(|p| load_old_report(p))
+        .map(|p| {
+            let (dataset, mut report) = load_old_report(p).context("--compare")?;
+            let rows = report["results"].as_array_mut().map(std::mem::take);
+            Ok::<_, anyhow::Error>((p.clone(), dataset, rows.unwrap_or_default()))
+        })
         .transpose()?;
     let data = load(&args)?;
     if let Some((old_path, old_dataset, _)) = &old
