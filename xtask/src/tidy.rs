@@ -44,6 +44,8 @@ mod tests {
                 "crc32fast",
             ],
         ),
+        // The Python package (PyPI, not crates.io): the index and its bindings.
+        ("zgq-python", &["zgq", "rayon", "pyo3", "numpy"]),
     ];
 
     /// Files allowed to contain `unsafe`, each with a `// SAFETY:` comment.

@@ -1,0 +1,21 @@
+"""ZGQ: approximate nearest-neighbour search over float32 vectors.
+
+Zones (balanced k-means), one HNSW graph per zone walked with quantized
+codes, an exact re-rank, and an index file opened memory-mapped::
+
+    import numpy as np, zgq
+
+    data = np.random.default_rng(0).random((10_000, 64), dtype=np.float32)
+    index = zgq.Index.build(data, metric="l2")
+    ids, distances = index.search(data[:5], k=10)   # uint64[5, 10], float32[5, 10]
+    index.save("vectors.zgq")
+    same = zgq.Index.open("vectors.zgq")            # memory-mapped, instant
+
+Distances are squared L2 for ``"l2"``, ``-dot`` for ``"ip"`` and
+``1 - cos`` for ``"cosine"``. A result a filter leaves empty has id
+:data:`MISSING` and distance ``inf``.
+"""
+
+from ._zgq import FORMAT_VERSION, MISSING, Index, __version__
+
+__all__ = ["Index", "MISSING", "FORMAT_VERSION", "__version__"]

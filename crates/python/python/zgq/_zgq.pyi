@@ -1,0 +1,155 @@
+"""Type stubs of the compiled module ``zgq._zgq`` (re-exported by ``zgq``)."""
+
+import os
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+#: The id of a result a filter left empty (its distance is ``inf``): 2**64 - 1.
+MISSING: int
+#: The index file format version this build writes (it reads older ones too).
+FORMAT_VERSION: int
+
+Metric = Literal["l2", "ip", "cosine"]
+Codes = Literal["sq8", "f32", "qg", "qg-rabitq", "pq4", "auto"]
+Path = Union[str, "os.PathLike[str]"]
+
+class Index:
+    """An approximate nearest-neighbour index over float32 vectors.
+
+    Make one with :meth:`build` or :meth:`open`. It is immutable: any number
+    of Python threads may search it at once, and every search, build and
+    save releases the GIL. Pickling copies the index file's bytes.
+    """
+
+    @staticmethod
+    def build(
+        data: npt.ArrayLike,
+        metric: Metric = "l2",
+        zones: Optional[int] = None,
+        m: Optional[int] = None,
+        ef_construction: int = 200,
+        codes: Codes = "sq8",
+        threads: Optional[int] = None,
+        seed: int = 0,
+        progress: Union[bool, Callable[[str, int, int], Any]] = False,
+        ids: Optional[npt.ArrayLike] = None,
+    ) -> "Index":
+        """Builds an index over the rows of ``data`` (``n × dim``).
+
+        ``data``: float32, C-contiguous or strided, is read in place when
+        contiguous and copied once otherwise; float64, float16 and integer
+        arrays (and lists) are converted to float32 with one copy.
+        ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (inner product)
+        or ``"cosine"`` (vectors normalized once).
+        ``zones``: k-means zones; ``None`` sizes them from ``n`` (graphs:
+        under 65,536 vectors per zone, at least 4; ``"pq4"``: ~200 vectors
+        each).
+        ``m``: graph degree (level-0 lists hold ``2·m``); ``None``: 16, or
+        for ``codes="auto"`` the degree measured best for ``dim`` (32 up to
+        96 dimensions).
+        ``ef_construction``: candidate list while building the graphs.
+        ``codes``: what the walk scores: ``"sq8"`` (8-bit scalar codes, then
+        an exact re-rank; 1.1–1.2× hnswlib's memory), ``"qg"`` (neighbour
+        blocks of 4-bit PQ codes: fastest in tens of dimensions, 2–6×
+        hnswlib's memory), ``"qg-rabitq"`` (blocks of 1-bit RaBitQ codes:
+        fastest in hundreds of dimensions), ``"f32"`` (exact walk),
+        ``"pq4"`` (no graph: a zone scan of 4-bit codes, the leanest), or
+        ``"auto"`` (the fastest measured for ``dim``: what the ``zgq``
+        command line builds). docs/TUNING.md has the measurements.
+        ``threads``: build threads (``None``: one per core); the same
+        ``seed`` gives the same index bytes for any count.
+        ``progress``: ``True`` prints each stage to ``sys.stderr``; a
+        callable is called as ``progress(stage, done, total)`` from the
+        build threads (about a hundred times per stage); an exception it
+        raises is raised by ``build`` once the build ends.
+        ``ids``: one distinct non-negative integer id per row (default: the
+        row numbers), returned by :meth:`search`.
+
+        Raises ``ValueError`` (empty data, NaN or infinity — naming row and
+        column —, a zero vector under cosine, parameters out of range),
+        ``TypeError`` (data that is not real numbers).
+        """
+    @staticmethod
+    def open(path: Path, verify: bool = False) -> "Index":
+        """Opens an index file memory-mapped: instant for any size, pages
+        read on demand and shared by every process that opens the file.
+        The header, metadata and shape are always checked; ``verify=True``
+        also checks every section's checksum (reading the whole file).
+        The file must not be truncated or rewritten in place while open
+        (``save`` replaces files by rename, which is safe).
+
+        Raises ``FileNotFoundError`` / ``PermissionError`` / ``OSError``
+        (not an index, an unsupported format version, damage)."""
+    @staticmethod
+    def from_bytes(data: bytes) -> "Index":
+        """An index from an index file's bytes (copied into memory)."""
+    def to_bytes(self) -> bytes:
+        """The index file's bytes."""
+    def save(self, path: Path) -> None:
+        """Writes the index file (to a temporary file in the same folder,
+        then renamed): a failed save leaves any existing file intact.
+        Raises ``OSError``."""
+    def verify(self) -> None:
+        """Checks every section's checksum and the graph's lists; raises
+        ``OSError`` naming the first damaged section."""
+    def search(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        nprobe: Optional[int] = None,
+        ef: Optional[int] = None,
+        rerank: Optional[int] = None,
+        threads: Optional[int] = None,
+        filter: Optional[npt.ArrayLike] = None,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """The ``k`` nearest neighbours of each query, nearest first.
+
+        ``queries``: ``nq × dim`` (any real dtype, converted to float32),
+        or one 1-d vector. Returns ``(ids, distances)``: ``uint64[nq, k]``
+        and ``float32[nq, k]`` (``[k]`` each for a 1-d query). Distances
+        are squared L2, ``-dot`` (``"ip"``) or ``1 - cos`` (``"cosine"``).
+        ``nprobe``: zones probed (``None``: :attr:`default_nprobe`).
+        ``ef``: candidate list of the walk (``None``: :attr:`default_ef`,
+        calibrated at build for recall@10 ≈ 0.95; a zone scan ignores it).
+        ``rerank``: candidates re-ranked exactly (``None``: ``ef``; for a
+        zone scan ``k · default_ef / 10``, 100 for ``k = 10``).
+        ``threads``: queries are searched in parallel on that many threads
+        (``None``: one per core); a single query runs on the calling thread.
+        ``filter``: a boolean mask (``mask[id]`` allows ``id``; ids past its
+        end are not allowed) or an array of the allowed ids. Rows with fewer
+        than ``k`` allowed hits end with id :data:`MISSING` and distance
+        ``inf``.
+
+        Raises ``ValueError`` (wrong dimension, NaN naming row and column,
+        ``k`` outside ``1..=len(index)``, ``nprobe`` outside
+        ``1..=zones``), ``TypeError`` (not real numbers)."""
+    def stats(self) -> Dict[str, Any]:
+        """Sizes, shape and build parameters: ``n``, ``dim``, ``metric``,
+        ``codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
+        ``default_ef``, ``default_nprobe``, ``file_bytes``,
+        ``resident_bytes`` (bytes in this process's memory; a mapped file's
+        pages are the OS's), ``mapped``, ``format_version``,
+        ``written_by``, ``sections`` (name, bytes, resident), ..."""
+    def __len__(self) -> int:
+        """Number of vectors."""
+    @property
+    def dim(self) -> int:
+        """Components per vector."""
+    @property
+    def metric(self) -> Metric:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+    @property
+    def codes(self) -> str:
+        """The codes the index was built with."""
+    @property
+    def zones(self) -> int:
+        """Number of zones."""
+    @property
+    def default_ef(self) -> int:
+        """``ef`` of a search given ``ef=None``."""
+    @property
+    def default_nprobe(self) -> int:
+        """``nprobe`` of a search given ``nprobe=None``."""

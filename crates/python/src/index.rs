@@ -1,0 +1,393 @@
+//! `zgq.Index`: the Python class over [`zgq::ZgqIndex`].
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use rayon::prelude::*;
+use zgq::{Codes, Metric, Neighbor, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
+
+use crate::array;
+use crate::error::{Context, to_py};
+use crate::filter::Filter;
+use crate::progress::PyProgress;
+use crate::threads;
+
+thread_local! {
+    /// Scratch and result buffer of searches run on this thread (Python
+    /// threads and `threads=1` calls): warm after the first query.
+    static SCRATCH: RefCell<(SearchScratch, Vec<Neighbor>)> =
+        RefCell::new((SearchScratch::new(), Vec::new()));
+}
+
+/// An approximate nearest-neighbour index over float32 vectors: zones,
+/// per-zone graphs and quantized codes (or a zone scan), searched with an
+/// exact re-rank. Make one with `Index.build(data)` or `Index.open(path)`;
+/// it is immutable, and any number of threads may search it at once.
+#[pyclass(frozen, module = "zgq")]
+pub(crate) struct Index {
+    inner: ZgqIndex,
+}
+
+fn metric_from_name(name: &str) -> PyResult<Metric> {
+    match name {
+        "l2" => Ok(Metric::L2),
+        "ip" => Ok(Metric::InnerProduct),
+        "cosine" => Ok(Metric::Cosine),
+        other => Err(PyValueError::new_err(format!(
+            "invalid metric: {other:?} (expected \"l2\", \"ip\" or \"cosine\")"
+        ))),
+    }
+}
+
+fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::L2 => "l2",
+        Metric::InnerProduct => "ip",
+        _ => "cosine",
+    }
+}
+
+/// Build parameters from the Python arguments.
+fn build_params(
+    metric: Metric,
+    dim: usize,
+    zones: Option<usize>,
+    m: Option<usize>,
+    ef_construction: usize,
+    codes: &str,
+    seed: u64,
+) -> PyResult<ZgqParams> {
+    let mut p = if codes == "auto" {
+        ZgqParams::graph_for_dim(metric, dim)
+    } else {
+        let codes: Codes = codes
+            .parse()
+            .map_err(|e: String| PyValueError::new_err(format!("invalid codes: {e}, or auto")))?;
+        ZgqParams {
+            codes,
+            ..ZgqParams::graph(metric)
+        }
+    };
+    p.zones = zones;
+    if let Some(m) = m {
+        p.m = m;
+    }
+    p.ef_construction = ef_construction;
+    p.seed = seed;
+    Ok(p)
+}
+
+/// Searches query `row` into its slices of the result arrays (left at
+/// `MISSING` / infinity past the hits a filter leaves).
+fn search_row(
+    index: &ZgqIndex,
+    params: &SearchParams<'_>,
+    row: usize,
+    query: &[f32],
+    (ids, distances): (&mut [u64], &mut [f32]),
+    (scratch, hits): &mut (SearchScratch, Vec<Neighbor>),
+) -> zgq::Result<()> {
+    index
+        .search_into(query, params, scratch, hits)
+        .map_err(|e| match e {
+            zgq::Error::NonFinite { column, value, .. } => {
+                zgq::Error::NonFinite { row, column, value }
+            }
+            e => e,
+        })?;
+    for ((hit, id), d) in hits.iter().zip(ids).zip(distances) {
+        (*id, *d) = (hit.id, hit.distance);
+    }
+    Ok(())
+}
+
+#[pymethods]
+impl Index {
+    #[new]
+    fn py_new() -> PyResult<Index> {
+        Err(PyTypeError::new_err(
+            "make an index with zgq.Index.build(data, ...) or zgq.Index.open(path)",
+        ))
+    }
+
+    /// Builds an index over the rows of `data` (n × dim). See the stubs
+    /// (`zgq/_zgq.pyi`) for every argument.
+    #[staticmethod]
+    #[pyo3(signature = (data, metric="l2", zones=None, m=None, ef_construction=200, codes="sq8", threads=None, seed=0, progress=None, ids=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        metric: &str,
+        zones: Option<usize>,
+        m: Option<usize>,
+        ef_construction: usize,
+        codes: &str,
+        threads: Option<usize>,
+        seed: u64,
+        progress: Option<&Bound<'_, PyAny>>,
+        ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Index> {
+        let metric = metric_from_name(metric)?;
+        let arr = array::f32_array(data, "data")?;
+        let (_, dim) = array::rows_dim(&arr, "data", false)?;
+        let params = build_params(metric, dim, zones, m, ef_construction, codes, seed)?;
+        let labels = ids.map(|i| array::ids(i, "ids")).transpose()?;
+        let progress = match progress {
+            Some(p) => PyProgress::from_arg(p)?,
+            None => None,
+        };
+        let pool = threads::pool(threads)?;
+        let view = arr.try_readonly()?;
+        let rows = view.as_slice()?;
+        let built = py.detach(|| {
+            threads::install(pool.as_deref(), || match &progress {
+                Some(p) => params.build_with(rows, dim, labels.as_deref(), p),
+                None => params.build_with(rows, dim, labels.as_deref(), &zgq::NoProgress),
+            })
+        });
+        if let Some(e) = progress.as_ref().and_then(|p| p.finish(py)) {
+            return Err(e);
+        }
+        Ok(Index {
+            inner: built.map_err(|e| to_py(e, Context::Arguments))?,
+        })
+    }
+
+    /// Opens an index file memory-mapped: instant for any size, and
+    /// processes that open the same file share its pages.
+    #[staticmethod]
+    #[pyo3(signature = (path, verify=false))]
+    fn open(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<Index> {
+        let inner = py.detach(|| {
+            let index = ZgqIndex::open(&path)?;
+            if verify {
+                index.verify()?;
+            }
+            Ok(index)
+        });
+        Ok(Index {
+            inner: inner.map_err(|e| to_py(e, Context::File))?,
+        })
+    }
+
+    /// An index from the bytes of an index file (`to_bytes`, or a file
+    /// read whole), copied into memory.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Index> {
+        let inner = ZgqIndex::from_bytes(data).map_err(|e| to_py(e, Context::File))?;
+        Ok(Index { inner })
+    }
+
+    /// The index file's bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.as_bytes())
+    }
+
+    /// Pickling goes through the file bytes.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        Ok((from_bytes, (slf.get().to_bytes(slf.py()),)))
+    }
+
+    /// Writes the index to `path` atomically: a failed save leaves any
+    /// existing file intact.
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.inner.save(&path))
+            .map_err(|e| to_py(e, Context::Arguments))
+    }
+
+    /// Checks every section's checksum and the graph's lists.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.verify())
+            .map_err(|e| to_py(e, Context::File))
+    }
+
+    /// The `k` nearest neighbours of each query: `(ids, distances)`.
+    #[pyo3(signature = (queries, k=10, nprobe=None, ef=None, rerank=None, threads=None, filter=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        k: usize,
+        nprobe: Option<usize>,
+        ef: Option<usize>,
+        rerank: Option<usize>,
+        threads: Option<usize>,
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let arr = array::f32_array(queries, "queries")?;
+        let single = arr.ndim() == 1;
+        let (nq, dim) = array::rows_dim(&arr, "queries", true)?;
+        let index = &self.inner;
+        if dim != index.dim() {
+            return Err(to_py(
+                zgq::Error::Dimension {
+                    expected: index.dim(),
+                    got: dim,
+                },
+                Context::Arguments,
+            ));
+        }
+        // A copy: another Python thread may write to the array while the
+        // GIL is released.
+        let rows = arr.try_readonly()?.as_slice()?.to_vec();
+        let filter = filter
+            .map(|f| Filter::from_py(f, index.len()))
+            .transpose()?;
+        let pool = threads::pool(threads)?;
+        let accepts = |id: u64| filter.as_ref().is_none_or(|f| f.accepts(id));
+        let mut params = SearchParams {
+            nprobe,
+            ef,
+            rerank,
+            ..SearchParams::new(k)
+        };
+        if filter.is_some() {
+            params = params.filter(&accepts);
+        }
+        let (ids, distances) = py
+            .detach(|| {
+                let mut ids = vec![u64::MAX; nq * k];
+                let mut distances = vec![f32::INFINITY; nq * k];
+                if k == 0 {
+                    // The library says what is wrong with k (checked
+                    // before anything but the query's shape and values).
+                    return index
+                        .search(&vec![0.0; dim], &params)
+                        .map(|_| (ids, distances));
+                }
+                let work = rows
+                    .chunks(dim.max(1))
+                    .zip(ids.chunks_mut(k))
+                    .zip(distances.chunks_mut(k));
+                if nq <= 1 || threads == Some(1) {
+                    SCRATCH.with_borrow_mut(|s| {
+                        work.enumerate().try_for_each(|(row, ((q, ids), dists))| {
+                            search_row(index, &params, row, q, (ids, dists), s)
+                        })
+                    })?;
+                } else {
+                    threads::install(pool.as_deref(), || {
+                        rows.par_chunks(dim)
+                            .zip(ids.par_chunks_mut(k))
+                            .zip(distances.par_chunks_mut(k))
+                            .enumerate()
+                            .try_for_each_init(
+                                || (SearchScratch::new(), Vec::new()),
+                                |s, (row, ((q, ids), dists))| {
+                                    search_row(index, &params, row, q, (ids, dists), s)
+                                },
+                            )
+                    })?;
+                }
+                Ok((ids, distances))
+            })
+            .map_err(|e| to_py(e, Context::Arguments))?;
+        let ids = PyArray1::from_vec(py, ids);
+        let distances = PyArray1::from_vec(py, distances);
+        if single {
+            return Ok((ids.into_any(), distances.into_any()));
+        }
+        Ok((
+            ids.reshape([nq, k])?.into_any(),
+            distances.reshape([nq, k])?.into_any(),
+        ))
+    }
+
+    /// Sizes, shape and build parameters, as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("n", s.n)?;
+        d.set_item("slots", s.slots)?;
+        d.set_item("dim", s.dim)?;
+        d.set_item("metric", metric_name(self.inner.metric()))?;
+        d.set_item("codes", self.inner.codes().name())?;
+        d.set_item("zones", s.zones)?;
+        d.set_item("zone_sizes_min_median_max", s.zone_sizes.to_vec())?;
+        d.set_item("replication", s.replication)?;
+        d.set_item("m", s.m.to_vec())?;
+        d.set_item("ef_construction", s.ef_construction)?;
+        d.set_item("seed", s.seed)?;
+        d.set_item("replicas", s.replicas)?;
+        d.set_item("stitch", s.stitch)?;
+        d.set_item("code_size", s.code_size)?;
+        d.set_item("default_nprobe", s.default_nprobe)?;
+        d.set_item("default_ef", s.default_ef)?;
+        d.set_item("resident_bytes", s.resident_bytes)?;
+        d.set_item("file_bytes", s.file_bytes)?;
+        d.set_item("mapped", s.mapped)?;
+        d.set_item("format_version", s.format_version)?;
+        d.set_item("written_by", s.written_by)?;
+        let sections = PyList::empty(py);
+        for (name, bytes, resident) in s.sections {
+            let e = PyDict::new(py);
+            e.set_item("name", name)?;
+            e.set_item("bytes", bytes)?;
+            e.set_item("resident", resident)?;
+            sections.append(e)?;
+        }
+        d.set_item("sections", sections)?;
+        Ok(d)
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Components per vector.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// `"l2"` (squared Euclidean distances), `"ip"` (distance `-dot`) or
+    /// `"cosine"` (distance `1 - cos`).
+    #[getter]
+    fn metric(&self) -> &'static str {
+        metric_name(self.inner.metric())
+    }
+
+    /// The codes the index was built with (`"sq8"`, `"qg"`, ...).
+    #[getter]
+    fn codes(&self) -> &'static str {
+        self.inner.codes().name()
+    }
+
+    /// Number of zones.
+    #[getter]
+    fn zones(&self) -> usize {
+        self.inner.zones()
+    }
+
+    /// `ef` used when `search` gets `ef=None` (calibrated at build).
+    #[getter]
+    fn default_ef(&self) -> usize {
+        self.inner.default_ef()
+    }
+
+    /// `nprobe` used when `search` gets `nprobe=None`.
+    #[getter]
+    fn default_nprobe(&self) -> usize {
+        self.inner.default_nprobe()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "zgq.Index(n={}, dim={}, metric={:?}, codes={:?}, zones={})",
+            self.inner.len(),
+            self.inner.dim(),
+            metric_name(self.inner.metric()),
+            self.inner.codes().name(),
+            self.inner.zones()
+        )
+    }
+}
