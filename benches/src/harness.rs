@@ -190,6 +190,10 @@ pub struct Args {
     /// crates in this process, built with the feature rust-peers).
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
+    /// Peer annb: run groups of the ann-benchmarks grid
+    /// (crates/python/ann-benchmarks/zgq/config.yml) to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    annb_groups: Vec<String>,
     /// Time each setting this many times and keep the best (as the baselines do).
     #[arg(long, default_value_t = 2)]
     pub(crate) repeats: usize,
@@ -415,6 +419,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         .iter()
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
+    if args.peers.iter().any(|p| p == "python") && args.peers.iter().any(|p| p == "hnswlib") {
+        bail!("peer python runs hnswlib itself, in its process: drop hnswlib from --peers");
+    }
     for peer in args.peers.iter().filter(|p| !p.is_empty()) {
         // The Rust crates run in this process (feature `rust-peers`).
         if matches!(peer.as_str(), "hnsw_rs" | "usearch") {
@@ -466,6 +473,53 @@ pub fn run(args: Args) -> Result<Outcome> {
                 Some(s) => vec!["--search".into(), s.clone()],
                 None => Vec::new(),
             },
+            "python" => {
+                // The index files this run's zgq methods saved, with their
+                // build times; hnswlib is built beside them in that process.
+                let mut extra = Vec::new();
+                for codes in &args.codes {
+                    let built = rows.iter().find(|r| {
+                        r.method.starts_with("zgq") && r.params["codes"] == codes.as_str()
+                    });
+                    if let Some(r) = built {
+                        extra.push("--index".to_string());
+                        extra.push(format!(
+                            "{}={}",
+                            zgq_index_path(&data.name, codes).display(),
+                            r.build_seconds
+                        ));
+                    }
+                }
+                if extra.is_empty() {
+                    bail!("peer python searches the indexes of --methods zgq: add it to --methods");
+                }
+                extra.extend([
+                    "--zgq-ef".into(),
+                    csv(&args.zgq_ef),
+                    "--scan-nprobe".into(),
+                    csv(&args.scan_nprobe),
+                    "--m".into(),
+                    args.peer_m.unwrap_or(args.m).to_string(),
+                    "--ef-construction".into(),
+                    args.ef_construction.to_string(),
+                    "--ef".into(),
+                    csv(&args.ef),
+                ]);
+                extra
+            }
+            "annb" => vec![
+                "--config".into(),
+                peers::script("zgq_annb_config.yml")?.display().to_string(),
+                "--groups".into(),
+                args.annb_groups.join(","),
+                "--metric".into(),
+                if data.metric == "angular" {
+                    "angular"
+                } else {
+                    "euclidean"
+                }
+                .into(),
+            ],
             _ => vec![
                 "--m".into(),
                 args.peer_m.unwrap_or(args.m).to_string(),
@@ -966,6 +1020,16 @@ fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Where [`bench_zgq`] saves the index it searches (the peer `python`
+/// opens the same file).
+fn zgq_index_path(dataset: &str, codes: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("bench")
+        .join(format!("{dataset}-{codes}.zgq"))
+}
+
 fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Vec<Row>> {
     let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
     let scan = codes == zgq::Codes::Pq4;
@@ -1004,12 +1068,9 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Ve
     let built = params.build_with(data.base.as_slice(), data.base.dim(), None, &stages)?;
     stages.finish();
     let build_seconds = t.elapsed().as_secs_f64();
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("bench");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(format!("{}-{codes_arg}.zgq", data.name));
+    let path = zgq_index_path(&data.name, codes_arg);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     built.save(&path)?;
     drop(built);
     let t = Instant::now();

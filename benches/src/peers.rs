@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 /// The peer scripts and their requirements, built into the binary so that
 /// an installed `zgq bench` runs them outside the source tree: written to
 /// `target/peers/scripts/` before a run.
-const FILES: [(&str, &str); 8] = [
+const FILES: [(&str, &str); 11] = [
     (
         "requirements.txt",
         include_str!("../peers/requirements.txt"),
@@ -32,7 +32,59 @@ const FILES: [(&str, &str); 8] = [
     ),
     ("symqg_peer.py", include_str!("../peers/symqg_peer.py")),
     ("scann_peer.py", include_str!("../peers/scann_peer.py")),
+    (
+        "zgq_python_peer.py",
+        include_str!("../peers/zgq_python_peer.py"),
+    ),
+    (
+        "zgq_annb_peer.py",
+        include_str!("../peers/zgq_annb_peer.py"),
+    ),
+    (
+        "zgq_annb_config.yml",
+        include_str!("../../crates/python/ann-benchmarks/zgq/config.yml"),
+    ),
 ];
+
+/// The path of one of [`FILES`], written out.
+pub fn script(name: &str) -> Result<PathBuf> {
+    Ok(scripts()?.join(name))
+}
+
+/// The Python package's source (`crates/python`), where this binary was built.
+fn package_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("crates")
+        .join("python")
+}
+
+/// Installs the `zgq` package from [`package_source`] into the peers' venv
+/// (pip builds it with cargo: quick when nothing changed), so the Python
+/// peers time the code of this checkout.
+fn install_zgq(py: &Path) -> Result<()> {
+    let src = package_source();
+    if !src.join("pyproject.toml").exists() {
+        bail!(
+            "the peers python and annb install the zgq package from its source, {}, which is not \
+             there (an installed binary): run them from a checkout with cargo xtask bench",
+            src.display()
+        );
+    }
+    eprintln!(
+        "peers: installing the zgq package from {} ...",
+        src.display()
+    );
+    let ok = Command::new(py)
+        .args(["-m", "pip", "install", "--quiet"])
+        .arg(&src)
+        .status()?
+        .success();
+    if !ok {
+        bail!("pip could not build and install {}", src.display());
+    }
+    Ok(())
+}
 
 /// Writes [`FILES`] where the peers run from (only those that changed).
 fn scripts() -> Result<PathBuf> {
@@ -99,13 +151,19 @@ pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_jso
         "faiss-ivfpq" => "faiss_ivfpq_peer.py",
         "symqg" => "symqg_peer.py",
         "scann" => "scann_peer.py",
+        "python" => "zgq_python_peer.py",
+        "annb" => "zgq_annb_peer.py",
         other => bail!(
-            "unknown peer {other:?}; available: hnswlib, faiss-hnsw, symqg, scann, faiss-kmeans, faiss-ivfpq"
+            "unknown peer {other:?}; available: hnswlib, faiss-hnsw, symqg, scann, faiss-kmeans, \
+             faiss-ivfpq, python (ZGQ from Python beside hnswlib), annb (ZGQ's ann-benchmarks wrapper)"
         ),
     };
     let Some(py) = python()? else {
         return Ok(Vec::new());
     };
+    if matches!(name, "python" | "annb") {
+        install_zgq(&py)?;
+    }
     let out = target().join("peers").join(format!("{name}-rows.json"));
     let script = scripts()?.join(script);
     let status = Command::new(&py)
