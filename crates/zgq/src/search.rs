@@ -135,7 +135,7 @@ impl ZgqIndex {
     /// `1..=zones()`. A filter that rejects everything gives an empty
     /// result, not an error.
     pub fn search(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        let mut out = Vec::with_capacity(params.k);
+        let mut out = Vec::with_capacity(params.k.min(self.len()));
         self.search_into(query, params, &mut SearchScratch::new(), &mut out)?;
         Ok(out)
     }
@@ -162,7 +162,7 @@ impl ZgqIndex {
             .par_chunks(dim)
             .enumerate()
             .map_init(SearchScratch::new, |s, (row, q)| {
-                let mut out = Vec::with_capacity(params.k);
+                let mut out = Vec::with_capacity(params.k.min(self.len()));
                 match self.search_into(q, params, s, &mut out) {
                     Err(Error::NonFinite { column, value, .. }) => {
                         Err(Error::NonFinite { row, column, value })
@@ -204,6 +204,15 @@ impl ZgqIndex {
                 ),
             ));
         }
+        // A pool or a re-rank beyond the stored vectors holds nothing more:
+        // clamping keeps a huge value (a Python caller's `ef=10**12`) from
+        // allocating its size.
+        let slots = self.slots();
+        let params = &SearchParams {
+            ef: params.ef.map(|ef| ef.min(slots)),
+            rerank: params.rerank.map(|r| r.min(slots)),
+            ..*params
+        };
         let zones = self.zones();
         let nprobe = params.nprobe.unwrap_or_else(|| self.default_nprobe());
         if nprobe == 0 || nprobe > zones {

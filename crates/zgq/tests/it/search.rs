@@ -551,3 +551,50 @@ fn default_ef_is_calibrated_per_index() {
         assert!(r >= 0.9, "default ef {}: recall {r}", index.default_ef());
     }
 }
+
+/// A pool or re-rank larger than the index (a Python caller's `ef=10**12`)
+/// answers as one of every slot would, in every design, and a huge `k` is
+/// refused: before, the neighbour-block walk allocated the pool and
+/// `search` its `k` results first, and both aborted.
+#[test]
+fn huge_ef_and_rerank_answer_like_every_slot() {
+    let (base, queries) = data(1_500, 5, 8, 6);
+    for codes in [Codes::Sq8, Codes::Qg, Codes::QgRabitq, Codes::Pq4] {
+        let index = ZgqParams {
+            codes,
+            zones: Some(3),
+            ..ZgqParams::graph(Metric::L2)
+        }
+        .build(base.as_slice(), 8)
+        .unwrap();
+        let slots = index.stats().slots;
+        // k beyond the index: an error, not an allocation of k results.
+        let err = index.search(queries.row(0), &SearchParams::new(1 << 50));
+        assert!(
+            matches!(err, Err(Error::Parameter { name: "k", .. })),
+            "{err:?}"
+        );
+        let err = index.search_batch(queries.as_slice(), &SearchParams::new(1 << 50));
+        assert!(
+            matches!(err, Err(Error::Parameter { name: "k", .. })),
+            "{err:?}"
+        );
+        for q in queries.iter_rows() {
+            let all = SearchParams {
+                ef: Some(slots),
+                rerank: Some(slots),
+                ..SearchParams::new(5)
+            };
+            let huge = SearchParams {
+                ef: Some(1 << 40),
+                rerank: Some(usize::MAX),
+                ..all
+            };
+            assert_eq!(
+                index.search(q, &huge).unwrap(),
+                index.search(q, &all).unwrap(),
+                "{codes:?}"
+            );
+        }
+    }
+}
