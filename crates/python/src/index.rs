@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods, ndarray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -79,6 +79,28 @@ fn build_params(
     p.ef_construction = ef_construction;
     p.seed = seed;
     Ok(p)
+}
+
+/// A numpy array of search results: 1-d for a single query, else `shape`.
+/// Small results are copied into numpy's memory (cheaper per call than
+/// wrapping the vector in a base object); large ones keep the vector.
+fn result_array<'py, T: Element>(
+    py: Python<'py>,
+    values: Vec<T>,
+    shape: Option<(usize, usize)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    const COPY_BELOW: usize = 1 << 14;
+    let Some(shape) = shape else {
+        return Ok(PyArray1::from_slice(py, &values).into_any());
+    };
+    let wrong = |e: ndarray::ShapeError| PyValueError::new_err(e.to_string());
+    if values.len() < COPY_BELOW {
+        let view = ndarray::ArrayView2::from_shape(shape, &values).map_err(wrong)?;
+        Ok(PyArray2::from_array(py, &view).into_any())
+    } else {
+        let owned = ndarray::Array2::from_shape_vec(shape, values).map_err(wrong)?;
+        Ok(PyArray2::from_owned_array(py, owned).into_any())
+    }
 }
 
 /// Searches query `row` into its slices of the result arrays (left at
@@ -238,7 +260,7 @@ impl Index {
         }
         // A copy: another Python thread may write to the array while the
         // GIL is released.
-        let rows = arr.try_readonly()?.as_slice()?.to_vec();
+        let rows = arr.to_vec()?;
         let filter = filter
             .map(|f| Filter::from_py(f, index.len()))
             .transpose()?;
@@ -253,17 +275,18 @@ impl Index {
         if filter.is_some() {
             params = params.filter(&accepts);
         }
+        if k == 0 || k > index.len() {
+            // Before allocating nq × k results: the library says what is
+            // wrong with k (checked before anything but the query's shape
+            // and values, so a zero query serves).
+            if let Err(e) = index.search(&vec![0.0; dim], &params) {
+                return Err(to_py(e, Context::Arguments));
+            }
+        }
         let (ids, distances) = py
             .detach(|| {
                 let mut ids = vec![u64::MAX; nq * k];
                 let mut distances = vec![f32::INFINITY; nq * k];
-                if k == 0 {
-                    // The library says what is wrong with k (checked
-                    // before anything but the query's shape and values).
-                    return index
-                        .search(&vec![0.0; dim], &params)
-                        .map(|_| (ids, distances));
-                }
                 let work = rows
                     .chunks(dim.max(1))
                     .zip(ids.chunks_mut(k))
@@ -291,14 +314,10 @@ impl Index {
                 Ok((ids, distances))
             })
             .map_err(|e| to_py(e, Context::Arguments))?;
-        let ids = PyArray1::from_vec(py, ids);
-        let distances = PyArray1::from_vec(py, distances);
-        if single {
-            return Ok((ids.into_any(), distances.into_any()));
-        }
+        let shape = (!single).then_some((nq, k));
         Ok((
-            ids.reshape([nq, k])?.into_any(),
-            distances.reshape([nq, k])?.into_any(),
+            result_array(py, ids, shape)?,
+            result_array(py, distances, shape)?,
         ))
     }
 

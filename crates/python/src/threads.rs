@@ -15,10 +15,14 @@ pub(crate) fn pool(threads: Option<usize>) -> PyResult<Option<Arc<ThreadPool>>> 
     let Some(threads) = threads else {
         return Ok(None);
     };
-    if threads == 0 {
-        return Err(PyValueError::new_err(
-            "invalid threads: 0 (give at least 1, or None for one per core)",
-        ));
+    // Far more threads than cores only costs (100,000 took minutes to start).
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let most = (4 * cores).max(64);
+    if threads == 0 || threads > most {
+        return Err(PyValueError::new_err(format!(
+            "invalid threads: {threads} (give 1..={most}, at most 4× this machine's {cores} cores \
+             or 64; or None for one per core)"
+        )));
     }
     let mut pools = POOLS
         .lock()

@@ -79,6 +79,17 @@ def test_every_code_type_finds_neighbours(codes, data):
     assert recall(ids, brute_force("l2", queries, base, 10)) >= 0.9
 
 
+@pytest.mark.parametrize("codes", ["sq8", "qg", "pq4"])
+def test_a_huge_ef_or_rerank_is_every_vector(codes, data):
+    # The walk once allocated its pool at the size asked: ef=10**12 aborted
+    # the interpreter.
+    base, queries = data
+    index = build(base, codes=codes)
+    huge = index.search(queries[:5], k=10, ef=10**12, rerank=2**63)
+    every = index.search(queries[:5], k=10, ef=2000, rerank=2000)
+    np.testing.assert_array_equal(huge[0], every[0])
+
+
 def test_defaults_are_calibrated_and_larger_ef_finds_more(data):
     base, queries = data
     index = build(base)
@@ -272,8 +283,9 @@ def test_bad_data_raises_value_or_type_errors(data):
         zgq.Index.build(base, codes="pq17")
     with pytest.raises(ValueError, match="zones"):
         zgq.Index.build(base, zones=5000)
-    with pytest.raises(ValueError, match="threads"):
-        zgq.Index.build(base, threads=0)
+    for threads in [0, 100_000]:
+        with pytest.raises(ValueError, match="threads"):
+            zgq.Index.build(base, threads=threads)
     with pytest.raises(ValueError, match="ids"):
         zgq.Index.build(base, ids=np.zeros(2000, np.uint64))  # not distinct
     with pytest.raises(ValueError, match="non-negative"):
@@ -292,7 +304,8 @@ def test_bad_queries_raise_value_errors(made, data):
     nan[5, 2] = np.inf
     with pytest.raises(ValueError, match="row 5, component 2"):
         made.search(nan)
-    for bad in [dict(k=0), dict(k=2001), dict(nprobe=0), dict(nprobe=made.zones + 1), dict(threads=0)]:
+    for bad in [dict(k=0), dict(k=2001), dict(k=10**15), dict(nprobe=0), dict(nprobe=made.zones + 1),
+                dict(threads=0)]:
         with pytest.raises(ValueError, match=next(iter(bad))):
             made.search(queries, **bad)
     with pytest.raises(TypeError, match="real numbers"):

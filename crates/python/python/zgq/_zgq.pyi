@@ -59,7 +59,8 @@ class Index:
         ``"pq4"`` (no graph: a zone scan of 4-bit codes, the leanest), or
         ``"auto"`` (the fastest measured for ``dim``: what the ``zgq``
         command line builds). docs/TUNING.md has the measurements.
-        ``threads``: build threads (``None``: one per core); the same
+        ``threads``: build threads (``None``: one per core; at most 4× the
+        cores, or 64); the same
         ``seed`` gives the same index bytes for any count.
         ``progress``: ``True`` prints each stage to ``sys.stderr``; a
         callable is called as ``progress(stage, done, total)`` from the
