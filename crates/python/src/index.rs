@@ -264,7 +264,12 @@ impl Index {
         let filter = filter
             .map(|f| Filter::from_py(f, index.len()))
             .transpose()?;
-        let pool = threads::pool(threads)?;
+        // One query, or one thread: the calling thread, no pool.
+        let on_caller = nq <= 1 || threads == Some(1);
+        let pool = match threads {
+            Some(t) if on_caller => threads::check(t).map(|()| None)?,
+            _ => threads::pool(threads)?,
+        };
         let accepts = |id: u64| filter.as_ref().is_none_or(|f| f.accepts(id));
         let mut params = SearchParams {
             nprobe,
@@ -291,7 +296,7 @@ impl Index {
                     .chunks(dim.max(1))
                     .zip(ids.chunks_mut(k))
                     .zip(distances.chunks_mut(k));
-                if nq <= 1 || threads == Some(1) {
+                if on_caller {
                     SCRATCH.with_borrow_mut(|s| {
                         work.enumerate().try_for_each(|(row, ((q, ids), dists))| {
                             search_row(index, &params, row, q, (ids, dists), s)
