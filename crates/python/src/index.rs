@@ -136,8 +136,22 @@ impl Index {
         ))
     }
 
-    /// Builds an index over the rows of `data` (n × dim). See the stubs
-    /// (`zgq/_zgq.pyi`) for every argument.
+    /// Builds an index over the rows of `data` (n × dim).
+    ///
+    /// data: float32 (read in place when C-contiguous) or any real dtype,
+    ///     converted once. metric: "l2" | "ip" | "cosine".
+    /// zones: k-means zones (None: sized from n). m: graph degree (None: 16,
+    ///     or the dimension's best for codes="auto").
+    /// ef_construction: build candidate list. codes: "sq8" (lean graph,
+    ///     about hnswlib's memory), "qg" / "qg-rabitq" (neighbour blocks,
+    ///     fastest), "f32", "pq4" (zone scan, no graph) or "auto".
+    /// threads: build threads (None: one per core). seed: same seed, same
+    ///     bytes for any thread count. progress: True prints stages to
+    ///     sys.stderr; a callable gets (stage, done, total).
+    /// ids: one distinct non-negative integer id per row (None: row numbers).
+    ///
+    /// Raises ValueError (empty data, NaN naming its row and column,
+    /// parameters out of range) or TypeError (not real numbers).
     #[staticmethod]
     #[pyo3(signature = (data, metric="l2", zones=None, m=None, ef_construction=200, codes="sq8", threads=None, seed=0, progress=None, ids=None))]
     #[allow(clippy::too_many_arguments)]
@@ -231,7 +245,21 @@ impl Index {
             .map_err(|e| to_py(e, Context::File))
     }
 
-    /// The `k` nearest neighbours of each query: `(ids, distances)`.
+    /// The `k` nearest neighbours of each query, nearest first.
+    ///
+    /// queries: (nq, dim) of any real dtype, or one 1-d vector.
+    /// Returns (ids, distances): uint64 and float32, (nq, k) — or (k,) for
+    ///     a 1-d query. Distances: squared L2, -dot ("ip"), 1 - cos.
+    /// nprobe: zones probed (None: default_nprobe). ef: the walk's
+    ///     candidate list (None: default_ef, calibrated for recall ~0.95).
+    /// rerank: candidates re-ranked exactly (None: ef; a zone scan's own).
+    /// threads: threads for many queries (None: one per core); one query
+    ///     runs on the calling thread. The GIL is released throughout.
+    /// filter: a boolean mask over ids or an array of allowed ids; rows
+    ///     with fewer than k allowed hits end with MISSING ids and inf.
+    ///
+    /// Raises ValueError (wrong dimension, NaN, k outside 1..=len(index),
+    /// nprobe outside 1..=zones) or TypeError (not real numbers).
     #[pyo3(signature = (queries, k=10, nprobe=None, ef=None, rerank=None, threads=None, filter=None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
