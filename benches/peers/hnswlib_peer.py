@@ -29,20 +29,12 @@ def log(msg):
     print("[hnswlib] " + msg, file=sys.stderr, flush=True)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    common_args(ap)
-    ap.add_argument("--m", type=int, default=16)
-    ap.add_argument("--ef-construction", type=int, default=200)
-    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512")
-    ap.add_argument("--seed", type=int, default=100)
-    a = ap.parse_args()
-
-    base, query, truth = load(a)
+def measure(a, base, query, truth, space, note, log):
+    """Builds hnswlib (a.m, a.ef_construction, a.seed, a.threads) over
+    `base` in `space` and times each of a.ef under peercommon's rules;
+    returns the rows ("hnswlib"; `note` appended to the library name)."""
     n, d = base.shape
-    log("base %d x %d, %d queries" % (n, d, len(query)))
-
-    idx = hnswlib.Index(space="l2", dim=d)
+    idx = hnswlib.Index(space=space, dim=d)
     idx.init_index(max_elements=n, ef_construction=a.ef_construction, M=a.m, random_seed=a.seed)
     t0 = time.perf_counter()
     idx.add_items(base, np.arange(n), num_threads=a.threads)
@@ -60,9 +52,24 @@ def main():
             query, singles, a.repeats)
         rows.append(row("hnswlib", {"M": a.m, "ef_construction": a.ef_construction, "ef": ef},
                         build, a.threads, index_bytes, labels, truth, batch, loop, lat, a.k,
-                        "hnswlib " + getattr(hnswlib, "__version__", "0.8.0")))
+                        "hnswlib " + getattr(hnswlib, "__version__", "0.8.0") + note))
         log("ef %4d: recall@10 %.4f, %8.0f QPS (1-thread batch), %8.0f per call"
             % (ef, rows[-1]["recall_at_10"], rows[-1]["qps"], rows[-1]["qps_per_call"]))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    common_args(ap)
+    ap.add_argument("--m", type=int, default=16)
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512")
+    ap.add_argument("--seed", type=int, default=100)
+    a = ap.parse_args()
+
+    base, query, truth = load(a)
+    log("base %d x %d, %d queries" % (base.shape + (len(query),)))
+    rows = measure(a, base, query, truth, "l2", "", log)
     with open(a.out, "w") as f:
         json.dump(rows, f, indent=1)
 

@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from peercommon import common_args, load, row, saved_size, time_setting
+from peercommon import common_args, load, row, time_setting
 
 METHODS = {"sq8": "zgq-py", "f32": "zgq-py", "qg": "zgq-qg-py", "qg-rabitq": "zgq-rabitq-py",
            "pq4": "zgq-scan-py"}
@@ -44,11 +44,10 @@ def main():
     if not a.index:
         raise SystemExit("python peer: no --index files (run it with --methods zgq)")
 
-    import hnswlib
     import zgq
+    from hnswlib_peer import measure
 
     base, query, truth = load(a)
-    n, d = base.shape
     singles = [np.ascontiguousarray(query[i:i + 1]) for i in range(len(query))]
     rows = []
 
@@ -77,25 +76,7 @@ def main():
         del index
 
     space = {"l2": "l2", "cosine": "cosine", "ip": "ip"}[metric]
-    idx = hnswlib.Index(space=space, dim=d)
-    idx.init_index(max_elements=n, ef_construction=a.ef_construction, M=a.m, random_seed=a.seed)
-    import time
-    t0 = time.perf_counter()
-    idx.add_items(base, np.arange(n), num_threads=a.threads)
-    build = time.perf_counter() - t0
-    log("hnswlib built in %.1fs with %d threads" % (build, a.threads))
-    index_bytes = saved_size(idx.save_index, ".hnsw")
-    for ef in [int(x) for x in a.ef.split(",") if x]:
-        idx.set_ef(ef)
-        labels, batch, loop, lat = time_setting(
-            lambda qs: idx.knn_query(qs, k=a.k, num_threads=1)[0],
-            lambda q: idx.knn_query(q, k=a.k, num_threads=1),
-            query, singles, a.repeats)
-        rows.append(row("hnswlib", {"M": a.m, "ef_construction": a.ef_construction, "ef": ef},
-                        build, a.threads, index_bytes, labels, truth, batch, loop, lat, a.k,
-                        "hnswlib " + getattr(hnswlib, "__version__", "0.8.0") + " (same process)"))
-        log("hnswlib ef %4d: recall@10 %.4f, %8.0f QPS (1-thread batch), %8.0f per call"
-            % (ef, rows[-1]["recall_at_10"], rows[-1]["qps"], rows[-1]["qps_per_call"]))
+    rows += measure(a, base, query, truth, space, " (same process)", lambda m: log("hnswlib " + m))
     with open(a.out, "w") as f:
         json.dump(rows, f, indent=1)
 

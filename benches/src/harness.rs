@@ -450,6 +450,15 @@ pub fn run(args: Args) -> Result<Outcome> {
             Some(d) if d.is_dir() => d.clone(),
             _ => write_builtin(&data)?,
         };
+        // The graph peers' options (hnswlib, faiss-hnsw; python's hnswlib).
+        let hnsw_args: Vec<String> = vec![
+            "--m".into(),
+            args.peer_m.unwrap_or(args.m).to_string(),
+            "--ef-construction".into(),
+            args.ef_construction.to_string(),
+            "--ef".into(),
+            csv(&args.ef),
+        ];
         let mut extra: Vec<String> = match peer.as_str() {
             "faiss-ivfpq" => vec![
                 "--nlist".into(),
@@ -498,13 +507,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                     csv(&args.zgq_ef),
                     "--scan-nprobe".into(),
                     csv(&args.scan_nprobe),
-                    "--m".into(),
-                    args.peer_m.unwrap_or(args.m).to_string(),
-                    "--ef-construction".into(),
-                    args.ef_construction.to_string(),
-                    "--ef".into(),
-                    csv(&args.ef),
                 ]);
+                extra.extend(hnsw_args);
                 extra
             }
             "annb" => vec![
@@ -520,14 +524,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 }
                 .into(),
             ],
-            _ => vec![
-                "--m".into(),
-                args.peer_m.unwrap_or(args.m).to_string(),
-                "--ef-construction".into(),
-                args.ef_construction.to_string(),
-                "--ef".into(),
-                csv(&args.ef),
-            ],
+            _ => hnsw_args,
         };
         extra.extend([
             "--k".to_string(),
