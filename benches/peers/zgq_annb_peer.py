@@ -3,7 +3,8 @@
 the suite drives it, over the grid of its config.yml
 (crates/python/ann-benchmarks/zgq/config.yml): per run group, construct
 ZGQ(metric, arg_group), fit(base), then per query argument
-set_query_arguments(arg), query(v, k) per query (the suite's default mode,
+set_query_arguments(*args) over the product of its query_args lists,
+query(v, k) per query (the suite's default mode,
 timed as qps_per_call with p50/p99) and batch_query (timed as qps; it uses
 every core, as in the suite's --batch mode). Memory: get_memory_usage()
 after fit minus before, as the suite reports it.
@@ -13,6 +14,7 @@ Run by `cargo xtask bench --peers annb [--annb-groups auto,scan]`; rows
 """
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -58,8 +60,9 @@ def main():
             build = time.perf_counter() - t0
             memory_kb = algo.get_memory_usage() - before
             log("%s %s: fit in %.1fs, +%.0f kB" % (name, method_param, build, memory_kb))
-            for qa in group["query_args"][0]:
-                algo.set_query_arguments(qa)
+            # The suite's rule: the Cartesian product of the query_args lists.
+            for qa in itertools.product(*group["query_args"]):
+                algo.set_query_arguments(*qa)
                 lat = np.empty(len(query))
                 t0 = time.perf_counter()
                 labels = []
@@ -77,7 +80,7 @@ def main():
                     raise SystemExit("annb: batch_query and query disagree at %s" % algo)
                 rows.append({
                     "method": "zgq-annb",
-                    "params": dict(method_param, group=name, query_arg=qa),
+                    "params": dict(method_param, group=name, query_args=list(qa)),
                     "build_seconds": build,
                     "build_threads": a.threads,
                     "index_bytes": algo.get_additional()["index_bytes"],

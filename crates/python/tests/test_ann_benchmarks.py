@@ -32,6 +32,19 @@ def test_the_suite_protocol_finds_neighbours(data, metric, params, arg):
     assert algo.index is None
 
 
+def test_a_second_query_argument_sets_rerank(data):
+    base, queries = data
+    algo = ZGQ("euclidean", {"codes": "pq4"})
+    algo.fit(base)
+    truth = brute_force("l2", queries, base, 10)
+    algo.set_query_arguments(10_000, 10)  # every zone, but only 10 re-ranked
+    assert "'rerank': 10" in str(algo)
+    few = recall(np.stack([algo.query(q, 10) for q in queries]), truth)
+    algo.set_query_arguments(10_000, 500)
+    many = recall(np.stack([algo.query(q, 10) for q in queries]), truth)
+    assert many > few and many >= 0.99
+
+
 def test_unknown_metric_is_refused():
     with pytest.raises(ValueError, match="hamming"):
         ZGQ("hamming", {})

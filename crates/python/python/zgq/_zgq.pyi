@@ -131,8 +131,8 @@ class Index:
         """Sizes, shape and build parameters: ``n``, ``dim``, ``metric``,
         ``codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
         ``default_ef``, ``default_nprobe``, ``file_bytes``,
-        ``resident_bytes`` (bytes in this process's memory; a mapped file's
-        pages are the OS's), ``mapped``, ``format_version``,
+        ``resident_bytes`` (the sections every query reads: what stays in
+        memory while a mapped index is searched), ``mapped``, ``format_version``,
         ``written_by``, ``sections`` (name, bytes, resident), ..."""
     def __len__(self) -> int:
         """Number of vectors."""

@@ -10,7 +10,8 @@ repository), calls ``fit(X)`` once, then ``set_query_arguments(x)`` and
 * ``M`` (graph degree; default 16, or the dimension's for ``auto``),
   ``efConstruction`` (default 200), ``zones``, ``seed`` (default 0).
 
-The query argument is ``ef`` for a graph and ``nprobe`` for a zone scan.
+The query argument is ``ef`` for a graph and ``nprobe`` for a zone scan,
+optionally followed by ``rerank`` (a second ``query_args`` list).
 ``query`` searches on the calling thread (the suite's single-query mode);
 ``batch_query`` uses every core.
 
@@ -44,6 +45,7 @@ class ZGQ(_Base):
         self.index = None
         self.ef = None
         self.nprobe = None
+        self.rerank = None
         self.res = None
         self.name = f"zgq ({self.method_param})"
 
@@ -59,20 +61,26 @@ class ZGQ(_Base):
             seed=p.get("seed", 0),
         )
 
-    def set_query_arguments(self, arg):
-        """``ef`` for a graph index, ``nprobe`` for a zone scan (``pq4``)."""
+    def set_query_arguments(self, arg, rerank=None):
+        """``ef`` for a graph index, ``nprobe`` for a zone scan (``pq4``);
+        ``rerank`` (optional second query argument): candidates re-ranked
+        exactly (None: the index's default)."""
+        self.rerank = None if rerank is None else int(rerank)
         if self.index is not None and self.index.codes == "pq4":
             self.ef, self.nprobe = None, min(int(arg), self.index.zones)
-            self.name = f"zgq ({self.method_param}, 'nprobe': {self.nprobe})"
+            knobs = f"'nprobe': {self.nprobe}"
         else:
             self.ef, self.nprobe = int(arg), None
-            self.name = f"zgq ({self.method_param}, 'ef': {self.ef})"
+            knobs = f"'ef': {self.ef}"
+        if self.rerank is not None:
+            knobs += f", 'rerank': {self.rerank}"
+        self.name = f"zgq ({self.method_param}, {knobs})"
 
     def query(self, v, n):
-        return self.index.search(v, k=n, ef=self.ef, nprobe=self.nprobe, threads=1)[0]
+        return self.index.search(v, k=n, ef=self.ef, nprobe=self.nprobe, rerank=self.rerank, threads=1)[0]
 
     def batch_query(self, X, n):
-        self.res = self.index.search(X, k=n, ef=self.ef, nprobe=self.nprobe)[0]
+        self.res = self.index.search(X, k=n, ef=self.ef, nprobe=self.nprobe, rerank=self.rerank)[0]
 
     def get_batch_results(self):
         return self.res
