@@ -2,7 +2,7 @@
 """SymphonyQG (rabitqlib's SymqgIndex) beside ZGQ: a quantized graph whose
 records hold each node's vector, its neighbours' RaBitQ codes in fast-scan
 batches of 32 and their ids; the walk scores the expanded node exactly from
-its record (the design ZGQ's `hnsw-qg` follows).
+its record (the design ZGQ's neighbour-block graph follows).
 
 Run by `cargo xtask bench --peers symqg`; writes the harness's row shape to
 --out. SymqgIndex needs a dimension of at least 64: shorter vectors are

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use zgq_data::Matrix;
 
-use crate::{flat, hnsw_qg, hnsw_sq8, ivfpq, peers, report};
+use crate::{flat, peers, report};
 
 /// The harness's options (`cargo xtask bench --help`, `zgq bench --help`).
 #[derive(Parser, Debug)]
@@ -27,25 +27,9 @@ pub struct Args {
     /// clustered data.
     #[arg(long)]
     dataset: Option<PathBuf>,
-    /// Comma-separated methods: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq.
+    /// Comma-separated methods: flat (exact), hnsw (zgq-hnsw's graph), zgq (the index).
     #[arg(long, default_value = "flat,hnsw,zgq")]
     methods: String,
-    /// ivfpq: coarse lists.
-    #[arg(long, default_value_t = 256)]
-    nlist: usize,
-    /// ivfpq: PQ sub-quantizers (must divide the dimension).
-    #[arg(long, default_value_t = 16)]
-    pq_m: usize,
-    /// ivfpq: bits per sub-quantizer (4 or 8).
-    #[arg(long, default_value_t = 8)]
-    pq_bits: u32,
-    /// ivfpq: the nprobe values to sweep.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1,2,4,8,16,32,64,128,256"
-    )]
-    nprobe: Vec<usize>,
     /// hnsw: the ef values to sweep.
     #[arg(
         long,
@@ -53,27 +37,18 @@ pub struct Args {
         default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
     )]
     pub(crate) ef: Vec<usize>,
-    /// hnsw-qg: PQ sub-quantizers of the neighbour blocks (default: the
-    /// library's rule, ZgqParams::default_pq_m).
-    #[arg(long)]
-    qg_pq_m: Option<usize>,
-    /// hnsw-qg: codes of the neighbour blocks, comma-separated, each
-    /// measured: pq4 (the vectors), edge (4-bit PQ of the residuals
-    /// neighbour − node), rabitq (1-bit RaBitQ codes of the residuals).
-    #[arg(long, value_delimiter = ',', default_value = "pq4")]
-    qg_codes: Vec<String>,
-    /// hnsw-qg rabitq and zgq qg-rabitq: bits per code (the rotated dimension, a multiple of
+    /// zgq qg-rabitq: bits per code (the rotated dimension, a multiple of
     /// 16; default: the dimension rounded up to 16).
     #[arg(long)]
     qg_bits: Option<usize>,
-    /// hnsw-qg and zgq qg / qg-rabitq: fill the free level-0 slots of the
+    /// zgq qg / qg-rabitq: fill the free level-0 slots of the
     /// blocks' graph with the nearest two-hop neighbours
     /// (zgq_hnsw::fill_level0).
     /// Comma-separated to measure both (`false,true`); the library's
     /// default is to fill.
     #[arg(long, value_delimiter = ',', default_value = "true")]
     qg_fill: Vec<bool>,
-    /// hnsw-qg and zgq qg: pool nodes re-ranked after the walk, to sweep
+    /// zgq qg / qg-rabitq: pool nodes re-ranked after the walk, to sweep
     /// (0: each expanded node scored exactly from its record, the implicit
     /// re-rank).
     #[arg(long, value_delimiter = ',', default_value = "0")]
@@ -186,7 +161,8 @@ pub struct Args {
     seed: u64,
     /// Peers to run beside ZGQ on the same data and settings: hnswlib,
     /// faiss-hnsw (IndexHNSWFlat), symqg (SymphonyQG, rabitqlib), scann,
-    /// faiss-ivfpq (Python, in target/peers/venv); hnsw_rs and usearch (Rust
+    /// python (ZGQ from Python), annb (ann-benchmarks wrapper) (Python, in
+    /// target/peers/venv); hnsw_rs and usearch (Rust
     /// crates in this process, built with the feature rust-peers).
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
@@ -381,21 +357,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(str::trim)
         .filter(|m| !m.is_empty())
         .collect();
-    // Both graph methods search one graph, built once.
-    let graph_methods: Vec<&str> = methods
-        .iter()
-        .copied()
-        .filter(|m| matches!(*m, "hnsw" | "hnsw-sq8" | "hnsw-qg"))
-        .collect();
     for method in &methods {
         match *method {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
-            "hnsw" | "hnsw-sq8" | "hnsw-qg" => {
-                if graph_methods.first() == Some(method) {
-                    rows.extend(bench_hnsw(&data, &args, &graph_methods)?);
-                }
-            }
-            "ivfpq" => rows.extend(bench_ivfpq(&data, &args)?),
+            "hnsw" => rows.extend(bench_hnsw(&data, &args)?),
             "zgq" => {
                 for codes in &args.codes {
                     let records = codes.parse::<zgq::Codes>().is_ok_and(|c| c.has_records());
@@ -410,9 +375,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     }
                 }
             }
-            other => bail!(
-                "unknown method {other:?}; available: flat, hnsw, hnsw-sq8, hnsw-qg, ivfpq, zgq"
-            ),
+            other => bail!("unknown method {other:?}; available: flat, hnsw, zgq"),
         }
     }
     let mut results: Vec<serde_json::Value> = rows
@@ -460,16 +423,6 @@ pub fn run(args: Args) -> Result<Outcome> {
             csv(&args.ef),
         ];
         let mut extra: Vec<String> = match peer.as_str() {
-            "faiss-ivfpq" => vec![
-                "--nlist".into(),
-                args.nlist.to_string(),
-                "--m".into(),
-                args.pq_m.to_string(),
-                "--bits".into(),
-                args.pq_bits.to_string(),
-                "--nprobe".into(),
-                csv(&args.nprobe),
-            ],
             "symqg" => vec![
                 "--degree".into(),
                 args.symqg_degree.to_string(),
@@ -820,7 +773,7 @@ pub(crate) fn measure<S: Default + Send>(
     })
 }
 
-fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
+fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
     let params = zgq_hnsw::HnswParams {
         m: args.m,
         ef_construction: args.ef_construction,
@@ -860,156 +813,33 @@ fn bench_hnsw(data: &Data, args: &Args, methods: &[&str]) -> Result<Vec<Row>> {
         "hnsw: built in {build_seconds:.1}s, top level {}, mean level-0 degree {mean_degree:.1}",
         graph.max_level()
     );
-    let sq8 = if methods.contains(&"hnsw-sq8") {
-        let t = Instant::now();
-        let sq8 = hnsw_sq8::Sq8::new(&graph)?;
-        eprintln!("hnsw-sq8: encoded in {:.1}s", t.elapsed().as_secs_f64());
-        Some(sq8)
-    } else {
-        None
-    };
     let k = args.k;
     let mut rows = Vec::new();
-    let qg_codes: &[String] = if methods.contains(&"hnsw-qg") {
-        &args.qg_codes
-    } else {
-        &[]
-    };
-    // --qg-fill: the blocks' graph gets its free level-0 slots filled.
-    let filled = if args.qg_fill.contains(&true) && !qg_codes.is_empty() {
-        let t = Instant::now();
-        let mut f = hnsw.clone();
-        f.fill_level0();
+    for &ef in &args.ef {
+        let m = measure(
+            data,
+            k,
+            args.repeats,
+            |q, (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>), out| {
+                graph.search_into(q, k, ef, s, hits).expect("valid query");
+                out.clear();
+                out.extend(hits.iter().map(|n| n.id));
+            },
+        )?;
         eprintln!(
-            "hnsw-qg: level 0 filled in {:.1}s",
-            t.elapsed().as_secs_f64()
+            "  hnsw ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
+            m.recall, m.qps, m.batch_qps
         );
-        Some((f, t.elapsed().as_secs_f64()))
-    } else {
-        None
-    };
-    let variants: Vec<(bool, &String)> = args
-        .qg_fill
-        .iter()
-        .flat_map(|&fill| qg_codes.iter().map(move |c| (fill, c)))
-        .collect();
-    for (fill, codes) in variants {
-        let (qg_graph, fill_seconds) = match (&filled, fill) {
-            (Some((f, s)), true) => (f.graph(), *s),
-            _ => (graph, 0.0),
-        };
-        let t = Instant::now();
-        let pq_m = args
-            .qg_pq_m
-            .unwrap_or_else(|| zgq::ZgqParams::default_pq_m(graph.dim()));
-        let bits = args
-            .qg_bits
-            .unwrap_or_else(|| zgq_quant::padded_dim(graph.dim()));
-        let qg = hnsw_qg::Qg::new(&qg_graph, pq_m, bits, codes)?;
-        let extra = t.elapsed().as_secs_f64() + fill_seconds;
-        eprintln!(
-            "hnsw-qg: {codes} codes, PQ m {pq_m}, trained, encoded and laid out in {extra:.1}s"
-        );
-        for &rerank in &args.qg_rerank {
-            for &ef in &args.ef {
-                let m = measure(data, k, args.repeats, |q, s: &mut hnsw_qg::Scratch, out| {
-                    qg.search(q, k, ef, rerank, s, out).expect("valid query")
-                })?;
-                eprintln!(
-                    "  hnsw-qg {codes} ef {ef:>4} rerank {rerank:>3}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
-                    m.recall, m.qps
-                );
-                let params = serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                    "ef": ef, "codes": codes, "pq_m": pq_m, "bits": bits, "rerank": rerank, "fill": fill});
-                rows.push(Row::new(
-                    "hnsw-qg",
-                    params,
-                    (build_seconds + extra, threads),
-                    qg.memory_bytes(),
-                    m,
-                    k,
-                ));
-            }
+        let mut params =
+            serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
+        if args.relabel {
+            params["relabel"] = "bfs".into();
         }
-    }
-    for &method in methods.iter().filter(|m| **m != "hnsw-qg") {
-        for &ef in &args.ef {
-            let (m, index_bytes) = match (method, &sq8) {
-                ("hnsw-sq8", Some(sq8)) => (
-                    measure(
-                        data,
-                        k,
-                        args.repeats,
-                        |q, s: &mut hnsw_sq8::Scratch, out| {
-                            sq8.search(&graph, &data.base, q, k, ef, s, out)
-                                .expect("valid query")
-                        },
-                    )?,
-                    graph.memory_bytes() + sq8.memory_bytes(),
-                ),
-                _ => (
-                    measure(
-                        data,
-                        k,
-                        args.repeats,
-                        |q,
-                         (s, hits): &mut (zgq_hnsw::SearchScratch, Vec<zgq_hnsw::Neighbor>),
-                         out| {
-                            graph.search_into(q, k, ef, s, hits).expect("valid query");
-                            out.clear();
-                            out.extend(hits.iter().map(|n| n.id));
-                        },
-                    )?,
-                    graph.memory_bytes(),
-                ),
-            };
-            eprintln!(
-                "  {method} ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
-                m.recall, m.qps, m.batch_qps
-            );
-            let mut params =
-                serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
-            if args.relabel {
-                params["relabel"] = "bfs".into();
-            }
-            rows.push(Row::new(
-                method,
-                params,
-                (build_seconds, threads),
-                index_bytes,
-                m,
-                k,
-            ));
-        }
-    }
-    Ok(rows)
-}
-
-fn bench_ivfpq(data: &Data, args: &Args) -> Result<Vec<Row>> {
-    eprintln!(
-        "ivfpq: building (nlist {}, m {}, {} bits) ...",
-        args.nlist, args.pq_m, args.pq_bits
-    );
-    let t = Instant::now();
-    let index = ivfpq::build(&data.base, args.nlist, args.pq_m, args.pq_bits)?;
-    let build_seconds = t.elapsed().as_secs_f64();
-    eprintln!("ivfpq: built in {build_seconds:.1}s");
-    let k = args.k;
-    let mut rows = Vec::new();
-    for &nprobe in args.nprobe.iter().filter(|&&p| p <= args.nlist) {
-        let m = measure(data, k, args.repeats, |q, s: &mut ivfpq::Scratch, out| {
-            ivfpq::search(&index, q, k, nprobe, s, out).expect("valid query")
-        })?;
-        eprintln!(
-            "  nprobe {nprobe:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread",
-            m.recall, m.qps
-        );
-        let params = serde_json::json!({"nlist": args.nlist, "m": args.pq_m, "bits": args.pq_bits, "nprobe": nprobe});
         rows.push(Row::new(
-            "ivfpq",
+            "hnsw",
             params,
-            (build_seconds, rayon::current_num_threads()),
-            index.memory_bytes(),
+            (build_seconds, threads),
+            graph.memory_bytes(),
             m,
             k,
         ));

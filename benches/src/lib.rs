@@ -4,9 +4,6 @@
 
 mod flat;
 pub mod harness;
-mod hnsw_qg;
-mod hnsw_sq8;
-mod ivfpq;
 pub mod peers;
 pub mod plot;
 pub mod report;

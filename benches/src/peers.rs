@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 /// The peer scripts and their requirements, built into the binary so that
 /// an installed `zgq bench` runs them outside the source tree: written to
 /// `target/peers/scripts/` before a run.
-const FILES: [(&str, &str); 11] = [
+const FILES: [(&str, &str); 10] = [
     (
         "requirements.txt",
         include_str!("../peers/requirements.txt"),
@@ -25,10 +25,6 @@ const FILES: [(&str, &str); 11] = [
     (
         "faiss_kmeans_peer.py",
         include_str!("../peers/faiss_kmeans_peer.py"),
-    ),
-    (
-        "faiss_ivfpq_peer.py",
-        include_str!("../peers/faiss_ivfpq_peer.py"),
     ),
     ("symqg_peer.py", include_str!("../peers/symqg_peer.py")),
     ("scann_peer.py", include_str!("../peers/scann_peer.py")),
@@ -148,14 +144,13 @@ pub fn run(name: &str, dataset: &Path, extra: &[String]) -> Result<Vec<serde_jso
         "hnswlib" => "hnswlib_peer.py",
         "faiss-hnsw" => "faiss_hnsw_peer.py",
         "faiss-kmeans" => "faiss_kmeans_peer.py",
-        "faiss-ivfpq" => "faiss_ivfpq_peer.py",
         "symqg" => "symqg_peer.py",
         "scann" => "scann_peer.py",
         "python" => "zgq_python_peer.py",
         "annb" => "zgq_annb_peer.py",
         other => bail!(
             "unknown peer {other:?}; available: hnswlib, faiss-hnsw, symqg, scann, faiss-kmeans, \
-             faiss-ivfpq, python (ZGQ from Python beside hnswlib), annb (ZGQ's ann-benchmarks wrapper)"
+             python (ZGQ from Python beside hnswlib), annb (ZGQ's ann-benchmarks wrapper)"
         ),
     };
     let Some(py) = python()? else {

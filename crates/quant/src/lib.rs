@@ -1,14 +1,13 @@
 //! Training and encoding for ZGQ's zones and compressed distances: k-means
 //! (optionally balanced) and product quantization (8- and 4-bit codes, ADC
-//! lookup tables, the 4-bit fast-scan layout), OPQ (a learned rotation) and
-//! 8-bit scalar quantization.
+//! lookup tables, the 4-bit fast-scan layout), 8-bit scalar quantization
+//! and the seeded rotation of RaBitQ-style codes.
 //!
 //! # What this crate is for, and what it is not
 //!
 //! Plain, reusable training: give it vectors, get centroids, codebooks and
-//! codes; plus the search pieces that belong to codes rather than graphs:
-//! inverted lists ([`InvertedLists`], and the FAISS-style [`IvfPq`] scan on
-//! them) and the exact re-rank of candidates ([`Reranker`]). Every trained
+//! codes; plus the one search piece that belongs to codes rather than
+//! graphs: the exact re-rank of candidates ([`Reranker`]). Every trained
 //! part has a borrowed form (`from_parts` over slices, e.g. a memory-mapped
 //! file) that searches exactly like the owned one. It knows nothing of
 //! graphs, zones or files; the `zgq` crate decides what to train on and
@@ -51,9 +50,7 @@
 mod assign;
 mod error;
 mod fastscan;
-mod ivf;
 mod kmeans;
-mod opq;
 mod pq;
 mod rerank;
 mod rotation;
@@ -61,9 +58,7 @@ mod sq;
 
 pub use error::{Error, Result};
 pub use fastscan::{FastScanCodes, QuantizedLut};
-pub use ivf::{InvertedLists, IvfPq, IvfPqParams, IvfPqScratch};
 pub use kmeans::{Centroids, KMeans, TrainStats};
-pub use opq::{Opq, OpqParams};
 pub use pq::{PqParams, ProductQuantizer};
 pub use rerank::Reranker;
 pub use rotation::{ROUNDS as ROTATION_ROUNDS, Rotation, padded_dim};

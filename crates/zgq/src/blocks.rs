@@ -4,7 +4,7 @@
 //! a block with one byte-shuffle kernel call (`Kernels::fastscan_block`).
 
 use zgq_distance::{FASTSCAN_BLOCK, Kernels, Metric};
-use zgq_hnsw::{BLOCK, BlockEstimator, HnswGraph};
+use zgq_hnsw::{BLOCK, BlockEstimator};
 use zgq_quant::{PqParams, ProductQuantizer};
 
 use crate::error::{Error, Result};
@@ -201,167 +201,6 @@ impl BlockEstimator for Pq4Estimator {
         let (bias, scale) = (self.t.bias, self.t.scale);
         for (o, &s) in out.iter_mut().zip(&sums) {
             *o = bias + scale * s as f32;
-        }
-    }
-}
-
-/// Bytes of one block of 32 neighbours' edge codes: 4-bit codes of `m`
-/// sub-quantizers in the fast-scan layout, then one f32 term per lane.
-pub fn edge_block_bytes(m: usize) -> usize {
-    m * 16 + 4 * FASTSCAN_BLOCK
-}
-
-/// Trains 4-bit PQ of `m` sub-quantizers on edge residuals
-/// `vector(neighbour) − vector(node)` of level-0 edges of `graph`, at most
-/// `sample` of them, taken evenly over the nodes.
-///
-/// # Errors
-/// The quantizer's errors (`m` not dividing the dimension, too few edges).
-pub fn train_edge_pq(graph: &HnswGraph<'_>, m: usize, sample: usize) -> Result<ProductQuantizer> {
-    let dim = graph.dim();
-    let n = graph.len();
-    let per_node = sample.div_ceil(n.max(1)).max(1);
-    let step = (n * per_node).div_ceil(sample.max(1)).max(1);
-    let mut rows = Vec::new();
-    for id in (0..n as u32).step_by(step) {
-        let c = graph.vector(id);
-        for &nb in graph.neighbors(id, 0).iter().take(per_node) {
-            rows.extend(graph.vector(nb).iter().zip(c).map(|(x, y)| x - y));
-        }
-    }
-    Ok(PqParams::new(m, 4).train(&rows, dim)?)
-}
-
-/// Packs the edge codes of `node`'s neighbours `ids` (at most 32) into
-/// `block` (`edge_block_bytes(m)` bytes, zeroed): each neighbour's residual
-/// `r = x − c` to the node's vector `c`, coded with `pq`, then the per-lane
-/// term that makes [`EdgePq4Estimator`]'s estimate the metric's distance to
-/// `c + r̂`: `‖r̂‖² + 2⟨c, r̂⟩` for L2, 0 for inner product and cosine
-/// (unit vectors: `1 − ⟨q, c⟩ − ⟨q, r̂⟩`).
-///
-/// # Panics
-/// If `block` has the wrong size or an id is not a node of `graph`.
-pub fn pack_edge_block<C: AsRef<[f32]>>(
-    pq: &ProductQuantizer<C>,
-    graph: &HnswGraph<'_>,
-    metric: Metric,
-    node: u32,
-    ids: &[u32],
-    block: &mut [u8],
-) {
-    let m = pq.m();
-    assert_eq!(
-        block.len(),
-        edge_block_bytes(m),
-        "pack_edge_block: block size"
-    );
-    assert!(
-        ids.len() <= FASTSCAN_BLOCK,
-        "pack_edge_block: at most 32 ids"
-    );
-    let c = graph.vector(node);
-    let mut r = vec![0f32; c.len()];
-    let mut table = Vec::new();
-    let (codes, terms) = block.split_at_mut(m * 16);
-    for (lane, &id) in ids.iter().enumerate() {
-        for ((r, x), y) in r.iter_mut().zip(graph.vector(id)).zip(c) {
-            *r = x - y;
-        }
-        // The nearest centroid of each sub-vector: the argmin of its row of
-        // the residual's own L2 table.
-        if pq.lookup_table_into(&r, Metric::L2, &mut table).is_err() {
-            // Finite vectors whose difference overflows (|x| near f32::MAX):
-            // the lane keeps code 0 and term 0, a poor estimate, not a panic.
-            continue;
-        }
-        let mut term = 0f32;
-        let dsub = pq.dsub();
-        for (s, row) in table.chunks_exact(16).enumerate() {
-            let j = row
-                .iter()
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(j, _)| j);
-            put_code(codes, s, lane, j as u8);
-            if metric == Metric::L2 {
-                let cent = pq.centroid(s, j);
-                let cs = &c[s * dsub..][..dsub];
-                term += cent
-                    .iter()
-                    .zip(cs)
-                    .map(|(a, b)| a * a + 2.0 * a * b)
-                    .sum::<f32>();
-            }
-        }
-        terms[lane * 4..][..4].copy_from_slice(&term.to_le_bytes());
-    }
-}
-
-/// Estimated distances from edge-residual neighbour blocks
-/// ([`pack_edge_block`]): the expanded node's exact distance `d(q, c)` plus
-/// `−2⟨q, r̂⟩` (L2; `−⟨q, r̂⟩` for inner product and cosine) from one
-/// quantized table per query, plus the lane's stored term. The error is
-/// `2⟨q − c, r − r̂⟩` plus the table rounding (`m · scale / 2`): it shrinks
-/// as the walk closes in on the query.
-#[derive(Clone, Debug, Default)]
-pub struct EdgePq4Estimator {
-    t: Tables,
-    m: usize,
-}
-
-impl EdgePq4Estimator {
-    /// An estimator with no query yet (call [`EdgePq4Estimator::prepare`]).
-    pub fn new() -> EdgePq4Estimator {
-        EdgePq4Estimator::default()
-    }
-
-    /// The same with a chosen kernel tier (`zgq_distance::Kernels::available`).
-    pub fn with_kernels(kernels: Kernels) -> EdgePq4Estimator {
-        EdgePq4Estimator {
-            t: Tables::with_kernels(kernels),
-            m: 0,
-        }
-    }
-
-    /// Builds the table of `query` (already unit-norm for cosine) for the
-    /// edge codes of `pq` under `metric`. No allocation once warm.
-    ///
-    /// # Errors
-    /// As [`Pq4Estimator::prepare`].
-    pub fn prepare<C: AsRef<[f32]>>(
-        &mut self,
-        pq: &ProductQuantizer<C>,
-        query: &[f32],
-        metric: Metric,
-    ) -> Result<()> {
-        check_fast_scan(pq)?;
-        pq.lookup_table_into(query, Metric::InnerProduct, &mut self.t.table)?;
-        if metric == Metric::L2 {
-            self.t.table.iter_mut().for_each(|t| *t *= 2.0);
-        }
-        self.t.quantize()?;
-        self.m = pq.m();
-        Ok(())
-    }
-
-    /// The step of the quantized table (`m · scale / 2` bounds its rounding).
-    pub fn scale(&self) -> f32 {
-        self.t.scale
-    }
-}
-
-impl BlockEstimator for EdgePq4Estimator {
-    const NEEDS_NODE_DISTANCE: bool = true;
-
-    #[inline]
-    fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
-        let (codes, terms) = block.split_at(self.m * 16);
-        let sums = self.t.sums(codes);
-        let base = node_distance + self.t.bias;
-        let scale = self.t.scale;
-        let terms: &[f32] = bytemuck::cast_slice(terms);
-        for ((o, &s), &t) in out.iter_mut().zip(&sums).zip(terms) {
-            *o = base + scale * s as f32 + t;
         }
     }
 }
@@ -631,53 +470,6 @@ fn check_fast_scan<C: AsRef<[f32]>>(pq: &ProductQuantizer<C>) -> Result<()> {
     Ok(())
 }
 
-/// Zeroed 32-bit words in anonymous memory advised for 2 MiB pages (where
-/// the kernel's transparent huge pages allow it; Linux), page-aligned:
-/// storage for [`zgq_hnsw::Blocks::build_with`]. A walk reads records at
-/// random; on 4 KiB pages that is about one TLB miss per record (measured
-/// +10–20 % QPS on fashion-mnist with 2 MiB pages).
-#[derive(Debug)]
-pub struct HugePageWords {
-    map: memmap2::MmapMut,
-    len: usize,
-}
-
-impl HugePageWords {
-    /// `len` zeroed words.
-    ///
-    /// # Errors
-    /// A [`zgq_hnsw::Error::Parameter`] naming the size if the memory
-    /// cannot be mapped.
-    pub fn zeroed(len: usize) -> zgq_hnsw::Result<HugePageWords> {
-        let failed = |detail: String| zgq_hnsw::Error::Parameter {
-            name: "records",
-            detail,
-        };
-        let bytes = len
-            .checked_mul(4)
-            .ok_or_else(|| failed(format!("{len} words overflow usize")))?;
-        let map = memmap2::MmapMut::map_anon(bytes.max(4))
-            .map_err(|e| failed(format!("cannot map {bytes} bytes: {e}")))?;
-        #[cfg(target_os = "linux")]
-        // A hint: without huge pages the records work the same.
-        let _ = map.advise(memmap2::Advice::HugePage);
-        Ok(HugePageWords { map, len })
-    }
-}
-
-impl AsRef<[u32]> for HugePageWords {
-    fn as_ref(&self) -> &[u32] {
-        // Page-aligned and a whole number of words: the cast cannot fail.
-        &bytemuck::cast_slice(&self.map[..])[..self.len]
-    }
-}
-
-impl AsMut<[u32]> for HugePageWords {
-    fn as_mut(&mut self) -> &mut [u32] {
-        &mut bytemuck::cast_slice_mut(&mut self.map[..])[..self.len]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,46 +526,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// Edge codes: the estimate of each neighbour is close to its true
-    /// distance (a wrong sign or a missing term in the stored per-lane
-    /// term shifts every estimate by about `2⟨c, r⟩`: measured 0.46–0.91 of
-    /// the mean distance against 0.08 here, 4-bit codes of 2 dimensions of
-    /// uniform data).
-    #[test]
-    fn edge_estimates_track_true_distances() {
-        let dim = 16;
-        let mut rng = SplitMix64::new(7);
-        let data: Vec<f32> = (0..2000 * dim)
-            .map(|_| rng.next_f64() as f32 * 10.0)
-            .collect();
-        let hnsw = zgq_hnsw::HnswParams::default().build(&data, dim).unwrap();
-        let g = hnsw.graph();
-        let pq = train_edge_pq(&g, 8, 4096).unwrap();
-        let query: Vec<f32> = (0..dim).map(|_| rng.next_f64() as f32 * 10.0).collect();
-        let mut est = EdgePq4Estimator::new();
-        est.prepare(&pq, &query, Metric::L2).unwrap();
-        let (mut err, mut total) = (0f64, 0f64);
-        for node in (0..2000u32).step_by(37) {
-            let ids = g.neighbors(node, 0);
-            let ids = &ids[..ids.len().min(32)];
-            let mut block = vec![0u8; edge_block_bytes(8)];
-            pack_edge_block(&pq, &g, Metric::L2, node, ids, &mut block);
-            let d_node = zgq_distance::l2_sq(&query, g.vector(node));
-            let mut out = [0f32; BLOCK];
-            est.estimate(d_node, &block, &mut out);
-            for (lane, &id) in ids.iter().enumerate() {
-                let truth = zgq_distance::l2_sq(&query, g.vector(id));
-                err += f64::from((out[lane] - truth).abs());
-                total += f64::from(truth);
-            }
-        }
-        assert!(
-            err < 0.15 * total,
-            "mean error {:.3} of the mean distance",
-            err / total
-        );
     }
 
     fn metric_distance(metric: Metric, q: &[f32], x: &[f32]) -> f32 {
@@ -924,48 +676,6 @@ mod tests {
                     "dim {dim} → {padded}, {metric:?}: {inside} of {total} inside the bound"
                 );
             }
-        }
-    }
-
-    /// Huge-page storage: the asked length, zeroed, page-aligned, writable;
-    /// a graph laid out in it answers as one in the default storage.
-    #[test]
-    fn huge_page_words_serve_as_record_storage() {
-        for len in [0usize, 1, 1000, 1 << 20] {
-            let mut w = HugePageWords::zeroed(len).unwrap();
-            assert_eq!(w.as_ref().len(), len);
-            assert_eq!(w.as_ref().as_ptr() as usize % 4096, 0);
-            assert!(w.as_ref().iter().all(|&x| x == 0));
-            w.as_mut().iter_mut().for_each(|x| *x = 7);
-            assert!(w.as_ref().iter().all(|&x| x == 7));
-        }
-        let dim = 8;
-        let mut rng = SplitMix64::new(3);
-        let data: Vec<f32> = (0..1500 * dim).map(|_| rng.next_f64() as f32).collect();
-        let hnsw = zgq_hnsw::HnswParams::default().build(&data, dim).unwrap();
-        let g = hnsw.graph();
-        let pq = PqParams::new(4, 4).train(&data, dim).unwrap();
-        let codes = pq.encode(hnsw.graph().parts().vectors).unwrap();
-        let pack = |_: u32, ids: &[u32], b: &mut [u8]| pack_pq4_block(&codes, 4, ids, b);
-        let plain = zgq_hnsw::Blocks::build(&g, pq4_block_bytes(4), pack).unwrap();
-        let huge =
-            zgq_hnsw::Blocks::build_with(&g, pq4_block_bytes(4), pack, HugePageWords::zeroed)
-                .unwrap();
-        let mut s = zgq_hnsw::SearchScratch::new();
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        let mut est = Pq4Estimator::new();
-        for q in data.chunks_exact(dim).step_by(50) {
-            est.prepare(&pq, q, Metric::L2).unwrap();
-            let walk = zgq_hnsw::BlockWalk::new(5, 20);
-            plain
-                .graph()
-                .search(&mut est, q, &walk, &mut s, &mut a)
-                .unwrap();
-            huge.graph()
-                .search(&mut est, q, &walk, &mut s, &mut b)
-                .unwrap();
-            assert_eq!(a, b);
-            assert_eq!(a.len(), 5);
         }
     }
 }

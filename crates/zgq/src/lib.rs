@@ -88,9 +88,8 @@ mod search;
 mod stitch;
 
 pub use blocks::{
-    EdgePq4Estimator, HugePageWords, Pq4Estimator, RabitqEdges, RabitqEstimator, edge_block_bytes,
-    encode_pq4, pack_edge_block, pack_pq4_block, pq4_block_bytes, rabitq_block_bytes,
-    train_edge_pq,
+    Pq4Estimator, RabitqEdges, RabitqEstimator, encode_pq4, pack_pq4_block, pq4_block_bytes,
+    rabitq_block_bytes,
 };
 pub use error::{Error, Result};
 pub use format::header::MAGIC;
@@ -98,6 +97,6 @@ pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};
 pub use index::{Stats, ZgqIndex};
 pub use params::{Codes, SearchParams, ZgqParams};
 pub use progress::{NoProgress, Progress};
-pub use search::{SearchScratch, Sq8Scorer};
+pub use search::SearchScratch;
 pub use zgq_distance::Metric;
 pub use zgq_hnsw::Neighbor;

@@ -47,10 +47,9 @@ impl SearchScratch {
 /// A zgq-hnsw [`Scorer`] over 8-bit scalar codes: the squared L2 distance
 /// of a prepared query to each node's code (node `i`'s code is
 /// `codes[i·dim..][..dim]`). The index walks with it (for L2 and cosine:
-/// on unit vectors L2 orders like cosine); it is public so that any
-/// zgq-hnsw graph can be walked with SQ8 codes.
+/// on unit vectors L2 orders like cosine).
 #[derive(Clone, Copy, Debug)]
-pub struct Sq8Scorer<'a> {
+pub(crate) struct Sq8Scorer<'a> {
     sq: &'a ScalarQuantizer,
     codes: &'a [u8],
     query: &'a SqQuery,
@@ -60,7 +59,11 @@ pub struct Sq8Scorer<'a> {
 impl<'a> Sq8Scorer<'a> {
     /// Scores nodes by `codes` (`sq.dim()` bytes per node) against `query`
     /// (from [`ScalarQuantizer::prepare_query`]).
-    pub fn new(sq: &'a ScalarQuantizer, codes: &'a [u8], query: &'a SqQuery) -> Sq8Scorer<'a> {
+    pub(crate) fn new(
+        sq: &'a ScalarQuantizer,
+        codes: &'a [u8],
+        query: &'a SqQuery,
+    ) -> Sq8Scorer<'a> {
         Sq8Scorer {
             sq,
             codes,

@@ -469,71 +469,6 @@ mod sq {
     }
 }
 
-mod opq {
-    use super::mse;
-    use zgq_distance::Metric;
-    use zgq_quant::{OpqParams, PqParams};
-
-    /// Data whose variance sits in a few directions mixed across all
-    /// coordinates: plain PQ splits them badly, a rotation helps.
-    fn correlated(n: usize, dim: usize) -> Vec<f32> {
-        let mut rng = zgq_rng::SplitMix64::new(11u64);
-        let mut next = || {
-            let s = rng.next_u64();
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let latent = 4;
-        let mix: Vec<f32> = (0..latent * dim).map(|_| next()).collect();
-        (0..n)
-            .flat_map(|_| {
-                let z: Vec<f32> = (0..latent).map(|i| next() * (4.0 - i as f32)).collect();
-                (0..dim)
-                    .map(|j| {
-                        (0..latent).map(|t| z[t] * mix[t * dim + j]).sum::<f32>() + 0.01 * next()
-                    })
-                    .collect::<Vec<f32>>()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn rotation_is_orthogonal_and_helps_correlated_data() {
-        let dim = 16;
-        let data = correlated(3_000, dim);
-        let pq_params = PqParams {
-            iters: 10,
-            ..PqParams::new(4, 4)
-        };
-        let pq = pq_params.train(&data, dim).unwrap();
-        let pq_err = mse(&data, &pq.decode(&pq.encode(&data).unwrap()).unwrap());
-        let opq = OpqParams::new(pq_params).train(&data, dim).unwrap();
-        let opq_err = mse(&data, &opq.decode(&opq.encode(&data).unwrap()).unwrap());
-        assert!(opq_err < pq_err, "OPQ {opq_err} should beat PQ {pq_err}");
-        let r = opq.rotation();
-        for i in 0..dim {
-            for j in 0..dim {
-                let dot: f32 = (0..dim).map(|k| r[k * dim + i] * r[k * dim + j]).sum();
-                let want = if i == j { 1.0 } else { 0.0 };
-                assert!((dot - want).abs() < 1e-4, "RᵀR[{i},{j}] = {dot}");
-            }
-        }
-        // ADC in the rotated space equals the distance to the decoded vector.
-        let q = &data[..dim];
-        let table = opq.lookup_table(q, Metric::L2).unwrap();
-        let codes = opq.encode(&data[dim..dim * 20]).unwrap();
-        let decoded = opq.decode(&codes).unwrap();
-        for (code, x) in codes.chunks_exact(4).zip(decoded.chunks_exact(dim)) {
-            let adc = opq.pq().distance(&table, code);
-            let exact: f32 = q.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum();
-            assert!(
-                (adc - exact).abs() <= 1e-3 * (1.0 + exact),
-                "adc {adc} exact {exact}"
-            );
-        }
-        assert!(opq.rotate(&data[..dim - 1]).is_err());
-    }
-}
-
 mod fastscan {
     use super::random;
     use proptest::prelude::*;
@@ -653,9 +588,7 @@ mod fastscan {
 mod views {
     use super::random;
     use zgq_distance::Metric;
-    use zgq_quant::{
-        FastScanCodes, Opq, OpqParams, PqParams, ProductQuantizer, ScalarQuantizer, SqParams,
-    };
+    use zgq_quant::{FastScanCodes, PqParams, ProductQuantizer, ScalarQuantizer, SqParams};
 
     #[test]
     fn product_quantizer_round_trips_through_its_parts() {
@@ -753,45 +686,13 @@ mod views {
         neg[2] = -1.0;
         assert!(ScalarQuantizer::from_parts(&lo[..], &neg[..]).is_err());
     }
-
-    #[test]
-    fn opq_round_trips_through_its_parts() {
-        let dim = 8;
-        let data = random(800, dim, 6);
-        let opq = OpqParams {
-            iters: 2,
-            ..OpqParams::new(PqParams {
-                iters: 4,
-                ..PqParams::new(4, 4)
-            })
-        }
-        .train(&data, dim)
-        .unwrap();
-        let (r, c, t) = (
-            opq.rotation().to_vec(),
-            opq.pq().centroids().to_vec(),
-            opq.pq().columns().to_vec(),
-        );
-        let pq = ProductQuantizer::from_parts(dim, 4, 4, &c[..], &t[..]).unwrap();
-        let view = Opq::from_parts(&r[..], pq).unwrap();
-        assert_eq!(view.encode(&data).unwrap(), opq.encode(&data).unwrap());
-        let q = random(1, dim, 7);
-        assert_eq!(
-            view.lookup_table(&q, Metric::L2).unwrap(),
-            opq.lookup_table(&q, Metric::L2).unwrap()
-        );
-        assert_eq!(opq.view(), view);
-        let pq = ProductQuantizer::from_parts(dim, 4, 4, &c[..], &t[..]).unwrap();
-        assert!(Opq::from_parts(&r[1..], pq).is_err());
-    }
 }
 
-/// The search pieces that moved out of the harness: exact re-rank and
-/// inverted lists (with the IVF-PQ scan on them).
+/// The exact re-rank.
 mod search_pieces {
     use super::random;
     use zgq_distance::Metric;
-    use zgq_quant::{InvertedLists, IvfPqParams, IvfPqScratch, Reranker};
+    use zgq_quant::Reranker;
 
     #[test]
     fn rerank_returns_the_exact_k_nearest_once_each() {
@@ -829,56 +730,5 @@ mod search_pieces {
             rr.rerank_into(&q, &vectors[1..], Metric::L2, [0u64], 1, &mut out)
                 .is_err()
         );
-    }
-
-    #[test]
-    fn inverted_lists_group_by_list_and_reopen_from_parts() {
-        let lists = [2u32, 0, 2, 1, 0];
-        let ids = [10u64, 11, 12, 13, 14];
-        let codes = [0u8, 0, 1, 1, 2, 2, 3, 3, 4, 4];
-        let inv = InvertedLists::from_assignment(&lists, 3, &ids, &codes, 2).unwrap();
-        assert_eq!(inv.list(0), (&[11u64, 14][..], &[1u8, 1, 4, 4][..]));
-        assert_eq!(inv.list(1), (&[13u64][..], &[3u8, 3][..]));
-        assert_eq!(inv.list(2), (&[10u64, 12][..], &[0u8, 0, 2, 2][..]));
-        let (o, i, c) = (
-            inv.offsets().to_vec(),
-            inv.ids().to_vec(),
-            inv.codes().to_vec(),
-        );
-        let view = InvertedLists::from_parts(2, &o[..], &i[..], &c[..]).unwrap();
-        assert_eq!(view.list(2), inv.list(2));
-        assert!(InvertedLists::from_parts(2, &o[1..], &i[..], &c[..]).is_err());
-        assert!(InvertedLists::from_parts(2, &o[..], &i[1..], &c[..]).is_err());
-        assert!(InvertedLists::from_parts(3, &o[..], &i[..], &c[..]).is_err());
-        assert!(InvertedLists::from_assignment(&[3], 3, &[0], &[0, 0], 2).is_err());
-        assert!(InvertedLists::from_assignment(&lists, 3, &ids[1..], &codes, 2).is_err());
-    }
-
-    #[test]
-    fn ivfpq_finds_the_nearest_neighbours_with_all_lists_probed() {
-        let dim = 8;
-        let data = random(3_000, dim, 23);
-        for bits in [8, 4] {
-            let index = IvfPqParams::new(16, 4, bits).build(&data, dim).unwrap();
-            assert_eq!(index.lists().len(), 3_000);
-            let mut s = IvfPqScratch::default();
-            let mut out = Vec::new();
-            let mut hits = 0;
-            for r in (0..3_000).step_by(100) {
-                index
-                    .search_into(&data[r * dim..][..dim], 10, 16, &mut s, &mut out)
-                    .unwrap();
-                assert_eq!(out.len(), 10);
-                assert!(out.windows(2).all(|w| w[0].1 <= w[1].1));
-                hits += usize::from(out.iter().any(|o| o.0 == r as u64));
-            }
-            // A row's own code is among its 10 nearest estimates nearly always.
-            assert!(hits >= 27, "{bits} bits: row found in {hits} of 30");
-            assert!(
-                index
-                    .search_into(&data[..dim - 1], 10, 4, &mut s, &mut out)
-                    .is_err()
-            );
-        }
     }
 }
