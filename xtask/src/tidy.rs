@@ -124,6 +124,42 @@ mod tests {
         }
     }
 
+    /// The user's binary carries no benchmark harness: with default
+    /// features, `zgq-cli`'s normal dependency tree holds none of the
+    /// harness, its plotting or its JSON (a default feature that pulls
+    /// `zgq-benches` back in fails this).
+    #[test]
+    fn the_cli_binary_compiles_no_benchmark_code() {
+        let out =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(workspace_root())
+                .args([
+                    "tree",
+                    "-p",
+                    "zgq-cli",
+                    "-e",
+                    "normal",
+                    "--prefix",
+                    "none",
+                    "--offline",
+                ])
+                .output()
+                .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for banned in ["zgq-benches ", "plotters ", "serde_json ", "serde "] {
+            assert!(
+                !tree.lines().any(|l| l.starts_with(banned)),
+                "zgq-cli (default features) depends on {banned}"
+            );
+        }
+        assert!(tree.lines().any(|l| l.starts_with("zgq ")), "{tree}");
+    }
+
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
