@@ -10,7 +10,8 @@ use zgq_distance::Metric;
 use zgq_hnsw::{BlockLayout, Blocks, GraphParts, Hnsw, HnswGraph, HnswParams, NO_NEIGHBOR};
 
 use crate::stitch::Stitch;
-use zgq_quant::{KMeans, SqParams};
+use crate::zones::{ZonePlan, Zones};
+use zgq_quant::SqParams;
 
 use crate::error::{Error, Result, check_rows};
 use crate::format::header::Header;
@@ -81,46 +82,27 @@ impl ZgqParams {
             data
         };
 
-        // Zones.
-        let mut kmeans = KMeans {
-            seed: self.seed,
-            balance: (zones > 1).then_some(self.balance),
-            ..KMeans::new(zones)
-        };
-        if scan {
-            // Thousands of small zones: k-means' cost is n · zones · dim per
-            // iteration, so train on a sample and fewer iterations.
-            kmeans.max_points_per_centroid = 128;
-        }
-        progress.stage("k-means", kmeans.max_iters as u64);
-        let reported = std::sync::atomic::AtomicU64::new(0);
-        let centroids = kmeans.train_with_progress(data, dim, &|_, _| {
-            reported.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            progress.advance(1);
-        })?;
-        // Convergence may stop it early: complete the stage.
-        let total = kmeans.max_iters as u64;
-        progress.advance(total.saturating_sub(reported.into_inner()));
-        progress.stage("assign", n as u64);
-        let members = self.assign(&centroids, data, zones)?;
-        progress.advance(n as u64);
+        let zs = Zones::build(
+            data,
+            dim,
+            labels,
+            &ZonePlan {
+                zones,
+                balance: self.balance,
+                replicas: self.replicas,
+                epsilon: self.epsilon,
+                // Thousands of small zones: k-means' cost is n · zones · dim
+                // per iteration, so a zone scan trains on a smaller sample.
+                points_per_centroid: if scan { 128 } else { 256 },
+                seed: self.seed,
+            },
+            progress,
+        )?;
+        let (centroids, starts, vectors, slot_labels) =
+            (&zs.centroids, &zs.starts, &zs.vectors, &zs.labels);
+        let slots = &slot_labels[..];
+        debug_assert_eq!(slots.len(), zs.slots());
 
-        // Slots: zone by zone, rows in order inside a zone.
-        let slots: Vec<u32> = members.iter().flatten().copied().collect();
-        let mut vectors = Vec::with_capacity(slots.len() * dim);
-        for &r in &slots {
-            vectors.extend_from_slice(&data[r as usize * dim..][..dim]);
-        }
-        let slot_labels: Vec<u64> = slots
-            .iter()
-            .map(|&r| labels.map_or(u64::from(r), |l| l[r as usize]))
-            .collect();
-
-        let mut starts = Vec::with_capacity(zones + 1);
-        starts.push(0usize);
-        for m in &members {
-            starts.push(starts.last().copied().unwrap_or(0) + m.len());
-        }
         if scan {
             let zone_list: Vec<Zone> = (0..zones)
                 .scan(0usize, |block, z| {
@@ -198,7 +180,7 @@ impl ZgqParams {
         let graphs: Vec<Option<Hnsw>> = (0..zones)
             .into_par_iter()
             .map(|z| {
-                let rows = &vectors[starts[z] * dim..starts[z + 1] * dim];
+                let rows = zs.rows(z);
                 if rows.is_empty() {
                     return Ok(None);
                 }
@@ -259,9 +241,7 @@ impl ZgqParams {
         };
         if self.stitch > 0 && zones > 1 {
             progress.stage("stitch", slots.len() as u64);
-            let zone_of: Vec<u32> = (0..zones)
-                .flat_map(|z| std::iter::repeat_n(z as u32, starts[z + 1] - starts[z]))
-                .collect();
+            let zone_of = zs.zone_of();
             let per_slot = self.stitch.min(zones - 1);
             let top = per_slot + 1;
             let nearest = centroids.assign_top(&vectors, top)?;
@@ -559,52 +539,6 @@ impl ZgqParams {
             ));
         }
         Ok(())
-    }
-
-    /// The rows of each zone, ascending: the balanced primary assignment,
-    /// plus SPANN-style replicas.
-    fn assign(
-        &self,
-        centroids: &zgq_quant::Centroids,
-        data: &[f32],
-        zones: usize,
-    ) -> Result<Vec<Vec<u32>>> {
-        let mut members = vec![Vec::new(); zones];
-        if zones == 1 {
-            members[0] = (0..(data.len() / centroids.dim()) as u32).collect();
-            return Ok(members);
-        }
-        let primary = centroids.assign_balanced(data, self.balance)?;
-        let top = self.replicas.min(zones);
-        let near = if top > 1 {
-            centroids.assign_top(data, top)?
-        } else {
-            Vec::new()
-        };
-        let slack = (1.0 + self.epsilon) * (1.0 + self.epsilon);
-        for (row, &(zone, d0)) in primary.iter().enumerate() {
-            members[zone as usize].push(row as u32);
-            if top > 1 {
-                // Squared distances: the (1 + ε) rule on distances is
-                // (1 + ε)² on squares. Measured from the zone the row was
-                // given (balancing may have moved it off its nearest).
-                let limit = d0.max(0.0) * slack;
-                let mut copies = 1;
-                for &(z, d) in &near[row * top..][..top] {
-                    if copies >= self.replicas || d > limit {
-                        break;
-                    }
-                    if z != zone {
-                        members[z as usize].push(row as u32);
-                        copies += 1;
-                    }
-                }
-            }
-        }
-        for m in &mut members {
-            m.sort_unstable();
-        }
-        Ok(members)
     }
 }
 

@@ -86,6 +86,7 @@ mod progress;
 mod scan;
 mod search;
 mod stitch;
+mod zones;
 
 pub use blocks::{
     Pq4Estimator, RabitqEdges, RabitqEstimator, encode_pq4, pack_pq4_block, pq4_block_bytes,

@@ -270,23 +270,7 @@ impl ZgqIndex {
             }
             Metric::L2 | Metric::Cosine => kern.l2_sq_many(&s.query, centroids, &mut s.route),
         }
-        s.order.clear();
-        s.order.extend(0..zones as u32);
-        let route = &s.route;
-        let by = |a: &u32, b: &u32| {
-            route[*a as usize]
-                .total_cmp(&route[*b as usize])
-                .then(a.cmp(b))
-        };
-        if nprobe < zones {
-            s.order.select_nth_unstable_by(nprobe - 1, by);
-            s.order.truncate(nprobe);
-        }
-        s.order.sort_unstable_by(by);
-        if metric != Metric::InnerProduct && params.probe_factor.is_finite() {
-            let limit = route[s.order[0] as usize] * params.probe_factor * params.probe_factor;
-            s.order.retain(|&z| route[z as usize] <= limit);
-        }
+        crate::zones::nearest(&s.route, nprobe, params.probe_factor, metric, &mut s.order);
 
         if scan {
             return self.scan_into(params, rerank, s, out);
