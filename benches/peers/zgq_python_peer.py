@@ -7,7 +7,7 @@ Run by `cargo xtask bench --methods zgq --peers python`: the harness passes
 the index files its `zgq` methods built and saved (--index PATH=BUILD_SECONDS;
 the very bytes its Rust rows searched), and this script opens each with
 `zgq.Index.open` and builds hnswlib as hnswlib_peer.py does. Rows:
-"hnswlib" and "zgq-py" / "zgq-qg-py" / "zgq-rabitq-py" / "zgq-scan-py".
+"hnswlib" and "zgq-graph-py" / "zgq-sq8-graph-py" / "zgq-scan-py".
 
 Timing (peercommon.time_setting): qps = one call holding all queries on one
 thread (zgq: threads=1; hnswlib: num_threads=1); qps_per_call = one call per
@@ -21,10 +21,6 @@ import sys
 import numpy as np
 
 from peercommon import common_args, load, row, time_setting
-
-METHODS = {"sq8": "zgq-py", "f32": "zgq-py", "qg": "zgq-qg-py", "qg-rabitq": "zgq-rabitq-py",
-           "pq4": "zgq-scan-py"}
-
 
 def log(msg):
     print("[python] " + msg, file=sys.stderr, flush=True)
@@ -57,8 +53,8 @@ def main():
         index = zgq.Index.open(path)
         metric = index.metric
         s = index.stats()
-        method = METHODS[index.codes]
-        scan = index.codes == "pq4"
+        method = "zgq-%s-py" % index.design
+        scan = index.design == "scan"
         log("%s: %s (%d bytes)" % (method, index, s["file_bytes"]))
         values = a.scan_nprobe if scan else a.zgq_ef
         for v in [int(x) for x in values.split(",") if x]:
@@ -67,7 +63,7 @@ def main():
                 lambda qs: index.search(qs, k=a.k, threads=1, **kw)[0],
                 lambda q: index.search(q, k=a.k, threads=1, **kw),
                 query, singles, a.repeats)
-            params = {"codes": index.codes, "zones": index.zones, "M": s["m"][0],
+            params = {"design": index.design, "edge_codes": index.edge_codes, "zones": index.zones, "M": s["m"][0],
                       "ef_construction": s["ef_construction"], "nprobe": kw.get("nprobe"), "ef": kw.get("ef")}
             rows.append(row(method, params, float(secs), a.threads, s["file_bytes"], labels, truth,
                             batch, loop, lat, a.k, "zgq %s (Python)" % zgq.__version__))

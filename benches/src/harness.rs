@@ -37,22 +37,19 @@ pub struct Args {
         default_value = "10,16,24,32,48,64,96,128,192,256,384,512"
     )]
     pub(crate) ef: Vec<usize>,
-    /// zgq qg-rabitq: bits per code (the rotated dimension, a multiple of
-    /// 16; default: the dimension rounded up to 16).
+    /// zgq graph with rabitq edge codes: bits per code (the rotated
+    /// dimension, a multiple of 16; default: the library's).
     #[arg(long)]
-    qg_bits: Option<usize>,
-    /// zgq qg / qg-rabitq: fill the free level-0 slots of the
-    /// blocks' graph with the nearest two-hop neighbours
-    /// (zgq_hnsw::fill_level0).
-    /// Comma-separated to measure both (`false,true`); the library's
-    /// default is to fill.
-    #[arg(long, value_delimiter = ',', default_value = "true")]
-    qg_fill: Vec<bool>,
-    /// zgq qg / qg-rabitq: pool nodes re-ranked after the walk, to sweep
-    /// (0: each expanded node scored exactly from its record, the implicit
-    /// re-rank).
+    bits: Option<usize>,
+    /// zgq graph: fill the free level-0 slots with the nearest two-hop
+    /// neighbours; comma-separated to measure both (`false,true`)
+    /// (default: the library's, which fills).
+    #[arg(long, value_delimiter = ',')]
+    fill: Vec<bool>,
+    /// zgq graph: pool nodes re-ranked after the walk, to sweep (0: each
+    /// expanded node scored exactly from its record, the implicit re-rank).
     #[arg(long, value_delimiter = ',', default_value = "0")]
-    qg_rerank: Vec<usize>,
+    graph_rerank: Vec<usize>,
     /// Peer symqg: the graph's degree (a multiple of 32; its pool sizes are --ef).
     #[arg(long, default_value_t = 32)]
     symqg_degree: usize,
@@ -60,11 +57,12 @@ pub struct Args {
     /// (default: the peer script's grid).
     #[arg(long)]
     scann_search: Option<String>,
-    /// hnsw and zgq: neighbours per node (m0 = 2m).
-    #[arg(long, default_value_t = 16)]
-    pub(crate) m: usize,
-    /// Peers hnswlib and faiss-hnsw: their M (default: --m), so that ours
-    /// can be measured at another degree beside the usual M = 16.
+    /// hnsw and zgq: neighbours per node (m0 = 2m) (default: 16 for hnsw,
+    /// the library's by dimension for zgq).
+    #[arg(long)]
+    pub(crate) m: Option<usize>,
+    /// Peers hnswlib and faiss-hnsw: their M (default: --m, else 16), so
+    /// that ours can be measured at another degree beside the usual M = 16.
     #[arg(long)]
     pub(crate) peer_m: Option<usize>,
     /// hnsw: candidate list size while building.
@@ -76,68 +74,64 @@ pub struct Args {
     keep_pruned: bool,
     /// hnsw and zgq: the graphs' neighbour-selection slack (DiskANN's α;
     /// 1: HNSW's rule).
-    #[arg(long, default_value_t = 1.0)]
-    alpha: f32,
+    #[arg(long)]
+    alpha: Option<f32>,
     /// hnsw: build on one thread, deterministically.
     #[arg(long)]
     sequential_build: bool,
     /// hnsw: renumber nodes in BFS order after building (memory locality).
     #[arg(long)]
     relabel: bool,
-    /// zgq: zones (default: the library's rule, ZgqParams::default_zones).
+    /// zgq: zones (default: the library's, by size and design).
     #[arg(long)]
     zones: Option<usize>,
     /// zgq: copies a vector may have across zones (1: no replication).
-    #[arg(long, default_value_t = 1)]
-    replicas: usize,
-    /// zgq: replication slack epsilon (SPANN's rule).
-    #[arg(long, default_value_t = 0.1)]
-    epsilon: f32,
-    /// zgq: other zones searched per vector to stitch the zone graphs (0: separate graphs).
-    #[arg(long, default_value_t = 1)]
-    stitch: usize,
-    /// zgq: candidate list of the stitching searches.
-    #[arg(long, default_value_t = 32)]
-    stitch_ef: usize,
-    /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
-    #[arg(long, default_value_t = 1.3)]
-    stitch_slack: f32,
-    /// zgq: codes and design, comma-separated, each built and measured in
-    /// turn: sq8 or f32 (graph walk, rows "zgq"), pq4 (zone scan, rows
-    /// "zgq-scan"), qg (graph walk over neighbour blocks, rows "zgq-qg"),
-    /// qg-rabitq (the same with 1-bit edge codes, rows "zgq-rabitq").
-    #[arg(long, value_delimiter = ',', default_value = "pq4,qg")]
-    codes: Vec<String>,
-    /// zgq pq4: zones (default: the library's rule, ZgqParams::default_scan_zones).
     #[arg(long)]
-    scan_zones: Option<usize>,
-    /// zgq pq4: the nprobe values to sweep.
+    replicas: Option<usize>,
+    /// zgq: replication slack epsilon (SPANN's rule).
+    #[arg(long)]
+    epsilon: Option<f32>,
+    /// zgq: other zones searched per vector to stitch the zone graphs (0: separate graphs).
+    #[arg(long)]
+    stitch: Option<usize>,
+    /// zgq: candidate list of the stitching searches.
+    #[arg(long)]
+    stitch_ef: Option<usize>,
+    /// zgq: stitch only towards zones within this factor of the nearest centroid's distance.
+    #[arg(long)]
+    stitch_slack: Option<f32>,
+    /// zgq: the designs to build and measure in turn, comma-separated:
+    /// graph (edge codes by dimension), graph-pq4, graph-rabitq,
+    /// sq8-graph, scan; rows "zgq-" and the name. Every option not given
+    /// is the library's default (`ZgqParams::new`).
+    #[arg(long, value_delimiter = ',', default_value = "graph,scan")]
+    designs: Vec<String>,
+    /// zgq scan: the nprobe values to sweep.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "4,8,16,24,32,48,64,96,128,192,256"
     )]
     scan_nprobe: Vec<usize>,
-    /// zgq pq4: candidates re-ranked exactly, to sweep.
+    /// zgq scan: candidates re-ranked exactly, to sweep.
     #[arg(long, value_delimiter = ',', default_value = "50")]
     scan_rerank: Vec<usize>,
-    /// zgq: the nprobe values to sweep (values above the zone count are skipped).
+    /// zgq graphs: the nprobe values to sweep (values above the zone count are skipped).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     zgq_nprobe: Vec<usize>,
-    /// zgq: the ef values to sweep.
+    /// zgq graphs: the ef values to sweep.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "10,16,24,32,48,64,96,128,192,256,384"
     )]
     zgq_ef: Vec<usize>,
-    /// zgq: candidates re-ranked exactly, to sweep (default: the index's:
-    /// ef for a graph, its calibrated default for pq4).
+    /// zgq sq8-graph: candidates re-ranked exactly, to sweep (default: ef).
     #[arg(long, value_delimiter = ',')]
-    zgq_rerank: Vec<usize>,
-    /// zgq pq4 and qg: PQ sub-quantizers (default: the library's rule).
+    sq8_rerank: Vec<usize>,
+    /// zgq scan and pq4 edge codes: PQ sub-quantizers (default: the library's).
     #[arg(long)]
-    zgq_pq_m: Option<usize>,
+    pq_m: Option<usize>,
     /// zgq: adaptive probing factor (inf: probe exactly nprobe zones).
     #[arg(long, default_value_t = f32::INFINITY)]
     probe_factor: f32,
@@ -362,16 +356,15 @@ pub fn run(args: Args) -> Result<Outcome> {
             "flat" => rows.extend(bench_flat(&data, args.k)?),
             "hnsw" => rows.extend(bench_hnsw(&data, &args)?),
             "zgq" => {
-                for codes in &args.codes {
-                    let records = codes.parse::<zgq::Codes>().is_ok_and(|c| c.has_records());
-                    // Only the neighbour-block graphs fill.
-                    let fills = if records {
-                        args.qg_fill.clone()
+                for design in &args.designs {
+                    // Only the neighbour-block graph fills.
+                    let fills: Vec<Option<bool>> = if design.starts_with("graph") {
+                        args.fill.iter().copied().map(Some).collect()
                     } else {
-                        vec![false]
+                        Vec::new()
                     };
-                    for fill in fills {
-                        rows.extend(bench_zgq(&data, &args, codes, fill)?);
+                    for fill in if fills.is_empty() { vec![None] } else { fills } {
+                        rows.extend(bench_zgq(&data, &args, design, fill)?);
                     }
                 }
             }
@@ -416,7 +409,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         // The graph peers' options (hnswlib, faiss-hnsw; python's hnswlib).
         let hnsw_args: Vec<String> = vec![
             "--m".into(),
-            args.peer_m.unwrap_or(args.m).to_string(),
+            args.peer_m.or(args.m).unwrap_or(16).to_string(),
             "--ef-construction".into(),
             args.ef_construction.to_string(),
             "--ef".into(),
@@ -439,15 +432,15 @@ pub fn run(args: Args) -> Result<Outcome> {
                 // The index files this run's zgq methods saved, with their
                 // build times; hnswlib is built beside them in that process.
                 let mut extra = Vec::new();
-                for codes in &args.codes {
+                for design in &args.designs {
                     let built = rows.iter().find(|r| {
-                        r.method.starts_with("zgq") && r.params["codes"] == codes.as_str()
+                        r.method.starts_with("zgq") && r.params["design_arg"] == design.as_str()
                     });
                     if let Some(r) = built {
                         extra.push("--index".to_string());
                         extra.push(format!(
                             "{}={}",
-                            zgq_index_path(&data.name, codes).display(),
+                            zgq_index_path(&data.name, design).display(),
                             r.build_seconds
                         ));
                     }
@@ -774,13 +767,14 @@ pub(crate) fn measure<S: Default + Send>(
 }
 
 fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
+    let degree = args.m.unwrap_or(16);
     let params = zgq_hnsw::HnswParams {
-        m: args.m,
+        m: degree,
         ef_construction: args.ef_construction,
         // angular data are stored unit-norm: L2 on them ranks by cosine.
         metric: zgq_hnsw::Metric::L2,
         keep_pruned: args.keep_pruned,
-        alpha: args.alpha,
+        alpha: args.alpha.unwrap_or(1.0),
         ..Default::default()
     };
     let threads = if args.sequential_build {
@@ -790,7 +784,7 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
     };
     eprintln!(
         "hnsw: building (m {}, ef_construction {}, {threads} threads) ...",
-        args.m, args.ef_construction
+        degree, args.ef_construction
     );
     let t = Instant::now();
     let hnsw = if args.sequential_build {
@@ -831,7 +825,7 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
             m.recall, m.qps, m.batch_qps
         );
         let mut params =
-            serde_json::json!({"M": args.m, "ef_construction": args.ef_construction, "ef": ef});
+            serde_json::json!({"M": degree, "ef_construction": args.ef_construction, "ef": ef});
         if args.relabel {
             params["relabel"] = "bfs".into();
         }
@@ -849,53 +843,62 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
 
 /// Where [`bench_zgq`] saves the index it searches (the peer `python`
 /// opens the same file).
-fn zgq_index_path(dataset: &str, codes: &str) -> PathBuf {
+fn zgq_index_path(dataset: &str, design: &str) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"))
         .join("bench")
-        .join(format!("{dataset}-{codes}.zgq"))
+        .join(format!("{dataset}-{design}.zgq"))
 }
 
-fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Vec<Row>> {
-    let codes: zgq::Codes = codes_arg.parse().map_err(anyhow::Error::msg)?;
-    let scan = codes == zgq::Codes::Pq4;
-    let blocks = codes.has_records();
-    let method = match codes {
-        zgq::Codes::Pq4 => "zgq-scan",
-        zgq::Codes::Qg => "zgq-qg",
-        zgq::Codes::QgRabitq => "zgq-rabitq",
-        _ => "zgq",
+/// The library's parameters for `design` (`graph`, `graph-pq4`,
+/// `graph-rabitq`, `sq8-graph`, `scan`) with the options the run gives.
+fn zgq_params(
+    args: &Args,
+    metric: zgq::Metric,
+    design: &str,
+    fill: Option<bool>,
+) -> Result<zgq::ZgqParams> {
+    let (design, edge_codes) = match design.strip_prefix("graph-") {
+        Some(codes) => ("graph", Some(codes.parse::<zgq::EdgeCodes>()?)),
+        None => (design, None),
     };
+    let d = zgq::ZgqParams::new(metric);
+    Ok(zgq::ZgqParams {
+        design: design.parse()?,
+        edge_codes,
+        zones: args.zones,
+        m: args.m,
+        ef_construction: args.ef_construction,
+        alpha: args.alpha.unwrap_or(d.alpha),
+        pq_m: args.pq_m,
+        bits: args.bits,
+        fill: fill.unwrap_or(d.fill),
+        replicas: args.replicas.unwrap_or(d.replicas),
+        epsilon: args.epsilon.unwrap_or(d.epsilon),
+        stitch: args.stitch.unwrap_or(d.stitch),
+        stitch_ef: args.stitch_ef.unwrap_or(d.stitch_ef),
+        stitch_slack: args.stitch_slack.unwrap_or(d.stitch_slack),
+        ..d
+    })
+}
+
+fn bench_zgq(data: &Data, args: &Args, design_arg: &str, fill: Option<bool>) -> Result<Vec<Row>> {
+    let method = format!("zgq-{design_arg}");
     // angular data are stored unit-norm; cosine exercises the normalizing path.
     let metric = if data.metric == "angular" {
         zgq::Metric::Cosine
     } else {
         zgq::Metric::L2
     };
-    let params = zgq::ZgqParams {
-        zones: if scan { args.scan_zones } else { args.zones },
-        m: args.m,
-        ef_construction: args.ef_construction,
-        alpha: args.alpha,
-        codes,
-        replicas: args.replicas,
-        epsilon: args.epsilon,
-        stitch: args.stitch,
-        stitch_ef: args.stitch_ef,
-        stitch_slack: args.stitch_slack,
-        pq_m: args.zgq_pq_m,
-        bits: args.qg_bits,
-        fill,
-        ..zgq::ZgqParams::new(metric)
-    };
+    let params = zgq_params(args, metric, design_arg, fill)?;
     eprintln!("{method}: building ({params:?}) ...");
     let t = Instant::now();
     let stages = StageTimes::default();
     let built = params.build_with(data.base.as_slice(), data.base.dim(), None, &stages)?;
     stages.finish();
     let build_seconds = t.elapsed().as_secs_f64();
-    let path = zgq_index_path(&data.name, codes_arg);
+    let path = zgq_index_path(&data.name, design_arg);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     built.save(&path)?;
@@ -905,42 +908,44 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Ve
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let stats = index.stats();
     eprintln!(
-        "{method}: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
+        "{method}: built in {build_seconds:.1}s, opened in {open_ms:.2} ms: {} zones (sizes {:?}), m {:?}, edge codes {:?}, replication {:.2}, resident {:.1} MB of {:.1} MB, default nprobe {} ef {}",
         stats.zones,
         stats.zone_sizes,
+        stats.m,
+        stats.edge_codes,
         stats.replication,
         stats.resident_bytes as f64 / 1e6,
         stats.file_bytes as f64 / 1e6,
         index.default_nprobe(),
         index.default_ef()
     );
-    // A zone scan has no walk: sweep nprobe × rerank only.
-    let efs: Vec<Option<usize>> = if scan {
-        vec![None]
-    } else {
-        args.zgq_ef.iter().copied().map(Some).collect()
-    };
-    let rerank_list = if scan {
-        &args.scan_rerank
-    } else {
-        &args.zgq_rerank
-    };
-    let reranks: Vec<Option<usize>> = if blocks {
-        // --qg-rerank: 0 is the implicit re-rank of the expanded records.
-        args.qg_rerank
-            .iter()
-            .map(|&r| (r > 0).then_some(r))
-            .collect()
-    } else if rerank_list.is_empty() {
-        vec![None]
-    } else {
-        rerank_list.iter().copied().map(Some).collect()
-    };
-    let nprobes = if scan {
-        &args.scan_nprobe
-    } else {
-        &args.zgq_nprobe
-    };
+    // A zone scan has no walk: nprobe × rerank. A neighbour-block graph
+    // scores expanded nodes exactly (rerank 0) unless asked to re-rank.
+    let (nprobes, efs, reranks): (&[usize], Vec<Option<usize>>, Vec<Option<usize>>) =
+        match index.design() {
+            zgq::Design::Scan => (
+                &args.scan_nprobe,
+                vec![None],
+                args.scan_rerank.iter().copied().map(Some).collect(),
+            ),
+            zgq::Design::Sq8Graph => (
+                &args.zgq_nprobe,
+                args.zgq_ef.iter().copied().map(Some).collect(),
+                if args.sq8_rerank.is_empty() {
+                    vec![None]
+                } else {
+                    args.sq8_rerank.iter().copied().map(Some).collect()
+                },
+            ),
+            _ => (
+                &args.zgq_nprobe,
+                args.zgq_ef.iter().copied().map(Some).collect(),
+                args.graph_rerank
+                    .iter()
+                    .map(|&r| (r > 0).then_some(r))
+                    .collect(),
+            ),
+        };
     let sections: serde_json::Map<String, serde_json::Value> = stats
         .sections
         .iter()
@@ -976,13 +981,24 @@ fn bench_zgq(data: &Data, args: &Args, codes_arg: &str, fill: bool) -> Result<Ve
                 m.qps,
                 m.batch_qps
             );
+            let finite = |x: f32| {
+                if x.is_finite() {
+                    serde_json::json!(x)
+                } else {
+                    serde_json::Value::Null
+                }
+            };
             let p = serde_json::json!({
-                "zones": stats.zones, "M": args.m, "ef_construction": args.ef_construction, "alpha": args.alpha,
-                "codes": codes_arg, "replicas": args.replicas, "stitch": args.stitch, "stitch_ef": args.stitch_ef, "stitch_slack": if args.stitch_slack.is_finite() { serde_json::json!(args.stitch_slack) } else { serde_json::Value::Null }, "nprobe": nprobe, "ef": ef, "rerank": rerank, "pq_m": args.zgq_pq_m, "bits": args.qg_bits, "fill": fill,
-                "probe_factor": if args.probe_factor.is_finite() { serde_json::json!(args.probe_factor) } else { serde_json::Value::Null },
+                "design_arg": design_arg, "design": stats.design.name(),
+                "edge_codes": stats.edge_codes.map(|e| e.name()),
+                "zones": stats.zones, "M": stats.m[0], "ef_construction": stats.ef_construction,
+                "alpha": params.alpha, "replicas": stats.replicas, "stitch": stats.stitch,
+                "stitch_ef": params.stitch_ef, "stitch_slack": finite(params.stitch_slack),
+                "nprobe": nprobe, "ef": ef, "rerank": rerank, "code_size": stats.code_size,
+                "fill": params.fill, "probe_factor": finite(args.probe_factor),
             });
             let mut row = Row::new(
-                method,
+                &method,
                 p,
                 (build_seconds, rayon::current_num_threads()),
                 stats.file_bytes,

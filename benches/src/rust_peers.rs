@@ -26,7 +26,7 @@ fn rss() -> usize {
 pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
     use hnsw_rs::prelude::{DistL2, Hnsw};
     let (n, dim) = (data.base.rows(), data.base.dim());
-    let m = args.peer_m.unwrap_or(args.m);
+    let m = args.peer_m.or(args.m).unwrap_or(16);
     eprintln!(
         "hnsw_rs: building (M {m}, ef_construction {}) ...",
         args.ef_construction
@@ -59,7 +59,7 @@ pub(crate) fn bench_hnsw_rs(data: &Data, args: &Args) -> Result<Vec<Row>> {
 pub(crate) fn bench_usearch(data: &Data, args: &Args) -> Result<Vec<Row>> {
     use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
     let (n, dim) = (data.base.rows(), data.base.dim());
-    let m = args.peer_m.unwrap_or(args.m);
+    let m = args.peer_m.or(args.m).unwrap_or(16);
     eprintln!(
         "usearch: building (M {m}, ef_construction {}) ...",
         args.ef_construction

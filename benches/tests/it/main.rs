@@ -26,8 +26,8 @@ fn bench_writes_the_report_and_its_plots() {
         "50",
         "--methods",
         "flat,zgq",
-        "--codes",
-        "qg",
+        "--designs",
+        "graph-pq4",
         "--zgq-ef",
         "32",
         "--repeats",
@@ -49,7 +49,10 @@ fn bench_writes_the_report_and_its_plots() {
         assert!(json.with_extension(ext).is_file(), "no .{ext} written");
     }
     let md = std::fs::read_to_string(json.with_extension("md")).unwrap();
-    assert!(md.contains("| flat |") && md.contains("| zgq-qg |"), "{md}");
+    assert!(
+        md.contains("| flat |") && md.contains("| zgq-graph-pq4 |"),
+        "{md}"
+    );
     let o = run(&["--min-recall", "1.01"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     std::fs::remove_dir_all(&out).ok();

@@ -4,28 +4,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
-use zgq::{Codes, ZgqParams};
+use clap::Args;
+use zgq::ZgqParams;
 
 use crate::progress::{Bars, BuildBars};
-use crate::{MetricArg, emit, shown};
-
-/// What the search scores, and with it the design.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum CodesArg {
-    /// By dimension: qg-rabitq from 256 dimensions, qg with --m 32 up to 96, qg between.
-    Auto,
-    /// Graph over neighbour blocks with 4-bit PQ codes of the neighbours.
-    Qg,
-    /// Graph over neighbour blocks with 1-bit RaBitQ codes of the edges (hundreds of dimensions).
-    QgRabitq,
-    /// Graph walk with 8-bit scalar codes, then an exact re-rank (the leanest graph).
-    Sq8,
-    /// Graph walk with exact f32 distances.
-    F32,
-    /// Zone scan: no graph; 4-bit PQ codes scanned in the nearest zones (a fifth of qg's memory).
-    Pq4,
-}
+use crate::{emit, shown};
 
 #[derive(Args, Debug)]
 pub(crate) struct BuildArgs {
@@ -36,94 +19,97 @@ pub(crate) struct BuildArgs {
     /// Where to write the index (replaced atomically if it exists).
     #[arg(long, value_name = "INDEX")]
     out: PathBuf,
-    /// Distance measure [default: an .hdf5 file's `distance` attribute, else l2].
-    #[arg(long, value_enum)]
-    metric: Option<MetricArg>,
-    /// Code type and design.
-    #[arg(long, value_enum, default_value_t = CodesArg::Auto)]
-    codes: CodesArg,
+    /// Distance: l2 (euclidean), ip (inner product, dot) or cosine (angular)
+    /// [default: an .hdf5 file's `distance` attribute, else l2].
+    #[arg(long, value_parser = parse::<zgq::Metric>)]
+    metric: Option<zgq::Metric>,
+    /// The design: graph (neighbour blocks: the fastest), sq8-graph (a
+    /// smaller graph) or scan (no graph: the leanest).
+    #[arg(long, value_parser = parse::<zgq::Design>, default_value = "graph")]
+    design: zgq::Design,
+    /// graph: the neighbours' codes, pq4 or rabitq [default: by dimension:
+    /// rabitq from 256 dimensions, pq4 below].
+    #[arg(long, value_parser = parse::<zgq::EdgeCodes>)]
+    edge_codes: Option<zgq::EdgeCodes>,
     /// Zones (balanced k-means clusters) [default: by size: zones under 65,536
-    /// vectors, at least 4, for a graph; ~200 vectors each for pq4].
+    /// vectors, at least 4, for a graph; ~200 vectors each for a scan].
     #[arg(long, value_name = "N")]
     zones: Option<usize>,
-    /// Graph neighbours per node on upper levels; level 0 holds 2m
-    /// [default: 32 with --codes auto up to 96 dimensions, else 16].
+    /// Graphs: neighbours per node on upper levels; level 0 holds 2m
+    /// [default: 32 for a graph of at most 96 dimensions, else 16].
     #[arg(long, value_name = "N")]
     m: Option<usize>,
-    /// Candidate list while inserting into the graphs.
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    ef_construction: usize,
-    /// qg and pq4: 4-bit PQ sub-quantizers, a divisor of the dimension
-    /// [default: one per dimension up to 256, else the largest divisor ≤ 256].
+    /// Graphs: candidate list while inserting [default: 200].
+    #[arg(long, value_name = "N")]
+    ef_construction: Option<usize>,
+    /// scan and pq4 edge codes: 4-bit PQ sub-quantizers, a divisor of the
+    /// dimension [default: one per dimension up to 256, else the largest
+    /// divisor ≤ 256].
     #[arg(long, value_name = "N")]
     pq_m: Option<usize>,
-    /// qg-rabitq: bits per edge code, a multiple of 16 at least the dimension
-    /// [default: the dimension rounded up to 16].
+    /// rabitq edge codes: bits per code, a multiple of 16 at least the
+    /// dimension [default: the dimension rounded up to 16].
     #[arg(long, value_name = "N")]
     bits: Option<usize>,
-    /// Copies a vector may have across zones (1: no replication).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    replicas: usize,
-    /// Graphs: other zones each vector links into (0: zones stay separate graphs).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    stitch: usize,
-    /// Seed of k-means and the graphs: the same seed and input give the same file.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Copies a vector may have across zones (1: no replication) [default: 1].
+    #[arg(long, value_name = "N")]
+    replicas: Option<usize>,
+    /// Graphs: other zones each vector links into (0: zones stay separate
+    /// graphs) [default: 1].
+    #[arg(long, value_name = "N")]
+    stitch: Option<usize>,
+    /// Seed of k-means, the codes and the graphs: the same seed and input
+    /// give the same file [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
     /// Read only the first N vectors of --base.
     #[arg(long, value_name = "N")]
     rows: Option<usize>,
 }
 
+/// A value parsed by the library's own parser (its error is the message).
+pub(crate) fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>().map_err(|e| e.to_string())
+}
+
 /// The metric of `--base`: the option, else an .hdf5 file's attribute, else L2.
-fn metric_of(args: &BuildArgs) -> Result<MetricArg> {
+fn metric_of(args: &BuildArgs) -> Result<zgq::Metric> {
     if let Some(m) = args.metric {
         return Ok(m);
     }
     if zgq_data::FileFormat::of(&args.base)? == zgq_data::FileFormat::Hdf5 {
         let file = zgq_data::Hdf5File::open(&args.base)?;
         if let Some(d) = file.distance()? {
-            return MetricArg::from_ann_benchmarks(&d).with_context(|| {
+            return d.parse::<zgq::Metric>().with_context(|| {
                 format!(
-                    "{}: distance {d:?} is not supported (euclidean, angular, dot); pass --metric",
+                    "{}: distance {d:?} is not supported; pass --metric",
                     shown(&args.base)
                 )
             });
         }
     }
-    Ok(MetricArg::L2)
+    Ok(zgq::Metric::L2)
 }
 
-/// The build parameters the options ask for, for vectors of `dim` dimensions.
-fn params(args: &BuildArgs, metric: zgq::Metric, dim: usize) -> ZgqParams {
-    let mut p = match args.codes {
-        CodesArg::Auto => ZgqParams::graph_for_dim(metric, dim),
-        CodesArg::Pq4 => ZgqParams::new(metric),
-        other => {
-            let mut p = ZgqParams::graph(metric);
-            p.codes = match other {
-                CodesArg::QgRabitq => Codes::QgRabitq,
-                CodesArg::Sq8 => Codes::Sq8,
-                CodesArg::F32 => Codes::F32,
-                _ => Codes::Qg,
-            };
-            if p.codes == Codes::Sq8 || p.codes == Codes::F32 {
-                p.fill = false;
-            }
-            p
-        }
-    };
-    if let Some(m) = args.m {
-        p.m = m;
+/// The library's defaults, with what the options set.
+fn params(args: &BuildArgs, metric: zgq::Metric) -> ZgqParams {
+    let d = ZgqParams::new(metric);
+    ZgqParams {
+        design: args.design,
+        edge_codes: args.edge_codes,
+        zones: args.zones,
+        m: args.m,
+        ef_construction: args.ef_construction.unwrap_or(d.ef_construction),
+        pq_m: args.pq_m,
+        bits: args.bits,
+        replicas: args.replicas.unwrap_or(d.replicas),
+        stitch: args.stitch.unwrap_or(d.stitch),
+        seed: args.seed.unwrap_or(d.seed),
+        ..d
     }
-    p.zones = args.zones;
-    p.ef_construction = args.ef_construction;
-    p.pq_m = args.pq_m;
-    p.bits = args.bits;
-    p.replicas = args.replicas;
-    p.stitch = args.stitch;
-    p.seed = args.seed;
-    p
 }
 
 /// Reads vectors with a spinner: `dataset` names the .hdf5 dataset.
@@ -150,7 +136,7 @@ pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
     let t = Instant::now();
     let base = read(bars, &args.base, "train", args.rows)?;
     let read_secs = t.elapsed().as_secs_f64();
-    let p = params(args, metric.metric(), base.dim());
+    let p = params(args, metric);
     let progress = BuildBars::new(*bars);
     let t = Instant::now();
     let built = p.build_with(base.as_slice(), base.dim(), None, &progress);
@@ -162,16 +148,17 @@ pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
     spin.finish_and_clear();
     let s = index.stats();
     emit(&format!(
-        "built {} from {} ({} vectors x {}, {:?}, read in {read_secs:.1} s): codes {}, {} zones, \
-         m {}, built in {build_secs:.1} s on {} threads, {} bytes\n",
+        "built {} from {} ({} vectors x {}, {metric}, read in {read_secs:.1} s): design {}{}, \
+         {} zones, m {}, built in {build_secs:.1} s on {} threads, {} bytes\n",
         shown(&args.out),
         shown(&args.base),
         s.n,
         s.dim,
-        metric,
-        index.codes().name(),
+        s.design,
+        s.edge_codes
+            .map_or(String::new(), |e| format!(" ({e} edge codes)")),
         s.zones,
-        p.m,
+        s.m[0],
         rayon::current_num_threads(),
         s.file_bytes,
     ))

@@ -78,16 +78,20 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     );
     let _ = writeln!(
         o,
-        "  {} vectors x {} dimensions, metric {:?}, codes {}",
+        "  {} vectors x {} dimensions, metric {}, design {}{}",
         s.n,
         s.dim,
         index.metric(),
-        index.codes().name()
+        s.design,
+        s.edge_codes
+            .map_or(String::new(), |e| format!(" ({e} edge codes)"))
     );
-    let code_size = match index.codes() {
-        zgq::Codes::QgRabitq => format!(", {} bits per edge code", s.code_size),
-        zgq::Codes::Qg | zgq::Codes::Pq4 => format!(", {} PQ sub-quantizers", s.code_size),
-        _ => String::new(),
+    let code_size = match (s.design, s.edge_codes) {
+        (zgq::Design::Graph, Some(zgq::EdgeCodes::Rabitq)) => {
+            format!(", {} bits per edge code", s.code_size)
+        }
+        (zgq::Design::Sq8Graph, _) => ", 8-bit codes".to_string(),
+        _ => format!(", {} PQ sub-quantizers", s.code_size),
     };
     if s.m[1] > 0 {
         let _ = writeln!(

@@ -11,7 +11,7 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 mod build;
 mod info;
@@ -55,37 +55,6 @@ enum Command {
     /// writes a JSON report, a Markdown table and recall-QPS plots under target/bench.
     #[cfg(feature = "bench")]
     Bench(Box<zgq_benches::harness::Args>),
-}
-
-/// Distance measure, as the command line spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum MetricArg {
-    /// Squared Euclidean distance.
-    L2,
-    /// Cosine distance (vectors normalized once at build).
-    Cosine,
-    /// Inner product (larger is nearer).
-    Ip,
-}
-
-impl MetricArg {
-    pub(crate) fn metric(self) -> zgq::Metric {
-        match self {
-            MetricArg::L2 => zgq::Metric::L2,
-            MetricArg::Cosine => zgq::Metric::Cosine,
-            MetricArg::Ip => zgq::Metric::InnerProduct,
-        }
-    }
-
-    /// ann-benchmarks' `distance` attribute.
-    pub(crate) fn from_ann_benchmarks(distance: &str) -> Option<MetricArg> {
-        match distance {
-            "euclidean" | "l2" => Some(MetricArg::L2),
-            "angular" | "cosine" => Some(MetricArg::Cosine),
-            "dot" | "ip" | "inner_product" => Some(MetricArg::Ip),
-            _ => None,
-        }
-    }
 }
 
 /// Output to stdout, written once; a closed pipe (`zgq info … | head`) is not an error.

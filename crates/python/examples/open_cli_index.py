@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import zgq
 
-NAMES = {1: "centroids", 2: "zones", 3: "vectors", 4: "codes", 5: "labels", 6: "links0",
+NAMES = {1: "centroids", 2: "zones", 3: "vectors", 4: "sq8_codes", 5: "labels", 6: "links0",
          7: "upper_offsets", 8: "upper", 9: "sq_min", 10: "sq_step", 11: "pq_codebook",
          12: "blocks", 13: "norms", 14: "centroid_columns", 15: "centroid_norms",
          16: "records", 17: "upper_records", 18: "rotation", 19: "rotated_mean"}
@@ -28,10 +28,10 @@ def map_sections(path):
         if head[:8] != b"ZGQINDEX":
             raise SystemExit(f"{path}: not a ZGQ index")
         version, _flags, _header_len, count = struct.unpack_from("<4I", head, 8)
-        dim, metric, codes, m, m0, zones = struct.unpack_from("<6I", head, 32)
+        dim, metric, design, m, m0, zones = struct.unpack_from("<6I", head, 32)
         n, slots = struct.unpack_from("<2Q", head, 56)
         table = f.read(32 * count)
-    header = dict(version=version, dim=dim, metric=metric, codes=codes, zones=zones, n=n, slots=slots)
+    header = dict(version=version, dim=dim, metric=metric, design=design, zones=zones, n=n, slots=slots)
     sections = {}
     for i in range(count):
         kind, size, offset, length, _crc, _ = struct.unpack_from("<IIQQII", table, 32 * i)
@@ -68,7 +68,7 @@ def main():
     assert centroids.shape == (index.zones, index.dim) and zones["slot_count"].sum() == header["slots"]
 
     # Search from Python with a vector read from the mapped file itself.
-    if "vectors" in sections:  # graph (sq8, f32) and zone-scan files
+    if "vectors" in sections:  # SQ8 graph and zone-scan files
         vectors = sections["vectors"].reshape(header["slots"], header["dim"])
         ids, dist = index.search(np.array(vectors[0]), k=5)
         print(f"nearest to the first stored vector: {ids.tolist()} (its id {labels[0]}), distances {dist}")

@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use rayon::prelude::*;
-use zgq::{Codes, Metric, Neighbor, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
+use zgq::{Neighbor, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 use crate::array;
 use crate::error::{Context, to_py};
@@ -23,62 +23,22 @@ thread_local! {
         RefCell::new((SearchScratch::new(), Vec::new()));
 }
 
-/// An approximate nearest-neighbour index over float32 vectors: zones,
-/// per-zone graphs and quantized codes (or a zone scan), searched with an
-/// exact re-rank. Make one with `Index.build(data)` or `Index.open(path)`;
+/// An approximate nearest-neighbour index over float32 vectors: k-means
+/// zones searched through a graph of neighbour blocks (the default), an
+/// SQ8 graph or a zone scan, every result with its exact distance. Make one with `Index.build(data)` or `Index.open(path)`;
 /// it is immutable, and any number of threads may search it at once.
 #[pyclass(frozen, module = "zgq")]
 pub(crate) struct Index {
     inner: ZgqIndex,
 }
 
-fn metric_from_name(name: &str) -> PyResult<Metric> {
-    match name {
-        "l2" => Ok(Metric::L2),
-        "ip" => Ok(Metric::InnerProduct),
-        "cosine" => Ok(Metric::Cosine),
-        other => Err(PyValueError::new_err(format!(
-            "invalid metric: {other:?} (expected \"l2\", \"ip\" or \"cosine\")"
-        ))),
-    }
-}
-
-fn metric_name(m: Metric) -> &'static str {
-    match m {
-        Metric::L2 => "l2",
-        Metric::InnerProduct => "ip",
-        _ => "cosine",
-    }
-}
-
-/// Build parameters from the Python arguments.
-fn build_params(
-    metric: Metric,
-    dim: usize,
-    zones: Option<usize>,
-    m: Option<usize>,
-    ef_construction: usize,
-    codes: &str,
-    seed: u64,
-) -> PyResult<ZgqParams> {
-    let mut p = if codes == "auto" {
-        ZgqParams::graph_for_dim(metric, dim)
-    } else {
-        let codes: Codes = codes
-            .parse()
-            .map_err(|e: String| PyValueError::new_err(format!("invalid codes: {e}, or auto")))?;
-        ZgqParams {
-            codes,
-            ..ZgqParams::graph(metric)
-        }
-    };
-    p.zones = zones;
-    if let Some(m) = m {
-        p.m = m;
-    }
-    p.ef_construction = ef_construction;
-    p.seed = seed;
-    Ok(p)
+/// A value parsed by the library's own parser (its message as ValueError).
+fn parse<T: std::str::FromStr>(s: &str) -> PyResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse::<T>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// A numpy array of search results: 1-d for a single query, else `shape`.
@@ -139,39 +99,50 @@ impl Index {
     /// Builds an index over the rows of `data` (n × dim).
     ///
     /// data: float32 (read in place when C-contiguous) or any real dtype,
-    ///     converted once. metric: "l2" | "ip" | "cosine".
-    /// zones: k-means zones (None: sized from n). m: graph degree (None: 16,
-    ///     or the dimension's best for codes="auto").
-    /// ef_construction: build candidate list. codes: "sq8" (lean graph,
-    ///     about hnswlib's memory), "qg" / "qg-rabitq" (neighbour blocks,
-    ///     fastest), "f32", "pq4" (zone scan, no graph) or "auto".
+    ///     converted once. metric: "l2" (or "euclidean"), "ip" (or "dot")
+    ///     or "cosine" (or "angular").
+    /// design: "graph" (neighbour blocks, the fastest), "sq8-graph" (a
+    ///     smaller graph) or "scan" (no graph, the leanest).
+    /// edge_codes: the graph's neighbour codes, "pq4" or "rabitq" (None:
+    ///     by dimension). zones: k-means zones (None: sized from n).
+    ///     m: graph degree (None: by dimension). ef_construction: build
+    ///     candidate list (None: 200).
     /// threads: build threads (None: one per core). seed: same seed, same
-    ///     bytes for any thread count. progress: True prints stages to
-    ///     sys.stderr; a callable gets (stage, done, total).
+    ///     bytes for any thread count (None: 0). progress: True prints
+    ///     stages to sys.stderr; a callable gets (stage, done, total).
     /// ids: one distinct non-negative integer id per row (None: row numbers).
     ///
     /// Raises ValueError (empty data, NaN naming its row and column,
     /// parameters out of range) or TypeError (not real numbers).
     #[staticmethod]
-    #[pyo3(signature = (data, metric="l2", zones=None, m=None, ef_construction=200, codes="sq8", threads=None, seed=0, progress=None, ids=None))]
+    #[pyo3(signature = (data, metric="l2", design="graph", edge_codes=None, zones=None, m=None, ef_construction=None, threads=None, seed=None, progress=None, ids=None))]
     #[allow(clippy::too_many_arguments)]
     fn build(
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         metric: &str,
+        design: &str,
+        edge_codes: Option<&str>,
         zones: Option<usize>,
         m: Option<usize>,
-        ef_construction: usize,
-        codes: &str,
+        ef_construction: Option<usize>,
         threads: Option<usize>,
-        seed: u64,
+        seed: Option<u64>,
         progress: Option<&Bound<'_, PyAny>>,
         ids: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Index> {
-        let metric = metric_from_name(metric)?;
+        let d = ZgqParams::new(parse(metric)?);
+        let params = ZgqParams {
+            design: parse(design)?,
+            edge_codes: edge_codes.map(parse).transpose()?,
+            zones,
+            m,
+            ef_construction: ef_construction.unwrap_or(d.ef_construction),
+            seed: seed.unwrap_or(d.seed),
+            ..d
+        };
         let arr = array::f32_array(data, "data")?;
         let (_, dim) = array::rows_dim(&arr, "data", false)?;
-        let params = build_params(metric, dim, zones, m, ef_construction, codes, seed)?;
         let labels = ids.map(|i| array::ids(i, "ids")).transpose()?;
         let progress = match progress {
             Some(p) => PyProgress::from_arg(p)?,
@@ -308,14 +279,10 @@ impl Index {
         if filter.is_some() {
             params = params.filter(&accepts);
         }
-        if k == 0 || k > index.len() {
-            // Before allocating nq × k results: the library says what is
-            // wrong with k (checked before anything but the query's shape
-            // and values, so a zero query serves).
-            if let Err(e) = index.search(&vec![0.0; dim], &params) {
-                return Err(to_py(e, Context::Arguments));
-            }
-        }
+        // Before allocating nq × k results.
+        index
+            .check(&params)
+            .map_err(|e| to_py(e, Context::Arguments))?;
         let (ids, distances) = py
             .detach(|| {
                 let mut ids = vec![u64::MAX; nq * k];
@@ -361,8 +328,9 @@ impl Index {
         d.set_item("n", s.n)?;
         d.set_item("slots", s.slots)?;
         d.set_item("dim", s.dim)?;
-        d.set_item("metric", metric_name(self.inner.metric()))?;
-        d.set_item("codes", self.inner.codes().name())?;
+        d.set_item("metric", self.inner.metric().name())?;
+        d.set_item("design", s.design.name())?;
+        d.set_item("edge_codes", s.edge_codes.map(|e| e.name()))?;
         d.set_item("zones", s.zones)?;
         d.set_item("zone_sizes_min_median_max", s.zone_sizes.to_vec())?;
         d.set_item("replication", s.replication)?;
@@ -405,13 +373,20 @@ impl Index {
     /// `"cosine"` (distance `1 - cos`).
     #[getter]
     fn metric(&self) -> &'static str {
-        metric_name(self.inner.metric())
+        self.inner.metric().name()
     }
 
-    /// The codes the index was built with (`"sq8"`, `"qg"`, ...).
+    /// The design: `"graph"`, `"sq8-graph"` or `"scan"`.
     #[getter]
-    fn codes(&self) -> &'static str {
-        self.inner.codes().name()
+    fn design(&self) -> &'static str {
+        self.inner.design().name()
+    }
+
+    /// The graph's edge codes, `"pq4"` or `"rabitq"`; None for the other
+    /// designs.
+    #[getter]
+    fn edge_codes(&self) -> Option<&'static str> {
+        self.inner.edge_codes().map(|e| e.name())
     }
 
     /// Number of zones.
@@ -434,11 +409,11 @@ impl Index {
 
     fn __repr__(&self) -> String {
         format!(
-            "zgq.Index(n={}, dim={}, metric={:?}, codes={:?}, zones={})",
+            "zgq.Index(n={}, dim={}, metric={:?}, design={:?}, zones={})",
             self.inner.len(),
             self.inner.dim(),
-            metric_name(self.inner.metric()),
-            self.inner.codes().name(),
+            self.inner.metric().name(),
+            self.inner.design().name(),
             self.inner.zones()
         )
     }

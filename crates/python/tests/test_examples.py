@@ -27,8 +27,8 @@ def test_quickstart_reaches_high_recall():
 
 def test_open_cli_index_maps_every_design(cli, tmp_path):
     np.save(tmp_path / "base.npy", clustered(3000, 32, seed=3))
-    for codes in ["sq8", "qg", "pq4"]:
-        index = tmp_path / f"{codes}.zgq"
-        run_cli(cli, "build", "--base", tmp_path / "base.npy", "--out", index, "--codes", codes, "--quiet")
+    for design in ["graph", "sq8-graph", "scan"]:
+        index = tmp_path / f"{design}.zgq"
+        run_cli(cli, "build", "--base", tmp_path / "base.npy", "--out", index, "--design", design, "--quiet")
         out = run(EXAMPLES / "open_cli_index.py", index)
         assert "mapped centroids, zones" in out and "labels[:5]" in out, out

@@ -1,5 +1,5 @@
 """The Python package end to end: build / search / save / open against numpy
-brute force, every metric and code type, filters, threads, every bad input,
+brute force, every metric and design, filters, threads, every bad input,
 and index files crossing between Python and the Rust command line."""
 
 import concurrent.futures
@@ -16,21 +16,20 @@ METRICS = ["l2", "ip", "cosine"]
 
 
 def build(data, **kw):
-    kw.setdefault("seed", 0)
     return zgq.Index.build(data, **kw)
 
 
 @pytest.fixture(scope="module", params=["python", "cli"])
 def made(request, data, cli, tmp_path_factory):
-    """One l2 sq8 index per side: built here, or by the `zgq` command line
-    from an .npy file and opened (memory-mapped) here."""
+    """One index per side with every option left to its default: built
+    here, or by the `zgq` command line from an .npy file and opened
+    (memory-mapped) here."""
     base, _ = data
     if request.param == "python":
-        return build(base, codes="sq8")
+        return build(base)
     folder = tmp_path_factory.mktemp("cli")
     np.save(folder / "base.npy", base)
-    run_cli(cli, "build", "--base", folder / "base.npy", "--out", folder / "cli.zgq",
-            "--codes", "sq8", "--metric", "l2", "--seed", 0, "--quiet")
+    run_cli(cli, "build", "--base", folder / "base.npy", "--out", folder / "cli.zgq", "--quiet")
     return zgq.Index.open(folder / "cli.zgq")
 
 
@@ -49,11 +48,15 @@ def test_recall_and_exact_distances_on_both_sides(made, data):
     assert (np.diff(dists, axis=1) >= 0).all()
 
 
-def test_python_and_cli_build_the_same_bytes(made, data):
-    # Same data, parameters and seed: the Rust and Python builds must agree
-    # byte for byte (a transposed, re-ordered or re-typed input would not).
+def test_python_and_cli_defaults_build_the_same_bytes(made, data):
+    # The same data with every option at its default: the command line and
+    # Python must build the same file byte for byte (a front end with its
+    # own default design, degree or seed, or a transposed, re-ordered or
+    # re-typed input would not). The Rust API is held to the same bytes by
+    # the command line's tests.
     base, _ = data
-    assert made.to_bytes() == build(base, codes="sq8").to_bytes()
+    assert made.to_bytes() == build(base).to_bytes()
+    assert (made.design, made.edge_codes) == ("graph", "pq4")
 
 
 @pytest.mark.parametrize("metric", METRICS)
@@ -67,24 +70,26 @@ def test_every_metric_matches_brute_force(metric, data):
     np.testing.assert_allclose(dists, exact, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("codes", ["sq8", "f32", "qg", "qg-rabitq", "pq4", "auto"])
-def test_every_code_type_finds_neighbours(codes, data):
+@pytest.mark.parametrize("design,edge_codes", [
+    ("graph", None), ("graph", "pq4"), ("graph", "rabitq"), ("sq8-graph", None), ("scan", None)])
+def test_every_design_finds_neighbours(design, edge_codes, data):
     base, queries = data
-    index = build(base, codes=codes)
-    expected = {"auto": "qg"}.get(codes, codes)  # 24 dimensions: auto is qg (m 32)
-    assert index.codes == expected
-    if codes == "auto":
+    index = build(base, design=design, edge_codes=edge_codes)
+    assert index.design == design
+    # 24 dimensions: the graph's default edge codes are pq4, its degree 32.
+    assert index.edge_codes == (edge_codes or "pq4" if design == "graph" else None)
+    if design == "graph":
         assert index.stats()["m"] == [32, 64]
-    ids, _ = index.search(queries, k=10, ef=96, nprobe=index.zones if codes == "pq4" else None)
+    ids, _ = index.search(queries, k=10, ef=96, nprobe=index.zones if design == "scan" else None)
     assert recall(ids, brute_force("l2", queries, base, 10)) >= 0.9
 
 
-@pytest.mark.parametrize("codes", ["sq8", "qg", "pq4"])
-def test_a_huge_ef_or_rerank_is_every_vector(codes, data):
+@pytest.mark.parametrize("design", ["graph", "sq8-graph", "scan"])
+def test_a_huge_ef_or_rerank_is_every_vector(design, data):
     # The walk once allocated its pool at the size asked: ef=10**12 aborted
     # the interpreter.
     base, queries = data
-    index = build(base, codes=codes)
+    index = build(base, design=design)
     huge = index.search(queries[:5], k=10, ef=10**12, rerank=2**63)
     every = index.search(queries[:5], k=10, ef=2000, rerank=2000)
     np.testing.assert_array_equal(huge[0], every[0])
@@ -133,7 +138,7 @@ def test_saved_reopened_unpickled_indexes_answer_identically(made, data, tmp_pat
 
 def test_the_cli_reads_what_python_wrote(cli, data, tmp_path):
     base, queries = data
-    index = build(base, metric="cosine", codes="qg")
+    index = build(base, metric="cosine")
     index.save(tmp_path / "py.zgq")
     np.save(tmp_path / "q.npy", queries)
     run_cli(cli, "verify", "--index", tmp_path / "py.zgq")
@@ -147,11 +152,12 @@ def test_the_cli_reads_what_python_wrote(cli, data, tmp_path):
 
 def test_stats_describe_the_index(made):
     s = made.stats()
-    assert (s["n"], s["dim"], s["metric"], s["codes"], s["zones"]) == (2000, 24, "l2", "sq8", made.zones)
-    assert s["m"] == [16, 32] and s["ef_construction"] == 200 and s["seed"] == 0
-    assert s["format_version"] == 1 and s["written_by"] == zgq.__version__
+    assert (s["n"], s["dim"], s["metric"], s["design"], s["edge_codes"], s["zones"]) == (
+        2000, 24, "l2", "graph", "pq4", made.zones)
+    assert s["m"] == [32, 64] and s["ef_construction"] == 200 and s["seed"] == 0
+    assert s["format_version"] == zgq.FORMAT_VERSION == 5 and s["written_by"] == zgq.__version__
     assert sum(x["bytes"] for x in s["sections"]) <= s["file_bytes"]
-    assert {x["name"] for x in s["sections"]} >= {"centroids", "vectors", "codes", "links0"}
+    assert {x["name"] for x in s["sections"]} >= {"centroids", "labels", "records", "pq_codebook"}
     assert repr(made).startswith("zgq.Index(n=2000, dim=24")
 
 
@@ -279,8 +285,10 @@ def test_bad_data_raises_value_or_type_errors(data):
         zgq.Index.build(nan)
     with pytest.raises(ValueError, match="metric"):
         zgq.Index.build(base, metric="hamming")
-    with pytest.raises(ValueError, match="code type"):
-        zgq.Index.build(base, codes="pq17")
+    with pytest.raises(ValueError, match="design"):
+        zgq.Index.build(base, design="pq17")
+    with pytest.raises(ValueError, match="edge codes"):
+        zgq.Index.build(base, edge_codes="pq17")
     with pytest.raises(ValueError, match="zones"):
         zgq.Index.build(base, zones=5000)
     for threads in [0, 100_000]:
@@ -329,7 +337,7 @@ def test_bad_files_raise_os_errors(made, tmp_path):
     with pytest.raises(OSError, match="damaged"):
         zgq.Index.open(tmp_path / "short.zgq")
     header = bytearray(good)
-    header[40] ^= 1  # the codes field: the header checksum catches it
+    header[40] ^= 1  # the design field: the header checksum catches it
     (tmp_path / "header.zgq").write_bytes(bytes(header))
     with pytest.raises(OSError, match="damaged"):
         zgq.Index.open(tmp_path / "header.zgq")

@@ -91,6 +91,14 @@ pub enum Error {
         /// The file's version.
         got: u32,
     },
+    /// A file of a design this build no longer has.
+    #[error("{}: {detail}; rebuild the index with this version of zgq", path.display())]
+    Retired {
+        /// The file.
+        path: PathBuf,
+        /// What the file holds.
+        detail: String,
+    },
     /// The file's structure is damaged (truncated, inconsistent sizes, a bad
     /// header checksum, undecodable metadata).
     #[error("{}: damaged index: {detail}", path.display())]

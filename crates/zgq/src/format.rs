@@ -1,4 +1,4 @@
-//! The index file, format version 1 (docs/FORMAT.md draws it byte by byte).
+//! The index file (docs/FORMAT.md draws it byte by byte).
 //!
 //! ```text
 //!  offset 0     header: 128 bytes, little-endian (see `header.rs`)
@@ -6,11 +6,8 @@
 //!               { kind u32, elem_size u32, offset u64, len u64, crc32 u32, 0u32 }
 //!  64-aligned   metadata: an rkyv archive of `Meta` (build parameters, defaults)
 //!  64-aligned   sections, in table order, each starting at a multiple of 64:
-//!               centroids f32 [zones × dim]     zones u64×4 [zones]
-//!               vectors f32 [slots × dim]       codes u8 [slots × dim] (SQ8; empty for f32)
-//!               labels u64 [slots]              links0 u32 [slots × m0]
-//!               upper_offsets u32 [slots+zones] upper u32 [Σ upper × m]
-//!               sq_min f32 [dim]                sq_step f32 [dim]
+//!               the design's list (`Section::GRAPH_PQ4`, `GRAPH_RABITQ`,
+//!               `SQ8_GRAPH`, `SCAN`)
 //! ```
 //!
 //! The header is checked (magic, version, its own CRC-32, every section's
@@ -24,24 +21,16 @@ pub(crate) mod mmap;
 pub(crate) mod view;
 pub(crate) mod writer;
 
-/// The newest format version this build reads and writes. A graph index
-/// ([`crate::Codes::Sq8`], [`crate::Codes::F32`]) is written as version 1,
-/// which describes it completely, so that older builds keep opening it;
-/// version 2 adds the zone scan ([`crate::Codes::Pq4`]: sections
-/// `pq_codebook`, `blocks`, `norms`, and no graph); version 3 adds the
-/// graph over neighbour blocks ([`crate::Codes::Qg`]: sections `records`
-/// and `upper_records`, and the header's `pq_m`); version 4 the same
-/// graph with RaBitQ-style edge codes ([`crate::Codes::QgRabitq`]:
-/// sections `rotation` and `rotated_mean`, and the header's `bits`).
-pub const FORMAT_VERSION: u32 = 4;
-/// The version a zone-scan index needs.
-pub(crate) const SCAN_VERSION: u32 = 2;
-/// The version a neighbour-block graph needs.
-pub(crate) const QG_VERSION: u32 = 3;
-/// The version a neighbour-block graph with RaBitQ edge codes needs.
-pub(crate) const RABITQ_VERSION: u32 = 4;
-/// The version a graph index is written as.
-pub(crate) const GRAPH_VERSION: u32 = 1;
+use crate::{Design, EdgeCodes};
+
+/// The format version this build writes: every design, with the design
+/// and its edge codes as tags in the header (docs/FORMAT.md).
+///
+/// Older versions still open: 1 (a graph walked with SQ8 codes; its f32
+/// twin is refused), 2 (the zone scan), 3 (neighbour blocks of 4-bit PQ
+/// codes) and 4 (neighbour blocks of RaBitQ edge codes) had one version
+/// per design and the same sections as version 5.
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
@@ -53,70 +42,73 @@ pub enum Section {
     /// Zone centroids, `zones × dim` f32 (unit-norm inputs for cosine are
     /// not re-normalized: centroids are plain means).
     Centroids = 1,
-    /// One record per zone: `slot_start u64, slot_count u64, upper_base u64,
-    /// entry u32, max_level u32`.
+    /// One 32-byte record per zone: `slot_start u64, slot_count u64,
+    /// entry u32, max_level u32` (graphs: where a search enters the zone),
+    /// `t_min f32` (scan: the zone's least `norms` term), 4 zero bytes.
     Zones = 2,
     /// Stored vectors, zone by zone, `slots × dim` f32 (unit-norm for cosine).
     Vectors = 3,
-    /// SQ8 codes of the stored vectors, `slots × dim` u8 (empty for f32 codes).
-    Codes = 4,
+    /// SQ8 graph: 8-bit codes of the stored vectors, `slots × dim` u8.
+    Sq8Codes = 4,
     /// The caller's id of every stored vector, `slots` u64.
     Labels = 5,
-    /// Level-0 lists, `slots × m0` u32 zone-local ids, padded with `u32::MAX`.
+    /// SQ8 graph: level-0 lists, `slots × m0` u32 slots, padded with `u32::MAX`.
     Links0 = 6,
-    /// Per zone, `slot_count + 1` prefix sums of node levels (u32).
+    /// Graphs: `slots + 1` prefix sums of the slots' levels (u32): slot
+    /// `s` has lists above level 0 number `upper_offsets[s]..upper_offsets[s + 1]`.
     UpperOffsets = 7,
-    /// Lists of levels ≥ 1 of every zone, `m` u32 zone-local ids each.
+    /// SQ8 graph: lists of levels ≥ 1, `m` u32 slots each.
     Upper = 8,
-    /// SQ8 lower bounds, `dim` f32 (empty for f32 codes).
+    /// SQ8 graph: the codes' lower bounds, `dim` f32.
     SqMin = 9,
-    /// SQ8 steps, `dim` f32 (empty for f32 codes).
+    /// SQ8 graph: the codes' steps, `dim` f32.
     SqStep = 10,
-    /// Zone scan (version 2): the 4-bit PQ codebooks of the residuals to
-    /// the zone centroids, `m × 16 × dsub` f32, then the same values
-    /// dimension-major (`m × dsub × 16`). Neighbour blocks (version 3):
-    /// the same shape, `pq_m` codebooks of the vectors themselves.
+    /// Zone scan: the 4-bit PQ codebooks of the residuals to the zone
+    /// centroids, `pq_m × 16 × dsub` f32, then the same values
+    /// dimension-major (`pq_m × dsub × 16`). Neighbour blocks with PQ edge
+    /// codes: the same shape, codebooks of the vectors themselves.
     PqCodebook = 11,
-    /// Zone scan (version 2): each zone's codes packed for fast-scan,
-    /// zone after zone, `⌈len / 32⌉ · m · 16` bytes per zone.
+    /// Zone scan: each zone's codes packed for fast-scan, zone after zone,
+    /// `⌈len / 32⌉ · pq_m · 16` bytes per zone.
     Blocks = 12,
-    /// Zone scan (version 2): a per-vector term of the distance estimate,
+    /// Zone scan: a per-vector term of the distance estimate,
     /// `‖r‖² + 2⟨c, r̂⟩` (residual `r = x − c`, its code `r̂`) for L2 and
     /// half that for cosine, `slots` f32; empty for inner product.
     Norms = 13,
-    /// Zone scan (version 2): the centroids again, dimension-major
+    /// Zone scan: the centroids again, dimension-major
     /// (`dim × zones` f32: coordinate `d` of zone `z` at `d · zones + z`),
     /// so that routing scores every zone with one column kernel pass.
     CentroidColumns = 14,
-    /// Zone scan (version 2): `‖c‖²` of every centroid, `zones` f32.
+    /// Zone scan: `‖c‖²` of every centroid, `zones` f32.
     CentroidNorms = 15,
-    /// Neighbour blocks (version 3): one record per slot, `slots × stride`
+    /// Neighbour blocks: one record per slot, `slots × stride`
     /// u32 words (`stride`: the record rounded up to 64 bytes): the
     /// level-0 neighbour slots (`m0` rounded up to a multiple of 32,
     /// padded with `u32::MAX`), then per 32 neighbours one fast-scan block
-    /// of their 4-bit PQ codes (`16 · pq_m` bytes), then the slot's f32
+    /// of their edge codes (PQ: `16 · pq_m` bytes; RaBitQ: `bits / 4 · 16`
+    /// bytes of signs, then `a` and `b` f32 per lane), then the slot's f32
     /// vector (unit-norm for cosine), then zeros.
     Records = 16,
-    /// Neighbour blocks (version 3): the lists of levels ≥ 1 as records of
+    /// Neighbour blocks: the lists of levels ≥ 1 as records of
     /// the same shape with `m` rounded up to 32 slots, one per (slot,
     /// level) in `upper_offsets` order.
     UpperRecords = 17,
-    /// RaBitQ edge codes (version 4): the rotation's signs,
+    /// RaBitQ edge codes: the rotation's signs,
     /// `ROUNDS × bits` f32 values of ±1 (docs/FORMAT.md gives the
     /// transform).
     Rotation = 18,
-    /// RaBitQ edge codes (version 4): the mean of the rotated vectors,
+    /// RaBitQ edge codes: the mean of the rotated vectors,
     /// `bits` f32, subtracted from a rotated query before its table.
     RotatedMean = 19,
 }
 
 impl Section {
-    /// Every section a graph index has (format version 1), in file order.
-    pub const GRAPH: [Section; 10] = [
+    /// Every section an SQ8 graph has, in file order.
+    pub const SQ8_GRAPH: [Section; 10] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
-        Section::Codes,
+        Section::Sq8Codes,
         Section::Labels,
         Section::Links0,
         Section::UpperOffsets,
@@ -125,7 +117,7 @@ impl Section {
         Section::SqStep,
     ];
 
-    /// Every section a zone-scan index has (format version 2), in file order.
+    /// Every section a zone scan has, in file order.
     pub const SCAN: [Section; 9] = [
         Section::Centroids,
         Section::Zones,
@@ -138,9 +130,9 @@ impl Section {
         Section::CentroidNorms,
     ];
 
-    /// Every section a neighbour-block graph has (format version 3), in
-    /// file order. The vectors live in the records.
-    pub const QG: [Section; 7] = [
+    /// Every section a neighbour-block graph with 4-bit PQ edge codes has,
+    /// in file order. The vectors live in the records.
+    pub const GRAPH_PQ4: [Section; 7] = [
         Section::Centroids,
         Section::Zones,
         Section::Labels,
@@ -150,9 +142,9 @@ impl Section {
         Section::UpperRecords,
     ];
 
-    /// Every section a neighbour-block graph with RaBitQ edge codes has
-    /// (format version 4), in file order.
-    pub const QG_RABITQ: [Section; 8] = [
+    /// Every section a neighbour-block graph with RaBitQ edge codes has, in
+    /// file order.
+    pub const GRAPH_RABITQ: [Section; 8] = [
         Section::Centroids,
         Section::Zones,
         Section::Labels,
@@ -168,7 +160,7 @@ impl Section {
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
-        Section::Codes,
+        Section::Sq8Codes,
         Section::Labels,
         Section::Links0,
         Section::UpperOffsets,
@@ -186,13 +178,13 @@ impl Section {
         Section::RotatedMean,
     ];
 
-    /// The sections an index with these codes has.
-    pub(crate) fn of(codes: crate::Codes) -> &'static [Section] {
-        match codes {
-            crate::Codes::Pq4 => &Section::SCAN,
-            crate::Codes::Qg => &Section::QG,
-            crate::Codes::QgRabitq => &Section::QG_RABITQ,
-            crate::Codes::Sq8 | crate::Codes::F32 => &Section::GRAPH,
+    /// The sections an index of this design has.
+    pub(crate) fn of(design: Design, edge_codes: Option<EdgeCodes>) -> &'static [Section] {
+        match (design, edge_codes) {
+            (Design::Scan, _) => &Section::SCAN,
+            (Design::Sq8Graph, _) => &Section::SQ8_GRAPH,
+            (Design::Graph, Some(EdgeCodes::Rabitq)) => &Section::GRAPH_RABITQ,
+            (Design::Graph, _) => &Section::GRAPH_PQ4,
         }
     }
 
@@ -202,7 +194,7 @@ impl Section {
             Section::Centroids => "centroids",
             Section::Zones => "zones",
             Section::Vectors => "vectors",
-            Section::Codes => "codes",
+            Section::Sq8Codes => "sq8_codes",
             Section::Labels => "labels",
             Section::Links0 => "links0",
             Section::UpperOffsets => "upper_offsets",
@@ -224,7 +216,7 @@ impl Section {
     /// Bytes per element.
     pub fn elem_size(self) -> usize {
         match self {
-            Section::Codes | Section::Blocks => 1,
+            Section::Sq8Codes | Section::Blocks => 1,
             Section::Zones | Section::Labels => 8,
             _ => 4,
         }
@@ -236,12 +228,8 @@ impl Section {
     /// (`blocks` and `norms` of a zone scan: with `nprobe` of thousands of
     /// zones a query touches a few percent; counted as resident all the
     /// same, since the probed zones differ per query).
-    pub fn is_hot(self, codes: crate::Codes) -> bool {
-        match self {
-            Section::Vectors => codes == crate::Codes::F32,
-            Section::Labels => false,
-            _ => true,
-        }
+    pub fn is_hot(self) -> bool {
+        !matches!(self, Section::Vectors | Section::Labels)
     }
 
     pub(crate) fn from_kind(kind: u32) -> Option<Section> {
@@ -251,8 +239,8 @@ impl Section {
 
 /// Build parameters and search defaults, stored as an rkyv archive after
 /// the header (the shape of the arrays is in the header itself). Its
-/// fields are part of format version 1: adding or changing one changes the
-/// archive, so it bumps the version (the golden file test catches it).
+/// fields are the same in every format version: adding or changing one
+/// changes the archive, so it bumps the version (the golden files catch it).
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct Meta {
     pub ef_construction: u32,

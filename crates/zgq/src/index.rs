@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use zgq_distance::Metric;
-use zgq_hnsw::{BlockGraph, BlockGraphParts, BlockLayout, GraphParts, HnswGraph};
-use zgq_quant::{ProductQuantizer, ScalarQuantizer};
 
-use crate::Codes;
+use crate::design::{Opened, Searcher};
 use crate::error::{Error, Result};
 use crate::format::mmap::Image;
-use crate::format::view::{Layout, Zone, cast};
+use crate::format::view::{Layout, View};
 use crate::format::{Section, writer};
+use crate::{Design, EdgeCodes};
 
 /// Where the bytes live.
 enum Storage {
@@ -30,8 +29,8 @@ impl Storage {
     }
 }
 
-/// A ZGQ index: zones with one HNSW graph each, codes for the walk, the
-/// full vectors for the exact re-rank, and the caller's ids.
+/// A ZGQ index: k-means zones searched by one of the designs
+/// ([`Design`]), the vectors for exact distances, and the caller's ids.
 ///
 /// Built by [`crate::ZgqParams::build`] (in memory) or opened from a file
 /// with [`ZgqIndex::open`] (memory-mapped); both are the same type and run
@@ -44,7 +43,7 @@ impl Storage {
 /// use zgq::{Metric, SearchParams, ZgqIndex, ZgqParams};
 /// let dim = 16;
 /// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
-/// let built = ZgqParams::graph(Metric::L2).build(&data, dim)?;
+/// let built = ZgqParams::new(Metric::L2).build(&data, dim)?;
 /// let path = std::env::temp_dir().join(format!("zgq-index-doc-{}.zgq", std::process::id()));
 /// built.save(&path)?; // atomic: a failed save leaves an old file intact
 ///
@@ -64,13 +63,8 @@ pub struct ZgqIndex {
     storage: Storage,
     layout: Layout,
     path: PathBuf,
-    sq: Option<ScalarQuantizer>,
-    /// Zone scan: the residuals' product quantizer.
-    pq: Option<ProductQuantizer>,
-    /// RaBitQ edge codes: the rotation (its signs copied from the file).
-    rotation: Option<zgq_quant::Rotation>,
-    /// The graph's entry point: the zone entry with the highest level.
-    entry: u32,
+    /// The design's search state over the sections.
+    pub(crate) design: Opened,
 }
 
 impl std::fmt::Debug for ZgqIndex {
@@ -81,7 +75,7 @@ impl std::fmt::Debug for ZgqIndex {
             .field("dim", &self.dim())
             .field("metric", &self.metric())
             .field("zones", &self.zones())
-            .field("codes", &self.codes())
+            .field("design", &self.design())
             .finish()
     }
 }
@@ -114,6 +108,10 @@ pub struct Stats {
     pub mapped: bool,
     /// The file format version.
     pub format_version: u32,
+    /// The design.
+    pub design: Design,
+    /// [`Design::Graph`]'s edge codes, else `None`.
+    pub edge_codes: Option<EdgeCodes>,
     /// Graph list length on levels ≥ 1 (0 for a zone scan) and on level 0.
     pub m: [usize; 2],
     /// Build parameters stored in the file: `ef_construction`, seed,
@@ -125,8 +123,8 @@ pub struct Stats {
     pub replicas: usize,
     /// Other zones each vector was stitched towards.
     pub stitch: usize,
-    /// PQ sub-quantizers (zone scan, [`Codes::Qg`]) or RaBitQ bits per
-    /// code ([`Codes::QgRabitq`]); 0 where no such code is stored.
+    /// 4-bit PQ sub-quantizers (zone scan, [`EdgeCodes::Pq4`]) or RaBitQ
+    /// bits per code ([`EdgeCodes::Rabitq`]); 0 for the SQ8 graph.
     pub code_size: usize,
     /// The search defaults calibrated at build: `nprobe` and `ef`.
     pub default_nprobe: usize,
@@ -155,55 +153,31 @@ impl ZgqIndex {
 
     fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
         let layout = Layout::check(storage.bytes(), &path)?;
-        let mut index = ZgqIndex {
+        let design = Opened::open(&View {
+            bytes: storage.bytes(),
+            layout: &layout,
+            path: &path,
+        })?;
+        Ok(ZgqIndex {
             storage,
             layout,
             path,
-            sq: None,
-            pq: None,
-            rotation: None,
-            entry: 0,
-        };
-        if let Some(top) = index
-            .layout
-            .zones
-            .iter()
-            .filter(|z| z.len > 0)
-            .max_by_key(|z| z.max_level)
-        {
-            index.entry = top.entry;
+            design,
+        })
+    }
+
+    /// The checked sections, as the designs read them.
+    pub(crate) fn view(&self) -> View<'_> {
+        View {
+            bytes: self.storage.bytes(),
+            layout: &self.layout,
+            path: &self.path,
         }
-        if index.codes() == Codes::Sq8 {
-            let sq = ScalarQuantizer::from_parts(
-                index.f32s(Section::SqMin).to_vec(),
-                index.f32s(Section::SqStep).to_vec(),
-            )
-            .map_err(|e| index.corrupt(format!("the SQ8 bounds are invalid: {e}")))?;
-            index.sq = Some(sq);
-        }
-        match index.codes() {
-            Codes::Pq4 | Codes::Qg => {
-                let pq = crate::scan::codebook(&index)
-                    .map_err(|e| index.corrupt(format!("the PQ codebook is invalid: {e}")))?;
-                index.pq = Some(pq);
-                if index.codes() == Codes::Qg {
-                    index.block_graph()?;
-                }
-            }
-            Codes::QgRabitq => {
-                let h = &index.layout.header;
-                let signs = index.f32s(Section::Rotation).to_vec();
-                let rotation =
-                    zgq_quant::Rotation::from_parts(h.dim as usize, h.bits as usize, signs)
-                        .map_err(|e| index.corrupt(format!("the rotation is invalid: {e}")))?;
-                index.rotation = Some(rotation);
-                index.block_graph()?;
-            }
-            Codes::Sq8 | Codes::F32 => {
-                index.graph()?;
-            }
-        }
-        Ok(index)
+    }
+
+    /// The design's search state.
+    pub(crate) fn searcher(&self) -> &dyn Searcher {
+        self.design.searcher()
     }
 
     /// An index from a file image in memory (e.g. [`ZgqIndex::as_bytes`]
@@ -266,15 +240,16 @@ impl ZgqIndex {
         writer::write_atomic(path.as_ref(), self.storage.bytes())
     }
 
-    /// Checks every section against its CRC-32 and the graph's lists (ids
-    /// in range, no self-loops, degrees), reading the whole file.
+    /// Checks every section against its CRC-32 and a graph's lists (every
+    /// id in range), reading the whole file.
     ///
     /// # Errors
     /// [`Error::Checksum`] naming the first damaged section,
     /// [`Error::Corrupt`] for a graph whose lists are inconsistent.
     pub fn verify(&self) -> Result<()> {
         let bytes = self.storage.bytes();
-        for &s in Section::of(self.codes()) {
+        let h = &self.layout.header;
+        for &s in Section::of(h.design, h.edge_codes) {
             let computed = crc32fast::hash(&bytes[self.layout.range(s)]);
             let stored = self.layout.crc(s);
             if computed != stored {
@@ -286,19 +261,7 @@ impl ZgqIndex {
                 });
             }
         }
-        match self.codes() {
-            Codes::Pq4 => return Ok(()), // no graph; the codebook was checked at open
-            Codes::Qg | Codes::QgRabitq => {
-                return self
-                    .block_graph()?
-                    .validate()
-                    .map_err(|e| self.corrupt(format!("the graph's records: {e}")));
-            }
-            Codes::Sq8 | Codes::F32 => {}
-        }
-        self.graph()?
-            .validate()
-            .map_err(|e| self.corrupt(format!("the graph: {e}")))
+        self.searcher().verify(&self.view())
     }
 
     /// The file image: exactly what [`ZgqIndex::save`] writes.
@@ -332,36 +295,40 @@ impl ZgqIndex {
         self.layout.zones.len()
     }
 
-    /// What the search scores (and with it the design: graph walk or zone scan).
-    pub fn codes(&self) -> Codes {
-        self.layout.header.codes
+    /// The design.
+    pub fn design(&self) -> Design {
+        self.layout.header.design
+    }
+
+    /// [`Design::Graph`]'s edge codes; `None` for the other designs.
+    pub fn edge_codes(&self) -> Option<EdgeCodes> {
+        self.layout.header.edge_codes
     }
 
     /// The `nprobe` a search uses when its parameters leave it unset: 1 for
-    /// a stitched graph; for a zone scan, calibrated at build like the
+    /// a stitched graph; for a zone scan, calibrated at build like a
     /// graph's `ef` (one rung of 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64,
     /// 96, 128, 192, … above the smallest reaching recall@10 ≥ 0.95 on
-    /// stored vectors): 8 on fashion-mnist, 96–128 on glove-50.
+    /// stored vectors).
     pub fn default_nprobe(&self) -> usize {
         (self.layout.meta.default_nprobe as usize).clamp(1, self.zones())
     }
 
-    /// The `ef` a search uses when its parameters leave it unset,
+    /// The `ef` a graph search uses when its parameters leave it unset,
     /// calibrated at build: on the ladder 10, 16, 24, 32, 48, 64, 96, 128,
     /// 192, 256, 384, 512, one rung above the smallest that reached
     /// recall@10 ≥ 0.95 on up to 200 stored vectors used as queries (each
-    /// excluding itself). Held-out queries reached 0.968 with it on
-    /// fashion-mnist (ef 16) and glove-50 (ef 128).
+    /// excluding itself; docs/TUNING.md).
     pub fn default_ef(&self) -> usize {
-        (self.layout.meta.default_ef as usize).max(1)
+        self.view().default_ef()
     }
 
-    /// Zone scan ([`Codes::Pq4`]): the `rerank` a search for `k` results
-    /// uses when its parameters leave it unset, `k · default_ef() / 10`
-    /// (100 for k = 10). A graph index re-ranks its `ef` candidates
-    /// instead.
+    /// Zone scan: the `rerank` a search for `k` results uses when its
+    /// parameters leave it unset (100 for k = 10). A neighbour-block graph
+    /// scores expanded nodes exactly and re-ranks only when asked; an SQ8
+    /// graph re-ranks its `ef` candidates.
     pub fn default_rerank(&self, k: usize) -> usize {
-        (k * self.default_ef()).div_ceil(10).max(k)
+        crate::design::scan::default_rerank(&self.view(), k)
     }
 
     /// The stored vectors (replicas included) of each zone, in zone order.
@@ -378,36 +345,17 @@ impl ZgqIndex {
     /// # Errors
     /// [`Error::Corrupt`] if the graph's sections are inconsistent.
     pub fn reachable(&self) -> Result<Option<usize>> {
-        let slots = self.slots();
-        let starts: Vec<u32> = self
-            .layout
-            .zones
-            .iter()
-            .filter(|z| z.len > 0)
-            .map(|z| z.entry)
-            .collect();
-        Ok(match self.codes() {
-            Codes::Pq4 => None,
-            Codes::Qg | Codes::QgRabitq => {
-                let g = self.block_graph()?;
-                Some(reach(slots, &starts, |v| g.neighbor_slots(v)))
-            }
-            Codes::Sq8 | Codes::F32 => {
-                let g = self.graph()?;
-                Some(reach(slots, &starts, |v| g.neighbors(v, 0)))
-            }
-        })
+        self.searcher().reachable(&self.view())
     }
 
     /// Shape, replication and bytes per section.
     pub fn stats(&self) -> Stats {
         let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
         sizes.sort_unstable();
-        let codes = self.codes();
         let (h, meta) = (&self.layout.header, &self.layout.meta);
-        let sections: Vec<_> = Section::of(codes)
+        let sections: Vec<_> = Section::of(h.design, h.edge_codes)
             .iter()
-            .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot(codes)))
+            .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot()))
             .collect();
         Stats {
             n: self.len(),
@@ -420,154 +368,22 @@ impl ZgqIndex {
             sections,
             file_bytes: self.storage.bytes().len(),
             mapped: matches!(self.storage, Storage::Mapped(_)),
-            format_version: self.layout.header.version,
-            m: if codes == Codes::Pq4 {
-                [0, 0]
-            } else {
-                [h.m as usize, h.m0 as usize]
-            },
+            format_version: h.version,
+            design: h.design,
+            edge_codes: h.edge_codes,
+            m: [h.m as usize, h.m0 as usize],
             ef_construction: meta.ef_construction as usize,
             seed: meta.seed,
-            replicas: self.replicas(),
+            replicas: self.view().replicas(),
             stitch: meta.stitch as usize,
-            code_size: match codes {
-                Codes::Pq4 | Codes::Qg => self.pq_m(),
-                Codes::QgRabitq => h.bits as usize,
-                Codes::Sq8 | Codes::F32 => 0,
-            },
+            code_size: (h.pq_m + h.bits) as usize,
             default_nprobe: self.default_nprobe(),
             default_ef: self.default_ef(),
             written_by: meta.zgq_version.clone(),
         }
     }
 
-    /// The most slots one vector has (the build's `replicas`).
-    pub(crate) fn replicas(&self) -> usize {
-        (self.layout.meta.replicas as usize).max(1)
-    }
-
     pub(crate) fn slots(&self) -> usize {
         self.layout.header.slots as usize
     }
-
-    pub(crate) fn zone(&self, z: usize) -> Zone {
-        self.layout.zones[z]
-    }
-
-    pub(crate) fn sq(&self) -> Option<&ScalarQuantizer> {
-        self.sq.as_ref()
-    }
-
-    pub(crate) fn pq(&self) -> Option<&ProductQuantizer> {
-        self.pq.as_ref()
-    }
-
-    pub(crate) fn rotation(&self) -> Option<&zgq_quant::Rotation> {
-        self.rotation.as_ref()
-    }
-
-    /// PQ sub-quantizers: the header's `m` for a zone scan, its `pq_m`
-    /// for neighbour blocks.
-    pub(crate) fn pq_m(&self) -> usize {
-        let h = &self.layout.header;
-        if h.codes == Codes::Qg {
-            h.pq_m as usize
-        } else {
-            h.m as usize
-        }
-    }
-
-    pub(crate) fn section(&self, s: Section) -> &[u8] {
-        &self.storage.bytes()[self.layout.range(s)]
-    }
-
-    pub(crate) fn f32s(&self, s: Section) -> &[f32] {
-        cast(self.section(s))
-    }
-
-    pub(crate) fn u32s(&self, s: Section) -> &[u32] {
-        cast(self.section(s))
-    }
-
-    pub(crate) fn labels(&self) -> &[u64] {
-        cast(self.section(Section::Labels))
-    }
-
-    pub(crate) fn corrupt(&self, detail: impl Into<String>) -> Error {
-        Error::Corrupt {
-            path: self.path.clone(),
-            detail: detail.into(),
-        }
-    }
-
-    /// The graph over every slot (O(1) checks), entered at the zone entry
-    /// with the highest level. Its lists hold slot numbers; without
-    /// stitching, no edge leaves a zone.
-    /// The graph over neighbour blocks ([`Codes::Qg`], [`Codes::QgRabitq`]).
-    pub(crate) fn block_graph(&self) -> Result<BlockGraph<'_>> {
-        let h = &self.layout.header;
-        let block_bytes = if h.codes == Codes::QgRabitq {
-            crate::rabitq_block_bytes(h.bits as usize)
-        } else {
-            crate::pq4_block_bytes(h.pq_m as usize)
-        };
-        let layout = BlockLayout::new(
-            h.dim as usize,
-            (h.m0 as usize).next_multiple_of(zgq_hnsw::BLOCK),
-            block_bytes,
-        )
-        .map_err(|e| self.corrupt(format!("the record shape: {e}")))?;
-        BlockGraph::open(BlockGraphParts {
-            layout,
-            metric: h.metric,
-            m: h.m as usize,
-            entry: self.entry,
-            records: self.u32s(Section::Records),
-            upper_offsets: self.u32s(Section::UpperOffsets),
-            upper_records: self.u32s(Section::UpperRecords),
-            labels: self.labels(),
-        })
-        .map_err(|e| self.corrupt(format!("the graph's records: {e}")))
-    }
-
-    pub(crate) fn graph(&self) -> Result<HnswGraph<'_>> {
-        let h = &self.layout.header;
-        HnswGraph::open(GraphParts {
-            dim: h.dim as usize,
-            metric: h.metric,
-            m: h.m as usize,
-            m0: h.m0 as usize,
-            entry: self.entry,
-            links0: self.u32s(Section::Links0),
-            upper_offsets: self.u32s(Section::UpperOffsets),
-            upper: self.u32s(Section::Upper),
-            vectors: self.f32s(Section::Vectors),
-            labels: self.labels(),
-        })
-        .map_err(|e| self.corrupt(format!("the graph: {e}")))
-    }
-}
-
-/// Nodes below `n` a depth-first walk over `neighbors` finds from `starts`
-/// (values `>= n` in a list are padding).
-fn reach<'a>(n: usize, starts: &[u32], neighbors: impl Fn(u32) -> &'a [u32]) -> usize {
-    let mut seen = vec![false; n];
-    let mut stack = Vec::new();
-    for &s in starts {
-        if (s as usize) < n && !seen[s as usize] {
-            seen[s as usize] = true;
-            stack.push(s);
-        }
-    }
-    let mut count = stack.len();
-    while let Some(v) = stack.pop() {
-        for &nb in neighbors(v) {
-            if (nb as usize) < n && !seen[nb as usize] {
-                seen[nb as usize] = true;
-                count += 1;
-                stack.push(nb);
-            }
-        }
-    }
-    count
 }

@@ -23,7 +23,7 @@
 /// let dim = 8;
 /// let data: Vec<f32> = (0..2000 * dim).map(|i| ((i * 7919) % 1000) as f32 / 1000.0).collect();
 /// let stages = Stages::default();
-/// ZgqParams::graph(Metric::L2).build_with(&data, dim, None, &stages)?;
+/// ZgqParams::new(Metric::L2).build_with(&data, dim, None, &stages)?;
 /// let seen = stages.0.into_inner().unwrap();
 /// assert!(seen.starts_with(&["k-means", "assign"]) && seen.contains(&"graphs"));
 /// # Ok::<(), zgq::Error>(())

@@ -1,12 +1,14 @@
 """ZGQ: approximate nearest-neighbour search over float32 vectors.
 
-Zones (balanced k-means), one HNSW graph per zone walked with quantized
-codes, an exact re-rank, and an index file opened memory-mapped::
+Zones (balanced k-means), one HNSW graph per zone stitched into one whose
+records hold the neighbours' compact codes (or, with ``design="scan"``, no
+graph), exact distances for every result, and an index file opened
+memory-mapped::
 
     import numpy as np, zgq
 
     data = np.random.default_rng(0).random((10_000, 64), dtype=np.float32)
-    index = zgq.Index.build(data, metric="l2")
+    index = zgq.Index.build(data, metric="l2")          # design="scan": the leanest
     ids, distances = index.search(data[:5], k=10)   # uint64[5, 10], float32[5, 10]
     index.save("vectors.zgq")
     same = zgq.Index.open("vectors.zgq")            # memory-mapped, instant

@@ -12,8 +12,9 @@ MISSING: int
 #: The index file format version this build writes (it reads older ones too).
 FORMAT_VERSION: int
 
-Metric = Literal["l2", "ip", "cosine"]
-Codes = Literal["sq8", "f32", "qg", "qg-rabitq", "pq4", "auto"]
+Metric = Literal["l2", "ip", "cosine", "euclidean", "dot", "angular"]
+Design = Literal["graph", "sq8-graph", "scan"]
+EdgeCodes = Literal["pq4", "rabitq"]
 Path = Union[str, "os.PathLike[str]"]
 
 class Index:
@@ -28,12 +29,13 @@ class Index:
     def build(
         data: npt.ArrayLike,
         metric: Metric = "l2",
+        design: Design = "graph",
+        edge_codes: Optional[EdgeCodes] = None,
         zones: Optional[int] = None,
         m: Optional[int] = None,
-        ef_construction: int = 200,
-        codes: Codes = "sq8",
+        ef_construction: Optional[int] = None,
         threads: Optional[int] = None,
-        seed: int = 0,
+        seed: Optional[int] = None,
         progress: Union[bool, Callable[[str, int, int], Any]] = False,
         ids: Optional[npt.ArrayLike] = None,
     ) -> "Index":
@@ -42,26 +44,26 @@ class Index:
         ``data``: float32, C-contiguous or strided, is read in place when
         contiguous and copied once otherwise; float64, float16 and integer
         arrays (and lists) are converted to float32 with one copy.
-        ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (inner product)
-        or ``"cosine"`` (vectors normalized once).
+        ``metric``: ``"l2"`` (squared Euclidean; also ``"euclidean"``),
+        ``"ip"`` (inner product; also ``"dot"``) or ``"cosine"`` (vectors
+        normalized once; also ``"angular"``).
+        ``design``: ``"graph"`` (the default: one graph whose records hold
+        the neighbours' compact codes; the fastest, and the largest file),
+        ``"sq8-graph"`` (the same graph walked with 8-bit codes, then an
+        exact re-rank: a smaller file) or ``"scan"`` (no graph: 4-bit codes
+        of small zones scanned, the leanest). docs/TUNING.md compares them.
+        ``edge_codes``: the graph's neighbour codes, ``"pq4"`` or
+        ``"rabitq"``; ``None``: by dimension (RaBitQ from 256).
         ``zones``: k-means zones; ``None`` sizes them from ``n`` (graphs:
-        under 65,536 vectors per zone, at least 4; ``"pq4"``: ~200 vectors
-        each).
-        ``m``: graph degree (level-0 lists hold ``2·m``); ``None``: 16, or
-        for ``codes="auto"`` the degree measured best for ``dim`` (32 up to
-        96 dimensions).
-        ``ef_construction``: candidate list while building the graphs.
-        ``codes``: what the walk scores: ``"sq8"`` (8-bit scalar codes, then
-        an exact re-rank; 1.1–1.2× hnswlib's memory), ``"qg"`` (neighbour
-        blocks of 4-bit PQ codes: fastest in tens of dimensions, 2–6×
-        hnswlib's memory), ``"qg-rabitq"`` (blocks of 1-bit RaBitQ codes:
-        fastest in hundreds of dimensions), ``"f32"`` (exact walk),
-        ``"pq4"`` (no graph: a zone scan of 4-bit codes, the leanest), or
-        ``"auto"`` (the fastest measured for ``dim``: what the ``zgq``
-        command line builds). docs/TUNING.md has the measurements.
+        under 65,536 vectors per zone, at least 4; scan: ~200 vectors each).
+        ``m``: graph degree (level-0 lists hold ``2·m``); ``None``: by
+        dimension (32 for a graph of at most 96 dimensions, else 16).
+        ``ef_construction``: candidate list while building the graphs
+        (``None``: 200).
         ``threads``: build threads (``None``: one per core; at most 4× the
-        cores, or 64); the same
-        ``seed`` gives the same index bytes for any count.
+        cores, or 64); the same ``seed`` (``None``: 0) gives the same index
+        bytes for any count — and the same bytes as the ``zgq`` command
+        line and the Rust library with their defaults.
         ``progress``: ``True`` prints each stage to ``sys.stderr``; a
         callable is called as ``progress(stage, done, total)`` from the
         build threads (about a hundred times per stage); an exception it
@@ -115,8 +117,9 @@ class Index:
         ``nprobe``: zones probed (``None``: :attr:`default_nprobe`).
         ``ef``: candidate list of the walk (``None``: :attr:`default_ef`,
         calibrated at build for recall@10 ≈ 0.95; a zone scan ignores it).
-        ``rerank``: candidates re-ranked exactly (``None``: ``ef``; for a
-        zone scan ``k · default_ef / 10``, 100 for ``k = 10``).
+        ``rerank``: candidates re-ranked exactly (``None``: the graph scores
+        every expanded node exactly and needs none; an SQ8 graph re-ranks
+        ``ef``; a zone scan ``k · default_ef / 10``, 100 for ``k = 10``).
         ``threads``: queries are searched in parallel on that many threads
         (``None``: one per core); a single query runs on the calling thread.
         ``filter``: a boolean mask (``mask[id]`` allows ``id``; ids past its
@@ -129,7 +132,7 @@ class Index:
         ``1..=zones``), ``TypeError`` (not real numbers)."""
     def stats(self) -> Dict[str, Any]:
         """Sizes, shape and build parameters: ``n``, ``dim``, ``metric``,
-        ``codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
+        ``design``, ``edge_codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
         ``default_ef``, ``default_nprobe``, ``file_bytes``,
         ``resident_bytes`` (the sections every query reads: what stays in
         memory while a mapped index is searched), ``mapped``, ``format_version``,
@@ -143,8 +146,11 @@ class Index:
     def metric(self) -> Metric:
         """``"l2"``, ``"ip"`` or ``"cosine"``."""
     @property
-    def codes(self) -> str:
-        """The codes the index was built with."""
+    def design(self) -> Design:
+        """``"graph"``, ``"sq8-graph"`` or ``"scan"``."""
+    @property
+    def edge_codes(self) -> Optional[EdgeCodes]:
+        """The graph's neighbour codes; ``None`` for the other designs."""
     @property
     def zones(self) -> int:
         """Number of zones."""

@@ -5,10 +5,11 @@ The suite constructs ``ZGQ(metric, method_param)`` with a dict from its
 repository), calls ``fit(X)`` once, then ``set_query_arguments(x)`` and
 ``query`` / ``batch_query`` for each query argument. ``method_param`` keys:
 
-* ``codes``: ``"auto"`` (default: the fastest measured for the dimension),
-  ``"qg"``, ``"qg-rabitq"``, ``"sq8"``, ``"f32"`` or ``"pq4"`` (zone scan);
-* ``M`` (graph degree; default 16, or the dimension's for ``auto``),
-  ``efConstruction`` (default 200), ``zones``, ``seed`` (default 0).
+* ``design``: ``"graph"`` (default), ``"sq8-graph"`` or ``"scan"``;
+  ``edge_codes``: ``"pq4"`` or ``"rabitq"`` (default: by dimension);
+* ``M`` (graph degree; default by dimension), ``efConstruction``
+  (default 200), ``zones``, ``seed`` (default 0) — every default is the
+  library's, as ``zgq.Index.build`` gives it.
 
 The query argument is ``ef`` for a graph and ``nprobe`` for a zone scan,
 optionally followed by ``rerank`` (a second ``query_args`` list).
@@ -30,18 +31,12 @@ try:  # inside ann-benchmarks: its base class (memory accounting, defaults)
 except ImportError:  # pragma: no cover - depends on the environment
     _Base = object
 
-_METRICS = {"euclidean": "l2", "angular": "cosine", "l2": "l2", "cosine": "cosine", "ip": "ip"}
-
-
 class ZGQ(_Base):
     """ann-benchmarks wrapper around :class:`zgq.Index`."""
 
     def __init__(self, metric, method_param=None):
-        if metric not in _METRICS:
-            raise ValueError(f"zgq: unsupported metric {metric!r} (euclidean or angular)")
-        self.metric = _METRICS[metric]
+        self.metric = metric  # the library parses euclidean, angular, dot, ...
         self.method_param = dict(method_param or {})
-        self.codes = self.method_param.get("codes", "auto")
         self.index = None
         self.ef = None
         self.nprobe = None
@@ -54,19 +49,20 @@ class ZGQ(_Base):
         self.index = Index.build(
             np.asarray(X, dtype=np.float32),
             metric=self.metric,
-            codes=self.codes,
+            design=p.get("design", "graph"),
+            edge_codes=p.get("edge_codes"),
             m=p.get("M"),
-            ef_construction=p.get("efConstruction", 200),
+            ef_construction=p.get("efConstruction"),
             zones=p.get("zones"),
-            seed=p.get("seed", 0),
+            seed=p.get("seed"),
         )
 
     def set_query_arguments(self, arg, rerank=None):
-        """``ef`` for a graph index, ``nprobe`` for a zone scan (``pq4``);
+        """``ef`` for a graph, ``nprobe`` for a zone scan;
         ``rerank`` (optional second query argument): candidates re-ranked
         exactly (None: the index's default)."""
         self.rerank = None if rerank is None else int(rerank)
-        if self.index is not None and self.index.codes == "pq4":
+        if self.index is not None and self.index.design == "scan":
             self.ef, self.nprobe = None, min(int(arg), self.index.zones)
             knobs = f"'nprobe': {self.nprobe}"
         else:
@@ -96,7 +92,7 @@ class ZGQ(_Base):
 
     def get_additional(self):
         s = self.index.stats() if self.index is not None else {}
-        return {"codes": s.get("codes"), "index_bytes": s.get("file_bytes"), "zones": s.get("zones")}
+        return {"design": s.get("design"), "edge_codes": s.get("edge_codes"), "index_bytes": s.get("file_bytes"), "zones": s.get("zones")}
 
     def freeIndex(self):  # noqa: N802 - the suite's name
         self.index = None

@@ -5,22 +5,28 @@
 //!  0  magic "ZGQINDEX"      8   format_version u32   12  flags u32 (0)
 //! 16  header_len u32        20  section_count u32    24  file_len u64
 //! 32  dim u32               36  metric u32 (0 l2, 1 ip, 2 cosine)
-//! 40  codes u32 (0 f32, 1 sq8, 2 pq4, 3 qg, 4 qg-rabitq)   44  m u32   48  m0 u32   52  zones u32
+//! 40  design u32 (1 graph, 2 sq8-graph, 3 scan)
+//! 44  m u32 (graphs: list length above level 0; scan: 0)
+//! 48  m0 u32 (graphs: 2m; scan: 0)                  52  zones u32
 //! 56  n u64 (distinct vectors)   64  slots u64 (stored rows, replicas included)
 //! 72  meta_offset u64       80  meta_len u64         88  meta_crc u32
-//! 92  pq_m u32 (version 3, codes qg: sub-quantizers of the neighbour
-//!     blocks; zero otherwise)
-//! 96  bits u32 (version 4, codes qg-rabitq: bits per edge code, the
-//!     rotated dimension; zero otherwise)
-//! 100 reserved, zero (24 bytes)                      124 header_crc u32
+//! 92  pq_m u32 (4-bit sub-quantizers: scan, graph with pq4 edge codes; else 0)
+//! 96  bits u32 (graph with rabitq edge codes: bits per code; else 0)
+//! 100 edge_codes u32 (graph: 1 pq4, 2 rabitq; else 0)
+//! 104 reserved, zero (20 bytes)                      124 header_crc u32
 //! 128 section table: section_count × 32 bytes
 //! ```
 //! `header_crc` is the CRC-32 (IEEE) of the first `header_len` bytes with
 //! bytes 124..128 taken as zero.
+//!
+//! Versions 1 to 4 had one `codes` tag at byte 40 instead of the design
+//! and edge codes (0 f32, 1 sq8, 2 pq4, 3 qg, 4 qg-rabitq) and kept a
+//! scan's sub-quantizers in `m`; [`Header::parse`] reads them into the
+//! same fields (the f32 walk is refused: it no longer exists).
 
 use zgq_distance::Metric;
 
-use crate::Codes;
+use crate::{Design, EdgeCodes};
 
 /// The magic bytes every index file starts with.
 pub const MAGIC: [u8; 8] = *b"ZGQINDEX";
@@ -48,7 +54,9 @@ pub(crate) struct Header {
     pub file_len: u64,
     pub dim: u32,
     pub metric: Metric,
-    pub codes: Codes,
+    pub design: Design,
+    /// [`Design::Graph`]'s edge codes, else `None`.
+    pub edge_codes: Option<EdgeCodes>,
     pub m: u32,
     pub m0: u32,
     pub zones: u32,
@@ -57,9 +65,9 @@ pub(crate) struct Header {
     pub meta_offset: u64,
     pub meta_len: u64,
     pub meta_crc: u32,
-    /// Sub-quantizers of the neighbour blocks ([`Codes::Qg`]), else 0.
+    /// 4-bit sub-quantizers (scan, [`EdgeCodes::Pq4`]), else 0.
     pub pq_m: u32,
-    /// Bits per edge code ([`Codes::QgRabitq`]), else 0.
+    /// Bits per edge code ([`EdgeCodes::Rabitq`]), else 0.
     pub bits: u32,
     pub entries: Vec<Entry>,
 }
@@ -81,11 +89,29 @@ fn metric_from(v: u32) -> Option<Metric> {
     }
 }
 
+fn design_code(d: Design) -> u32 {
+    match d {
+        Design::Graph => 1,
+        Design::Sq8Graph => 2,
+        Design::Scan => 3,
+    }
+}
+
+fn edge_codes_code(e: Option<EdgeCodes>) -> u32 {
+    match e {
+        None => 0,
+        Some(EdgeCodes::Pq4) => 1,
+        Some(EdgeCodes::Rabitq) => 2,
+    }
+}
+
 /// Why a header could not be read (the caller adds the path).
 #[derive(Debug)]
 pub(crate) enum HeaderError {
     NotAnIndex,
     Version(u32),
+    /// A design this build no longer has.
+    Retired(String),
     Corrupt(String),
 }
 
@@ -124,7 +150,7 @@ impl Header {
         for v in [
             self.dim,
             metric_code(self.metric),
-            self.codes.to_u32(),
+            design_code(self.design),
             self.m,
             self.m0,
             self.zones,
@@ -137,6 +163,7 @@ impl Header {
         b.extend_from_slice(&self.meta_crc.to_le_bytes());
         b.extend_from_slice(&self.pq_m.to_le_bytes());
         b.extend_from_slice(&self.bits.to_le_bytes());
+        b.extend_from_slice(&edge_codes_code(self.edge_codes).to_le_bytes());
         b.resize(FIXED_LEN, 0);
         for e in &self.entries {
             b.extend_from_slice(&e.kind.to_le_bytes());
@@ -197,9 +224,59 @@ impl Header {
         }
         let metric = metric_from(u32_at(image, 36))
             .ok_or_else(|| HeaderError::Corrupt(format!("unknown metric {}", u32_at(image, 36))))?;
-        let codes = Codes::from_u32(u32_at(image, 40)).ok_or_else(|| {
-            HeaderError::Corrupt(format!("unknown code type {}", u32_at(image, 40)))
-        })?;
+        let mut m = u32_at(image, 44);
+        let mut pq_m = u32_at(image, 92);
+        let (design, edge_codes) = if version >= 5 {
+            let design = match u32_at(image, 40) {
+                1 => Design::Graph,
+                2 => Design::Sq8Graph,
+                3 => Design::Scan,
+                other => return Err(HeaderError::Corrupt(format!("unknown design {other}"))),
+            };
+            let edge_codes = match (design, u32_at(image, 100)) {
+                (Design::Graph, 1) => Some(EdgeCodes::Pq4),
+                (Design::Graph, 2) => Some(EdgeCodes::Rabitq),
+                (Design::Graph, other) => {
+                    return Err(HeaderError::Corrupt(format!("unknown edge codes {other}")));
+                }
+                (_, 0) => None,
+                (d, other) => {
+                    return Err(HeaderError::Corrupt(format!(
+                        "edge codes {other} in a {} index",
+                        d.name()
+                    )));
+                }
+            };
+            (design, edge_codes)
+        } else {
+            // Versions 1–4: one `codes` tag, each needing its version.
+            let (design, edge_codes, needs) = match u32_at(image, 40) {
+                0 => {
+                    return Err(HeaderError::Retired(
+                        "a graph walked with f32 distances (format version 1), a design \
+                         this build no longer has"
+                            .into(),
+                    ));
+                }
+                1 => (Design::Sq8Graph, None, 1),
+                2 => {
+                    // The scan kept its sub-quantizers in `m`.
+                    pq_m = m;
+                    m = 0;
+                    (Design::Scan, None, 2)
+                }
+                3 => (Design::Graph, Some(EdgeCodes::Pq4), 3),
+                4 => (Design::Graph, Some(EdgeCodes::Rabitq), 4),
+                other => return Err(HeaderError::Corrupt(format!("unknown code type {other}"))),
+            };
+            if version < needs {
+                return Err(HeaderError::Corrupt(format!(
+                    "code type {} needs format version {needs}, the header says {version}",
+                    u32_at(image, 40)
+                )));
+            }
+            (design, edge_codes)
+        };
         let entries = (0..count)
             .map(|i| {
                 let e = &image[FIXED_LEN + i * ENTRY_LEN..][..ENTRY_LEN];
@@ -218,8 +295,9 @@ impl Header {
             file_len: u64_at(image, 24),
             dim: u32_at(image, 32),
             metric,
-            codes,
-            m: u32_at(image, 44),
+            design,
+            edge_codes,
+            m,
             m0: u32_at(image, 48),
             zones: u32_at(image, 52),
             n: u64_at(image, 56),
@@ -227,7 +305,7 @@ impl Header {
             meta_offset: u64_at(image, 72),
             meta_len: u64_at(image, 80),
             meta_crc: u32_at(image, 88),
-            pq_m: u32_at(image, 92),
+            pq_m,
             bits: u32_at(image, 96),
             entries,
         })

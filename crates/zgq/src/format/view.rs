@@ -8,8 +8,8 @@ use zgq_hnsw::MAX_LEVEL;
 
 use super::header::{Header, HeaderError};
 use super::{ALIGN, Meta, Section};
-use crate::Codes;
 use crate::error::{Error, Result};
+use crate::{Design, EdgeCodes};
 
 /// Bytes per zone record.
 pub(crate) const ZONE_RECORD: usize = 32;
@@ -91,6 +91,10 @@ impl Layout {
                 oldest: super::OLDEST_SUPPORTED_VERSION,
                 got,
             },
+            HeaderError::Retired(detail) => Error::Retired {
+                path: path.to_path_buf(),
+                detail,
+            },
             HeaderError::Corrupt(d) => corrupt(path, d),
         })?;
         if header.file_len != bytes.len() as u64 {
@@ -104,268 +108,22 @@ impl Layout {
             ));
         }
         let h = &header;
-        if h.dim == 0 || h.zones == 0 || h.n == 0 || h.slots < h.n {
-            return Err(corrupt(
-                path,
-                format!(
-                    "impossible shape: dim {}, zones {}, n {}, slots {}",
-                    h.dim, h.zones, h.n, h.slots
-                ),
-            ));
-        }
-        let scan = h.codes == Codes::Pq4;
-        if scan && h.version < super::SCAN_VERSION {
-            return Err(corrupt(
-                path,
-                format!(
-                    "a zone-scan index needs format version {}, the header says {}",
-                    super::SCAN_VERSION,
-                    h.version
-                ),
-            ));
-        }
-        let qg = h.codes.has_records();
-        let rabitq = h.codes == Codes::QgRabitq;
-        let needs = match h.codes {
-            Codes::Qg => super::QG_VERSION,
-            Codes::QgRabitq => super::RABITQ_VERSION,
-            _ => 0,
-        };
-        if h.version < needs {
-            return Err(corrupt(
-                path,
-                format!(
-                    "a {} index needs format version {needs}, the header says {}",
-                    h.codes.name(),
-                    h.version
-                ),
-            ));
-        }
-        let m_ok = if scan {
-            (1..=256).contains(&h.m) && h.dim % h.m == 0 && h.m0 == 0
-        } else {
-            (2..=256).contains(&h.m) && h.m0 == 2 * h.m
-        };
-        if !m_ok {
-            return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
-        }
-        let pq_m_ok = if h.codes == Codes::Qg {
-            (1..=256).contains(&h.pq_m) && h.dim % h.pq_m == 0
-        } else {
-            h.pq_m == 0
-        };
-        if !pq_m_ok {
-            return Err(corrupt(
-                path,
-                format!("impossible pq_m {} for {} codes", h.pq_m, h.codes.name()),
-            ));
-        }
-        // Bits of an edge code: the rotated dimension, a multiple of 16 at
-        // least the dimension, at most 16 times it.
-        let bits_ok = if rabitq {
-            h.bits >= h.dim && h.bits % 16 == 0 && u64::from(h.bits) <= 16 * u64::from(h.dim)
-        } else {
-            h.bits == 0
-        };
-        if !bits_ok {
-            return Err(corrupt(
-                path,
-                format!(
-                    "impossible bits {} for {} codes of dimension {}",
-                    h.bits,
-                    h.codes.name(),
-                    h.dim
-                ),
-            ));
-        }
-        // Neighbour blocks: the words of a level-0 and an upper-level record.
-        let (record_words, upper_record_words) = if qg {
-            let block_bytes = if rabitq {
-                crate::rabitq_block_bytes(h.bits as usize)
-            } else {
-                crate::pq4_block_bytes(h.pq_m as usize)
-            };
-            let shape = |slots: u32| {
-                zgq_hnsw::BlockLayout::new(
-                    h.dim as usize,
-                    (slots as usize).next_multiple_of(zgq_hnsw::BLOCK),
-                    block_bytes,
-                )
-                .map(|l| l.stride() as u64)
-                .map_err(|e| corrupt(path, format!("impossible record shape: {e}")))
-            };
-            (shape(h.m0)?, shape(h.m)?)
-        } else {
-            (0, 0)
-        };
-        if h.slots >= u64::from(u32::MAX) {
-            return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
-        }
-        let in_file = |off: u64, len: u64, what: &str| -> Result<Range<usize>> {
-            let end = off
-                .checked_add(len)
-                .filter(|&e| e <= bytes.len() as u64)
-                .ok_or_else(|| corrupt(path, format!("{what} runs past the end of the file")))?;
-            if !off.is_multiple_of(ALIGN as u64) {
-                return Err(corrupt(path, format!("{what} is not 64-byte aligned")));
-            }
-            Ok(off as usize..end as usize)
-        };
-        let meta_range = in_file(h.meta_offset, h.meta_len, "the metadata")?;
+        let records = record_words(h, path)?;
+        let meta_range = in_file(bytes, path, h.meta_offset, h.meta_len, "the metadata")?;
         let meta_bytes = &bytes[meta_range];
         if crc32fast::hash(meta_bytes) != h.meta_crc {
             return Err(corrupt(path, "the metadata fails its checksum"));
         }
         let meta = rkyv::from_bytes::<Meta, rkyv::rancor::Error>(meta_bytes)
             .map_err(|e| corrupt(path, format!("the metadata cannot be decoded: {e}")))?;
-
-        let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
-        let sq = u64::from(h.codes == Codes::Sq8);
-        let l2 = u64::from(h.metric != zgq_distance::Metric::InnerProduct);
-        let wanted = Section::of(h.codes);
-        let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
-        let mut crcs = [0u32; Section::ALL.len()];
-        let mut seen = [false; Section::ALL.len()];
-        for e in &h.entries {
-            let Some(section) = Section::from_kind(e.kind) else {
-                continue; // a section a later minor revision added: ignored
-            };
-            let i = section as usize - 1;
-            if !wanted.contains(&section) {
-                return Err(corrupt(
-                    path,
-                    format!(
-                        "section `{}` does not belong in an index of {} codes",
-                        section.name(),
-                        h.codes.name()
-                    ),
-                ));
-            }
-            if seen[i] {
-                return Err(corrupt(
-                    path,
-                    format!("section `{}` appears twice", section.name()),
-                ));
-            }
-            seen[i] = true;
-            if e.elem_size as usize != section.elem_size() {
-                return Err(corrupt(
-                    path,
-                    format!(
-                        "section `{}` has element size {}",
-                        section.name(),
-                        e.elem_size
-                    ),
-                ));
-            }
-            let what = format!("section `{}`", section.name());
-            let expected = match section {
-                Section::Centroids => Some(product(path, &what, &[zones, dim, 4])?),
-                Section::Zones => Some(product(path, &what, &[zones, ZONE_RECORD as u64])?),
-                Section::Vectors => Some(product(path, &what, &[slots, dim, 4])?),
-                Section::Codes => Some(product(path, &what, &[slots, dim, sq])?),
-                Section::Labels => Some(product(path, &what, &[slots, 8])?),
-                Section::Links0 => Some(product(path, &what, &[slots, u64::from(h.m0), 4])?),
-                Section::UpperOffsets => Some(product(path, &what, &[slots + 1, 4])?),
-                Section::Upper | Section::Blocks => None, // checked below
-                Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
-                Section::PqCodebook => Some(product(path, &what, &[2, 16, dim, 4])?),
-                Section::Norms => Some(product(path, &what, &[slots, 4 * l2])?),
-                Section::CentroidColumns => Some(product(path, &what, &[zones, dim, 4])?),
-                Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
-                Section::Records => Some(product(path, &what, &[slots, record_words, 4])?),
-                Section::UpperRecords => None, // a multiple of its record, below
-                Section::Rotation => Some(product(
-                    path,
-                    &what,
-                    &[zgq_quant::ROTATION_ROUNDS as u64, u64::from(h.bits), 4],
-                )?),
-                Section::RotatedMean => Some(product(path, &what, &[u64::from(h.bits), 4])?),
-            };
-            let len = e.len as usize;
-            if expected.is_some_and(|x| x as u64 != e.len)
-                || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
-                || (section == Section::UpperRecords && e.len % (4 * upper_record_words) != 0)
-            {
-                return Err(corrupt(
-                    path,
-                    format!(
-                        "{what} is {} bytes, which does not fit the index's shape",
-                        len
-                    ),
-                ));
-            }
-            ranges[i] = in_file(e.offset, e.len, &what)?;
-            crcs[i] = e.crc;
-        }
-        if let Some(missing) = wanted.iter().find(|s| !seen[**s as usize - 1]) {
-            return Err(corrupt(
-                path,
-                format!("section `{}` is missing", missing.name()),
-            ));
-        }
-
-        // Zone records: contiguous slot ranges covering every slot, entries
-        // inside their zone.
-        let records = &bytes[ranges[Section::Zones as usize - 1].clone()];
-        let mut zones_out = Vec::with_capacity(h.zones as usize);
-        let mut next_slot = 0u64;
-        let mut next_block = 0usize;
-        for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
-            let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
-            let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
-            let (start, len, entry, max_level) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
-            let t_min = f32::from_bits(u32_at(24));
-            if start != next_slot
-                || len > slots - start
-                || (len > 0 && !(start..start + len).contains(&u64::from(entry)))
-                || max_level as usize > MAX_LEVEL
-                || t_min.is_nan()
-            {
-                return Err(corrupt(path, format!("zone {z}'s record is inconsistent")));
-            }
-            next_slot = start + len;
-            zones_out.push(Zone {
-                start: start as usize,
-                len: len as usize,
-                entry,
-                max_level,
-                block_start: next_block,
-                t_min,
-            });
-            if scan {
-                next_block += (len as usize).div_ceil(zgq_distance::FASTSCAN_BLOCK);
-            }
-        }
-        if next_slot != slots {
-            return Err(corrupt(
-                path,
-                format!("the zones hold {next_slot} slots, the header says {slots}"),
-            ));
-        }
-        if scan {
-            let want = product(
-                path,
-                "section `blocks`",
-                &[next_block as u64, u64::from(h.m), 16],
-            )?;
-            let got = ranges[Section::Blocks as usize - 1].len();
-            if got != want {
-                return Err(corrupt(
-                    path,
-                    format!(
-                        "section `blocks` is {got} bytes; the zones' {next_block} blocks of m = {} need {want}",
-                        h.m
-                    ),
-                ));
-            }
-        }
+        let (ranges, crcs) = sections(bytes, h, path, records)?;
+        let zones = zone_records(bytes, h, path, &ranges)?;
         Ok(Layout {
             header,
             meta,
             ranges,
             crcs,
-            zones: zones_out,
+            zones,
         })
     }
 
@@ -380,8 +138,338 @@ impl Layout {
     }
 }
 
+/// Checks the header's shape against its design (sizes, `m`, `pq_m`,
+/// `bits`) and gives the words of a level-0 and an upper-level record of
+/// a neighbour-block graph (0 for the other designs).
+fn record_words(h: &Header, path: &Path) -> Result<(u64, u64)> {
+    if h.dim == 0 || h.zones == 0 || h.n == 0 || h.slots < h.n {
+        return Err(corrupt(
+            path,
+            format!(
+                "impossible shape: dim {}, zones {}, n {}, slots {}",
+                h.dim, h.zones, h.n, h.slots
+            ),
+        ));
+    }
+    let scan = h.design == Design::Scan;
+    let qg = h.design == Design::Graph;
+    let rabitq = h.edge_codes == Some(EdgeCodes::Rabitq);
+    let name = design_name(h);
+    let m_ok = if scan {
+        h.m == 0 && h.m0 == 0
+    } else {
+        (2..=256).contains(&h.m) && h.m0 == 2 * h.m
+    };
+    if !m_ok {
+        return Err(corrupt(path, format!("impossible m {} / m0 {}", h.m, h.m0)));
+    }
+    let pq_m_ok = if scan || h.edge_codes == Some(EdgeCodes::Pq4) {
+        (1..=256).contains(&h.pq_m) && h.dim.is_multiple_of(h.pq_m)
+    } else {
+        h.pq_m == 0
+    };
+    if !pq_m_ok {
+        return Err(corrupt(
+            path,
+            format!("impossible pq_m {} for a {name} index", h.pq_m),
+        ));
+    }
+    // Bits of an edge code: the rotated dimension, a multiple of 16 at
+    // least the dimension, at most 16 times it.
+    let bits_ok = if rabitq {
+        h.bits >= h.dim && h.bits.is_multiple_of(16) && u64::from(h.bits) <= 16 * u64::from(h.dim)
+    } else {
+        h.bits == 0
+    };
+    if !bits_ok {
+        return Err(corrupt(
+            path,
+            format!(
+                "impossible bits {} for a {name} index of dimension {}",
+                h.bits, h.dim
+            ),
+        ));
+    }
+    // Neighbour blocks: the words of a level-0 and an upper-level record.
+    let (record_words, upper_record_words) = if qg {
+        let block_bytes = if rabitq {
+            crate::design::graph::rabitq_block_bytes(h.bits as usize)
+        } else {
+            crate::design::graph::pq4_block_bytes(h.pq_m as usize)
+        };
+        let shape = |slots: u32| {
+            zgq_hnsw::BlockLayout::new(
+                h.dim as usize,
+                (slots as usize).next_multiple_of(zgq_hnsw::BLOCK),
+                block_bytes,
+            )
+            .map(|l| l.stride() as u64)
+            .map_err(|e| corrupt(path, format!("impossible record shape: {e}")))
+        };
+        (shape(h.m0)?, shape(h.m)?)
+    } else {
+        (0, 0)
+    };
+    if h.slots >= u64::from(u32::MAX) {
+        return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
+    }
+    Ok((record_words, upper_record_words))
+}
+
+/// The byte range `off..off + len` of the file, checked: inside it and
+/// 64-byte aligned.
+fn in_file(bytes: &[u8], path: &Path, off: u64, len: u64, what: &str) -> Result<Range<usize>> {
+    let end = off
+        .checked_add(len)
+        .filter(|&e| e <= bytes.len() as u64)
+        .ok_or_else(|| corrupt(path, format!("{what} runs past the end of the file")))?;
+    if !off.is_multiple_of(ALIGN as u64) {
+        return Err(corrupt(path, format!("{what} is not 64-byte aligned")));
+    }
+    Ok(off as usize..end as usize)
+}
+
+type Ranges = [Range<usize>; Section::ALL.len()];
+
+/// Every section of the table: of the header's design, once each, with the
+/// size its shape gives, inside the file; their ranges and checksums.
+/// "graph (pq4 edge codes)", "scan", ... for messages.
+fn design_name(h: &Header) -> String {
+    match h.edge_codes {
+        Some(e) => format!("{} ({} edge codes)", h.design, e),
+        None => h.design.to_string(),
+    }
+}
+
+fn sections(
+    bytes: &[u8],
+    h: &Header,
+    path: &Path,
+    (record_words, upper_record_words): (u64, u64),
+) -> Result<(Ranges, [u32; Section::ALL.len()])> {
+    let name = design_name(h);
+    let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
+    let sq = u64::from(h.design == Design::Sq8Graph);
+    let l2 = u64::from(h.metric != zgq_distance::Metric::InnerProduct);
+    let wanted = Section::of(h.design, h.edge_codes);
+    let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
+    let mut crcs = [0u32; Section::ALL.len()];
+    let mut seen = [false; Section::ALL.len()];
+    for e in &h.entries {
+        let Some(section) = Section::from_kind(e.kind) else {
+            continue; // a section a later minor revision added: ignored
+        };
+        let i = section as usize - 1;
+        if !wanted.contains(&section) {
+            return Err(corrupt(
+                path,
+                format!(
+                    "section `{}` does not belong in a {name} index",
+                    section.name(),
+                ),
+            ));
+        }
+        if seen[i] {
+            return Err(corrupt(
+                path,
+                format!("section `{}` appears twice", section.name()),
+            ));
+        }
+        seen[i] = true;
+        if e.elem_size as usize != section.elem_size() {
+            return Err(corrupt(
+                path,
+                format!(
+                    "section `{}` has element size {}",
+                    section.name(),
+                    e.elem_size
+                ),
+            ));
+        }
+        let what = format!("section `{}`", section.name());
+        let expected = match section {
+            Section::Centroids => Some(product(path, &what, &[zones, dim, 4])?),
+            Section::Zones => Some(product(path, &what, &[zones, ZONE_RECORD as u64])?),
+            Section::Vectors => Some(product(path, &what, &[slots, dim, 4])?),
+            Section::Sq8Codes => Some(product(path, &what, &[slots, dim, sq])?),
+            Section::Labels => Some(product(path, &what, &[slots, 8])?),
+            Section::Links0 => Some(product(path, &what, &[slots, u64::from(h.m0), 4])?),
+            Section::UpperOffsets => Some(product(path, &what, &[slots + 1, 4])?),
+            Section::Upper | Section::Blocks => None, // checked below
+            Section::SqMin | Section::SqStep => Some(product(path, &what, &[dim, 4 * sq])?),
+            Section::PqCodebook => Some(product(path, &what, &[2, 16, dim, 4])?),
+            Section::Norms => Some(product(path, &what, &[slots, 4 * l2])?),
+            Section::CentroidColumns => Some(product(path, &what, &[zones, dim, 4])?),
+            Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
+            Section::Records => Some(product(path, &what, &[slots, record_words, 4])?),
+            Section::UpperRecords => None, // a multiple of its record, below
+            Section::Rotation => Some(product(
+                path,
+                &what,
+                &[zgq_quant::ROTATION_ROUNDS as u64, u64::from(h.bits), 4],
+            )?),
+            Section::RotatedMean => Some(product(path, &what, &[u64::from(h.bits), 4])?),
+        };
+        let len = e.len as usize;
+        if expected.is_some_and(|x| x as u64 != e.len)
+            || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
+            || (section == Section::UpperRecords && e.len % (4 * upper_record_words) != 0)
+        {
+            return Err(corrupt(
+                path,
+                format!(
+                    "{what} is {} bytes, which does not fit the index's shape",
+                    len
+                ),
+            ));
+        }
+        ranges[i] = in_file(bytes, path, e.offset, e.len, &what)?;
+        crcs[i] = e.crc;
+    }
+    if let Some(missing) = wanted.iter().find(|s| !seen[**s as usize - 1]) {
+        return Err(corrupt(
+            path,
+            format!("section `{}` is missing", missing.name()),
+        ));
+    }
+
+    Ok((ranges, crcs))
+}
+
+/// The zone records: contiguous slot ranges covering every slot, entries
+/// inside their zone; for a scan, the `blocks` section's size.
+fn zone_records(bytes: &[u8], h: &Header, path: &Path, ranges: &Ranges) -> Result<Vec<Zone>> {
+    let slots = h.slots;
+    let scan = h.design == Design::Scan;
+    // Zone records: contiguous slot ranges covering every slot, entries
+    // inside their zone.
+    let records = &bytes[ranges[Section::Zones as usize - 1].clone()];
+    let mut zones_out = Vec::with_capacity(h.zones as usize);
+    let mut next_slot = 0u64;
+    let mut next_block = 0usize;
+    for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
+        let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
+        let (start, len, entry, max_level) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
+        let t_min = f32::from_bits(u32_at(24));
+        if start != next_slot
+            || len > slots - start
+            || (len > 0 && !(start..start + len).contains(&u64::from(entry)))
+            || max_level as usize > MAX_LEVEL
+            || t_min.is_nan()
+        {
+            return Err(corrupt(path, format!("zone {z}'s record is inconsistent")));
+        }
+        next_slot = start + len;
+        zones_out.push(Zone {
+            start: start as usize,
+            len: len as usize,
+            entry,
+            max_level,
+            block_start: next_block,
+            t_min,
+        });
+        if scan {
+            next_block += (len as usize).div_ceil(zgq_distance::FASTSCAN_BLOCK);
+        }
+    }
+    if next_slot != slots {
+        return Err(corrupt(
+            path,
+            format!("the zones hold {next_slot} slots, the header says {slots}"),
+        ));
+    }
+    if scan {
+        let want = product(
+            path,
+            "section `blocks`",
+            &[next_block as u64, u64::from(h.pq_m), 16],
+        )?;
+        let got = ranges[Section::Blocks as usize - 1].len();
+        if got != want {
+            return Err(corrupt(
+                path,
+                format!(
+                    "section `blocks` is {got} bytes; the zones' {next_block} blocks of pq_m = {} need {want}",
+                    h.pq_m
+                ),
+            ));
+        }
+    }
+    Ok(zones_out)
+}
+
 /// `bytes` as a slice of `T` (its length and alignment were checked by
 /// [`Layout::check`], so this never fails on a checked layout).
 pub(crate) fn cast<T: bytemuck::Pod>(bytes: &[u8]) -> &[T] {
     bytemuck::cast_slice(bytes)
+}
+
+/// A checked image seen through its layout: the sections the designs read,
+/// typed, without copying. Built in memory or mapped from a file, an index
+/// hands its designs the same view.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<'a> {
+    pub bytes: &'a [u8],
+    pub layout: &'a Layout,
+    pub path: &'a Path,
+}
+
+impl<'a> View<'a> {
+    pub fn header(&self) -> &'a Header {
+        &self.layout.header
+    }
+
+    pub fn dim(&self) -> usize {
+        self.layout.header.dim as usize
+    }
+
+    pub fn metric(&self) -> zgq_distance::Metric {
+        self.layout.header.metric
+    }
+
+    /// Distinct vectors.
+    pub fn len(&self) -> usize {
+        self.layout.header.n as usize
+    }
+
+    /// Stored vectors (replicas included).
+    pub fn slots(&self) -> usize {
+        self.layout.header.slots as usize
+    }
+
+    /// The most slots one vector has (the build's `replicas`).
+    pub fn replicas(&self) -> usize {
+        (self.layout.meta.replicas as usize).max(1)
+    }
+
+    pub fn zones(&self) -> &'a [Zone] {
+        &self.layout.zones
+    }
+
+    pub fn section(&self, s: Section) -> &'a [u8] {
+        &self.bytes[self.layout.range(s)]
+    }
+
+    pub fn f32s(&self, s: Section) -> &'a [f32] {
+        cast(self.section(s))
+    }
+
+    pub fn u32s(&self, s: Section) -> &'a [u32] {
+        cast(self.section(s))
+    }
+
+    /// The caller's id of every slot.
+    pub fn labels(&self) -> &'a [u64] {
+        cast(self.section(Section::Labels))
+    }
+
+    /// The `ef` a search uses when the caller leaves it unset.
+    pub fn default_ef(&self) -> usize {
+        (self.layout.meta.default_ef as usize).max(1)
+    }
+
+    pub fn corrupt(&self, detail: impl Into<String>) -> Error {
+        corrupt(self.path, detail)
+    }
 }

@@ -1,39 +1,40 @@
-//! The graph over neighbour blocks (`Codes::Qg`, `Codes::QgRabitq`): filters and caller ids,
+//! The graph over neighbour blocks (`Design::Graph`, both edge codes): filters and caller ids,
 //! determinism, and its records read from the file as docs/FORMAT.md
 //! describes them (recall floors and exact distances: `search.rs`).
 
-use zgq::{Codes, Metric, SearchParams, ZgqParams};
+use zgq::{EdgeCodes, Metric, SearchParams, ZgqParams};
+
+use crate::{GRAPH_PQ4, GRAPH_RABITQ, Kind, graph16};
 
 use crate::search::data;
 
 fn qg(metric: Metric, zones: usize) -> ZgqParams {
-    ZgqParams {
-        codes: Codes::Qg,
+    GRAPH_PQ4.of(ZgqParams {
         zones: Some(zones),
-        ..ZgqParams::graph(metric)
-    }
+        ..graph16(metric)
+    })
 }
 
 /// Caller ids come back, a filter is honoured, and a replicated vector is
 /// returned once, for both kinds of edge codes.
 #[test]
 fn caller_ids_filters_and_replicas() {
-    for codes in [Codes::Qg, Codes::QgRabitq] {
-        caller_ids_filters_and_replicas_of(codes);
+    for kind in [GRAPH_PQ4, GRAPH_RABITQ] {
+        caller_ids_filters_and_replicas_of(kind);
     }
 }
 
-fn caller_ids_filters_and_replicas_of(codes: Codes) {
+fn caller_ids_filters_and_replicas_of(kind: Kind) {
     let (base, queries) = data(3_000, 30, 16, 9);
     let labels: Vec<u64> = (0..3_000).map(|i| 1_000_000 + 3 * i).collect();
-    let index = ZgqParams {
-        replicas: 2,
-        epsilon: 0.3,
-        codes,
-        ..qg(Metric::L2, 4)
-    }
-    .build_with(base.as_slice(), 16, Some(&labels), &zgq::NoProgress)
-    .unwrap();
+    let index = kind
+        .of(ZgqParams {
+            replicas: 2,
+            epsilon: 0.3,
+            ..qg(Metric::L2, 4)
+        })
+        .build_with(base.as_slice(), 16, Some(&labels), &zgq::NoProgress)
+        .unwrap();
     assert!(index.stats().slots > 3_000, "some vectors are replicated");
     let even = |id: u64| id.is_multiple_of(2);
     for q in queries.iter_rows() {
@@ -60,12 +61,9 @@ fn caller_ids_filters_and_replicas_of(codes: Codes) {
 #[test]
 fn same_seed_same_bytes_for_any_thread_count() {
     let (base, _) = data(2_000, 1, 16, 4);
-    for codes in [Codes::Qg, Codes::QgRabitq] {
+    for codes in [GRAPH_PQ4, GRAPH_RABITQ] {
         let build = |threads| {
-            let params = ZgqParams {
-                codes,
-                ..qg(Metric::L2, 4)
-            };
+            let params = codes.of(qg(Metric::L2, 4));
             rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
@@ -112,8 +110,12 @@ fn records_follow_the_documented_layout() {
     .build(base.as_slice(), dim)
     .unwrap();
     let b = index.as_bytes();
-    assert_eq!(u32_at(b, 8), 3, "format version");
-    assert_eq!(u32_at(b, 40), 3, "codes qg");
+    assert_eq!(u32_at(b, 8), 5, "format version");
+    assert_eq!(
+        (u32_at(b, 40), u32_at(b, 100)),
+        (1, 1),
+        "design graph, edge codes pq4"
+    );
     let (m0, pq_m, slots) = (
         u32_at(b, 48) as usize,
         u32_at(b, 92) as usize,
@@ -175,7 +177,7 @@ fn records_follow_the_documented_layout() {
 fn rabitq_bits_padded_and_refused() {
     let (base, _) = data(1_500, 1, 12, 5);
     let with = |bits| ZgqParams {
-        codes: Codes::QgRabitq,
+        edge_codes: Some(EdgeCodes::Rabitq),
         bits,
         ..qg(Metric::L2, 2)
     };
@@ -205,7 +207,7 @@ fn filled_lists_verify_and_answer() {
     let (base, _) = data(2_000, 1, 16, 6);
     let build = |fill| {
         ZgqParams {
-            codes: Codes::QgRabitq,
+            edge_codes: Some(EdgeCodes::Rabitq),
             fill,
             ..qg(Metric::L2, 2)
         }
@@ -235,14 +237,18 @@ fn rabitq_records_follow_the_documented_layout() {
     let (base, _) = data(1_500, 1, 20, 13);
     let dim = 20;
     let index = ZgqParams {
-        codes: Codes::QgRabitq,
+        edge_codes: Some(EdgeCodes::Rabitq),
         bits: Some(48),
         ..qg(Metric::L2, 2)
     }
     .build(base.as_slice(), dim)
     .unwrap();
     let b = index.as_bytes();
-    assert_eq!((u32_at(b, 8), u32_at(b, 40)), (4, 4), "version, codes");
+    assert_eq!(
+        (u32_at(b, 8), u32_at(b, 40), u32_at(b, 100)),
+        (5, 1, 2),
+        "version, design graph, edge codes rabitq"
+    );
     let (m0, p, slots) = (
         u32_at(b, 48) as usize,
         u32_at(b, 96) as usize,

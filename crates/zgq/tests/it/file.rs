@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use zgq::{Error, Metric, SearchParams, ZgqIndex, ZgqParams};
+use zgq::{Design, EdgeCodes, Error, Metric, SearchParams, ZgqIndex, ZgqParams};
 
 use crate::search::data;
+use crate::{GRAPH_PQ4, GRAPH_RABITQ, KINDS, Kind, SCAN, SQ8_GRAPH, graph16};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zgq-it-{name}-{}", std::process::id()));
@@ -15,21 +16,21 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn small(metric: Metric) -> (ZgqIndex, zgq_data::Matrix<f32>) {
-    small_with(metric, zgq::Codes::Sq8)
+    small_with(metric, GRAPH_PQ4)
 }
 
-/// A small replicated index of a graph (`Sq8`, `F32`, `Qg`) or a zone scan (`Pq4`).
-fn small_with(metric: Metric, codes: zgq::Codes) -> (ZgqIndex, zgq_data::Matrix<f32>) {
+/// A small replicated index of any kind.
+fn small_with(metric: Metric, kind: Kind) -> (ZgqIndex, zgq_data::Matrix<f32>) {
     let (base, queries) = data(1_500, 20, 12, 21);
-    let index = ZgqParams {
-        zones: Some(3),
-        replicas: 2,
-        epsilon: 0.2,
-        codes,
-        ..ZgqParams::new(metric)
-    }
-    .build(base.as_slice(), 12)
-    .unwrap();
+    let index = kind
+        .of(ZgqParams {
+            zones: Some(3),
+            replicas: 2,
+            epsilon: 0.2,
+            ..graph16(metric)
+        })
+        .build(base.as_slice(), 12)
+        .unwrap();
     (index, queries)
 }
 
@@ -49,14 +50,8 @@ fn answers(index: &ZgqIndex, queries: &zgq_data::Matrix<f32>) -> Vec<Vec<zgq::Ne
 #[test]
 fn reopened_index_answers_identically() {
     let dir = temp_dir("roundtrip");
-    let designs = [
-        zgq::Codes::Sq8,
-        zgq::Codes::Pq4,
-        zgq::Codes::Qg,
-        zgq::Codes::QgRabitq,
-    ];
     for (metric, codes) in [Metric::L2, Metric::InnerProduct, Metric::Cosine]
-        .map(|m| designs.map(|c| (m, c)))
+        .map(|m| KINDS.map(|c| (m, c)))
         .into_iter()
         .flatten()
     {
@@ -163,16 +158,16 @@ fn foreign_empty_and_other_version_files_are_refused() {
 #[test]
 fn verify_names_the_damaged_section() {
     for (codes, sections) in [
-        (zgq::Codes::Sq8, 10),
-        (zgq::Codes::Pq4, 9),
-        (zgq::Codes::Qg, 7),
-        (zgq::Codes::QgRabitq, 8),
+        (SQ8_GRAPH, 10),
+        (SCAN, 9),
+        (GRAPH_PQ4, 7),
+        (GRAPH_RABITQ, 8),
     ] {
         verify_names_the_damaged_section_of(codes, sections);
     }
 }
 
-fn verify_names_the_damaged_section_of(codes: zgq::Codes, sections: usize) {
+fn verify_names_the_damaged_section_of(codes: Kind, sections: usize) {
     let dir = temp_dir("verify");
     let path = dir.join("x.zgq");
     let (index, queries) = small_with(Metric::L2, codes);
@@ -186,7 +181,11 @@ fn verify_names_the_damaged_section_of(codes: zgq::Codes, sections: usize) {
         if len == 0 {
             continue;
         }
-        let name = zgq::Section::ALL[kind as usize - 1].name();
+        let name = zgq::Section::ALL
+            .into_iter()
+            .find(|s| *s as u32 == kind)
+            .unwrap()
+            .name();
         let mut damaged = bytes.to_vec();
         damaged[offset + len / 2] ^= 0x5a;
         write(&path, &damaged);
@@ -230,7 +229,7 @@ proptest! {
     fn damaged_files_never_panic(cut in 0.0f64..1.0, at in 0.0f64..1.0, xor in 1u8..=255, design in 0usize..4) {
         let dir = temp_dir("prop");
         let path = dir.join(format!("x{}.zgq", (at * 1e9) as u64));
-        let codes = [zgq::Codes::Sq8, zgq::Codes::Pq4, zgq::Codes::Qg, zgq::Codes::QgRabitq][design];
+        let codes = KINDS[design];
         let (index, queries) = small_with(Metric::L2, codes);
         let bytes = index.as_bytes();
 
@@ -261,7 +260,7 @@ fn killed_save_leaves_a_whole_file() {
         let (base, _) = data(30_000, 1, 64, 3);
         let index = ZgqParams {
             zones: Some(4),
-            m: 4,
+            m: Some(4),
             ef_construction: 8,
             ..ZgqParams::new(Metric::L2)
         }
@@ -331,22 +330,22 @@ fn fuzz_corpus_replays_without_panics() {
         let rows: Vec<f32> = (0..64 * dim)
             .map(|i| ((i * 37) % 19) as f32 - 9.0)
             .collect();
-        for (name, metric, codes, stitch) in [
-            ("seed-l2-sq8", Metric::L2, zgq::Codes::Sq8, 1),
-            ("seed-cos-f32", Metric::Cosine, zgq::Codes::F32, 0),
-            ("seed-ip-sq8", Metric::InnerProduct, zgq::Codes::Sq8, 0),
-            ("seed-l2-pq4", Metric::L2, zgq::Codes::Pq4, 0),
+        for (name, metric, kind, stitch) in [
+            ("seed5-l2-graph-pq4", Metric::L2, GRAPH_PQ4, 1),
+            ("seed5-cos-graph-rabitq", Metric::Cosine, GRAPH_RABITQ, 0),
+            ("seed5-ip-sq8-graph", Metric::InnerProduct, SQ8_GRAPH, 0),
+            ("seed5-l2-scan", Metric::L2, SCAN, 0),
         ] {
-            let index = ZgqParams {
-                zones: Some(2),
-                m: 2,
-                ef_construction: 8,
-                codes,
-                stitch,
-                ..ZgqParams::new(metric)
-            }
-            .build(&rows, dim)
-            .unwrap();
+            let index = kind
+                .of(ZgqParams {
+                    zones: Some(2),
+                    m: Some(2),
+                    ef_construction: 8,
+                    stitch,
+                    ..ZgqParams::new(metric)
+                })
+                .build(&rows, dim)
+                .unwrap();
             index.save(dir.join(name)).unwrap();
         }
     }
@@ -358,8 +357,15 @@ fn fuzz_corpus_replays_without_panics() {
         replayed += 1;
     }
     assert!(replayed >= 3, "the corpus is missing: {}", dir.display());
-    // The seeds themselves are whole indexes.
-    for name in ["seed-l2-sq8", "seed-l2-pq4"] {
+    // The seeds themselves are whole indexes, of every version.
+    for name in [
+        "seed-l2-sq8",
+        "seed-l2-pq4",
+        "seed5-l2-graph-pq4",
+        "seed5-cos-graph-rabitq",
+        "seed5-ip-sq8-graph",
+        "seed5-l2-scan",
+    ] {
         let seed = std::fs::read(dir.join(name)).unwrap();
         ZgqIndex::from_bytes(&seed).unwrap().verify().unwrap();
     }
@@ -375,56 +381,19 @@ fn golden_rows() -> (Vec<f32>, usize) {
     (rows, dim)
 }
 
-/// The committed format-version-1 file keeps opening and answering:
-/// `tests/golden/v1.zgq` (256 rows of 8 dims from a formula, 2 zones).
-/// Regenerate only with a format change that bumps the version (and keep
-/// the old file): `ZGQ_WRITE_GOLDEN=1 cargo test -p zgq --test it golden`.
-#[test]
-fn golden_v1_file_opens_and_answers() {
-    let (rows, dim) = golden_rows();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1.zgq");
-    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
-        ZgqParams {
-            zones: Some(2),
-            m: 4,
-            ef_construction: 32,
-            codes: zgq::Codes::Sq8,
-            ..ZgqParams::graph(Metric::L2)
-        }
-        .build(&rows, dim)
-        .unwrap()
-        .save(&path)
-        .unwrap();
-    }
-    let index = ZgqIndex::open(&path).unwrap();
-    index.verify().unwrap();
-    let s = index.stats();
-    assert_eq!((s.format_version, s.n, s.dim, s.zones), (1, 256, 8, 2));
-    let p = SearchParams {
-        nprobe: Some(2),
-        ..SearchParams::new(1)
-    };
-    for (i, q) in rows.chunks_exact(dim).enumerate() {
-        let hit = index.search(q, &p).unwrap()[0];
-        assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "row {i}");
-    }
-}
-
-/// Opens the committed golden file `name` (rewritten from `params` over
-/// [`golden_rows`] when `ZGQ_WRITE_GOLDEN` is set), verifies it, checks
-/// its version, shape and codes, and that every row finds itself.
-fn golden_file_answers(
-    name: &str,
-    params: ZgqParams,
-    version: u32,
-    zones: usize,
-    p: SearchParams<'_>,
-) {
+/// Opens the committed golden file `name`, verifies it, checks its
+/// version, shape and kind, and that every row finds itself. With
+/// `ZGQ_WRITE_GOLDEN` set, a file of the current version is first
+/// rewritten from `params` over [`golden_rows`] (older ones never are:
+/// they are what earlier builds wrote). Regenerate only with a format
+/// change, which bumps the version and adds new files:
+/// `ZGQ_WRITE_GOLDEN=1 cargo test -p zgq --test it golden`.
+fn golden_file_answers(name: &str, params: ZgqParams, version: u32, p: SearchParams<'_>) {
     let (rows, dim) = golden_rows();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() {
+    if std::env::var_os("ZGQ_WRITE_GOLDEN").is_some() && version == zgq::FORMAT_VERSION {
         params.build(&rows, dim).unwrap().save(&path).unwrap();
     }
     let index = ZgqIndex::open(&path).unwrap();
@@ -432,68 +401,101 @@ fn golden_file_answers(
     let s = index.stats();
     assert_eq!(
         (s.format_version, s.n, s.dim, s.zones),
-        (version, 256, 8, zones)
+        (version, 256, 8, params.zones.unwrap())
     );
-    assert_eq!(index.codes(), params.codes);
+    assert_eq!(
+        (index.design(), index.edge_codes()),
+        (params.design, params.edge_codes),
+        "{name}"
+    );
     for (i, q) in rows.chunks_exact(dim).enumerate() {
         let hit = index.search(q, &p).unwrap()[0];
         assert_eq!((hit.id, hit.distance), (i as u64, 0.0), "{name} row {i}");
     }
 }
 
-/// The committed format-version-2 file (a zone scan, `Codes::Pq4`) keeps
-/// opening and answering: `tests/golden/v2-scan.zgq` (the same 256 rows,
-/// 8 zones). Regenerate as for version 1. The rows sit ~0.001 apart on a
-/// curve, finer than the 4-bit codes resolve (rerank 20 misses some); 64
-/// of 256 re-ranked find them all.
-#[test]
-fn golden_v2_scan_file_opens_and_answers() {
-    let params = ZgqParams {
-        zones: Some(8),
-        codes: zgq::Codes::Pq4,
+/// The golden files' parameters: 2 zones (8 for the scan), small graphs.
+fn golden_params(kind: Kind) -> ZgqParams {
+    kind.of(ZgqParams {
+        zones: Some(if kind == SCAN { 8 } else { 2 }),
+        m: Some(if kind == SQ8_GRAPH { 4 } else { 16 }),
+        ef_construction: if kind == SQ8_GRAPH { 32 } else { 200 },
         ..ZgqParams::new(Metric::L2)
-    };
-    let p = SearchParams {
-        nprobe: Some(8),
-        rerank: Some(64),
-        ..SearchParams::new(1)
-    };
-    golden_file_answers("v2-scan.zgq", params, 2, 8, p);
+    })
 }
 
-/// The committed format-version-3 file (neighbour blocks, `Codes::Qg`)
-/// keeps opening and answering: `tests/golden/v3-qg.zgq` (the same 256
-/// rows, 2 zones). Regenerate as for version 1.
-#[test]
-fn golden_v3_blocks_file_opens_and_answers() {
-    let params = ZgqParams {
-        zones: Some(2),
-        codes: zgq::Codes::Qg,
-        ..ZgqParams::graph(Metric::L2)
-    };
-    let p = SearchParams {
-        nprobe: Some(2),
-        ef: Some(64),
-        ..SearchParams::new(1)
-    };
-    golden_file_answers("v3-qg.zgq", params, 3, 2, p);
+/// How the golden files are searched. The rows sit ~0.001 apart on a
+/// curve, finer than the scan's 4-bit codes resolve (rerank 20 misses
+/// some); 64 of 256 re-ranked find them all.
+fn golden_search(kind: Kind) -> SearchParams<'static> {
+    if kind == SCAN {
+        SearchParams {
+            nprobe: Some(8),
+            rerank: Some(64),
+            ..SearchParams::new(1)
+        }
+    } else {
+        SearchParams {
+            nprobe: Some(2),
+            ef: Some(64),
+            ..SearchParams::new(1)
+        }
+    }
 }
 
-/// The committed format-version-4 file (neighbour blocks of RaBitQ edge
-/// codes, `Codes::QgRabitq`) keeps opening and answering:
-/// `tests/golden/v4-qg-rabitq.zgq` (the same 256 rows, 2 zones).
-/// Regenerate as for version 1.
+/// The files earlier builds wrote keep opening and answering: format
+/// version 1 (the SQ8 graph), 2 (the zone scan), 3 (neighbour blocks of
+/// PQ codes) and 4 (of RaBitQ codes), one committed file each in
+/// `tests/golden/`, the same 256 rows.
 #[test]
-fn golden_v4_rabitq_file_opens_and_answers() {
-    let params = ZgqParams {
-        zones: Some(2),
-        codes: zgq::Codes::QgRabitq,
-        ..ZgqParams::graph(Metric::L2)
-    };
-    let p = SearchParams {
-        nprobe: Some(2),
-        ef: Some(64),
-        ..SearchParams::new(1)
-    };
-    golden_file_answers("v4-qg-rabitq.zgq", params, 4, 2, p);
+fn golden_files_of_earlier_versions_open_and_answer() {
+    for (name, kind, version) in [
+        ("v1.zgq", SQ8_GRAPH, 1),
+        ("v2-scan.zgq", SCAN, 2),
+        ("v3-qg.zgq", GRAPH_PQ4, 3),
+        ("v4-qg-rabitq.zgq", GRAPH_RABITQ, 4),
+    ] {
+        golden_file_answers(name, golden_params(kind), version, golden_search(kind));
+    }
+}
+
+/// The current version's golden files, one per kind of index: they keep
+/// opening and answering as the code changes.
+#[test]
+fn golden_files_of_the_current_version_open_and_answer() {
+    for kind in KINDS {
+        let name = format!("v5-{}.zgq", kind.name());
+        golden_file_answers(&name, golden_params(kind), 5, golden_search(kind));
+    }
+}
+
+/// A file of a design that no longer exists (format version 1's graph
+/// walked with f32 distances: `codes` 0) is refused with a message that
+/// says to rebuild it, as is a design tag no build wrote.
+#[test]
+fn retired_and_unknown_designs_are_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1.zgq");
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[40..44].copy_from_slice(&0u32.to_le_bytes());
+    reseal(&mut bytes);
+    let err = ZgqIndex::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, Error::Retired { .. }), "{err}");
+    assert!(err.to_string().contains("rebuild the index"), "{err}");
+
+    let (index, _) = small(Metric::L2);
+    let mut bytes = index.as_bytes().to_vec();
+    bytes[40..44].copy_from_slice(&9u32.to_le_bytes());
+    reseal(&mut bytes);
+    let err = ZgqIndex::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("unknown design 9"), "{err}");
+    // Edge codes on a design without them.
+    let (index, _) = small_with(Metric::L2, SCAN);
+    let mut bytes = index.as_bytes().to_vec();
+    bytes[100..104].copy_from_slice(&1u32.to_le_bytes());
+    reseal(&mut bytes);
+    assert!(ZgqIndex::from_bytes(&bytes).is_err());
+    assert_eq!(
+        (index.design(), index.edge_codes()),
+        (Design::Scan, None::<EdgeCodes>)
+    );
 }

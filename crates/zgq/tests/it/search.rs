@@ -1,7 +1,9 @@
 //! Search: recall against exact answers for every metric, replication,
 //! filters, ids, determinism, parallel searches and input errors.
 
-use zgq::{Codes, Error, Metric, SearchParams, ZgqIndex, ZgqParams};
+use zgq::{Design, Error, Metric, SearchParams, ZgqIndex, ZgqParams};
+
+use crate::{GRAPH_PQ4, GRAPH_RABITQ, KINDS, SQ8_GRAPH, graph16};
 use zgq_data::{Matrix, Synthetic};
 
 pub(crate) fn data(n: usize, nq: usize, dim: usize, seed: u64) -> (Matrix<f32>, Matrix<f32>) {
@@ -107,13 +109,13 @@ pub(crate) fn ids(index: &ZgqIndex, queries: &Matrix<f32>, p: &SearchParams<'_>)
 fn params(metric: Metric, zones: usize) -> ZgqParams {
     ZgqParams {
         zones: Some(zones),
-        codes: Codes::Sq8,
-        ..ZgqParams::graph(metric)
+        design: Design::Sq8Graph,
+        ..graph16(metric)
     }
 }
 
 /// Recall floors and exact, sorted distances for every metric and every
-/// graph walk (SQ8, f32, neighbour blocks of PQ and RaBitQ codes in both
+/// graph (SQ8, neighbour blocks of PQ and RaBitQ codes in both
 /// exact modes): a bug in routing, merging, the scorers, the block
 /// estimators (a wrong table, cosine's half, a RaBitQ term) or the re-rank (a wrong metric, a lost zone, a
 /// slot/label mix-up) drops recall far below these.
@@ -122,13 +124,12 @@ fn recall_floor_every_metric_and_code() {
     let (base, queries) = data(8_000, 100, 32, 7);
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
         let truth = exact(&base, &queries, metric, 10, |_| true);
-        for codes in [Codes::Sq8, Codes::F32, Codes::Qg, Codes::QgRabitq] {
-            let index = ZgqParams {
-                codes,
-                ..params(metric, 6)
-            }
-            .build(base.as_slice(), 32)
-            .unwrap();
+        for kind in [SQ8_GRAPH, GRAPH_PQ4, GRAPH_RABITQ] {
+            let codes = kind;
+            let index = kind
+                .of(params(metric, 6))
+                .build(base.as_slice(), 32)
+                .unwrap();
             let p = SearchParams {
                 nprobe: Some(3),
                 ef: Some(64),
@@ -447,7 +448,7 @@ fn stats_describe_the_index() {
     );
     let bytes = |name| s.sections.iter().find(|x| x.0 == name).unwrap().1;
     assert_eq!(bytes("vectors"), 3_000 * 16 * 4);
-    assert_eq!(bytes("codes"), 3_000 * 16);
+    assert_eq!(bytes("sq8_codes"), 3_000 * 16);
     assert_eq!(bytes("links0"), 3_000 * 32 * 4);
     assert!(s.resident_bytes < s.file_bytes - bytes("vectors") + 1);
     assert!(!s.mapped);
@@ -462,7 +463,7 @@ fn stitched_graph_keeps_every_vector_reachable() {
     let (base, _) = data(6_000, 1, 16, 12);
     for seed in 0..3 {
         let index = ZgqParams {
-            m: 3,
+            m: Some(3),
             ef_construction: 24,
             stitch: 2,
             seed,
@@ -534,7 +535,7 @@ fn default_ef_is_calibrated_per_index() {
     let truth = exact(&base, &queries, Metric::L2, 10, |_| true);
     let strong = params(Metric::L2, 4).build(base.as_slice(), 32).unwrap();
     let weak = ZgqParams {
-        m: 4,
+        m: Some(4),
         ef_construction: 16,
         ..params(Metric::L2, 4)
     }
@@ -559,14 +560,14 @@ fn default_ef_is_calibrated_per_index() {
 #[test]
 fn huge_ef_and_rerank_answer_like_every_slot() {
     let (base, queries) = data(1_500, 5, 8, 6);
-    for codes in [Codes::Sq8, Codes::Qg, Codes::QgRabitq, Codes::Pq4] {
-        let index = ZgqParams {
-            codes,
-            zones: Some(3),
-            ..ZgqParams::graph(Metric::L2)
-        }
-        .build(base.as_slice(), 8)
-        .unwrap();
+    for codes in KINDS {
+        let index = codes
+            .of(ZgqParams {
+                zones: Some(3),
+                ..graph16(Metric::L2)
+            })
+            .build(base.as_slice(), 8)
+            .unwrap();
         let slots = index.stats().slots;
         // k beyond the index: an error, not an allocation of k results.
         let err = index.search(queries.row(0), &SearchParams::new(1 << 50));

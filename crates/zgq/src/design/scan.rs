@@ -1,7 +1,7 @@
-//! The zone scan ([`Codes::Pq4`]): no graph. Every stored vector is the
+//! The zone scan ([`crate::Design::Scan`]): no graph. Every stored vector is the
 //! centroid of its zone plus a residual coded with 4-bit PQ; a search scans
 //! the packed codes of the `nprobe` nearest zones with the fast-scan kernel
-//! and re-ranks the best `rerank` exactly. ScaNN's shape (issue 15, design 3).
+//! and re-ranks the best `rerank` exactly. ScaNN's shape.
 //!
 //! One lookup table serves every zone. With `x = c + r`, `r̂` the coded
 //! residual and `T = −⟨q, r̂⟩` (the byte table's sum):
@@ -29,37 +29,94 @@ use zgq_distance::{FASTSCAN_BLOCK, Metric};
 use zgq_hnsw::Neighbor;
 use zgq_quant::{Centroids, FastScanCodes, PqParams, ProductQuantizer};
 
-use crate::error::{Error, Result};
+use super::{Built, Query, Searcher, Shape, Tune, base_sections, f32_bytes};
+use crate::Progress;
+use crate::error::Result;
 use crate::format::Section;
-use crate::format::view::Zone;
-use crate::{SearchParams, SearchScratch, ZgqIndex, ZgqParams};
+use crate::format::view::{View, Zone};
+use crate::params::Resolved;
+use crate::search::SearchScratch;
+use crate::zones::Zones;
 
-/// What the scan build adds to the zones: sections in file order.
-pub(crate) struct ScanParts {
-    pub m: usize,
-    pub codebook: Vec<f32>,
-    pub blocks: Vec<u8>,
-    pub norms: Vec<f32>,
-    pub centroid_columns: Vec<f32>,
-    pub centroid_norms: Vec<f32>,
+/// Candidates re-ranked exactly for k = 10 by default (scaled with k).
+const RERANK: usize = 100;
+
+/// The `rerank` of a search for `k` results that leaves it unset:
+/// `k · default_ef / 10` (the scan stores [`RERANK`] as its default `ef`).
+pub(crate) fn default_rerank(v: &View<'_>, k: usize) -> usize {
+    (k * v.default_ef()).div_ceil(10).max(k)
+}
+
+/// The sections of a zone scan over `zones`.
+pub(crate) fn build<'a>(
+    zones: &'a Zones,
+    r: &Resolved,
+    progress: &'a dyn Progress,
+) -> Result<Built<'a>> {
+    let mut records: Vec<Zone> = (0..zones.len())
+        .scan(0usize, |block, z| {
+            let range = zones.range(z);
+            let zone = Zone {
+                start: range.start,
+                len: range.len(),
+                entry: range.start as u32,
+                max_level: 0,
+                block_start: *block,
+                t_min: 0.0,
+            };
+            *block += range.len().div_ceil(FASTSCAN_BLOCK);
+            Some(zone)
+        })
+        .collect();
+    progress.stage("encode", zones.slots() as u64);
+    let parts = encode(r, &zones.centroids, &mut records, &zones.vectors, zones.dim)?;
+    progress.advance(zones.slots() as u64);
+    let mut sections = base_sections(zones, &records, true);
+    sections.extend([
+        (Section::PqCodebook, parts.codebook.into()),
+        (Section::Blocks, parts.blocks.into()),
+        (Section::Norms, f32_owned(parts.norms)),
+        (Section::CentroidColumns, f32_owned(parts.centroid_columns)),
+        (Section::CentroidNorms, f32_owned(parts.centroid_norms)),
+    ]);
+    Ok(Built {
+        shape: Shape {
+            pq_m: parts.m,
+            ..Shape::default()
+        },
+        meta: super::meta(r, zones.len().min(16), RERANK),
+        sections,
+        reserved: Vec::new(),
+        fill: None,
+        tune: Tune::Nprobe,
+    })
+}
+
+fn f32_owned(v: Vec<f32>) -> super::Bytes<'static> {
+    std::borrow::Cow::Owned(f32_bytes(&v).into_owned())
+}
+
+/// What the scan build adds to the zones.
+struct ScanParts {
+    m: usize,
+    /// The codebooks, then the same values dimension-major, as bytes.
+    codebook: Vec<u8>,
+    blocks: Vec<u8>,
+    norms: Vec<f32>,
+    centroid_columns: Vec<f32>,
+    centroid_norms: Vec<f32>,
 }
 
 /// Codes the residuals of `vectors` (zone-major, zone `z` holding slots
 /// `zones[z].start ..`) to their zone centroids and packs them zone by zone.
-pub(crate) fn encode(
-    params: &ZgqParams,
+fn encode(
+    params: &Resolved,
     centroids: &Centroids,
     zones: &mut [Zone],
     vectors: &[f32],
     dim: usize,
 ) -> Result<ScanParts> {
-    let m = params.pq_m.unwrap_or_else(|| ZgqParams::default_pq_m(dim));
-    if m == 0 || m > 256 || !dim.is_multiple_of(m) {
-        return Err(Error::parameter(
-            "pq_m",
-            format!("{m} sub-quantizers: need a divisor of the dimension {dim} in 1..=256"),
-        ));
-    }
+    let m = params.pq_m;
     let mut residuals = vectors.to_vec();
     for (z, zone) in zones.iter().enumerate() {
         let c = centroids.centroid(z);
@@ -125,8 +182,7 @@ pub(crate) fn encode(
             zone.t_min = if least.is_finite() { least } else { 0.0 };
         }
     }
-    let mut codebook = pq.centroids().to_vec();
-    codebook.extend_from_slice(pq.columns());
+    let codebook = super::pq_codebook_bytes(&pq);
     let k = centroids.k();
     let mut centroid_columns = vec![0f32; k * dim];
     for (z, c) in centroids.as_slice().chunks_exact(dim).enumerate() {
@@ -150,34 +206,54 @@ pub(crate) fn encode(
     })
 }
 
-/// The product quantizer of a scan index, from its `pq_codebook` section.
-pub(crate) fn codebook(index: &ZgqIndex) -> std::result::Result<ProductQuantizer, String> {
-    let book = index.f32s(Section::PqCodebook);
-    let half = book.len() / 2;
-    ProductQuantizer::from_parts(
-        index.dim(),
-        index.pq_m(),
-        4,
-        book[..half].to_vec(),
-        book[half..].to_vec(),
-    )
-    .map_err(|e| e.to_string())
+/// An opened zone scan: the residuals' product quantizer.
+pub(crate) struct Scan {
+    pq: ProductQuantizer,
 }
 
-impl ZgqIndex {
-    /// The scan of the zones in `s.order` for the prepared query `s.query`,
-    /// then the exact re-rank into `out`.
-    pub(crate) fn scan_into(
+impl Scan {
+    pub fn open(v: &View<'_>) -> Result<Scan> {
+        let pq = super::pq_codebook(v, v.header().pq_m as usize)?;
+        Ok(Scan { pq })
+    }
+}
+
+impl Searcher for Scan {
+    /// One column pass gives `⟨q, c⟩` for every zone; the scan reuses it
+    /// for the probed ones.
+    fn route(&self, v: &View<'_>, s: &mut SearchScratch) {
+        let kern = zgq_distance::kernels();
+        let zones = v.zones().len();
+        s.route.clear();
+        s.route.resize(zones, 0.0);
+        s.dots.resize(zones, 0.0);
+        kern.dot_columns(&s.query, v.f32s(Section::CentroidColumns), &mut s.dots);
+        if v.metric() == Metric::InnerProduct {
+            s.route.iter_mut().zip(&s.dots).for_each(|(r, d)| *r = -d);
+        } else {
+            let qn = kern.norm_sq(&s.query);
+            let norms = v.f32s(Section::CentroidNorms);
+            for ((r, d), cn) in s.route.iter_mut().zip(&s.dots).zip(norms) {
+                *r = (qn + cn - 2.0 * d).max(0.0);
+            }
+        }
+    }
+
+    /// The scan of the zones in `s.order`, then the exact re-rank.
+    fn search(
         &self,
-        params: &SearchParams<'_>,
-        rerank: usize,
+        v: &View<'_>,
+        q: &Query<'_>,
         s: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let (metric, k) = (self.metric(), params.k);
-        let pq = self
-            .pq()
-            .ok_or_else(|| self.corrupt("no product quantizer"))?;
+        let (metric, k) = (v.metric(), q.k);
+        let rerank = q
+            .rerank
+            .unwrap_or_else(|| default_rerank(v, k))
+            .min(v.slots())
+            .max(k);
+        let pq = &self.pq;
         pq.lookup_table_into(&s.query, Metric::InnerProduct, &mut s.table)?;
         pq.quantize_lut_into(&s.table, &mut s.lut)?;
         let kern = zgq_distance::kernels();
@@ -191,10 +267,10 @@ impl ZgqIndex {
         };
         let ws = w * s.lut.scale();
         let luts = s.lut.bytes();
-        let blocks = self.section(Section::Blocks);
-        let norms = self.f32s(Section::Norms);
-        let labels = self.labels();
-        let stride = self.pq_m() * 16;
+        let blocks = v.section(Section::Blocks);
+        let norms = v.f32s(Section::Norms);
+        let labels = v.labels();
+        let stride = pq.m() * 16;
         let cands = &mut s.scan;
         cands.clear();
         // Keep the best `rerank` estimates: collect into a buffer, and when
@@ -204,7 +280,7 @@ impl ZgqIndex {
         let mut sums = [0u16; FASTSCAN_BLOCK];
         let mut est = [0f32; FASTSCAN_BLOCK];
         for &z in &s.order {
-            let zone = self.zone(z as usize);
+            let zone = v.zones()[z as usize];
             if zone.len == 0 {
                 continue;
             }
@@ -239,7 +315,7 @@ impl ZgqIndex {
                         continue;
                     }
                     let slot = (first + i) as u32;
-                    if let Some(keep) = params.filter
+                    if let Some(keep) = q.filter
                         && !keep(labels[slot as usize])
                     {
                         continue;
@@ -259,10 +335,10 @@ impl ZgqIndex {
         }
         // A replicated vector has several slots: rank them all, keep the
         // first copy of each id.
-        let want = if self.slots() > self.len() { rerank } else { k };
+        let want = if v.slots() > v.len() { rerank } else { k };
         s.rerank.rerank_into(
             &s.query,
-            self.f32s(Section::Vectors),
+            v.f32s(Section::Vectors),
             metric,
             cands.iter().map(|c| u64::from(c.1)),
             want,
@@ -280,14 +356,24 @@ impl ZgqIndex {
         }
         Ok(())
     }
+
+    fn verify(&self, _: &View<'_>) -> Result<()> {
+        Ok(()) // no graph; the codebook was checked at open
+    }
+
+    fn reachable(&self, _: &View<'_>) -> Result<Option<usize>> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use zgq_distance::Metric;
 
+    use super::Scan;
+    use crate::design::Opened;
     use crate::format::Section;
-    use crate::{Codes, SearchParams, SearchScratch, ZgqParams};
+    use crate::{Design, SearchParams, SearchScratch, ZgqParams};
 
     /// The candidates the scan keeps are the best by estimate: every slot
     /// whose unquantized ADC estimate (decoded residual + centroid, scored
@@ -310,18 +396,21 @@ mod tests {
             .collect();
         for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
             let index = ZgqParams {
-                codes: Codes::Pq4,
+                design: Design::Scan,
                 zones: Some(23),
                 pq_m: Some(8),
                 ..ZgqParams::new(metric)
             }
             .build(&data, dim)
             .unwrap();
-            let pq = index.pq().unwrap();
-            let m = index.pq_m();
-            let vectors = index.f32s(Section::Vectors);
-            let centroids = index.f32s(Section::Centroids);
-            let blocks = index.section(Section::Blocks);
+            let v = index.view();
+            let Opened::Scan(Scan { pq }) = &index.design else {
+                panic!("not a scan")
+            };
+            let m = pq.m();
+            let vectors = v.f32s(Section::Vectors);
+            let centroids = v.f32s(Section::Centroids);
+            let blocks = v.section(Section::Blocks);
             let kern = zgq_distance::kernels();
             for qi in 0..5 {
                 let mut q: Vec<f32> = (0..dim).map(|_| next()).collect();
@@ -339,7 +428,7 @@ mod tests {
                 // Unquantized estimates from decoded codes.
                 let mut float_est = vec![0f32; index.slots()];
                 for z in 0..index.zones() {
-                    let zone = index.zone(z);
+                    let zone = v.zones()[z];
                     let c = &centroids[z * dim..][..dim];
                     for i in 0..zone.len {
                         let b = &blocks[(zone.block_start + i / 32) * m * 16..][..m * 16];

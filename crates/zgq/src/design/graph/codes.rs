@@ -1,7 +1,8 @@
-//! 4-bit PQ codes as neighbour blocks of a graph
-//! ([`zgq_hnsw::Blocks`]): packing a node's neighbour codes into one
-//! fast-scan block per 32 neighbours, and the [`BlockEstimator`] that scores
-//! a block with one byte-shuffle kernel call (`Kernels::fastscan_block`).
+//! The edge codes of neighbour-block records ([`zgq_hnsw::Blocks`]): 4-bit
+//! PQ codes of the neighbours packed one fast-scan block per 32 neighbours
+//! with the [`BlockEstimator`] that scores a block with one byte-shuffle
+//! kernel call (`Kernels::fastscan_block`), and RaBitQ-style 1-bit codes of
+//! the edges with theirs.
 
 use zgq_distance::{FASTSCAN_BLOCK, Kernels, Metric};
 use zgq_hnsw::{BLOCK, BlockEstimator};
@@ -10,7 +11,7 @@ use zgq_quant::{PqParams, ProductQuantizer};
 use crate::error::{Error, Result};
 
 /// Bytes of one block of 32 neighbours' 4-bit codes of `m` sub-quantizers.
-pub fn pq4_block_bytes(m: usize) -> usize {
+pub(crate) fn pq4_block_bytes(m: usize) -> usize {
     m * 16
 }
 
@@ -23,7 +24,11 @@ pub fn pq4_block_bytes(m: usize) -> usize {
 /// # Errors
 /// [`Error::Parameter`] if `m` is not a divisor of `dim` in 1..=256; the
 /// quantizer's errors (no rows).
-pub fn encode_pq4(vectors: &[f32], dim: usize, m: usize) -> Result<(ProductQuantizer, Vec<u8>)> {
+pub(crate) fn encode_pq4(
+    vectors: &[f32],
+    dim: usize,
+    m: usize,
+) -> Result<(ProductQuantizer, Vec<u8>)> {
     use rayon::prelude::*;
     if m == 0 || m > 256 || dim == 0 || !dim.is_multiple_of(m) {
         return Err(Error::parameter(
@@ -54,7 +59,7 @@ pub fn encode_pq4(vectors: &[f32], dim: usize, m: usize) -> Result<(ProductQuant
 /// # Panics
 /// If `block` is not `16·m` bytes, there are more than 32 ids, or an id has
 /// no code in `codes`.
-pub fn pack_pq4_block(codes: &[u8], m: usize, ids: &[u32], block: &mut [u8]) {
+pub(crate) fn pack_pq4_block(codes: &[u8], m: usize, ids: &[u32], block: &mut [u8]) {
     assert_eq!(
         block.len(),
         pq4_block_bytes(m),
@@ -86,7 +91,7 @@ fn put_code(block: &mut [u8], s: usize, lane: usize, c: u8) {
 /// decoded neighbour (the table's rounding), on the scale of the metric's
 /// distance (cosine: half the squared L2 of unit vectors).
 #[derive(Clone, Debug, Default)]
-pub struct Pq4Estimator {
+pub(crate) struct Pq4Estimator {
     t: Tables,
 }
 
@@ -149,13 +154,9 @@ impl Tables {
 }
 
 impl Pq4Estimator {
-    /// An estimator with no query yet (call [`Pq4Estimator::prepare`]).
-    pub fn new() -> Pq4Estimator {
-        Pq4Estimator::default()
-    }
-
+    #[cfg(test)]
     /// The same with a chosen kernel tier (`zgq_distance::Kernels::available`).
-    pub fn with_kernels(kernels: Kernels) -> Pq4Estimator {
+    pub(crate) fn with_kernels(kernels: Kernels) -> Pq4Estimator {
         Pq4Estimator {
             t: Tables::with_kernels(kernels),
         }
@@ -167,7 +168,7 @@ impl Pq4Estimator {
     /// # Errors
     /// [`Error::Parameter`] if `pq` is not 4-bit; the quantizer's errors
     /// for a query of the wrong length or with non-finite values.
-    pub fn prepare<C: AsRef<[f32]>>(
+    pub(crate) fn prepare<C: AsRef<[f32]>>(
         &mut self,
         pq: &ProductQuantizer<C>,
         query: &[f32],
@@ -189,7 +190,8 @@ impl Pq4Estimator {
 
     /// The step of the quantized table: an estimate is within
     /// `m · scale / 2` of the ADC distance.
-    pub fn scale(&self) -> f32 {
+    #[cfg(test)]
+    pub(crate) fn scale(&self) -> f32 {
         self.t.scale
     }
 }
@@ -210,7 +212,7 @@ impl BlockEstimator for Pq4Estimator {
 /// layout (4 coordinates per nibble, `padded_dim / 4` groups of 16 bytes),
 /// then per lane the terms `a` and then `b` (f32 each) of
 /// [`RabitqEstimator`]'s estimate.
-pub fn rabitq_block_bytes(padded_dim: usize) -> usize {
+pub(crate) fn rabitq_block_bytes(padded_dim: usize) -> usize {
     padded_dim / 4 * 16 + 8 * FASTSCAN_BLOCK
 }
 
@@ -237,7 +239,7 @@ pub fn rabitq_block_bytes(padded_dim: usize) -> usize {
 /// `⟨s, q̃⟩ = 2 Σ_{sᵢ = 1} q̃ᵢ − Σ q̃ᵢ` is one fast-scan kernel call over
 /// a table of 16 subset sums per 4 coordinates.
 #[derive(Clone, Debug)]
-pub struct RabitqEdges {
+pub(crate) struct RabitqEdges {
     rotation: zgq_quant::Rotation,
     mean: Vec<f32>,
     rotated: Vec<f32>,
@@ -254,7 +256,7 @@ impl RabitqEdges {
     /// # Errors
     /// [`Error::Parameter`] for `dim` 0, a ragged `vectors` or a bad
     /// `padded_dim`.
-    pub fn new(
+    pub(crate) fn new(
         vectors: &[f32],
         dim: usize,
         padded_dim: usize,
@@ -295,24 +297,18 @@ impl RabitqEdges {
     }
 
     /// Bytes of one block ([`rabitq_block_bytes`]).
-    pub fn block_bytes(&self) -> usize {
+    pub(crate) fn block_bytes(&self) -> usize {
         rabitq_block_bytes(self.rotation.padded_dim())
     }
 
     /// The rotation (what a query needs, with [`RabitqEdges::mean`]).
-    pub fn rotation(&self) -> &zgq_quant::Rotation {
+    pub(crate) fn rotation(&self) -> &zgq_quant::Rotation {
         &self.rotation
     }
 
     /// The rotated mean of the vectors.
-    pub fn mean(&self) -> &[f32] {
+    pub(crate) fn mean(&self) -> &[f32] {
         &self.mean
-    }
-
-    /// The query side alone (rotation and mean), dropping the rotated
-    /// copy of the vectors that packing needs.
-    pub fn into_query_parts(self) -> (zgq_quant::Rotation, Vec<f32>) {
-        (self.rotation, self.mean)
     }
 
     /// Packs the codes of `node`'s neighbours `ids` (at most 32 rows of the
@@ -323,7 +319,7 @@ impl RabitqEdges {
     /// # Panics
     /// If `block` has the wrong size, there are more than 32 ids, or an id
     /// is not a row.
-    pub fn pack_block(&self, node: u32, ids: &[u32], block: &mut [u8]) {
+    pub(crate) fn pack_block(&self, node: u32, ids: &[u32], block: &mut [u8]) {
         let p = self.rotation.padded_dim();
         assert_eq!(block.len(), self.block_bytes(), "pack_block: block size");
         assert!(ids.len() <= FASTSCAN_BLOCK, "pack_block: at most 32 ids");
@@ -372,7 +368,7 @@ impl RabitqEdges {
 /// table's rounding adds at most `(padded_dim / 4) · scale` to
 /// `|⟨s, q̃⟩|`'s error (times `|b|` in the estimate).
 #[derive(Clone, Debug, Default)]
-pub struct RabitqEstimator {
+pub(crate) struct RabitqEstimator {
     t: Tables,
     q: Vec<f32>,
     sum_q: f32,
@@ -380,13 +376,15 @@ pub struct RabitqEstimator {
 }
 
 impl RabitqEstimator {
+    #[cfg(test)]
     /// An estimator with no query yet (call [`RabitqEstimator::prepare`]).
-    pub fn new() -> RabitqEstimator {
+    pub(crate) fn new() -> RabitqEstimator {
         RabitqEstimator::default()
     }
 
+    #[cfg(test)]
     /// The same with a chosen kernel tier (`zgq_distance::Kernels::available`).
-    pub fn with_kernels(kernels: Kernels) -> RabitqEstimator {
+    pub(crate) fn with_kernels(kernels: Kernels) -> RabitqEstimator {
         RabitqEstimator {
             t: Tables::with_kernels(kernels),
             ..RabitqEstimator::default()
@@ -401,7 +399,7 @@ impl RabitqEstimator {
     /// # Errors
     /// [`Error::Parameter`] for a query of the wrong length, a `mean` not
     /// `padded_dim` long or a table with non-finite entries.
-    pub fn prepare<S: AsRef<[f32]>>(
+    pub(crate) fn prepare<S: AsRef<[f32]>>(
         &mut self,
         rotation: &zgq_quant::Rotation<S>,
         mean: &[f32],
@@ -437,7 +435,8 @@ impl RabitqEstimator {
     }
 
     /// The step of the quantized table.
-    pub fn scale(&self) -> f32 {
+    #[cfg(test)]
+    pub(crate) fn scale(&self) -> f32 {
         self.t.scale
     }
 }
