@@ -68,10 +68,6 @@ pub struct Args {
     /// hnsw: candidate list size while building.
     #[arg(long, default_value_t = 200)]
     pub(crate) ef_construction: usize,
-    /// hnsw: fill level-0 and upper lists up to their size with candidates
-    /// the selection heuristic pruned (more neighbours per expansion).
-    #[arg(long)]
-    keep_pruned: bool,
     /// hnsw and zgq: the graphs' neighbour-selection slack (DiskANN's α;
     /// 1: HNSW's rule).
     #[arg(long)]
@@ -79,9 +75,6 @@ pub struct Args {
     /// hnsw: build on one thread, deterministically.
     #[arg(long)]
     sequential_build: bool,
-    /// hnsw: renumber nodes in BFS order after building (memory locality).
-    #[arg(long)]
-    relabel: bool,
     /// zgq: zones (default: the library's, by size and design).
     #[arg(long)]
     zones: Option<usize>,
@@ -531,134 +524,45 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn load(args: &Args) -> Result<Data> {
-    let Some(dir) = &args.dataset else {
+    let Some(path) = &args.dataset else {
         return builtin(args);
     };
-    if dir.is_file() {
-        return load_hdf5(dir, args.queries);
-    }
-    if !dir.is_dir() {
+    if !path.exists() {
         bail!(
             "--dataset {}: no such folder or file (a dataset folder, an ann-benchmarks .hdf5 \
              file, or with cargo xtask bench: fashion-mnist, glove-50)",
-            dir.display()
-        );
-    }
-    let meta_path = dir.join("dataset.json");
-    let meta: serde_json::Value = match std::fs::read_to_string(&meta_path) {
-        Ok(s) => serde_json::from_str(&s)
-            .with_context(|| format!("{}: invalid JSON", meta_path.display()))?,
-        Err(_) => serde_json::json!({}),
-    };
-    let name = meta["name"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            dir.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
-    let metric = meta["metric"].as_str().unwrap_or("l2").to_string();
-    if metric != "l2" && metric != "angular" {
-        bail!(
-            "{}: metric {metric:?} is not supported (l2, angular)",
-            meta_path.display()
-        );
-    }
-    let base = zgq_data::read_fvecs(dir.join("base.fvecs"))?;
-    let (queries, truth) = match args.queries {
-        Some(q) => (
-            zgq_data::read_fvecs_head(dir.join("query.fvecs"), q)?,
-            zgq_data::read_ivecs_head(dir.join("groundtruth.ivecs"), q)?,
-        ),
-        None => (
-            zgq_data::read_fvecs(dir.join("query.fvecs"))?,
-            zgq_data::read_ivecs(dir.join("groundtruth.ivecs"))?,
-        ),
-    };
-    check_shapes(dir, &base, &queries, &truth)?;
-    // angular data are stored unit-norm (the reference dataset definition normalises glove-50): L2 on them ranks by cosine.
-    Ok(Data {
-        name,
-        metric,
-        base,
-        queries,
-        truth,
-    })
-}
-
-/// An ann-benchmarks `.hdf5` file: `train`, `test`, `neighbors`, the metric
-/// from its `distance` attribute. Angular data are normalized here, as the
-/// reference glove-50 folder is stored, so that L2 ranks by cosine.
-fn load_hdf5(path: &Path, queries: Option<usize>) -> Result<Data> {
-    let file = zgq_data::Hdf5File::open(path)?;
-    let metric = match file.distance()?.as_deref() {
-        Some("euclidean") | None => "l2",
-        Some("angular") => "angular",
-        Some(other) => bail!(
-            "{}: distance {other:?} is not supported (euclidean, angular)",
             path.display()
+        );
+    }
+    let d = zgq_data::Dataset::open(path, args.queries)?;
+    let metric = match d.distance.as_deref().map(str::parse::<zgq::Metric>) {
+        None | Some(Ok(zgq::Metric::L2)) => "l2",
+        Some(Ok(zgq::Metric::Cosine)) => "angular",
+        _ => bail!(
+            "{}: distance {:?} is not supported (l2 / euclidean, angular)",
+            path.display(),
+            d.distance.unwrap_or_default()
         ),
     };
-    let mut base = file.vectors("train", None)?;
-    let mut queries_m = file.vectors("test", queries)?;
-    let truth = file.ids("neighbors", queries)?;
-    if metric == "angular" {
-        for m in [&mut base, &mut queries_m] {
+    let (mut base, mut queries) = (d.base, d.queries);
+    if metric == "angular" && path.is_file() {
+        // ann-benchmarks files store raw vectors: normalized here, as the
+        // reference glove-50 folder stores them, so that L2 (the flat and
+        // hnsw methods) ranks by cosine.
+        for m in [&mut base, &mut queries] {
             let dim = m.dim();
             for row in m.as_mut_slice().chunks_exact_mut(dim) {
                 zgq_distance::normalize(row);
             }
         }
     }
-    check_shapes(path, &base, &queries_m, &truth)?;
-    let name = path
-        .file_stem()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     Ok(Data {
-        name,
+        name: d.name,
         metric: metric.into(),
         base,
-        queries: queries_m,
-        truth,
+        queries,
+        truth: d.truth,
     })
-}
-
-fn check_shapes(
-    dir: &Path,
-    base: &Matrix<f32>,
-    queries: &Matrix<f32>,
-    truth: &Matrix<i32>,
-) -> Result<()> {
-    if queries.dim() != base.dim() {
-        bail!(
-            "{}: query dimension {} differs from base dimension {}",
-            dir.display(),
-            queries.dim(),
-            base.dim()
-        );
-    }
-    if truth.rows() != queries.rows() {
-        bail!(
-            "{}: {} ground-truth rows for {} queries",
-            dir.display(),
-            truth.rows(),
-            queries.rows()
-        );
-    }
-    if let Some(bad) = truth
-        .as_slice()
-        .iter()
-        .find(|&&i| i < 0 || i as usize >= base.rows())
-    {
-        bail!(
-            "{}: ground truth holds id {bad}, outside 0..{}",
-            dir.display(),
-            base.rows()
-        );
-    }
-    Ok(())
 }
 
 /// `1,2,3` for the peers' list options.
@@ -773,7 +677,6 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
         ef_construction: args.ef_construction,
         // angular data are stored unit-norm: L2 on them ranks by cosine.
         metric: zgq_hnsw::Metric::L2,
-        keep_pruned: args.keep_pruned,
         alpha: args.alpha.unwrap_or(1.0),
         ..Default::default()
     };
@@ -791,11 +694,6 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
         params.build_sequential(data.base.as_slice(), data.base.dim())?
     } else {
         params.build(data.base.as_slice(), data.base.dim())?
-    };
-    let hnsw = if args.relabel {
-        hnsw.relabel_bfs()
-    } else {
-        hnsw
     };
     let build_seconds = t.elapsed().as_secs_f64();
     let graph = hnsw.graph();
@@ -824,11 +722,8 @@ fn bench_hnsw(data: &Data, args: &Args) -> Result<Vec<Row>> {
             "  hnsw ef {ef:>4}: recall@10 {:.4}, {:>8.0} QPS 1 thread, {:>8.0} batch",
             m.recall, m.qps, m.batch_qps
         );
-        let mut params =
+        let params =
             serde_json::json!({"M": degree, "ef_construction": args.ef_construction, "ef": ef});
-        if args.relabel {
-            params["relabel"] = "bfs".into();
-        }
         rows.push(Row::new(
             "hnsw",
             params,

@@ -33,6 +33,8 @@ mod tests {
         (
             "zgq",
             &[
+                // zgq-data: the one atomic file writer (no dataset reader is used).
+                "zgq-data",
                 "zgq-distance",
                 "zgq-hnsw",
                 "zgq-quant",

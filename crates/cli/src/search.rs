@@ -95,23 +95,7 @@ fn truth(args: &SearchArgs, nq: usize, k: usize) -> Result<Option<(PathBuf, Matr
         None => return Ok(None),
     };
     let gt = zgq_data::read_neighbors(&path, Some(nq))?;
-    if gt.rows() < nq {
-        bail!(
-            "{}: {} ground-truth rows for {nq} queries",
-            shown(&path),
-            gt.rows()
-        );
-    }
-    if gt.dim() < k {
-        bail!(
-            "{}: the ground truth has {} neighbours per query; --k {k} needs at least {k}",
-            shown(&path),
-            gt.dim()
-        );
-    }
-    if let Some(bad) = gt.as_slice().iter().find(|&&i| i < 0) {
-        bail!("{}: the ground truth holds id {bad}", shown(&path));
-    }
+    zgq_data::check_neighbors(&path, &gt, nq, k, None)?;
     Ok(Some((path, gt.map(|&i| i as u64))))
 }
 

@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod dataset;
 mod error;
 mod file;
 mod format;
@@ -57,7 +58,9 @@ mod npy;
 mod synthetic;
 mod texmex;
 
+pub use dataset::{Dataset, check_neighbors};
 pub use error::{Error, Result};
+pub use file::write_atomic;
 pub use format::{FileFormat, read_neighbors, read_vectors};
 pub use ground_truth::{GroundTruth, ground_truth, ground_truth_with_progress, recall_at_k};
 #[cfg(feature = "hdf5")]

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::file::write_atomic;
+use crate::file::write_file;
 use crate::matrix::Matrix;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -295,7 +295,7 @@ pub fn write_npy_f32(path: impl AsRef<Path>, m: &Matrix<f32>) -> Result<()> {
     for v in m.as_slice() {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    write_atomic(path.as_ref(), &out)
+    write_file(path.as_ref(), &out)
 }
 
 /// Writes `m` as a version 1.0 `.npy` file of `|u1`, atomically.
@@ -305,7 +305,7 @@ pub fn write_npy_f32(path: impl AsRef<Path>, m: &Matrix<f32>) -> Result<()> {
 pub fn write_npy_u8(path: impl AsRef<Path>, m: &Matrix<u8>) -> Result<()> {
     let mut out = header_bytes("|u1", m.rows(), m.dim());
     out.extend_from_slice(m.as_slice());
-    write_atomic(path.as_ref(), &out)
+    write_file(path.as_ref(), &out)
 }
 
 #[cfg(test)]

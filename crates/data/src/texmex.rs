@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::file::write_atomic;
+use crate::file::write_file;
 use crate::matrix::Matrix;
 
 /// Largest dimension accepted when reading (a larger header is taken as corruption).
@@ -233,7 +233,7 @@ pub fn ivecs_bytes(m: &Matrix<i32>) -> Vec<u8> {
 /// # Errors
 /// I/O errors (the target is then unchanged).
 pub fn write_fvecs(path: impl AsRef<Path>, m: &Matrix<f32>) -> Result<()> {
-    write_atomic(path.as_ref(), &encode(m))
+    write_file(path.as_ref(), &encode(m))
 }
 
 /// Writes `m` as `.ivecs`, atomically like [`write_fvecs`].
@@ -241,7 +241,7 @@ pub fn write_fvecs(path: impl AsRef<Path>, m: &Matrix<f32>) -> Result<()> {
 /// # Errors
 /// I/O errors (the target is then unchanged).
 pub fn write_ivecs(path: impl AsRef<Path>, m: &Matrix<i32>) -> Result<()> {
-    write_atomic(path.as_ref(), &encode(m))
+    write_file(path.as_ref(), &encode(m))
 }
 
 /// Writes `m` as `.bvecs`, atomically like [`write_fvecs`].
@@ -249,5 +249,5 @@ pub fn write_ivecs(path: impl AsRef<Path>, m: &Matrix<i32>) -> Result<()> {
 /// # Errors
 /// I/O errors (the target is then unchanged).
 pub fn write_bvecs(path: impl AsRef<Path>, m: &Matrix<u8>) -> Result<()> {
-    write_atomic(path.as_ref(), &encode(m))
+    write_file(path.as_ref(), &encode(m))
 }

@@ -32,8 +32,6 @@ pub struct HnswParams {
     pub metric: Metric,
     /// Seed of the level draws.
     pub seed: u64,
-    /// Fill lists up to `m` with candidates the heuristic pruned.
-    pub keep_pruned: bool,
     /// The neighbour-selection slack (DiskANN's α): a candidate is pruned
     /// only if some kept neighbour is closer to it by more than the factor
     /// `alpha`, i.e. `alpha · ‖r − c‖ < ‖b − c‖` (compared squared on the
@@ -43,15 +41,14 @@ pub struct HnswParams {
 }
 
 impl Default for HnswParams {
-    /// `m = 16, ef_construction = 200`, L2, seed 100, no kept pruned
-    /// links, `alpha = 1` (HNSW's selection rule).
+    /// `m = 16, ef_construction = 200`, L2, seed 100, `alpha = 1` (HNSW's
+    /// selection rule).
     fn default() -> HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 200,
             metric: Metric::L2,
             seed: 100,
-            keep_pruned: false,
             alpha: 1.0,
         }
     }
@@ -343,7 +340,6 @@ struct Buffers {
     entries: Vec<Cand>,
     found: Vec<Cand>,
     selected: Vec<Cand>,
-    pruned: Vec<Cand>,
     list: Vec<u32>,
     scores: Vec<f32>,
     merged: Vec<Cand>,
@@ -354,7 +350,6 @@ struct BuildGraph<'a> {
     m: usize,
     m0: usize,
     ef_construction: usize,
-    keep_pruned: bool,
     /// `alpha²`: the selection compares squared-scale distances.
     alpha_sq: f32,
     metric: Metric,
@@ -385,7 +380,6 @@ impl<'a> BuildGraph<'a> {
             m: p.m,
             m0,
             ef_construction: p.ef_construction,
-            keep_pruned: p.keep_pruned,
             alpha_sq: p.alpha * p.alpha,
             metric: p.metric,
             kernels: *zgq_distance::kernels(),
@@ -473,7 +467,7 @@ impl<'a> BuildGraph<'a> {
             // `q` would list itself (seen once in CI: a level-0 self-loop).
             b.found.extend(s.results.drain().filter(|c| c.id != q));
             b.found.sort_unstable();
-            self.select(&b.found, self.m, &mut b.selected, &mut b.pruned);
+            self.select(&b.found, self.m, &mut b.selected);
             let cap = if l == 0 { self.m0 } else { self.m };
             self.set_own_list(q, l, cap, b);
             for i in 0..b.selected.len() {
@@ -520,7 +514,7 @@ impl<'a> BuildGraph<'a> {
         b.merged.sort_unstable();
         if b.merged.len() > cap {
             let mut sel = Vec::new();
-            self.select(&b.merged, cap, &mut sel, &mut b.pruned);
+            self.select(&b.merged, cap, &mut sel);
             b.merged = sel;
         }
         self.write_list(q, l, b.merged.iter().map(|c| c.id));
@@ -555,17 +549,16 @@ impl<'a> BuildGraph<'a> {
             })
             .collect();
         cands.sort_unstable();
-        let (mut sel, mut pruned) = (Vec::new(), Vec::new());
-        self.select(&cands, cap, &mut sel, &mut pruned);
+        let mut sel = Vec::new();
+        self.select(&cands, cap, &mut sel);
         self.write_list(nb, level, sel.iter().map(|c| c.id));
     }
 
     /// The neighbour-selection heuristic: walking `cands` nearest first,
     /// keep one if it is closer to the base node than to every kept one
     /// (scaled by `alpha`).
-    fn select(&self, cands: &[Cand], m: usize, out: &mut Vec<Cand>, pruned: &mut Vec<Cand>) {
+    fn select(&self, cands: &[Cand], m: usize, out: &mut Vec<Cand>) {
         out.clear();
-        pruned.clear();
         if cands.len() <= m {
             out.extend_from_slice(cands);
             return;
@@ -579,13 +572,7 @@ impl<'a> BuildGraph<'a> {
                 .all(|r| self.alpha_sq * self.distance(r.id, c.id) >= c.distance)
             {
                 out.push(c);
-            } else if self.keep_pruned {
-                pruned.push(c);
             }
-        }
-        if self.keep_pruned {
-            let room = m - out.len();
-            out.extend(pruned.iter().take(room));
         }
     }
 }

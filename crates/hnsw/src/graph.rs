@@ -763,9 +763,9 @@ impl Hnsw {
                 ),
             ));
         }
-        // `self.labels[i]` is the input row of node `i` (relabelling moves
-        // rows); it is `i` for a graph fresh from the builder.
-        let relabelled: Option<Vec<u64>> = self
+        // `self.labels[i]` is the input row of node `i` (`i` for a graph
+        // fresh from the builder).
+        let by_row: Option<Vec<u64>> = self
             .labels
             .iter()
             .map(|&row| {
@@ -774,7 +774,7 @@ impl Hnsw {
                     .and_then(|r| labels.get(r).copied())
             })
             .collect();
-        self.labels = relabelled.ok_or_else(|| {
+        self.labels = by_row.ok_or_else(|| {
             Error::parameter(
                 "labels",
                 "this graph's labels are no longer its input rows (ids were given already)",

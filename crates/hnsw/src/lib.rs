@@ -58,7 +58,6 @@ mod build;
 mod error;
 mod fill;
 mod graph;
-mod relabel;
 mod search;
 mod visited;
 

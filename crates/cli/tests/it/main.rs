@@ -416,7 +416,7 @@ fn user_mistakes_give_one_line_and_status_1() {
     // Ground truth with fewer neighbours than k.
     fails(
         &search(&["--gt", s(&path("gt.ivecs")), "--k", "20"]),
-        &["gt.ivecs", "10 neighbours per query", "--k 20"],
+        &["gt.ivecs", "10 neighbours per query", "k = 20"],
     );
     // A NaN in the vectors, named by row and column.
     let mut raw = std::fs::read(&base).unwrap();

@@ -23,7 +23,11 @@ fn folders() -> Vec<PathBuf> {
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/venv/bin/python")
         });
-    let fresh = crate::tmp("h5py");
+    // A folder per call: tests run in parallel, and one test's files must
+    // not be rewritten while another reads them.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fresh = crate::tmp(&format!("h5py-{call}"));
     std::fs::create_dir_all(&fresh).unwrap();
     let ok = std::process::Command::new(&python)
         .arg(data_dir().join("make_hdf5.py"))

@@ -198,17 +198,44 @@ fn npy_problems_are_named() {
 
 #[test]
 fn failed_write_leaves_no_temporary_behind() {
-    let dir = tmp("a-directory");
+    // A folder of its own: other tests write files in parallel.
+    let dir = tmp("failed-write").join("a-directory");
     std::fs::create_dir_all(dir.join("inner")).unwrap();
     let m = Matrix::new(vec![1.0f32, 2.0], 2).unwrap();
     // Renaming a file over a non-empty directory fails.
     assert!(write_fvecs(&dir, &m).is_err());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+    let names: Vec<String> = std::fs::read_dir(dir.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("a-directory.tmp"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(leftovers.is_empty());
+    assert_eq!(names, ["a-directory"], "a temporary file was left");
+}
+
+/// Many threads writing the same path: every write succeeds and the file
+/// ends as one writer's whole bytes. With one temporary name per process
+/// (as before), a thread renamed another's half-written file into place or
+/// found its own temporary file gone.
+#[test]
+fn concurrent_writes_of_one_path_each_use_their_own_temporary_file() {
+    let dir = tmp("concurrent-writes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.bin");
+    let contents: Vec<Vec<u8>> = (0..4u8).map(|t| vec![t; 1 << 18]).collect();
+    std::thread::scope(|s| {
+        for bytes in &contents {
+            let path = &path;
+            s.spawn(move || {
+                for _ in 0..25 {
+                    zgq_data::write_atomic(path, bytes).unwrap();
+                }
+            });
+        }
+    });
+    let end = std::fs::read(&path).unwrap();
+    assert!(contents.contains(&end), "the file mixes writers' bytes");
+    let entries = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(entries, 1, "temporary files were left");
 }
 
 #[test]

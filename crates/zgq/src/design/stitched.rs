@@ -67,7 +67,6 @@ impl Stitched {
                     ef_construction: r.ef_construction,
                     metric: r.metric,
                     seed: r.seed ^ (z as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                    keep_pruned: false,
                     alpha: r.alpha,
                 }
                 .build_sequential_with_progress(rows, dim, &|n| progress.advance(n as u64))?;

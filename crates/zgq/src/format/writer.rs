@@ -1,7 +1,6 @@
 //! Assembling a file image (header, metadata, aligned sections) and saving
 //! it atomically.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::header::{ENTRY_LEN, Entry, FIXED_LEN, Header};
@@ -127,37 +126,12 @@ pub(crate) fn replace_meta(image: &mut Image, meta: &Meta) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder,
-/// `fsync`ed, then renamed over `path`: a failed or killed save leaves any
-/// existing file intact (and mappings of it valid).
+/// Writes `bytes` to `path` atomically ([`zgq_data::write_atomic`]: a
+/// temporary file of this writer's own, `fsync`, rename): a failed or
+/// killed save leaves any existing file intact (and mappings of it valid).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
+    zgq_data::write_atomic(path, bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::parameter("path", format!("{} names no file", path.display())))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = std::fs::File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
