@@ -58,25 +58,26 @@ mod tests {
         "crates/zgq/src/format/mmap.rs",
     ];
 
-    fn metadata() -> serde_json::Value {
+    /// What `cargo ARGS` prints (run in the workspace, offline).
+    fn cargo(args: &[&str]) -> Vec<u8> {
         let out =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(workspace_root())
-                .args([
-                    "metadata",
-                    "--format-version",
-                    "1",
-                    "--no-deps",
-                    "--offline",
-                ])
+                .args(args)
+                .arg("--offline")
                 .output()
-                .expect("cargo metadata runs");
+                .expect("cargo runs");
         assert!(
             out.status.success(),
-            "{}",
+            "cargo {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
+        out.stdout
+    }
+
+    fn metadata() -> serde_json::Value {
+        serde_json::from_slice(&cargo(&["metadata", "--format-version", "1", "--no-deps"]))
+            .expect("cargo metadata prints JSON")
     }
 
     fn normal_deps(pkg: &serde_json::Value) -> Vec<String> {
@@ -132,27 +133,8 @@ mod tests {
     /// `zgq-benches` back in fails this).
     #[test]
     fn the_cli_binary_compiles_no_benchmark_code() {
-        let out =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(workspace_root())
-                .args([
-                    "tree",
-                    "-p",
-                    "zgq-cli",
-                    "-e",
-                    "normal",
-                    "--prefix",
-                    "none",
-                    "--offline",
-                ])
-                .output()
-                .expect("cargo tree runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let tree = String::from_utf8_lossy(&out.stdout);
+        let out = cargo(&["tree", "-p", "zgq-cli", "-e", "normal", "--prefix", "none"]);
+        let tree = String::from_utf8_lossy(&out);
         for banned in ["zgq-benches ", "plotters ", "serde_json ", "serde "] {
             assert!(
                 !tree.lines().any(|l| l.starts_with(banned)),
