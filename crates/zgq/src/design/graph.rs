@@ -217,11 +217,19 @@ impl Graph {
         // A replicated vector may be returned from up to `replicas` slots:
         // ask for that many results per wanted one, keep each id once.
         let replicated = v.slots() > v.len();
-        let want = if replicated { k * v.replicas() } else { k };
+        let slots = v.slots();
+        let want = if replicated {
+            k.saturating_mul(v.replicas()).min(slots)
+        } else {
+            k
+        };
         // The pool holds every node, allowed or not: when a filter (or
         // replication) leaves fewer than `k` results, walk again with a
         // pool twice as large, up to every slot.
-        let mut ef = q.ef.unwrap_or_else(|| v.default_ef()).max(k).max(want);
+        let mut ef =
+            q.ef.unwrap_or_else(|| v.default_ef().min(slots))
+                .max(k)
+                .max(want);
         loop {
             let exact = match q.rerank {
                 None => zgq_hnsw::Exact::Expanded,
@@ -251,10 +259,10 @@ impl Graph {
             } else {
                 out.extend_from_slice(hits);
             }
-            if out.len() >= k || ef >= v.slots() {
+            if out.len() >= k || ef >= slots {
                 break;
             }
-            ef = (2 * ef).min(v.slots());
+            ef = (2 * ef).min(slots);
         }
         Ok(())
     }

@@ -44,7 +44,10 @@ const RERANK: usize = 100;
 /// The `rerank` of a search for `k` results that leaves it unset:
 /// `k · default_ef / 10` (the scan stores [`RERANK`] as its default `ef`).
 pub(crate) fn default_rerank(v: &View<'_>, k: usize) -> usize {
-    (k * v.default_ef()).div_ceil(10).max(k)
+    k.saturating_mul(v.default_ef())
+        .div_ceil(10)
+        .min(v.slots())
+        .max(k)
 }
 
 /// The sections of a zone scan over `zones`.

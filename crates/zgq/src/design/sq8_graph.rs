@@ -117,7 +117,7 @@ impl Searcher for Sq8Graph {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         let (k, dim, metric) = (q.k, v.dim(), v.metric());
-        let ef = q.ef.unwrap_or_else(|| v.default_ef()).max(k);
+        let ef = q.ef.unwrap_or_else(|| v.default_ef().min(v.slots())).max(k);
         let rerank = q.rerank.unwrap_or(ef).max(k);
         let graph = self.graph(v)?;
         let labels = v.labels();

@@ -438,9 +438,10 @@ impl<'a> View<'a> {
         self.layout.header.slots as usize
     }
 
-    /// The most slots one vector has (the build's `replicas`).
+    /// The most slots one vector has (the build's `replicas`; no more than
+    /// the zones, whatever the metadata says).
     pub fn replicas(&self) -> usize {
-        (self.layout.meta.replicas as usize).max(1)
+        (self.layout.meta.replicas as usize).clamp(1, self.layout.zones.len().max(1))
     }
 
     pub fn zones(&self) -> &'a [Zone] {
@@ -464,12 +465,74 @@ impl<'a> View<'a> {
         cast(self.section(Section::Labels))
     }
 
-    /// The `ef` a search uses when the caller leaves it unset.
+    /// The `ef` a search uses when the caller leaves it unset, as stored
+    /// (a scan's re-rank per 10 results). Its users clamp what they size
+    /// with it to the stored vectors: the metadata is checksummed, not
+    /// trusted.
     pub fn default_ef(&self) -> usize {
         (self.layout.meta.default_ef as usize).max(1)
     }
 
     pub fn corrupt(&self, detail: impl Into<String>) -> Error {
         corrupt(self.path, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zgq_distance::Metric;
+
+    use crate::format::writer::replace_meta;
+    use crate::{Design, SearchParams, ZgqIndex, ZgqParams};
+
+    /// `index`'s bytes with its metadata edited by `edit` and every checksum
+    /// recomputed: what a crafted file looks like to `open` and `verify`.
+    fn with_meta(index: &ZgqIndex, edit: impl Fn(&mut super::Meta)) -> ZgqIndex {
+        let mut bytes = index.as_bytes().to_vec();
+        let mut meta = index.view().layout.meta.clone();
+        edit(&mut meta);
+        replace_meta(&mut bytes, &meta).unwrap();
+        ZgqIndex::from_bytes(&bytes).unwrap()
+    }
+
+    /// Stored defaults that size the search's buffers (`default_ef`,
+    /// `replicas`) are clamped to the stored vectors: a crafted file that
+    /// passes `verify` with `u32::MAX` there answers like the intact one
+    /// asked for every vector, instead of reserving 2^32 entries per
+    /// search (which aborted the process: "memory allocation of
+    /// 34359738368 bytes failed").
+    #[test]
+    fn crafted_defaults_cannot_size_a_search() {
+        let (n, dim) = (600usize, 8usize);
+        let data: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 1009) as f32 / 1009.0 + (i / dim % 5) as f32)
+            .collect();
+        for design in [Design::Graph, Design::Sq8Graph, Design::Scan] {
+            let params = ZgqParams {
+                design,
+                zones: Some(4),
+                replicas: 2,
+                ..ZgqParams::new(Metric::L2)
+            };
+            let index = params.build(&data, dim).unwrap();
+            let crafted = with_meta(&index, |m| {
+                m.default_ef = u32::MAX;
+                m.replicas = u32::MAX;
+            });
+            crafted.verify().unwrap();
+            let slots = index.view().slots();
+            // The graph scores what it expands exactly unless asked to
+            // re-rank; the others re-rank `ef` (SQ8) or `rerank` (scan).
+            let all = SearchParams {
+                ef: Some(slots),
+                rerank: (design == Design::Scan).then_some(slots),
+                ..SearchParams::new(10)
+            };
+            for q in data.chunks(dim).step_by(97) {
+                let got = crafted.search(q, &SearchParams::new(10)).unwrap();
+                let want = index.search(q, &all).unwrap();
+                assert_eq!(got, want, "{design:?}");
+            }
+        }
     }
 }

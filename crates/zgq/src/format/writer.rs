@@ -103,7 +103,7 @@ pub(crate) fn assemble_with(
 /// [`assemble_with`] made) and updates the header's checksums. Only a
 /// `meta` whose archive has the old one's length fits (numbers changed,
 /// not the version string): anything else is refused.
-pub(crate) fn replace_meta(image: &mut Image, meta: &Meta) -> Result<()> {
+pub(crate) fn replace_meta(image: &mut [u8], meta: &Meta) -> Result<()> {
     let mut header = Header::parse(image)
         .map_err(|_| Error::parameter("image", "its header cannot be read back"))?;
     let meta_bytes = rkyv::to_bytes::<rkyv::rancor::Error>(meta)
