@@ -160,8 +160,8 @@ pub struct Args {
     /// Time each setting this many times and keep the best (as the baselines do).
     #[arg(long, default_value_t = 2)]
     pub(crate) repeats: usize,
-    /// Fail (exit 2) if any result's recall@k is below this.
-    #[arg(long)]
+    /// Fail (exit 2) if any result's recall@k is below this (0..=1).
+    #[arg(long, value_parser = zgq_data::parse_recall)]
     min_recall: Option<f64>,
     /// An earlier report (its JSON) to compare with: prints the change of
     /// each method's best QPS at recall 0.90 / 0.95 / 0.99.

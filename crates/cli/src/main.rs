@@ -33,7 +33,8 @@ struct Cli {
     /// Print no progress bars (they are also off when stderr is not a terminal).
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// Worker threads for building and batch search [default: all logical CPUs].
+    /// Worker threads for building and batch search, 1 up to 4× the logical
+    /// CPUs (or 64) [default: all logical CPUs].
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -73,9 +74,7 @@ pub(crate) fn shown(path: &std::path::Path) -> String {
 
 fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.threads {
-        if n == 0 {
-            anyhow::bail!("--threads must be at least 1");
-        }
+        zgq::check_threads(n).context("--threads")?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
@@ -103,9 +102,25 @@ fn run(cli: Cli) -> Result<()> {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        // One line: the chain of causes joined, no backtrace.
-        let msg = format!("{e:#}").replace('\n', " ");
-        eprintln!("error: {msg}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The chain of causes on one line, each once: a library error that
+/// already prints its cause ("path: No such file or directory (os error
+/// 2)") is not followed by that cause again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
 }

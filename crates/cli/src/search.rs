@@ -53,7 +53,7 @@ pub(crate) struct SearchArgs {
     repeats: usize,
     /// With ground truth: exit with status 2 if recall@k is below this
     /// (for scripts and CI).
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", value_parser = zgq_data::parse_recall)]
     min_recall: Option<f64>,
 }
 

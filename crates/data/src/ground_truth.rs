@@ -226,6 +226,25 @@ fn transpose_blocks(base: &Matrix<f32>) -> Vec<f64> {
     out
 }
 
+/// A recall threshold from the command line (`--min-recall`): a number in
+/// `0..=1`. NaN, which every comparison fails and so every recall passes,
+/// is refused with the rest.
+///
+/// # Errors
+/// What is wrong, for the argument parser to print.
+///
+/// ```
+/// assert_eq!(zgq_data::parse_recall("0.95"), Ok(0.95));
+/// assert!(zgq_data::parse_recall("NaN").is_err());
+/// assert!(zgq_data::parse_recall("1.5").is_err());
+/// ```
+pub fn parse_recall(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a recall: give a number in 0..=1")),
+    }
+}
+
 /// recall@`k`: the fraction of each query's true `k` nearest ids (the first
 /// `k` of `truth.row(q)`) found among the first `k` of `found[q]`, averaged
 /// over queries. An id listed twice in `found[q]` counts once (results merged

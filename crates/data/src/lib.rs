@@ -62,7 +62,9 @@ pub use dataset::{Dataset, check_neighbors};
 pub use error::{Error, Result};
 pub use file::write_atomic;
 pub use format::{FileFormat, read_neighbors, read_vectors};
-pub use ground_truth::{GroundTruth, ground_truth, ground_truth_with_progress, recall_at_k};
+pub use ground_truth::{
+    GroundTruth, ground_truth, ground_truth_with_progress, parse_recall, recall_at_k,
+};
 #[cfg(feature = "hdf5")]
 pub use hdf5::Hdf5File;
 pub use matrix::Matrix;

@@ -1,28 +1,19 @@
 //! Thread pools for `threads=` arguments: `None` is rayon's global pool; a
 //! count gets a pool of that size, built once and kept.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use pyo3::PyResult;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyRuntimeError;
 use rayon::ThreadPool;
+
+use crate::error::{Context, to_py};
 
 static POOLS: Mutex<Vec<(usize, Arc<ThreadPool>)>> = Mutex::new(Vec::new());
 
-/// Checks a `threads=` count: 1 up to 4× the cores (at least 64).
+/// Checks a `threads=` count ([`zgq::check_threads`]).
 pub(crate) fn check(threads: usize) -> PyResult<()> {
-    // Read once: on Linux it reads cgroup files (60 µs a call, measured).
-    static CORES: OnceLock<usize> = OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
-    // Far more threads than cores only costs (100,000 took minutes to start).
-    let most = (4 * cores).max(64);
-    if threads == 0 || threads > most {
-        return Err(PyValueError::new_err(format!(
-            "invalid threads: {threads} (give 1..={most}, at most 4× this machine's {cores} cores \
-             or 64; or None for one per core)"
-        )));
-    }
-    Ok(())
+    zgq::check_threads(threads).map_err(|e| to_py(e, Context::Arguments))
 }
 
 /// The pool for `threads` (`None`: the global pool). Check with the GIL

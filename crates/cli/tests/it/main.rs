@@ -443,6 +443,33 @@ fn user_mistakes_give_one_line_and_status_1() {
         &["build", "--base", s(&base), "--out", s(&dir())].map(String::from),
         &["is a folder"],
     );
+    // --index naming a folder: said so (it was "No such device").
+    fails(
+        &["info", "--index", s(&dir())].map(String::from),
+        &["a folder, not an index file"],
+    );
+    // An operating system error's cause is printed once, not twice.
+    let o = zgq(&["info", "--index", s(&absent)]);
+    assert_eq!(
+        stderr(&o).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+    // Thread counts are bounded as in Python (100,000 took minutes to start).
+    fails(
+        &["--threads", "100000", "info", "--index", s(&index)].map(String::from),
+        &["--threads", "100000 is not in 1..="],
+    );
+    // A NaN recall floor passed every recall; refused by the parser.
+    let o = zgq(
+        &search(&["--gt", s(&path("gt.ivecs")), "--min-recall", "NaN"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(stderr(&o).contains("not a recall"), "{}", stderr(&o));
 }
 
 #[test]
