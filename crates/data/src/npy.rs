@@ -99,7 +99,14 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header> {
 fn shape_2d(path: &Path, h: &Header) -> Result<(usize, usize)> {
     match h.shape[..] {
         [n, d] if d > 0 => Ok((n, d)),
-        [n] => Ok((n, 1)),
+        // Not guessed: one vector of n values or n values of one dimension.
+        [n] => Err(npy_err(
+            path,
+            format!(
+                "shape ({n},): a 1-D array; save one vector as shape (1, {n}) or {n} \
+                 one-dimensional vectors as ({n}, 1)"
+            ),
+        )),
         _ => Err(npy_err(
             path,
             format!(
@@ -338,5 +345,24 @@ mod tests {
         let m = parse_npy_f32("t.npy", &b).unwrap();
         assert_eq!((m.rows(), m.dim()), (2, 3));
         assert_eq!(m.row(1), &[3.0, 4.0, 5.0]);
+    }
+
+    /// A 1-D array is refused with the two shapes it could have meant; it
+    /// was read as n one-dimensional vectors (one 784-value vector built a
+    /// 784 × 1 index).
+    #[test]
+    fn one_dimensional_arrays_are_refused() {
+        let mut b =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }"
+                .to_vec();
+        b.resize(10 + 0x76 - 1, b' ');
+        b.push(b'\n');
+        for i in 0..6 {
+            b.extend_from_slice(&(i as f32).to_le_bytes());
+        }
+        let err = parse_npy_f32("v.npy", &b).unwrap_err().to_string();
+        for needle in ["v.npy", "1-D", "(1, 6)", "(6, 1)"] {
+            assert!(err.contains(needle), "{err}");
+        }
     }
 }
