@@ -128,15 +128,8 @@ fn encode(
             row.iter_mut().zip(c).for_each(|(x, c)| *x -= c);
         }
     }
-    // Training samples 256 rows per codeword anyway; handing it that many
-    // rows (evenly spaced) spares each of the m subspaces a strided pass
-    // over every residual (fashion-mnist: 4.7 s → well under a second).
     let n = residuals.len() / dim;
-    let want = (256 * 16).min(n);
-    let sample: Vec<f32> = (0..want)
-        .flat_map(|i| &residuals[i * n / want * dim..][..dim])
-        .copied()
-        .collect();
+    let sample = crate::design::pq4_sample(&residuals, dim);
     let pq = PqParams {
         seed: params.seed,
         ..PqParams::new(m, 4)

@@ -599,3 +599,23 @@ fn huge_ef_and_rerank_answer_like_every_slot() {
         }
     }
 }
+
+/// Every design builds from a handful of vectors with default parameters
+/// and finds each stored vector as its own nearest neighbour. Fewer than 16
+/// vectors failed with PQ edge codes ("PQ training wants 16").
+#[test]
+fn a_handful_of_vectors_builds_with_every_design() {
+    for n in [1usize, 2, 5, 15, 16] {
+        let (base, _) = data(n, 1, 8, 7);
+        for kind in KINDS {
+            let index = kind
+                .of(ZgqParams::new(Metric::L2))
+                .build(base.as_slice(), 8)
+                .unwrap_or_else(|e| panic!("{kind:?} n {n}: {e}"));
+            for (i, row) in base.iter_rows().enumerate() {
+                let hits = index.search(row, &SearchParams::new(1)).unwrap();
+                assert_eq!(hits[0].id, i as u64, "{kind:?} n {n}");
+            }
+        }
+    }
+}

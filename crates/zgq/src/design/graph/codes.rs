@@ -36,12 +36,7 @@ pub(crate) fn encode_pq4(
             format!("{m} sub-quantizers: need a divisor of the dimension {dim} in 1..=256"),
         ));
     }
-    let n = vectors.len() / dim;
-    let want = (256 * 16).min(n);
-    let sample: Vec<f32> = (0..want)
-        .flat_map(|i| &vectors[i * n / want * dim..][..dim])
-        .copied()
-        .collect();
+    let sample = crate::design::pq4_sample(vectors, dim);
     let pq = PqParams::new(m, 4).train(&sample, dim)?;
     let codes = vectors
         .par_chunks(4096 * dim)
