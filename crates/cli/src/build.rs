@@ -16,7 +16,9 @@ pub(crate) struct BuildArgs {
     /// Row i gets id i.
     #[arg(long, value_name = "FILE")]
     base: PathBuf,
-    /// Where to write the index (replaced atomically if it exists).
+    /// Where to write the index: a new file, or a regular file replaced
+    /// atomically (a symbolic link's target is replaced, the link kept;
+    /// never a folder, device or an input). Checked before the build.
     #[arg(long, value_name = "INDEX")]
     out: PathBuf,
     /// Distance: l2 (euclidean), ip (inner product, dot) or cosine (angular)
@@ -129,9 +131,9 @@ pub(crate) fn read(
 }
 
 pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
-    if args.out.is_dir() {
-        bail!("--out {}: is a folder; give a file name", shown(&args.out));
-    }
+    // Before any work: a target we may replace, writable, not the input.
+    zgq_data::check_output(&args.out, &[&args.base])
+        .map_err(|e| anyhow::anyhow!("--out {}: {e}", shown(&args.out)))?;
     let metric = metric_of(args)?;
     let t = Instant::now();
     let base = read(bars, &args.base, "train", args.rows)?;

@@ -154,7 +154,36 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
             }
         );
     }
+    stale_note(&mut o, &args.index);
     emit(&o)
+}
+
+/// A line naming temporary files that crashed writers left beside the
+/// index (the next save into that folder removes them).
+fn stale_note(o: &mut String, index: &std::path::Path) {
+    let dir = match index.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let stale = zgq_data::stale_temporaries(dir);
+    if !stale.is_empty() {
+        let bytes: usize = stale
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len() as usize)
+            .sum();
+        let _ = writeln!(
+            o,
+            "  note: {} temporary file(s) of crashed writers beside it ({}), safe to delete: {}",
+            stale.len(),
+            size(bytes),
+            stale
+                .iter()
+                .map(|p| shown(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 pub(crate) fn verify(args: &VerifyArgs) -> Result<()> {

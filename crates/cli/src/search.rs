@@ -34,7 +34,8 @@ pub(crate) struct SearchArgs {
     /// the index's calibrated value for pq4].
     #[arg(long, value_name = "N")]
     rerank: Option<usize>,
-    /// Write the ids found to this .ivecs file (one row of k per query).
+    /// Write the ids found to this .ivecs file (one row of k per query;
+    /// replaced atomically, never an input).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Write the distances found to this .fvecs file.
@@ -103,11 +104,35 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// Before any work: `--out` and `--out-distances` are targets we may
+/// replace, writable, neither an input nor each other.
+fn check_outputs(args: &SearchArgs) -> Result<()> {
+    let mut inputs = vec![args.index.as_path(), args.query.as_path()];
+    inputs.extend(args.gt.as_deref());
+    if let (Some(a), Some(b)) = (&args.out, &args.out_distances)
+        && a == b
+    {
+        bail!("--out and --out-distances are the same file {}", shown(a));
+    }
+    for (flag, path) in [
+        ("--out", &args.out),
+        ("--out-distances", &args.out_distances),
+    ] {
+        if let Some(path) = path {
+            zgq_data::check_output(path, &inputs)
+                .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", shown(path)))?;
+            inputs.push(path);
+        }
+    }
+    Ok(())
+}
+
 /// Runs `zgq search`; `Ok(false)` when recall is below `--min-recall`.
 pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     if args.k == 0 {
         bail!("--k must be at least 1");
     }
+    check_outputs(args)?;
     let t = Instant::now();
     let index = ZgqIndex::open(&args.index)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -60,7 +60,7 @@ mod texmex;
 
 pub use dataset::{Dataset, check_neighbors};
 pub use error::{Error, Result};
-pub use file::write_atomic;
+pub use file::{check_output, stale_temporaries, write_atomic};
 pub use format::{FileFormat, read_neighbors, read_vectors};
 pub use ground_truth::{
     GroundTruth, ground_truth, ground_truth_with_progress, parse_recall, recall_at_k,

@@ -443,6 +443,49 @@ fn user_mistakes_give_one_line_and_status_1() {
         &["build", "--base", s(&base), "--out", s(&dir())].map(String::from),
         &["is a folder"],
     );
+    // --out naming an input, a device, or both outputs one file: refused
+    // before any work, the inputs intact (each was overwritten).
+    let base_bytes = std::fs::read(&base).unwrap();
+    fails(
+        &["build", "--base", s(&base), "--out", s(&base)].map(String::from),
+        &["--out", "same file as the input"],
+    );
+    assert_eq!(std::fs::read(&base).unwrap(), base_bytes);
+    fails(
+        &search(&["--out", s(&index)]),
+        &["--out", "same file as the input"],
+    );
+    fails(
+        &search(&["--out-distances", s(&query)]),
+        &["--out-distances", "same file as the input"],
+    );
+    ok(&["verify", "--index", s(&index)]);
+    fails(
+        &["build", "--base", s(&base), "--out", "/dev/full"].map(String::from),
+        &["/dev/full", "not a regular file"],
+    );
+    assert!(!std::fs::metadata("/dev/full").unwrap().is_file());
+    let o = path("o.ivecs");
+    fails(
+        &search(&["--out", s(&o), "--out-distances", s(&o)]),
+        &["the same file"],
+    );
+    // A crashed writer's temporary beside an index is reported by info.
+    let own = dir().join("stale");
+    std::fs::create_dir_all(&own).unwrap();
+    let copy = own.join("copy.zgq");
+    std::fs::copy(&index, &copy).unwrap();
+    let tmp = own.join(".zgq-tmp-999999999-0");
+    std::fs::write(&tmp, b"half an index").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let f = std::fs::File::options().write(true).open(&tmp).unwrap();
+    f.set_modified(hour_ago).unwrap();
+    let info = ok(&["info", "--index", s(&copy)]);
+    assert!(
+        info.contains("crashed writers") && info.contains(".zgq-tmp-999999999-0"),
+        "{info}"
+    );
+    std::fs::remove_dir_all(&own).unwrap();
     // --index naming a folder: said so (it was "No such device").
     fails(
         &["info", "--index", s(&dir())].map(String::from),
