@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 /// (a device would have been replaced by a regular file).
 ///
 /// # Errors
-/// The operating system's error (the caller names the path), or
-/// `InvalidInput` for a target that is not a regular file.
+/// The operating system's error (the caller names the path),
+/// `IsADirectory` for a folder, `InvalidInput` for another target that is
+/// not a regular file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let path = &resolve(path)?;
     refuse_special(path)?;
@@ -62,8 +63,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// mistake costs nothing.
 ///
 /// # Errors
-/// `InvalidInput` naming what is wrong (a target that is not a regular
-/// file, or the input it is), or the operating system's error creating a
+/// `IsADirectory` for a folder, `InvalidInput` naming what else is wrong
+/// (a target that is not a regular file, or the input it is), or the operating system's error creating a
 /// file in the folder.
 pub fn check_output(path: &Path, inputs: &[&Path]) -> std::io::Result<()> {
     let target = resolve(path)?;
@@ -142,13 +143,12 @@ fn resolve(path: &Path) -> std::io::Result<std::path::PathBuf> {
 
 fn refuse_special(path: &Path) -> std::io::Result<()> {
     match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a folder; give a file name",
+        )),
         Ok(m) if !m.is_file() => Err(invalid(
-            if m.is_dir() {
-                "is a folder; give a file name"
-            } else {
-                "is not a regular file (a device, FIFO or socket); give a file name"
-            }
-            .into(),
+            "is not a regular file (a device, FIFO or socket); give a file name".into(),
         )),
         _ => Ok(()),
     }
@@ -201,7 +201,8 @@ mod tests {
     }
 
     fn refused(e: std::io::Error, needle: &str) {
-        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        use std::io::ErrorKind::{InvalidInput, IsADirectory};
+        assert!(matches!(e.kind(), InvalidInput | IsADirectory), "{e}");
         assert!(e.to_string().contains(needle), "{e}");
     }
 
