@@ -48,6 +48,20 @@ pub enum Error {
         /// The dimension.
         dim: usize,
     },
+    /// Finite input values whose squared norm is too large for f32
+    /// distances (the norm of a row at least `f32::MAX / 4`, about 8.5e37,
+    /// so that a squared distance between two rows could overflow).
+    #[error(
+        "row {row}: its values are finite but too large (squared norm {norm_sq:e}, at most \
+         {limit:e}): distances would overflow f32; scale the vectors down",
+        limit = NORM_SQ_LIMIT
+    )]
+    TooLarge {
+        /// Row (0-based; 0 for a single query).
+        row: usize,
+        /// Its squared norm in f32 (`inf` when that overflowed).
+        norm_sq: f32,
+    },
     /// A NaN or infinite input value (or, for cosine, a zero vector).
     #[error("row {row}, component {column} is {value}; input must be finite")]
     NonFinite {
@@ -143,7 +157,12 @@ impl Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Checks `data` is whole, finite rows of `dim` values; returns the row count.
+/// The largest squared norm a row may have: a quarter of `f32::MAX`, so
+/// that `‖a − b‖² ≤ 2‖a‖² + 2‖b‖²` stays finite between any two rows.
+pub(crate) const NORM_SQ_LIMIT: f32 = f32::MAX / 4.0;
+
+/// Checks `data` is whole, finite rows of `dim` values, none too large for
+/// f32 distances; returns the row count.
 pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 {
         return Err(Error::parameter("dim", "must be at least 1"));
@@ -160,6 +179,13 @@ pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
             column: i % dim,
             value: data[i],
         });
+    }
+    for (row, v) in data.chunks_exact(dim).enumerate() {
+        let norm_sq = zgq_distance::norm_sq(v);
+        // `is_finite` too: an overflowed (infinite) norm fails the bound.
+        if !norm_sq.is_finite() || norm_sq > NORM_SQ_LIMIT {
+            return Err(Error::TooLarge { row, norm_sq });
+        }
     }
     Ok(data.len() / dim)
 }

@@ -413,6 +413,26 @@ fn bad_input_is_a_typed_error() {
             ..
         }
     ));
+    // Finite but huge (3e37): every distance would be infinite (an SQ8
+    // graph built from them answered with recall 0; other designs blamed a
+    // query or called the finite row infinite). Refused for every design
+    // and metric, naming the row; a query too.
+    let mut huge_rows = base.as_slice().to_vec();
+    huge_rows[8 * 77..8 * 78].fill(3e37);
+    for kind in KINDS {
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            let e = b(kind.of(params(metric, 4)), &huge_rows, 8);
+            assert!(
+                matches!(e, Error::TooLarge { row: 77, .. }),
+                "{kind:?} {metric:?}: {e}"
+            );
+            assert!(e.to_string().contains("finite but too large"), "{e}");
+        }
+    }
+    assert!(matches!(
+        s(SearchParams::new(10), &[3e37; 8]),
+        Error::TooLarge { row: 0, .. }
+    ));
     assert!(matches!(b(params(Metric::L2, 4), &[], 8), Error::Empty));
     assert!(matches!(
         b(params(Metric::L2, 4), &bad[..9], 8),
