@@ -52,6 +52,11 @@ pub(crate) struct SearchArgs {
     /// (the first pass also pages the index in).
     #[arg(long, default_value_t = 1, value_name = "N")]
     repeats: usize,
+    /// Check every section's checksum before searching (reads the whole
+    /// file; without it, open checks the small sections every query reads
+    /// and damage elsewhere can change answers silently).
+    #[arg(long)]
+    verify: bool,
     /// With ground truth: exit with status 2 if recall@k is below this
     /// (for scripts and CI).
     #[arg(long, value_name = "R", value_parser = zgq_data::parse_recall)]
@@ -136,6 +141,9 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     let t = Instant::now();
     let index = ZgqIndex::open(&args.index)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    if args.verify {
+        index.verify()?;
+    }
     let queries = crate::build::read(bars, &args.query, "test", args.queries)?;
     if queries.dim() != index.dim() {
         bail!(

@@ -232,6 +232,26 @@ impl Section {
         !matches!(self, Section::Vectors | Section::Labels)
     }
 
+    /// Whether [`crate::ZgqIndex::open`] checks this section's checksum:
+    /// the small sections every query reads whose size does not grow with
+    /// the stored vectors (a zone scan's centroids grow with its zones,
+    /// `n / 200`). Damage there would change every answer; checking them
+    /// costs little. The rest is checked by [`crate::ZgqIndex::verify`].
+    pub fn is_checked_at_open(self) -> bool {
+        matches!(
+            self,
+            Section::Centroids
+                | Section::Zones
+                | Section::SqMin
+                | Section::SqStep
+                | Section::PqCodebook
+                | Section::CentroidColumns
+                | Section::CentroidNorms
+                | Section::Rotation
+                | Section::RotatedMean
+        )
+    }
+
     pub(crate) fn from_kind(kind: u32) -> Option<Section> {
         Section::ALL.into_iter().find(|s| *s as u32 == kind)
     }

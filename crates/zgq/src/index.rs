@@ -153,6 +153,12 @@ impl ZgqIndex {
 
     fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
         let layout = Layout::check(storage.bytes(), &path)?;
+        let h = &layout.header;
+        for &s in Section::of(h.design, h.edge_codes) {
+            if s.is_checked_at_open() {
+                check_crc(storage.bytes(), &layout, s, &path)?;
+            }
+        }
         let design = Opened::open(&View {
             bytes: storage.bytes(),
             layout: &layout,
@@ -198,13 +204,17 @@ impl ZgqIndex {
 
     /// Opens an index file written by [`ZgqIndex::save`], memory-mapped.
     ///
-    /// Opening reads the header, the metadata and the zone records only
-    /// and checks that every section fits the index's shape; the sections
-    /// themselves are read as searches touch them, so a large index opens
-    /// in milliseconds and processes that open the same file share its
-    /// pages. Damage inside a section is found by [`ZgqIndex::verify`];
-    /// until then a damaged section can give wrong answers, never a panic
-    /// or an out-of-bounds read.
+    /// Opening reads the header, the metadata, the zone records and the
+    /// small sections every query reads, whose size does not grow with the
+    /// vectors ([`Section::is_checked_at_open`]: centroids, codebooks,
+    /// rotation; their checksums are checked here, a few microseconds for
+    /// a graph, about a millisecond per million vectors for a zone scan,
+    /// whose centroids grow with its zones), and checks that every section
+    /// fits the index's shape; the large sections are read as searches
+    /// touch them, so a large index opens in a fraction of a millisecond
+    /// and processes that open the same file share its pages. Damage inside
+    /// a large section is found by [`ZgqIndex::verify`]; until then it can
+    /// give wrong answers, never a panic or an out-of-bounds read.
     ///
     /// The file must not be truncated or written by another program while
     /// it is open (ZGQ's own `save` replaces files by rename, which is
@@ -255,19 +265,9 @@ impl ZgqIndex {
     /// [`Error::Checksum`] naming the first damaged section,
     /// [`Error::Corrupt`] for a graph whose lists are inconsistent.
     pub fn verify(&self) -> Result<()> {
-        let bytes = self.storage.bytes();
         let h = &self.layout.header;
         for &s in Section::of(h.design, h.edge_codes) {
-            let computed = crc32fast::hash(&bytes[self.layout.range(s)]);
-            let stored = self.layout.crc(s);
-            if computed != stored {
-                return Err(Error::Checksum {
-                    path: self.path.clone(),
-                    section: s.name(),
-                    stored,
-                    computed,
-                });
-            }
+            check_crc(self.storage.bytes(), &self.layout, s, &self.path)?;
         }
         self.searcher().verify(&self.view())
     }
@@ -394,4 +394,19 @@ impl ZgqIndex {
     pub(crate) fn slots(&self) -> usize {
         self.layout.header.slots as usize
     }
+}
+
+/// `section` of `bytes` against its stored CRC-32.
+fn check_crc(bytes: &[u8], layout: &Layout, section: Section, path: &Path) -> Result<()> {
+    let computed = crc32fast::hash(&bytes[layout.range(section)]);
+    let stored = layout.crc(section);
+    if computed != stored {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            section: section.name(),
+            stored,
+            computed,
+        });
+    }
+    Ok(())
 }

@@ -438,6 +438,18 @@ fn user_mistakes_give_one_line_and_status_1() {
         &["verify", "--index", s(&damaged)].map(String::from),
         &["damaged.zgq", "section `", "fails its checksum"],
     );
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&damaged),
+            "--query",
+            s(&query),
+            "--verify",
+        ]
+        .map(String::from),
+        &["damaged.zgq", "fails its checksum"],
+    );
     // --out naming a folder.
     fails(
         &["build", "--base", s(&base), "--out", s(&dir())].map(String::from),
