@@ -14,9 +14,16 @@ use crate::{emit, shown};
 
 #[derive(Args, Debug)]
 pub(crate) struct SearchArgs {
-    /// The index file (opened memory-mapped).
+    /// The index file, opened memory-mapped: replace it by rename (`zgq
+    /// build --out`), never by copying over it or truncating it while a
+    /// search runs — that kills the search with SIGBUS (see --no-mmap).
     #[arg(long, value_name = "INDEX")]
     index: PathBuf,
+    /// Read the index into memory instead of mapping it: the file may then
+    /// be rewritten in place while searching, at the cost of reading it
+    /// whole first.
+    #[arg(long)]
+    no_mmap: bool,
     /// The queries: .fvecs, .bvecs, .npy or ann-benchmarks .hdf5 (its `test`).
     #[arg(long, value_name = "FILE")]
     query: PathBuf,
@@ -139,7 +146,11 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     }
     check_outputs(args)?;
     let t = Instant::now();
-    let index = ZgqIndex::open(&args.index)?;
+    let index = if args.no_mmap {
+        ZgqIndex::load(&args.index)?
+    } else {
+        ZgqIndex::open(&args.index)?
+    };
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     if args.verify {
         index.verify()?;

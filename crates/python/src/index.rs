@@ -166,12 +166,17 @@ impl Index {
     }
 
     /// Opens an index file memory-mapped: instant for any size, and
-    /// processes that open the same file share its pages.
+    /// processes that open the same file share its pages (`mmap=False`:
+    /// read into memory, [`ZgqIndex::load`]).
     #[staticmethod]
-    #[pyo3(signature = (path, verify=false))]
-    fn open(py: Python<'_>, path: PathBuf, verify: bool) -> PyResult<Index> {
+    #[pyo3(signature = (path, verify=false, mmap=true))]
+    fn open(py: Python<'_>, path: PathBuf, verify: bool, mmap: bool) -> PyResult<Index> {
         let inner = py.detach(|| {
-            let index = ZgqIndex::open(&path)?;
+            let index = if mmap {
+                ZgqIndex::open(&path)?
+            } else {
+                ZgqIndex::load(&path)?
+            };
             if verify {
                 index.verify()?;
             }

@@ -136,6 +136,20 @@ def test_saved_reopened_unpickled_indexes_answer_identically(made, data, tmp_pat
         np.testing.assert_array_equal(got[1], want[1])
 
 
+def test_an_index_opened_without_mmap_survives_its_file_rewritten(made, data, tmp_path):
+    # mmap=False reads the file into memory: rewriting the file in place
+    # (which kills a process that mapped it) changes nothing.
+    _, queries = data
+    path = tmp_path / "live.zgq"
+    made.save(path)
+    loaded = zgq.Index.open(str(path), mmap=False)
+    assert not loaded.stats()["mapped"]
+    want = made.search(queries, k=10)
+    path.write_bytes(b"something else entirely")
+    got = loaded.search(queries, k=10)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_the_cli_reads_what_python_wrote(cli, data, tmp_path):
     base, queries = data
     index = build(base, metric="cosine")

@@ -216,9 +216,11 @@ impl ZgqIndex {
     /// a large section is found by [`ZgqIndex::verify`]; until then it can
     /// give wrong answers, never a panic or an out-of-bounds read.
     ///
-    /// The file must not be truncated or written by another program while
-    /// it is open (ZGQ's own `save` replaces files by rename, which is
-    /// safe): that is the contract of every memory map.
+    /// The file must not be truncated or written in place while it is open
+    /// (`cp new.zgq live.zgq`, `truncate`): the process is then killed by
+    /// `SIGBUS` or reads garbage — the contract of every memory map.
+    /// Replace a live index by rename (ZGQ's own `save`, `zgq build --out`:
+    /// open readers keep the old file), or use [`ZgqIndex::load`].
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read, [`Error::NotAnIndex`],
@@ -226,26 +228,33 @@ impl ZgqIndex {
     /// [`Error::Corrupt`] for a damaged header, metadata or shape.
     pub fn open(path: impl AsRef<Path>) -> Result<ZgqIndex> {
         let path = path.as_ref();
-        let io = |source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
-            // Mapping a folder fails with "No such device": say what it is.
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "a folder, not an index file",
-            )));
-        }
-        if meta.len() == 0 {
-            return Err(Error::NotAnIndex {
-                path: path.to_path_buf(),
-            });
-        }
-        let map = crate::format::mmap::map(&file).map_err(io)?;
+        let (file, _) = open_file(path)?;
+        let map = crate::format::mmap::map(&file).map_err(|e| io_error(path, e))?;
         ZgqIndex::new(Storage::Mapped(map), path.to_path_buf())
+    }
+
+    /// Reads an index file whole into memory and checks it as
+    /// [`ZgqIndex::open`] does: the file may then be replaced, truncated or
+    /// rewritten in place while the index is in use (a mapped index would
+    /// be killed by `SIGBUS` or read garbage), at the cost of reading the
+    /// whole file and holding a private copy.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::open`].
+    pub fn load(path: impl AsRef<Path>) -> Result<ZgqIndex> {
+        use std::io::Read;
+        let path = path.as_ref();
+        let (mut file, len) = open_file(path)?;
+        let io = |e| io_error(path, e);
+        let len = usize::try_from(len).map_err(|_| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                "larger than this machine's address space",
+            ))
+        })?;
+        let mut image = Image::zeroed(len).map_err(io)?;
+        file.read_exact(&mut image).map_err(io)?;
+        ZgqIndex::new(Storage::Owned(image), path.to_path_buf())
     }
 
     /// Writes the index to `path` (a temporary file in the same folder,
@@ -409,4 +418,34 @@ fn check_crc(bytes: &[u8], layout: &Layout, section: Section, path: &Path) -> Re
         });
     }
     Ok(())
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The index file at `path`, opened, and its length: a folder and an
+/// empty file are refused by name (mapping a folder fails with "No such
+/// device").
+fn open_file(path: &Path) -> Result<(std::fs::File, u64)> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let meta = file.metadata().map_err(|e| io_error(path, e))?;
+    if meta.is_dir() {
+        return Err(io_error(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "a folder, not an index file",
+            ),
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(Error::NotAnIndex {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok((file, meta.len()))
 }

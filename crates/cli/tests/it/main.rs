@@ -482,6 +482,17 @@ fn user_mistakes_give_one_line_and_status_1() {
         &search(&["--out", s(&o), "--out-distances", s(&o)]),
         &["the same file"],
     );
+    // --no-mmap reads the index into memory and answers the same.
+    let gt = path("gt.ivecs");
+    let mapped = ok(&search(&["--gt", s(&gt)])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let loaded = ok(&search(&["--gt", s(&gt), "--no-mmap"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert_eq!(recall(&mapped), recall(&loaded));
     // A crashed writer's temporary beside an index is reported by info.
     let own = dir().join("stale");
     std::fs::create_dir_all(&own).unwrap();

@@ -76,13 +76,16 @@ class Index:
         ``TypeError`` (data that is not real numbers).
         """
     @staticmethod
-    def open(path: Path, verify: bool = False) -> "Index":
+    def open(path: Path, verify: bool = False, mmap: bool = True) -> "Index":
         """Opens an index file memory-mapped: instant for any size, pages
         read on demand and shared by every process that opens the file.
-        The header, metadata and shape are always checked; ``verify=True``
-        also checks every section's checksum (reading the whole file).
-        The file must not be truncated or rewritten in place while open
-        (``save`` replaces files by rename, which is safe).
+        The header, metadata, shape and the small sections every query
+        reads are always checked; ``verify=True`` also checks every
+        section's checksum (reading the whole file).
+        A mapped file must not be truncated or rewritten in place while
+        open (``cp new.zgq live.zgq``): the process is killed by SIGBUS or
+        reads garbage. Replace it by rename (``save`` does), or open with
+        ``mmap=False``, which reads the file into memory first.
 
         Raises ``FileNotFoundError`` / ``PermissionError`` / ``OSError``
         (not an index, an unsupported format version, damage)."""

@@ -71,6 +71,25 @@ fn reopened_index_answers_identically() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `load` reads the file into memory: it answers as `open` does and keeps
+/// answering after the file is truncated and rewritten in place (which
+/// kills a process that mapped it with SIGBUS, so only `load` is tested).
+#[test]
+fn a_loaded_index_survives_its_file_rewritten_in_place() {
+    let dir = temp_dir("load");
+    let path = dir.join("x.zgq");
+    let (index, queries) = small_with(Metric::L2, GRAPH_RABITQ);
+    index.save(&path).unwrap();
+    let loaded = ZgqIndex::load(&path).unwrap();
+    assert!(!loaded.stats().mapped);
+    let before = answers(&loaded, &queries);
+    assert_eq!(before, answers(&ZgqIndex::open(&path).unwrap(), &queries));
+    std::fs::write(&path, b"something else entirely").unwrap();
+    assert_eq!(answers(&loaded, &queries), before);
+    assert!(matches!(ZgqIndex::load(&dir), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A save replaces an existing file; a save that cannot write says which
 /// file and leaves nothing behind.
 #[test]
