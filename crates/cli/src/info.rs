@@ -192,11 +192,12 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<()> {
     index.verify()?;
     let s = index.stats();
     emit(&format!(
-        "{}: ok: {} sections match their checksums{}, {} bytes read in {:.2} s\n",
+        "{}: ok: {} sections match their checksums, the metadata is in range, the stored \
+         vectors are finite{}, {} bytes read in {:.2} s\n",
         shown(&args.index),
         s.sections.len(),
         if s.m[1] > 0 {
-            " and the graph's lists are consistent"
+            ", the graph's lists hold no self-loop, repeat or stray id"
         } else {
             ""
         },

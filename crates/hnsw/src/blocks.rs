@@ -328,23 +328,14 @@ impl<'a> BlockGraph<'a> {
             ));
         }
         let n = self.n;
+        let owners = crate::graph::list_owners(self.p.upper_offsets);
         for (what, records, l) in [
             ("level-0", self.p.records, self.p.layout),
             ("upper", self.p.upper_records, self.upper_layout),
         ] {
             for (r, rec) in records.chunks_exact(l.stride()).enumerate() {
-                let list = &rec[..l.degree];
-                let real = list.iter().take_while(|&&x| x != NO_NEIGHBOR).count();
-                if let Some(&x) = list[..real].iter().find(|&&x| x as usize >= n) {
-                    return bad(format!(
-                        "{what} record {r} holds node {x}, but there are {n} nodes"
-                    ));
-                }
-                if list[real..].iter().any(|&x| x != NO_NEIGHBOR) {
-                    return bad(format!(
-                        "{what} record {r} has a neighbour after its padding"
-                    ));
-                }
+                let owner = if what == "upper" { owners(r) } else { r };
+                crate::graph::check_list(what, r, owner, &rec[..l.degree], n)?;
             }
         }
         Ok(())

@@ -234,17 +234,11 @@ impl<'a> HnswGraph<'a> {
             }
             max_level = max_level.max(level);
         }
+        let owners = list_owners(p.upper_offsets);
         for (what, lists, stride) in [("level-0", p.links0, p.m0), ("upper", p.upper, p.m)] {
             for (l, list) in lists.chunks_exact(stride).enumerate() {
-                let real = list.iter().take_while(|&&x| x != NO_NEIGHBOR).count();
-                if let Some(&x) = list[..real].iter().find(|&&x| x as usize >= n) {
-                    return bad(format!(
-                        "{what} list {l} holds node {x}, but there are {n} nodes"
-                    ));
-                }
-                if list[real..].iter().any(|&x| x != NO_NEIGHBOR) {
-                    return bad(format!("{what} list {l} has a neighbour after its padding"));
-                }
+                let owner = if what == "upper" { owners(l) } else { l };
+                check_list(what, l, owner, list, n)?;
             }
         }
         if n > 0 && self.max_level != max_level {
@@ -790,4 +784,45 @@ impl Hnsw {
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
         self.graph().search(query, k, ef)
     }
+}
+
+/// The node that owns upper list `l` (lists are numbered in
+/// `upper_offsets` order: node `i` owns `offsets[i]..offsets[i + 1]`).
+pub(crate) fn list_owners(offsets: &[u32]) -> impl Fn(usize) -> usize + '_ {
+    move |l| {
+        offsets
+            .partition_point(|&o| o as usize <= l)
+            .saturating_sub(1)
+    }
+}
+
+/// Checks one neighbour list (`what` list `l` of node `owner`, padded
+/// with [`NO_NEIGHBOR`]): every id below `n`, none after the padding, no
+/// self-loop, no id twice — what `verify` promises. An all-zero list (a
+/// zeroed section with its checksum fixed) fails the last two.
+pub(crate) fn check_list(what: &str, l: usize, owner: usize, list: &[u32], n: usize) -> Result<()> {
+    let bad = |s: String| Err(Error::Corrupt(s));
+    let real = list.iter().take_while(|&&x| x != NO_NEIGHBOR).count();
+    if let Some(&x) = list[..real].iter().find(|&&x| x as usize >= n) {
+        return bad(format!(
+            "{what} list {l} holds node {x}, but there are {n} nodes"
+        ));
+    }
+    if list[real..].iter().any(|&x| x != NO_NEIGHBOR) {
+        return bad(format!("{what} list {l} has a neighbour after its padding"));
+    }
+    if list[..real].iter().any(|&x| x as usize == owner) {
+        return bad(format!(
+            "{what} list {l} of node {owner} holds the node itself"
+        ));
+    }
+    let mut ids = list[..real].to_vec();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return bad(format!(
+            "{what} list {l} of node {owner} holds node {} twice",
+            w[0]
+        ));
+    }
+    Ok(())
 }

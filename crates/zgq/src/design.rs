@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use zgq_hnsw::Neighbor;
 use zgq_quant::ProductQuantizer;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::Meta;
 use crate::format::Section;
 use crate::format::view::{View, Zone};
@@ -172,6 +172,30 @@ pub(crate) trait Searcher: Send + Sync {
 
     /// Slots a walk reaches from the zone entries; `None` without a graph.
     fn reachable(&self, v: &View<'_>) -> Result<Option<usize>>;
+}
+
+/// Every row of the `vectors` section as [`check_stored`] checks it.
+pub(crate) fn check_vectors(v: &View<'_>) -> Result<()> {
+    let dim = v.dim();
+    for (slot, row) in v.f32s(Section::Vectors).chunks_exact(dim).enumerate() {
+        check_stored(v, slot, row)?;
+    }
+    Ok(())
+}
+
+/// A stored vector as a build leaves it: finite, its squared norm within
+/// what distances allow (a build refuses others; a file holding them was
+/// damaged or crafted).
+pub(crate) fn check_stored(v: &View<'_>, slot: usize, row: &[f32]) -> Result<()> {
+    match crate::error::check_rows(row, row.len().max(1)) {
+        Err(Error::NonFinite { column, value, .. }) => Err(v.corrupt(format!(
+            "stored vector {slot}: component {column} is {value}"
+        ))),
+        Err(Error::TooLarge { norm_sq, .. }) => Err(v.corrupt(format!(
+            "stored vector {slot}: squared norm {norm_sq:e} is too large for f32 distances"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `‖q − c‖²` (L2, cosine) or `−⟨q, c⟩` (inner product) of every centroid.

@@ -267,17 +267,21 @@ impl ZgqIndex {
         writer::write_atomic(path.as_ref(), self.storage.bytes())
     }
 
-    /// Checks every section against its CRC-32 and a graph's lists (every
-    /// id in range), reading the whole file.
+    /// Checks every section against its CRC-32, the metadata's numbers
+    /// against what a build writes, every stored vector (finite, its
+    /// squared norm within what f32 distances allow) and a graph's lists
+    /// (every id in range, no self-loop, no id twice, padding last),
+    /// reading the whole file.
     ///
     /// # Errors
     /// [`Error::Checksum`] naming the first damaged section,
-    /// [`Error::Corrupt`] for a graph whose lists are inconsistent.
+    /// [`Error::Corrupt`] naming what else is wrong.
     pub fn verify(&self) -> Result<()> {
         let h = &self.layout.header;
         for &s in Section::of(h.design, h.edge_codes) {
             check_crc(self.storage.bytes(), &self.layout, s, &self.path)?;
         }
+        self.layout.check_meta(&self.path)?;
         self.searcher().verify(&self.view())
     }
 

@@ -299,9 +299,14 @@ impl Searcher for Graph {
     }
 
     fn verify(&self, v: &View<'_>) -> Result<()> {
-        self.blocks(v)?
+        let blocks = self.blocks(v)?;
+        blocks
             .validate()
-            .map_err(|e| v.corrupt(format!("the graph's records: {e}")))
+            .map_err(|e| v.corrupt(format!("the graph's records: {e}")))?;
+        for slot in 0..v.slots() {
+            super::check_stored(v, slot, blocks.vector(slot as u32))?;
+        }
+        Ok(())
     }
 
     fn reachable(&self, v: &View<'_>) -> Result<Option<usize>> {

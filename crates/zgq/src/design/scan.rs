@@ -353,8 +353,9 @@ impl Searcher for Scan {
         Ok(())
     }
 
-    fn verify(&self, _: &View<'_>) -> Result<()> {
-        Ok(()) // no graph; the codebook was checked at open
+    fn verify(&self, v: &View<'_>) -> Result<()> {
+        // No graph; the codebook was checked at open.
+        super::check_vectors(v)
     }
 
     fn reachable(&self, _: &View<'_>) -> Result<Option<usize>> {

@@ -187,7 +187,8 @@ impl Searcher for Sq8Graph {
     fn verify(&self, v: &View<'_>) -> Result<()> {
         self.graph(v)?
             .validate()
-            .map_err(|e| v.corrupt(format!("the graph: {e}")))
+            .map_err(|e| v.corrupt(format!("the graph: {e}")))?;
+        super::check_vectors(v)
     }
 
     fn reachable(&self, v: &View<'_>) -> Result<Option<usize>> {

@@ -127,6 +127,27 @@ impl Layout {
         })
     }
 
+    /// The metadata's numbers within what a build writes (`verify`; a
+    /// search clamps them anyway): replicas 1..=8, the default `nprobe`
+    /// 1..=zones, the default `ef` 1..=65,536.
+    pub fn check_meta(&self, path: &Path) -> Result<()> {
+        let m = &self.meta;
+        let zones = self.zones.len() as u64;
+        for (what, value, most) in [
+            ("replicas", m.replicas, 8),
+            ("default nprobe", m.default_nprobe, zones),
+            ("default ef", m.default_ef, 65_536),
+        ] {
+            if value == 0 || u64::from(value) > most {
+                return Err(corrupt(
+                    path,
+                    format!("the metadata's {what} {value} is not in 1..={most}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The byte range of `section`.
     pub fn range(&self, section: Section) -> Range<usize> {
         self.ranges[section as usize - 1].clone()
@@ -496,11 +517,11 @@ mod tests {
     }
 
     /// Stored defaults that size the search's buffers (`default_ef`,
-    /// `replicas`) are clamped to the stored vectors: a crafted file that
-    /// passes `verify` with `u32::MAX` there answers like the intact one
-    /// asked for every vector, instead of reserving 2^32 entries per
-    /// search (which aborted the process: "memory allocation of
-    /// 34359738368 bytes failed").
+    /// `replicas`) are clamped to the stored vectors: a crafted file with
+    /// `u32::MAX` there and every checksum right (it passed `verify`, which
+    /// now names it) answers like the intact one asked for every vector,
+    /// instead of reserving 2^32 entries per search (which aborted the
+    /// process: "memory allocation of 34359738368 bytes failed").
     #[test]
     fn crafted_defaults_cannot_size_a_search() {
         let (n, dim) = (600usize, 8usize);
@@ -519,7 +540,9 @@ mod tests {
                 m.default_ef = u32::MAX;
                 m.replicas = u32::MAX;
             });
-            crafted.verify().unwrap();
+            // verify names it; a search is safe all the same.
+            let err = crafted.verify().unwrap_err().to_string();
+            assert!(err.contains("the metadata's replicas 4294967295"), "{err}");
             let slots = index.view().slots();
             // The graph scores what it expands exactly unless asked to
             // re-rank; the others re-rank `ef` (SQ8) or `rerank` (scan).

@@ -172,6 +172,64 @@ fn foreign_empty_and_other_version_files_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `bytes` with `section`'s bytes edited by `edit`, its checksum and the
+/// header's recomputed: damage that only `verify`'s own checks can find.
+fn patch_section(bytes: &mut [u8], section: zgq::Section, edit: impl FnOnce(&mut [u8])) {
+    let header_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    for at in (128..header_len).step_by(32) {
+        let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        if kind == section as u32 {
+            let offset = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
+            let len = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap()) as usize;
+            edit(&mut bytes[offset..offset + len]);
+            let crc = crc32fast::hash(&bytes[offset..offset + len]);
+            bytes[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
+            reseal(bytes);
+            return;
+        }
+    }
+    panic!("no section {section:?}");
+}
+
+/// `verify` makes the checks it claims, with every checksum right: a
+/// zeroed graph (each list holding node 0, over and over: it passed as
+/// "consistent"), a NaN stored vector, a finite but huge one.
+#[test]
+fn verify_finds_consistent_looking_damage() {
+    let (sq8, _) = small_with(Metric::L2, SQ8_GRAPH);
+    let (scan, _) = small_with(Metric::L2, SCAN);
+    type Case<'a> = (&'a ZgqIndex, zgq::Section, fn(&mut [u8]), &'a str);
+    let cases: [Case<'_>; 4] = [
+        (&sq8, zgq::Section::Links0, |s| s.fill(0), "holds"),
+        (
+            &sq8,
+            zgq::Section::Vectors,
+            |s| s[40..44].copy_from_slice(&f32::NAN.to_le_bytes()),
+            "stored vector 0: component 10 is NaN",
+        ),
+        (
+            &scan,
+            zgq::Section::Vectors,
+            |s| s[48..96].copy_from_slice(&[0x7e; 48]),
+            "stored vector 1: squared norm",
+        ),
+        (
+            &scan,
+            zgq::Section::Vectors,
+            |s| s[0..4].copy_from_slice(&f32::INFINITY.to_le_bytes()),
+            "stored vector 0: component 0 is inf",
+        ),
+    ];
+    for (index, section, edit, needle) in cases {
+        let mut bytes = index.as_bytes().to_vec();
+        patch_section(&mut bytes, section, edit);
+        let damaged = ZgqIndex::from_bytes(&bytes).unwrap();
+        let err = damaged.verify().unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{section:?}: {err}");
+    }
+}
+
 /// A flipped byte inside any section is named: by `open` for the small
 /// sections every query reads (centroids, codebooks, rotation: 13.5 % of
 /// random corruptions changed answers silently when only `verify` looked),
