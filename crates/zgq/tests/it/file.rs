@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use zgq::{Design, EdgeCodes, Error, Metric, SearchParams, ZgqIndex, ZgqParams};
 
+use crate::hostile::{exercise, reseal_all, set_field};
 use crate::search::data;
 use crate::{GRAPH_PQ4, GRAPH_RABITQ, KINDS, Kind, SCAN, SQ8_GRAPH, graph16};
 
@@ -393,22 +394,6 @@ fn killed_save_leaves_a_whole_file() {
 }
 
 /// The fuzz target's body (crates/zgq/fuzz/fuzz_targets/open_search.rs).
-fn exercise(bytes: &[u8]) {
-    if let Ok(index) = ZgqIndex::from_bytes(bytes) {
-        let dim = index.dim().min(4096);
-        let query: Vec<f32> = (0..dim).map(|i| (i % 7) as f32 * 0.25 - 0.5).collect();
-        for k in [1, 10] {
-            let p = SearchParams {
-                nprobe: Some(index.zones().clamp(1, 3)),
-                ..SearchParams::new(k.min(index.len().max(1)))
-            };
-            let _ = index.search(&query, &p);
-        }
-        let _ = index.stats();
-        let _ = index.verify();
-    }
-}
-
 /// Replays the fuzzer's corpus (the fuzzer itself needs nightly; CI runs
 /// this). `ZGQ_WRITE_FUZZ_SEEDS=1` rewrites the seed indexes.
 #[test]
@@ -443,7 +428,11 @@ fn fuzz_corpus_replays_without_panics() {
     exercise(&[]);
     let mut replayed = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
-        exercise(&std::fs::read(e.path()).unwrap());
+        // As found, and with every checksum recomputed (the sealed target).
+        let mut bytes = std::fs::read(e.path()).unwrap();
+        exercise(&bytes);
+        reseal_all(&mut bytes);
+        exercise(&bytes);
         replayed += 1;
     }
     assert!(replayed >= 3, "the corpus is missing: {}", dir.display());
@@ -588,4 +577,61 @@ fn retired_and_unknown_designs_are_refused() {
         (index.design(), index.edge_codes()),
         (Design::Scan, None::<EdgeCodes>)
     );
+}
+
+/// Header, section-table and metadata fields set to hostile values with
+/// every checksum recomputed, so that the damage reaches the parsers'
+/// range checks (flipped bits alone stop at the checksums). Runs the cases
+/// in a child process limited to 4 GiB of address space: an allocation
+/// sized from the file (the abort of a crafted `default_ef`) fails the
+/// test instead of exhausting the machine.
+#[test]
+fn hostile_fields_with_fixed_checksums_never_abort() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" --exact file::hostile_cases --ignored --test-threads 1")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "run by hostile_fields_with_fixed_checksums_never_abort, under a memory limit"]
+fn hostile_cases() {
+    let images: Vec<Vec<u8>> = KINDS
+        .iter()
+        .map(|&k| small_with(Metric::L2, k).0.as_bytes().to_vec())
+        .collect();
+    let values = prop_oneof![
+        Just(0u64),
+        Just(1),
+        Just(2),
+        Just(255),
+        Just(65_535),
+        Just(u64::from(u32::MAX)),
+        Just(u64::from(u32::MAX) + 1),
+        Just(u64::MAX),
+        any::<u64>(),
+        0u64..4096,
+    ];
+    let config = ProptestConfig {
+        cases: 1024,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(design in 0usize..4, edits in prop::collection::vec((any::<usize>(), values), 1..4))| {
+        let mut bytes = images[design].clone();
+        for (which, value) in edits {
+            set_field(&mut bytes, which, value);
+        }
+        reseal_all(&mut bytes);
+        exercise(&bytes);
+    });
 }

@@ -2,6 +2,7 @@
 
 mod blocks;
 mod file;
+mod hostile;
 mod scan;
 mod search;
 
