@@ -45,15 +45,12 @@ pub fn build_flags() -> String {
     )
 }
 
-/// The checked-out git revision (12 hex digits), or `unknown`.
+/// The git revision this binary was built from (12 hex digits, with
+/// `+modified` when tracked files differed from it), or `unknown` outside
+/// a git checkout: recorded by build.rs, not read when the report is
+/// written (a later commit would name code the binary does not contain).
 pub fn git_rev() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    option_env!("ZGQ_BUILD_REV").unwrap_or("unknown").to_string()
 }
 
 /// Now in UTC: (year, month, day, seconds into the day).
