@@ -34,8 +34,8 @@ fn main() {
         }
     }
     let rev = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let modified = git(&["status", "--porcelain", "--untracked-files=no"])
-        .is_some_and(|s| !s.is_empty());
+    let modified =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     let suffix = if modified { "+modified" } else { "" };
     println!("cargo:rustc-env=ZGQ_BUILD_REV={rev}{suffix}");
 }

@@ -50,7 +50,9 @@ pub fn build_flags() -> String {
 /// a git checkout: recorded by build.rs, not read when the report is
 /// written (a later commit would name code the binary does not contain).
 pub fn git_rev() -> String {
-    option_env!("ZGQ_BUILD_REV").unwrap_or("unknown").to_string()
+    option_env!("ZGQ_BUILD_REV")
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// Now in UTC: (year, month, day, seconds into the day).
