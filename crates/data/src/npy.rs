@@ -331,18 +331,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn numpy_written_header_is_understood() {
-        // The exact header numpy 2.x writes for np.save of a (2, 3) float32 array.
-        let mut b =
-            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
-                .to_vec();
+    /// A file as numpy 2.x writes it for `np.save` of six float32 values
+    /// 0..6 with `shape` (its text, e.g. `(2, 3)`): a version 1.0 header
+    /// padded with spaces to 0x76 bytes after the 10-byte preamble.
+    fn numpy_file(shape: &str) -> Vec<u8> {
+        let mut b = b"\x93NUMPY\x01\x00v\x00".to_vec();
+        b.extend_from_slice(
+            format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}").as_bytes(),
+        );
         b.resize(10 + 0x76 - 1, b' ');
         b.push(b'\n');
         for i in 0..6 {
             b.extend_from_slice(&(i as f32).to_le_bytes());
         }
-        let m = parse_npy_f32("t.npy", &b).unwrap();
+        b
+    }
+
+    #[test]
+    fn numpy_written_header_is_understood() {
+        let m = parse_npy_f32("t.npy", &numpy_file("(2, 3)")).unwrap();
         assert_eq!((m.rows(), m.dim()), (2, 3));
         assert_eq!(m.row(1), &[3.0, 4.0, 5.0]);
     }
@@ -352,15 +359,9 @@ mod tests {
     /// 784 × 1 index).
     #[test]
     fn one_dimensional_arrays_are_refused() {
-        let mut b =
-            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }"
-                .to_vec();
-        b.resize(10 + 0x76 - 1, b' ');
-        b.push(b'\n');
-        for i in 0..6 {
-            b.extend_from_slice(&(i as f32).to_le_bytes());
-        }
-        let err = parse_npy_f32("v.npy", &b).unwrap_err().to_string();
+        let err = parse_npy_f32("v.npy", &numpy_file("(6,)"))
+            .unwrap_err()
+            .to_string();
         for needle in ["v.npy", "1-D", "(1, 6)", "(6, 1)"] {
             assert!(err.contains(needle), "{err}");
         }

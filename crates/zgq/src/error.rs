@@ -173,19 +173,21 @@ pub(crate) fn check_rows(data: &[f32], dim: usize) -> Result<usize> {
             dim,
         });
     }
-    if let Some(i) = zgq_distance::first_non_finite(data) {
-        return Err(Error::NonFinite {
-            row: i / dim,
-            column: i % dim,
-            value: data[i],
-        });
-    }
+    // One pass per row: a NaN or infinite component makes the squared norm
+    // non-finite too, so only a row that fails is searched for its culprit.
     for (row, v) in data.chunks_exact(dim).enumerate() {
         let norm_sq = zgq_distance::norm_sq(v);
-        // `is_finite` too: an overflowed (infinite) norm fails the bound.
-        if !norm_sq.is_finite() || norm_sq > NORM_SQ_LIMIT {
-            return Err(Error::TooLarge { row, norm_sq });
+        if norm_sq.is_finite() && norm_sq <= NORM_SQ_LIMIT {
+            continue;
         }
+        return Err(match zgq_distance::first_non_finite(v) {
+            Some(column) => Error::NonFinite {
+                row,
+                column,
+                value: v[column],
+            },
+            None => Error::TooLarge { row, norm_sq },
+        });
     }
     Ok(data.len() / dim)
 }
