@@ -146,7 +146,9 @@ pub(crate) struct Query<'a> {
     pub k: usize,
     pub ef: Option<usize>,
     pub rerank: Option<usize>,
-    pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    /// Which slots may be returned (every slot is still traversed): the
+    /// caller's filter on ids and the deleted slots of a live index.
+    pub filter: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
 }
 
 /// What a design does with an opened index: route, search, check.
@@ -166,6 +168,14 @@ pub(crate) trait Searcher: Send + Sync {
         s: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()>;
+
+    /// The stored vector of `slot < v.slots()` (normalized for cosine).
+    fn vector<'a>(&self, v: &View<'a>, slot: usize) -> Result<&'a [f32]> {
+        let dim = v.dim();
+        v.f32s(Section::Vectors)
+            .get(slot * dim..(slot + 1) * dim)
+            .ok_or_else(|| v.corrupt(format!("no stored vector for slot {slot}")))
+    }
 
     /// What [`crate::ZgqIndex::verify`] checks beyond the checksums.
     fn verify(&self, v: &View<'_>) -> Result<()>;

@@ -137,6 +137,45 @@ pub enum Error {
         /// The checksum of the bytes.
         computed: u32,
     },
+    /// A live index's write-ahead log cannot be used: damaged before its
+    /// last record, written for another index or dimension, or by a newer
+    /// version.
+    #[error("{}: write-ahead log: {detail}", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// Another process (or another handle in this one) has the index open
+    /// for writing.
+    #[error(
+        "{}: the index is open for writing elsewhere (its log is locked); open it read-only, \
+         or close the other writer",
+        path.display()
+    )]
+    Locked {
+        /// The log file.
+        path: PathBuf,
+    },
+    /// A write to an index opened read-only.
+    #[error(
+        "{}: the index is open read-only; open it with LiveIndex::open_writable to change it",
+        path.display()
+    )]
+    ReadOnly {
+        /// The index file.
+        path: PathBuf,
+    },
+    /// A write that would leave the index inconsistent with its log stopped
+    /// the writer: reopen the index.
+    #[error("{}: the writer stopped after a failed write ({detail}); reopen the index", path.display())]
+    Stopped {
+        /// The index file.
+        path: PathBuf,
+        /// The failure.
+        detail: String,
+    },
     /// Training a quantizer or k-means failed.
     #[error(transparent)]
     Quant(#[from] zgq_quant::Error),

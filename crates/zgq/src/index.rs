@@ -404,6 +404,62 @@ impl ZgqIndex {
         }
     }
 
+    /// The stored vector of `slot` (normalized for cosine).
+    pub(crate) fn slot_vector(&self, slot: usize) -> Result<&[f32]> {
+        self.searcher().vector(&self.view(), slot)
+    }
+
+    /// The caller's id of every slot.
+    pub(crate) fn labels(&self) -> &[u64] {
+        self.view().labels()
+    }
+
+    /// The base's identity in a write-ahead log: two CRC-32s of the header
+    /// and section table, which hold every section's checksum and the
+    /// metadata's.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let head = &self.storage.bytes()[..self.layout.header.len()];
+        let mut salted = crc32fast::Hasher::new_with_initial(0x5a47_5157);
+        salted.update(head);
+        (u64::from(crc32fast::hash(head)) << 32) | u64::from(salted.finalize())
+    }
+
+    /// The parameters that rebuild this index from its vectors (what a
+    /// live index's `compact` uses): the stored design, degree, codes and
+    /// build settings; zones chosen anew for the size at hand.
+    pub(crate) fn build_params(&self) -> crate::ZgqParams {
+        let (h, meta) = (&self.layout.header, &self.layout.meta);
+        let graph = h.design != Design::Scan;
+        let defaults = crate::ZgqParams::new(h.metric);
+        crate::ZgqParams {
+            design: h.design,
+            m: graph.then_some(h.m as usize),
+            ef_construction: if graph {
+                meta.ef_construction as usize
+            } else {
+                defaults.ef_construction
+            },
+            edge_codes: h.edge_codes,
+            pq_m: (h.pq_m > 0).then_some(h.pq_m as usize),
+            bits: (h.bits > 0).then_some(h.bits as usize),
+            replicas: self.view().replicas(),
+            epsilon: meta.epsilon,
+            stitch: if graph {
+                meta.stitch as usize
+            } else {
+                defaults.stitch
+            },
+            stitch_ef: if graph {
+                meta.stitch_ef as usize
+            } else {
+                defaults.stitch_ef
+            },
+            balance: meta.balance,
+            seed: meta.seed,
+            ..defaults
+        }
+    }
+
     pub(crate) fn slots(&self) -> usize {
         self.layout.header.slots as usize
     }

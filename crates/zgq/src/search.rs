@@ -141,17 +141,72 @@ impl ZgqIndex {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         out.clear();
-        let (dim, metric) = (self.dim(), self.metric());
+        self.check_query(query)?;
+        self.check(params)?;
+        self.prepare(query, s)?;
+        self.search_hiding(params, None, s, out)
+    }
+
+    /// The query's length and values, as a search checks them.
+    pub(crate) fn check_query(&self, query: &[f32]) -> Result<()> {
+        let dim = self.dim();
         if query.len() != dim {
             return Err(Error::Dimension {
                 expected: dim,
                 got: query.len(),
             });
         }
-        check_rows(query, dim)?;
-        self.check(params)?;
-        let k = params.k;
+        check_rows(query, dim).map(|_| ())
+    }
+
+    /// Prepares `query` (copied, normalized for cosine) into `s.query`.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] for the zero query under cosine.
+    pub(crate) fn prepare(&self, query: &[f32], s: &mut SearchScratch) -> Result<()> {
+        s.query.clear();
+        s.query.extend_from_slice(query);
+        if self.metric() == Metric::Cosine && zgq_distance::normalize(&mut s.query) == 0.0 {
+            // The zero query is equally far from everything.
+            return Err(Error::parameter(
+                "query",
+                "the zero vector has no cosine distance",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The search of the query [`ZgqIndex::prepare`] left in `s`, whose `params.k` may exceed
+    /// `len()` (a live index asks its base for up to `k` of its own), with
+    /// the slots `visible` refuses hidden (deleted) besides what the
+    /// caller's filter refuses.
+    pub(crate) fn search_hiding(
+        &self,
+        params: &SearchParams<'_>,
+        visible: Option<&(dyn Fn(u32) -> bool + Sync)>,
+        s: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        let k = params.k.min(self.len());
         let nprobe = params.nprobe.unwrap_or_else(|| self.default_nprobe());
+        if k == 0 {
+            return Ok(());
+        }
+        let zones = self.zones();
+        if nprobe == 0 || nprobe > zones {
+            return Err(Error::parameter(
+                "nprobe",
+                format!("{nprobe} is not in 1..={zones} (the index's zones)"),
+            ));
+        }
+        let view = self.view();
+        let labels = view.labels();
+        let by_id = params
+            .filter
+            .map(|keep| move |slot: u32| keep(labels[slot as usize]));
+        let both =
+            |slot: u32| visible.is_none_or(|f| f(slot)) && by_id.as_ref().is_none_or(|f| f(slot));
         // A pool or a re-rank beyond the stored vectors holds nothing more:
         // clamping keeps a huge value (a Python caller's `ef=10**12`) from
         // allocating its size.
@@ -160,22 +215,17 @@ impl ZgqIndex {
             k,
             ef: params.ef.map(|ef| ef.min(slots)),
             rerank: params.rerank.map(|r| r.min(slots)),
-            filter: params.filter,
+            filter: (visible.is_some() || by_id.is_some()).then_some(&both as _),
         };
-
-        s.query.clear();
-        s.query.extend_from_slice(query);
-        if metric == Metric::Cosine && zgq_distance::normalize(&mut s.query) == 0.0 {
-            // The zero query is equally far from everything.
-            return Err(Error::parameter(
-                "query",
-                "the zero vector has no cosine distance",
-            ));
-        }
-        let view = self.view();
         let design = self.searcher();
         design.route(&view, s);
-        crate::zones::nearest(&s.route, nprobe, params.probe_factor, metric, &mut s.order);
+        crate::zones::nearest(
+            &s.route,
+            nprobe,
+            params.probe_factor,
+            view.metric(),
+            &mut s.order,
+        );
         design.search(&view, &q, s, out)
     }
 }

@@ -241,8 +241,7 @@ impl Graph {
             match q.filter {
                 None => graph.search_from(est, query, entries, &walk, w, hits)?,
                 Some(keep) => {
-                    let labels = v.labels();
-                    let walk = walk.filter(|slot: u32| keep(labels[slot as usize]));
+                    let walk = walk.filter(keep);
                     graph.search_from(est, query, entries, &walk, w, hits)?;
                 }
             }
@@ -296,6 +295,14 @@ impl Searcher for Graph {
                 done
             }
         }
+    }
+
+    fn vector<'a>(&self, v: &View<'a>, slot: usize) -> Result<&'a [f32]> {
+        let blocks = self.blocks(v)?;
+        if slot >= blocks.len() {
+            return Err(v.corrupt(format!("no record for slot {slot}")));
+        }
+        Ok(blocks.vector(slot as u32))
     }
 
     fn verify(&self, v: &View<'_>) -> Result<()> {

@@ -312,7 +312,7 @@ impl Searcher for Scan {
                     }
                     let slot = (first + i) as u32;
                     if let Some(keep) = q.filter
-                        && !keep(labels[slot as usize])
+                        && !keep(slot)
                     {
                         continue;
                     }

@@ -127,7 +127,6 @@ impl Searcher for Sq8Graph {
             graph: &graph,
             ef,
             filter: q.filter,
-            labels,
         };
         let (order, entries, w, hits) = (&s.order, &mut s.entries, &mut s.walk, &mut s.hits);
         if metric == Metric::InnerProduct {
@@ -271,8 +270,7 @@ struct ZoneWalk<'a> {
     v: &'a View<'a>,
     graph: &'a HnswGraph<'a>,
     ef: usize,
-    filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
-    labels: &'a [u64],
+    filter: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
 }
 
 impl ZoneWalk<'_> {
@@ -298,10 +296,8 @@ impl ZoneWalk<'_> {
         match self.filter {
             None => self.graph.walk_nodes(scorer, &walk, scratch, out)?,
             Some(keep) => {
-                let labels = self.labels;
-                let filter = |slot: u32| keep(labels[slot as usize]);
                 self.graph
-                    .walk_nodes(scorer, &walk.filter(filter), scratch, out)?;
+                    .walk_nodes(scorer, &walk.filter(keep), scratch, out)?;
             }
         }
         Ok(())

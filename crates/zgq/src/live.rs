@@ -1,0 +1,871 @@
+//! [`LiveIndex`]: an index that changes after it is built — vectors added,
+//! replaced and deleted while searches run — and is compacted back into a
+//! fresh index file.
+//!
+//! # Design
+//!
+//! The index file stays what it was: an immutable, checksummed, mapped
+//! **base**. The changes live beside it:
+//!
+//! * **added vectors** in memory, appended in chunks of write-once rows
+//!   ([`delta`]) and searched exactly;
+//! * **deletions** as marks: a base slot or an added row records the
+//!   write that deleted it (hnswlib's `mark_deleted`); a deleted base
+//!   vector is still walked through, never returned;
+//! * every write first in the **write-ahead log** `x.zgq.wal` ([`wal`]),
+//!   checksummed, replayed when the index is opened;
+//! * [`LiveIndex::compact`] builds a fresh base from the live vectors
+//!   (zones trained anew), replaces the file atomically and empties the
+//!   log (LanceDB's and Qdrant's immutable segments plus a log, merged).
+//!
+//! **Snapshots.** Every write call gets the next sequence number; a
+//! search reads the last published one first and sees exactly the rows
+//! added at or before it and not deleted at or before it. A writer
+//! publishes with one atomic store after its rows and marks are in place,
+//! and replaces the shared state (a pointer, under a lock held for the
+//! swap only) when it needs a new chunk or a new base: searches never
+//! wait for a write, and never see half of one.
+//!
+//! **One writer.** Opening for writing locks the log (`flock`); a second
+//! writer gets [`Error::Locked`]. Opening read-only takes no lock and
+//! replays the log as it finds it (a record being written is ignored).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+
+use rayon::prelude::*;
+use zgq_distance::Metric;
+use zgq_hnsw::Neighbor;
+
+use crate::error::{Error, Result, check_rows};
+use crate::{NoProgress, SearchParams, SearchScratch, ZgqIndex};
+
+pub(crate) mod delta;
+pub(crate) mod wal;
+
+use delta::{CHUNK, Chunk, Chunks, LIVE, Row};
+pub use wal::Durability;
+use wal::{Kind, Record, Wal};
+
+/// The base file and its deletion marks.
+struct Base {
+    index: Arc<ZgqIndex>,
+    /// Per slot, the write that deleted its vector or [`LIVE`]; made by the
+    /// first deletion.
+    deleted: OnceLock<Box<[AtomicU64]>>,
+    /// Distinct base vectors deleted.
+    dead: AtomicUsize,
+    /// The write that deleted the last live base vector ([`LIVE`] while
+    /// one lives): searches of later snapshots skip the base.
+    all_dead_at: AtomicU64,
+    /// `(label, slot)` sorted: where each id's slots are; made on first
+    /// use.
+    sorted: OnceLock<Vec<(u64, u32)>>,
+}
+
+impl Base {
+    fn new(index: Arc<ZgqIndex>) -> Base {
+        Base {
+            index,
+            deleted: OnceLock::new(),
+            dead: AtomicUsize::new(0),
+            all_dead_at: AtomicU64::new(LIVE),
+            sorted: OnceLock::new(),
+        }
+    }
+
+    fn sorted(&self) -> &[(u64, u32)] {
+        self.sorted.get_or_init(|| {
+            let mut s: Vec<(u64, u32)> = self
+                .index
+                .labels()
+                .iter()
+                .enumerate()
+                .map(|(slot, &l)| (l, slot as u32))
+                .collect();
+            s.sort_unstable();
+            s
+        })
+    }
+
+    /// The slots of `id` (several when replicated), if the base has it
+    /// and it is not deleted.
+    fn live_slots(&self, id: u64) -> Option<&[(u64, u32)]> {
+        let sorted = self.sorted();
+        let from = sorted.partition_point(|&(l, _)| l < id);
+        let to = from + sorted[from..].partition_point(|&(l, _)| l == id);
+        let slots = &sorted[from..to];
+        let first = slots.first()?.1 as usize;
+        let dead = self
+            .deleted
+            .get()
+            .is_some_and(|d| d[first].load(Ordering::Relaxed) != LIVE);
+        (!dead).then_some(slots)
+    }
+
+    fn live(&self) -> usize {
+        self.index.len() - self.dead.load(Ordering::Relaxed)
+    }
+}
+
+/// What a search reads: the base and the added rows' chunks.
+struct State {
+    base: Arc<Base>,
+    chunks: Chunks,
+}
+
+/// Where the live ids are (the writer's and `get`'s map).
+#[derive(Default)]
+struct Ids {
+    /// Live added rows: id → row number.
+    added: HashMap<u64, usize>,
+    /// Rows appended since the base.
+    rows: usize,
+    /// Appended rows since deleted.
+    rows_dead: usize,
+    /// The largest id ever added.
+    max_id: Option<u64>,
+}
+
+/// The writer's side: the log, and whether a failure stopped it.
+struct Writer {
+    wal: Option<Wal>,
+    stopped: Option<String>,
+}
+
+/// Counts of a live index's changes since its base was built, from
+/// [`LiveIndex::changes`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Changes {
+    /// Live vectors ([`LiveIndex::len`]).
+    pub live: usize,
+    /// Distinct vectors in the base file.
+    pub base: usize,
+    /// Base vectors deleted (or replaced by an upsert).
+    pub base_deleted: usize,
+    /// Vectors added since the base (upserts included).
+    pub added: usize,
+    /// Added vectors since deleted or replaced.
+    pub added_deleted: usize,
+    /// Write calls in the log (pending until [`LiveIndex::compact`]).
+    pub log_records: u64,
+    /// Bytes of the log.
+    pub log_bytes: u64,
+}
+
+/// An index that changes: [`LiveIndex::add`], [`LiveIndex::upsert`] and
+/// [`LiveIndex::delete`] while searches run from other threads,
+/// [`LiveIndex::compact`] to fold the changes into a fresh index file.
+/// Every write is in the write-ahead log `x.zgq.wal` before the call
+/// returns, and opening the index replays it (see the module docs).
+///
+/// `Sync`: share one between threads; each search sees every write
+/// acknowledged before it began, and nothing of a write still running.
+///
+/// # Example
+///
+/// ```
+/// use zgq::{Durability, LiveIndex, Metric, SearchParams, ZgqParams};
+/// let dim = 8;
+/// let data: Vec<f32> = (0..1000 * dim).map(|i| ((i * 7919) % 1009) as f32 / 1009.0).collect();
+/// let path = std::env::temp_dir().join(format!("zgq-live-doc-{}.zgq", std::process::id()));
+/// ZgqParams::new(Metric::L2).build(&data[..500 * dim], dim)?.save(&path)?; // ids 0..500
+///
+/// let index = LiveIndex::open_writable(&path, Durability::EveryWrite)?;
+/// let ids: Vec<u64> = (500..1000).collect();
+/// index.add(&data[500 * dim..], &ids)?; // searchable on return, and in the log
+/// assert_eq!(index.delete(&[3, 4, 123_456])?, 2); // 123_456 never existed
+/// let hit = index.search(&data[700 * dim..701 * dim], &SearchParams::new(1))?;
+/// assert_eq!((hit[0].id, index.len()), (700, 998));
+/// drop(index);
+///
+/// let reopened = LiveIndex::open(&path)?; // read-only: replays the log, takes no lock
+/// assert!(reopened.contains(700) && !reopened.contains(3));
+/// let writer = LiveIndex::open_writable(&path, Durability::EveryWrite)?;
+/// writer.compact()?; // a fresh file of the 998 live vectors; the log emptied
+/// assert_eq!((writer.len(), writer.changes().log_records), (998, 0));
+/// # drop(writer); std::fs::remove_file(&path).ok(); std::fs::remove_file(path.with_extension("zgq.wal")).ok();
+/// # Ok::<(), zgq::Error>(())
+/// ```
+pub struct LiveIndex {
+    /// The index file (`None`: built in memory, no log).
+    path: Option<PathBuf>,
+    state: RwLock<Arc<State>>,
+    /// The last published write.
+    committed: AtomicU64,
+    ids: RwLock<Ids>,
+    /// `None`: opened read-only.
+    writer: Option<Mutex<Writer>>,
+    log_records: AtomicU64,
+    log_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for LiveIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveIndex")
+            .field("path", &self.path)
+            .field("writable", &self.writer.is_some())
+            .field("changes", &self.changes())
+            .finish()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LiveIndex {
+    fn over(base: ZgqIndex, path: Option<PathBuf>, writable: bool) -> LiveIndex {
+        LiveIndex {
+            path,
+            state: RwLock::new(Arc::new(State {
+                base: Arc::new(Base::new(Arc::new(base))),
+                chunks: Arc::from(Vec::new()),
+            })),
+            committed: AtomicU64::new(0),
+            ids: RwLock::new(Ids::default()),
+            writer: writable.then(|| {
+                Mutex::new(Writer {
+                    wal: None,
+                    stopped: None,
+                })
+            }),
+            log_records: AtomicU64::new(0),
+            log_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// A writable index over `index` in memory, without a log: changes
+    /// last as long as the value ([`LiveIndex::save`] writes them out).
+    pub fn new(index: ZgqIndex) -> LiveIndex {
+        LiveIndex::over(index, None, true)
+    }
+
+    /// Opens the index file at `path` read-only: the file memory-mapped
+    /// ([`ZgqIndex::open`]) and its log `path.wal`, if any, replayed in
+    /// memory. Takes no lock: a writer may be appending meanwhile (its
+    /// unfinished record is ignored; reopen to see later writes).
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::open`]; [`Error::Log`] for a log that is damaged
+    /// before its last record, of another index, or of a newer version.
+    pub fn open(path: impl AsRef<Path>) -> Result<LiveIndex> {
+        let path = path.as_ref();
+        let live = LiveIndex::over(ZgqIndex::open(path)?, Some(path.to_path_buf()), false);
+        let log = wal::path_of(path);
+        let mut file = match std::fs::File::open(&log) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(live),
+            Err(source) => return Err(Error::Io { path: log, source }),
+        };
+        let (dim, fingerprint) = live.identity();
+        let scan = wal::scan(&mut file, &log, dim, fingerprint, |r| live.replay(&log, r))?;
+        if !scan.stale {
+            live.log_bytes.store(scan.end, Ordering::Relaxed);
+        }
+        Ok(live)
+    }
+
+    /// Opens the index file at `path` for writing: as [`LiveIndex::open`],
+    /// and the log locked against other writers (created if missing), a
+    /// torn last record cut off, a log left by a finished compaction
+    /// emptied.
+    ///
+    /// # Errors
+    /// As [`LiveIndex::open`]; [`Error::Locked`] while another writer has
+    /// it open.
+    pub fn open_writable(path: impl AsRef<Path>, durability: Durability) -> Result<LiveIndex> {
+        let path = path.as_ref();
+        let mut live = LiveIndex::over(ZgqIndex::open(path)?, Some(path.to_path_buf()), true);
+        let log = wal::path_of(path);
+        let (dim, fingerprint) = live.identity();
+        let (wal, scan) = Wal::open(&log, dim, fingerprint, durability, |r| live.replay(&log, r))?;
+        live.log_bytes.store(wal.len(), Ordering::Relaxed);
+        if scan.stale {
+            live.log_records.store(0, Ordering::Relaxed);
+        }
+        if let Some(w) = &mut live.writer {
+            w.get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .wal = Some(wal);
+        }
+        Ok(live)
+    }
+
+    fn identity(&self) -> (usize, u64) {
+        let state = self.snapshot();
+        (state.base.index.dim(), state.base.index.fingerprint())
+    }
+
+    /// Applies a logged record as the next write.
+    fn replay(&self, log: &Path, r: Record<'_>) -> Result<()> {
+        let mut ids = write(&self.ids);
+        let seq = self.committed.load(Ordering::Relaxed) + 1;
+        self.apply(&mut ids, &r, seq).map_err(|e| Error::Log {
+            path: log.to_path_buf(),
+            detail: format!("replaying write {seq}: {e}"),
+        })?;
+        self.committed.store(seq, Ordering::Release);
+        self.log_records.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<State> {
+        Arc::clone(&read(&self.state))
+    }
+
+    /// The base index file as it is now (a [`LiveIndex::compact`] replaces
+    /// it): its shape, statistics and `verify`.
+    pub fn base(&self) -> Arc<ZgqIndex> {
+        Arc::clone(&self.snapshot().base.index)
+    }
+
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.snapshot().base.index.dim()
+    }
+
+    /// Distance measure.
+    pub fn metric(&self) -> Metric {
+        self.snapshot().base.index.metric()
+    }
+
+    /// Whether writes are allowed ([`LiveIndex::open_writable`],
+    /// [`LiveIndex::new`]).
+    pub fn is_writable(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Live vectors.
+    pub fn len(&self) -> usize {
+        let ids = read(&self.ids);
+        self.snapshot().base.live() + ids.added.len()
+    }
+
+    /// Whether no vector is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `id` is live.
+    pub fn contains(&self, id: u64) -> bool {
+        let ids = read(&self.ids);
+        ids.added.contains_key(&id) || self.snapshot().base.live_slots(id).is_some()
+    }
+
+    /// The stored vector of `id` (normalized for cosine, as stored), or
+    /// `None` if `id` is not live.
+    pub fn get(&self, id: u64) -> Option<Vec<f32>> {
+        let ids = read(&self.ids);
+        let state = self.snapshot();
+        if let Some(&at) = ids.added.get(&id) {
+            return delta::row(&state.chunks, at).map(|r| r.vector.to_vec());
+        }
+        let slot = state.base.live_slots(id)?.first()?.1;
+        state
+            .base
+            .index
+            .slot_vector(slot as usize)
+            .ok()
+            .map(<[f32]>::to_vec)
+    }
+
+    /// The id one past the largest ever stored (for callers that number
+    /// new vectors themselves); 0 for none; saturates at `u64::MAX`.
+    pub fn next_id(&self) -> u64 {
+        let ids = read(&self.ids);
+        let base = self.snapshot().base.sorted().last().map(|&(l, _)| l);
+        ids.max_id.max(base).map_or(0, |m| m.saturating_add(1))
+    }
+
+    /// Counts of the changes since the base was built.
+    pub fn changes(&self) -> Changes {
+        let ids = read(&self.ids);
+        let base = Arc::clone(&self.snapshot().base);
+        let base_deleted = base.dead.load(Ordering::Relaxed);
+        Changes {
+            live: base.index.len() - base_deleted + ids.added.len(),
+            base: base.index.len(),
+            base_deleted,
+            added: ids.rows,
+            added_deleted: ids.rows_dead,
+            log_records: self.log_records.load(Ordering::Relaxed),
+            log_bytes: self.log_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Adds `vectors` (row-major, `dim()` values per id) under `ids`:
+    /// searchable, and in the log, when the call returns. Nothing changes
+    /// if any row or id is refused.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`Error::Parameter`] for an id already live
+    /// (use [`LiveIndex::upsert`]), an id twice in `ids`, or a row count
+    /// that is not `ids.len()`; [`Error::NonFinite`] / [`Error::TooLarge`]
+    /// naming the row; [`Error::Io`] if the log cannot be written (a full
+    /// disk): the index and its log are then as before the call.
+    pub fn add(&self, vectors: &[f32], ids: &[u64]) -> Result<()> {
+        self.write(Kind::Add, vectors, ids).map(drop)
+    }
+
+    /// [`LiveIndex::add`] that replaces the vector of an id already live.
+    ///
+    /// # Errors
+    /// As [`LiveIndex::add`], but for live ids.
+    pub fn upsert(&self, vectors: &[f32], ids: &[u64]) -> Result<()> {
+        self.write(Kind::Upsert, vectors, ids).map(drop)
+    }
+
+    /// Deletes `ids` from every later search; returns how many were live
+    /// (unknown ids are not an error).
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`Error::Parameter`] for an id twice in `ids`;
+    /// [`Error::Io`] as for [`LiveIndex::add`].
+    pub fn delete(&self, ids: &[u64]) -> Result<usize> {
+        self.write(Kind::Delete, &[], ids)
+    }
+
+    /// Forces the log to disk now (what [`Durability::Every`] defers).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the log.
+    pub fn flush(&self) -> Result<()> {
+        let mut w = self.writer()?;
+        if let Some(wal) = &mut w.wal {
+            wal.sync().map_err(|source| Error::Io {
+                path: wal.path().to_path_buf(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        let path = || self.path.clone().unwrap_or_else(|| "<memory>".into());
+        let w = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| Error::ReadOnly { path: path() })?
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(detail) = &w.stopped {
+            return Err(Error::Stopped {
+                path: path(),
+                detail: detail.clone(),
+            });
+        }
+        Ok(w)
+    }
+
+    fn write(&self, kind: Kind, vectors: &[f32], ids: &[u64]) -> Result<usize> {
+        let mut w = self.writer()?;
+        if ids.is_empty() && vectors.is_empty() {
+            return Ok(0);
+        }
+        self.check_write(kind, vectors, ids)?;
+        let seq = self.committed.load(Ordering::Relaxed) + 1;
+        let record = Record {
+            seq,
+            kind,
+            ids: ids.into(),
+            vectors: vectors.into(),
+        };
+        if let Some(wal) = &mut w.wal {
+            if let Err(e) = wal.append(&record) {
+                if matches!(e, Error::Log { .. }) {
+                    w.stopped = Some(e.to_string());
+                }
+                return Err(e);
+            }
+            self.log_records.fetch_add(1, Ordering::Relaxed);
+            self.log_bytes.store(wal.len(), Ordering::Relaxed);
+        }
+        let mut map = write(&self.ids);
+        match self.apply(&mut map, &record, seq) {
+            Ok(count) => {
+                self.committed.store(seq, Ordering::Release);
+                Ok(count)
+            }
+            Err(e) => {
+                // Checked above: the log now holds a write the index lacks.
+                w.stopped = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Refuses a write that cannot apply whole.
+    fn check_write(&self, kind: Kind, vectors: &[f32], ids: &[u64]) -> Result<()> {
+        let (dim, metric) = (self.dim(), self.metric());
+        if kind != Kind::Delete {
+            let rows = check_rows(vectors, dim)?;
+            if rows != ids.len() {
+                return Err(Error::parameter(
+                    "ids",
+                    format!("{} ids for {rows} rows of dimension {dim}", ids.len()),
+                ));
+            }
+            if metric == Metric::Cosine
+                && let Some(row) = vectors
+                    .chunks_exact(dim)
+                    .position(|v| zgq_distance::norm_sq(v) == 0.0)
+            {
+                return Err(Error::parameter(
+                    "vectors",
+                    format!("row {row} is the zero vector, which has no cosine distance"),
+                ));
+            }
+        }
+        let mut order: Vec<(u64, usize)> = ids.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        if let Some(w) = order.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::parameter(
+                "ids",
+                format!(
+                    "id {} is given twice in one call (rows {} and {})",
+                    w[0].0, w[0].1, w[1].1
+                ),
+            ));
+        }
+        if kind == Kind::Add {
+            let map = read(&self.ids);
+            let state = self.snapshot();
+            if let Some((row, id)) = ids.iter().enumerate().find(|&(_, &id)| {
+                map.added.contains_key(&id) || state.base.live_slots(id).is_some()
+            }) {
+                return Err(Error::parameter(
+                    "ids",
+                    format!(
+                        "id {id} (row {row}) is already in the index; upsert replaces a vector"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `r` as write `seq` (not yet published); returns the count
+    /// the caller reports (ids written, or deleted ids that were live).
+    fn apply(&self, ids: &mut Ids, r: &Record<'_>, seq: u64) -> Result<usize> {
+        match r.kind {
+            Kind::Delete => Ok(r
+                .ids
+                .iter()
+                .filter(|&&id| self.delete_one(ids, id, seq))
+                .count()),
+            Kind::Add | Kind::Upsert => {
+                let (dim, metric) = (self.dim(), self.metric());
+                for (&id, v) in r.ids.iter().zip(r.vectors.chunks_exact(dim)) {
+                    if self.delete_one(ids, id, seq) && r.kind == Kind::Add {
+                        return Err(Error::parameter(
+                            "ids",
+                            format!("id {id} is already in the index"),
+                        ));
+                    }
+                    let mut vector: Box<[f32]> = v.into();
+                    if metric == Metric::Cosine && zgq_distance::normalize(&mut vector) == 0.0 {
+                        return Err(Error::parameter(
+                            "vectors",
+                            format!("id {id}: the zero vector has no cosine distance"),
+                        ));
+                    }
+                    self.push(
+                        ids,
+                        Row {
+                            id,
+                            seq,
+                            deleted: AtomicU64::new(LIVE),
+                            vector,
+                        },
+                    );
+                }
+                Ok(r.ids.len())
+            }
+            Kind::Compact => Ok(0),
+        }
+    }
+
+    /// Appends `row`, in a new chunk if the last is full.
+    fn push(&self, ids: &mut Ids, row: Row) {
+        let at = ids.rows;
+        let mut state = self.snapshot();
+        if at / CHUNK == state.chunks.len() {
+            let mut chunks = state.chunks.to_vec();
+            chunks.push(Arc::new(Chunk::new()));
+            let next = Arc::new(State {
+                base: Arc::clone(&state.base),
+                chunks: chunks.into(),
+            });
+            *write(&self.state) = Arc::clone(&next);
+            state = next;
+        }
+        ids.added.insert(row.id, at);
+        ids.max_id = ids.max_id.max(Some(row.id));
+        ids.rows += 1;
+        state.chunks[at / CHUNK].fill(at % CHUNK, row);
+    }
+
+    /// Marks `id` deleted by write `seq`; whether it was live.
+    fn delete_one(&self, ids: &mut Ids, id: u64, seq: u64) -> bool {
+        let state = self.snapshot();
+        if let Some(at) = ids.added.remove(&id) {
+            if let Some(row) = delta::row(&state.chunks, at) {
+                row.deleted.store(seq, Ordering::Relaxed);
+            }
+            ids.rows_dead += 1;
+            return true;
+        }
+        let base = &state.base;
+        let Some(slots) = base.live_slots(id) else {
+            return false;
+        };
+        let marks = base.deleted.get_or_init(|| {
+            (0..base.index.slots())
+                .map(|_| AtomicU64::new(LIVE))
+                .collect()
+        });
+        for &(_, slot) in slots {
+            marks[slot as usize].store(seq, Ordering::Relaxed);
+        }
+        if base.dead.fetch_add(1, Ordering::Relaxed) + 1 == base.index.len() {
+            base.all_dead_at.store(seq, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// The `params.k` nearest live vectors of `query`, nearest first (ties
+    /// by id), exact distances; fewer if fewer are live.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::search`], but `k` may exceed [`LiveIndex::len`].
+    pub fn search(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        let mut out = Vec::with_capacity(params.k.min(1 << 16));
+        self.search_into(query, params, &mut SearchScratch::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// [`LiveIndex::search`] into the caller's buffers.
+    ///
+    /// # Errors
+    /// As [`LiveIndex::search`].
+    pub fn search_into(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        s: &mut SearchScratch,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        // The sequence number first: the state read after it holds every
+        // row its writes added.
+        let seq = self.committed.load(Ordering::Acquire);
+        let state = self.snapshot();
+        let base = &state.base;
+        let index = &base.index;
+        index.check_query(query)?;
+        if params.k == 0 {
+            return Err(Error::parameter("k", "must be at least 1"));
+        }
+        index.prepare(query, s)?;
+        if base.all_dead_at.load(Ordering::Relaxed) > seq {
+            match base.deleted.get() {
+                None => index.search_hiding(params, None, s, out)?,
+                Some(marks) => {
+                    let visible = |slot: u32| marks[slot as usize].load(Ordering::Relaxed) > seq;
+                    index.search_hiding(params, Some(&visible), s, out)?;
+                }
+            }
+        }
+        delta::search(
+            &state.chunks,
+            seq,
+            index.metric(),
+            &s.query,
+            params.k,
+            params.filter,
+            out,
+        );
+        delta::sort(out);
+        out.truncate(params.k);
+        Ok(())
+    }
+
+    /// Searches every row of `queries` in parallel on the rayon pool.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::search_batch`].
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let dim = self.dim();
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::Ragged {
+                len: queries.len(),
+                dim,
+            });
+        }
+        queries
+            .par_chunks(dim)
+            .enumerate()
+            .map_init(SearchScratch::new, |s, (row, q)| {
+                let mut out = Vec::with_capacity(params.k.min(1 << 16));
+                match self.search_into(q, params, s, &mut out) {
+                    Err(Error::NonFinite { column, value, .. }) => {
+                        Err(Error::NonFinite { row, column, value })
+                    }
+                    r => r.map(|()| out),
+                }
+            })
+            .collect()
+    }
+
+    /// The live vectors (as stored) and their ids: the base's in slot
+    /// order, then the added ones in the order they came.
+    fn live_rows(&self) -> Result<(Vec<f32>, Vec<u64>)> {
+        let seq = self.committed.load(Ordering::Acquire);
+        let state = self.snapshot();
+        let (base, dim) = (&state.base, state.base.index.dim());
+        let mut vectors = Vec::new();
+        let mut labels = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let replicated = base.index.slots() > base.index.len();
+        for (slot, &label) in base.index.labels().iter().enumerate() {
+            let dead = base
+                .deleted
+                .get()
+                .is_some_and(|d| d[slot].load(Ordering::Relaxed) <= seq);
+            if dead || (replicated && !seen.insert(label)) {
+                continue;
+            }
+            vectors.extend_from_slice(base.index.slot_vector(slot)?);
+            labels.push(label);
+        }
+        for chunk in state.chunks.iter() {
+            for row in chunk.rows().filter(|r| r.visible(seq)) {
+                vectors.extend_from_slice(&row.vector);
+                labels.push(row.id);
+            }
+        }
+        debug_assert_eq!(vectors.len(), labels.len() * dim);
+        Ok((vectors, labels))
+    }
+
+    /// A fresh index of the live vectors, built with the base's
+    /// parameters (zones chosen anew for the size at hand).
+    fn rebuild(&self) -> Result<ZgqIndex> {
+        let (vectors, labels) = self.live_rows()?;
+        if labels.is_empty() {
+            return Err(Error::parameter(
+                "compact",
+                "every vector is deleted, and an index file holds at least one",
+            ));
+        }
+        let base = self.base();
+        base.build_params()
+            .build_with(&vectors, base.dim(), Some(&labels), &NoProgress)
+    }
+
+    /// Folds the changes into a fresh base: builds an index of the live
+    /// vectors (zones trained anew, deleted space gone, search speed a
+    /// fresh build's), replaces the index file atomically and empties the
+    /// log. Searches go on meanwhile (on the old base until the swap);
+    /// other writes wait. Readers that mapped the old file keep it.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`]; [`Error::Parameter`] if every vector is
+    /// deleted; build errors; [`Error::Io`] if the file cannot be written
+    /// — the index, the file and the log are then as before the call.
+    pub fn compact(&self) -> Result<()> {
+        let mut w = self.writer()?;
+        let built = self.rebuild()?;
+        let dim = built.dim();
+        let fresh = match (&self.path, &mut w.wal) {
+            (Some(path), Some(wal)) => {
+                let fingerprint = built.fingerprint();
+                let seq = self.committed.load(Ordering::Relaxed);
+                let mark = Record {
+                    seq,
+                    kind: Kind::Compact,
+                    ids: vec![fingerprint].into(),
+                    vectors: Vec::new().into(),
+                };
+                wal.append(&mark)?;
+                wal.sync().map_err(|source| Error::Io {
+                    path: wal.path().to_path_buf(),
+                    source,
+                })?;
+                built.save(path)?;
+                // The file is the new base from here on: a log that cannot
+                // be emptied is stale, and the next open empties it.
+                if let Err(e) = wal.reset(dim, fingerprint) {
+                    w.stopped = Some(format!("emptying the log after compaction: {e}"));
+                }
+                ZgqIndex::open(path).unwrap_or(built)
+            }
+            _ => built,
+        };
+        let mut ids = write(&self.ids);
+        *ids = Ids::default();
+        *write(&self.state) = Arc::new(State {
+            base: Arc::new(Base::new(Arc::new(fresh))),
+            chunks: Arc::from(Vec::new()),
+        });
+        self.log_records.store(0, Ordering::Relaxed);
+        self.log_bytes
+            .store(w.wal.as_ref().map_or(0, Wal::len), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the live vectors to `path` as an index file: the base's
+    /// bytes when nothing changed, else a fresh build of the live vectors
+    /// (as [`LiveIndex::compact`] makes, without touching this index or
+    /// its log). Atomic, as [`ZgqIndex::save`].
+    ///
+    /// # Errors
+    /// As [`LiveIndex::compact`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let changed = {
+            let c = self.changes();
+            c.base_deleted + c.added > 0
+        };
+        if changed {
+            self.rebuild()?.save(path)
+        } else {
+            self.base().save(path)
+        }
+    }
+
+    /// Checks the base ([`ZgqIndex::verify`]) and every record of the log
+    /// against its checksum.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::verify`]; [`Error::Log`] for a damaged log.
+    pub fn verify(&self) -> Result<()> {
+        let base = self.base();
+        base.verify()?;
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let log = wal::path_of(path);
+        match std::fs::File::open(&log) {
+            Ok(mut f) => {
+                wal::scan(&mut f, &log, base.dim(), base.fingerprint(), |_| Ok(()))?;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io { path: log, source }),
+        }
+    }
+}
