@@ -3,6 +3,7 @@
 mod blocks;
 mod file;
 mod hostile;
+mod live;
 mod scan;
 mod search;
 
