@@ -869,3 +869,193 @@ impl LiveIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ZgqParams;
+
+    const DIM: usize = 4;
+
+    fn rows(ids: &[u64], tag: u64) -> Vec<f32> {
+        ids.iter()
+            .flat_map(|&id| (0..DIM as u64).map(move |j| ((id * 31 + j * 7 + tag * 3) % 97) as f32))
+            .collect()
+    }
+
+    /// A folder with an index of ids 0..40 at `x.zgq`.
+    fn fixture(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("zgq-wal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.zgq");
+        let ids: Vec<u64> = (0..40).collect();
+        ZgqParams::new(Metric::L2)
+            .build_with(&rows(&ids, 0), DIM, Some(&ids), &NoProgress)
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        path
+    }
+
+    fn writable(path: &Path) -> LiveIndex {
+        LiveIndex::open_writable(path, Durability::EveryWrite).unwrap()
+    }
+
+    /// The bug it catches: a torn last record misread (a half-written
+    /// vector applied) or refused (the index unopenable after a crash).
+    /// Every cut of the last record leaves exactly the earlier writes, and
+    /// a writer cuts the torn bytes off.
+    #[test]
+    fn a_torn_last_record_is_dropped_at_every_byte() {
+        let path = fixture("torn");
+        let log = wal::path_of(&path);
+        let w = writable(&path);
+        w.add(&rows(&[100, 101], 1), &[100, 101]).unwrap();
+        w.delete(&[3]).unwrap();
+        let before_last = std::fs::metadata(&log).unwrap().len();
+        w.upsert(&rows(&[100, 102], 2), &[100, 102]).unwrap();
+        drop(w);
+        let whole = std::fs::read(&log).unwrap();
+        for cut in before_last as usize..whole.len() {
+            std::fs::write(&log, &whole[..cut]).unwrap();
+            let ro = LiveIndex::open(&path).unwrap();
+            assert_eq!(
+                (ro.len(), ro.contains(102), ro.get(100), ro.contains(3)),
+                (41, false, Some(rows(&[100], 1)), false),
+                "cut at {cut}"
+            );
+            drop(ro);
+            let w = writable(&path);
+            assert_eq!(w.changes().log_bytes, before_last, "cut at {cut}");
+            drop(w);
+            assert_eq!(std::fs::metadata(&log).unwrap().len(), before_last);
+        }
+        // A garbage tail of full length: the checksum catches it.
+        let mut bad = whole.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x40;
+        std::fs::write(&log, &bad).unwrap();
+        assert!(!LiveIndex::open(&path).unwrap().contains(102));
+        // Damage before the last record is refused, never skipped.
+        let mut bad = whole.clone();
+        bad[wal::HEADER_LEN as usize + 30] ^= 1;
+        std::fs::write(&log, &bad).unwrap();
+        let e = LiveIndex::open(&path).unwrap_err().to_string();
+        assert!(e.contains("fails its checksum and is not the last"), "{e}");
+        assert!(LiveIndex::open_writable(&path, Durability::EveryWrite).is_err());
+    }
+
+    /// The bug it catches: a log replayed over the wrong base or by an
+    /// older build.
+    #[test]
+    fn a_foreign_or_newer_log_is_refused() {
+        let path = fixture("foreign");
+        let log = wal::path_of(&path);
+        let w = writable(&path);
+        w.add(&rows(&[100], 1), &[100]).unwrap();
+        drop(w);
+        let kept = std::fs::read(&log).unwrap();
+        // Another index at the same path: its log is not this one's.
+        let ids: Vec<u64> = (0..30).collect();
+        ZgqParams::new(Metric::L2)
+            .build_with(&rows(&ids, 5), DIM, Some(&ids), &NoProgress)
+            .unwrap()
+            .save(&path)
+            .unwrap();
+        let e = LiveIndex::open(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("belongs to another index") && e.contains("x.zgq.wal"),
+            "{e}"
+        );
+        // A newer version (header checksum made right).
+        let mut newer = kept.clone();
+        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32fast::hash(&newer[..60]);
+        newer[60..64].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&log, &newer).unwrap();
+        let e = LiveIndex::open(&path).unwrap_err().to_string();
+        assert!(e.contains("version 2") && e.contains("upgrade zgq"), "{e}");
+        std::fs::write(
+            &log,
+            b"not a log at all, but long enough to hold a header of 64 bytes....",
+        )
+        .unwrap();
+        let e = LiveIndex::open(&path).unwrap_err().to_string();
+        assert!(e.contains("not a ZGQ write-ahead log"), "{e}");
+    }
+
+    /// The bug it catches: a failed log write (a full disk) applied in
+    /// memory, or leaving a partial record that the next write buries.
+    #[test]
+    fn a_failed_log_write_changes_nothing() {
+        let path = fixture("full");
+        let log = wal::path_of(&path);
+        let w = writable(&path);
+        w.add(&rows(&[100], 1), &[100]).unwrap();
+        let len = std::fs::metadata(&log).unwrap().len();
+        for limit in [0, 5, 17, 40] {
+            {
+                let mut g = w.writer().unwrap();
+                g.wal.as_mut().unwrap().fail_after = Some(limit);
+            }
+            let e = w.add(&rows(&[200, 201], 1), &[200, 201]).unwrap_err();
+            assert!(e.to_string().contains("no space left"), "{e}");
+            assert!(!w.contains(200) && w.len() == 41);
+            assert_eq!(std::fs::metadata(&log).unwrap().len(), len, "limit {limit}");
+        }
+        // The writer goes on, and the log replays cleanly.
+        w.add(&rows(&[200], 1), &[200]).unwrap();
+        drop(w);
+        let ro = LiveIndex::open(&path).unwrap();
+        assert!(ro.contains(100) && ro.contains(200) && !ro.contains(201));
+        assert_eq!(ro.changes().log_records, 2);
+    }
+
+    /// The bug it catches: a crash between replacing the file and emptying
+    /// the log, replaying the old log over the compacted base (twice the
+    /// adds) or refusing it as foreign.
+    #[test]
+    fn a_crash_inside_compact_leaves_a_stale_log() {
+        let path = fixture("compact");
+        let log = wal::path_of(&path);
+        let w = writable(&path);
+        w.add(&rows(&[100, 101], 1), &[100, 101]).unwrap();
+        w.delete(&[0]).unwrap();
+        let old_log = std::fs::read(&log).unwrap();
+        w.compact().unwrap();
+        let compacted_log = std::fs::read(&log).unwrap();
+        assert_eq!(compacted_log.len() as u64, wal::HEADER_LEN);
+        drop(w);
+        // The state a crash after the rename leaves: the new file, the old
+        // log with the compact record naming it.
+        let fingerprint = ZgqIndex::open(&path).unwrap().fingerprint();
+        let mark = Record {
+            seq: 3,
+            kind: Kind::Compact,
+            ids: vec![fingerprint].into(),
+            vectors: Vec::new().into(),
+        };
+        let mut stale = old_log.clone();
+        stale.extend_from_slice(&mark.encode());
+        std::fs::write(&log, &stale).unwrap();
+        let ro = LiveIndex::open(&path).unwrap();
+        assert_eq!((ro.len(), ro.changes().log_records), (41, 0));
+        drop(ro);
+        let w = writable(&path);
+        assert_eq!(std::fs::read(&log).unwrap(), compacted_log);
+        assert!(w.contains(101) && !w.contains(0));
+        // The state a crash before the rename leaves: the old file and a
+        // log ending in a compact record for a file that never came.
+        let mut failed = compacted_log.clone();
+        let never = Record {
+            ids: vec![0xdead].into(),
+            ..mark
+        };
+        failed.extend_from_slice(&never.encode());
+        std::fs::write(&log, &failed).unwrap();
+        drop(w);
+        let ro = LiveIndex::open(&path).unwrap();
+        assert_eq!(ro.len(), 41);
+    }
+}

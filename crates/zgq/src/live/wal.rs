@@ -92,7 +92,7 @@ pub(crate) struct Record<'a> {
 }
 
 impl Record<'_> {
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let body_len = BODY_HEAD + 8 * self.ids.len() + 4 * self.vectors.len();
         let mut b = Vec::with_capacity(RECORD_HEAD + body_len);
         b.extend_from_slice(&(body_len as u64).to_le_bytes());
