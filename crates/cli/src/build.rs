@@ -134,6 +134,18 @@ pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
     // Before any work: a target we may replace, writable, not the input.
     zgq_data::check_output(&args.out, &[&args.base])
         .map_err(|e| anyhow::anyhow!("--out {}: {e}", shown(&args.out)))?;
+    // Replacing a live index would orphan the writes pending in its log.
+    if let Ok(old) = zgq::LiveIndex::open(&args.out)
+        && old.changes().log_records > 0
+    {
+        bail!(
+            "--out {}: the index there has {} write(s) pending in its log {}; fold them in with \
+             `zgq compact` first, or delete the log to drop them",
+            shown(&args.out),
+            old.changes().log_records,
+            shown(&zgq::LiveIndex::log_path(&args.out))
+        );
+    }
     let metric = metric_of(args)?;
     let t = Instant::now();
     let base = read(bars, &args.base, "train", args.rows)?;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use zgq::ZgqIndex;
+use zgq::LiveIndex;
 
 use crate::{emit, shown};
 
@@ -63,9 +63,11 @@ fn histogram(sizes: &[usize]) -> String {
 
 pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     let t = Instant::now();
-    let index = ZgqIndex::open(&args.index)?;
+    let live = LiveIndex::open(&args.index)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
+    let index = live.base();
     let s = index.stats();
+    let c = live.changes();
     let mut o = String::new();
     let _ = writeln!(o, "{}", shown(&args.index));
     let _ = writeln!(
@@ -86,6 +88,23 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
         s.edge_codes
             .map_or(String::new(), |e| format!(" ({e} edge codes)"))
     );
+    if c.log_records > 0 {
+        let _ = writeln!(
+            o,
+            "  changes since the file was built: {} live vectors ({} of the file's {} deleted; {} \
+             added, {} of them since deleted); {} write(s) pending in {} ({}) until `zgq compact`",
+            c.live,
+            c.base_deleted,
+            c.base,
+            c.added,
+            c.added_deleted,
+            c.log_records,
+            shown(&LiveIndex::log_path(&args.index)),
+            size(c.log_bytes as usize)
+        );
+    } else {
+        let _ = writeln!(o, "  no changes pending (no write-ahead log records)");
+    }
     let code_size = match (s.design, s.edge_codes) {
         (zgq::Design::Graph, Some(zgq::EdgeCodes::Rabitq)) => {
             format!(", {} bits per edge code", s.code_size)
@@ -188,12 +207,13 @@ fn stale_note(o: &mut String, index: &std::path::Path) {
 
 pub(crate) fn verify(args: &VerifyArgs) -> Result<()> {
     let t = Instant::now();
-    let index = ZgqIndex::open(&args.index)?;
-    index.verify()?;
-    let s = index.stats();
+    let live = LiveIndex::open(&args.index)?;
+    live.verify()?;
+    let s = live.base().stats();
+    let c = live.changes();
     emit(&format!(
         "{}: ok: {} sections match their checksums, the metadata is in range, the stored \
-         vectors are finite{}, {} bytes read in {:.2} s\n",
+         vectors are finite{}, {} bytes read in {:.2} s{}\n",
         shown(&args.index),
         s.sections.len(),
         if s.m[1] > 0 {
@@ -202,6 +222,14 @@ pub(crate) fn verify(args: &VerifyArgs) -> Result<()> {
             ""
         },
         s.file_bytes,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        if c.log_records > 0 {
+            format!(
+                "; its log's {} record(s) match their checksums",
+                c.log_records
+            )
+        } else {
+            String::new()
+        }
     ))
 }

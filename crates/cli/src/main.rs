@@ -17,12 +17,13 @@ mod build;
 mod info;
 mod progress;
 mod search;
+mod update;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "zgq",
     version,
-    about = "ZGQ approximate nearest-neighbour search: build an index from vectors, search it, inspect and verify index files",
+    about = "ZGQ approximate nearest-neighbour search: build an index from vectors, search it, add and delete vectors, inspect and verify index files",
     long_about = None,
     after_help = "Inputs: .fvecs, .bvecs, .npy (float32, float64 or uint8) and ann-benchmarks .hdf5 files \
                   (train / test / neighbors; the metric from the file's `distance` attribute).\n\
@@ -47,6 +48,12 @@ enum Command {
     Build(build::BuildArgs),
     /// Search an index with a file of queries; with ground truth, print recall.
     Search(search::SearchArgs),
+    /// Add vectors to an index (or replace them: --upsert); logged, searchable at once.
+    Add(update::AddArgs),
+    /// Delete vectors from an index by id; logged, gone from every later search.
+    Delete(update::DeleteArgs),
+    /// Rebuild an index from its live vectors and empty its log.
+    Compact(update::CompactArgs),
     /// Print an index's format version, parameters, sections, zones and graph reachability.
     Info(info::InfoArgs),
     /// Check every section of an index against its checksum; exit 1 on damage.
@@ -89,6 +96,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Add(a) => update::add(&a, &bars),
+        Command::Delete(a) => update::delete(&a),
+        Command::Compact(a) => update::compact(&a),
         Command::Info(a) => info::info(&a),
         Command::Verify(a) => info::verify(&a),
         #[cfg(feature = "bench")]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use rayon::prelude::*;
-use zgq::{Neighbor, SearchParams, SearchScratch, ZgqIndex};
+use zgq::{LiveIndex, Neighbor, SearchParams, SearchScratch};
 use zgq_data::{FileFormat, Matrix};
 
 use crate::progress::Bars;
@@ -72,7 +72,7 @@ pub(crate) struct SearchArgs {
 
 /// One pass: every query's hits and its latency in µs, and the pass's seconds.
 fn pass(
-    index: &ZgqIndex,
+    index: &LiveIndex,
     queries: &Matrix<f32>,
     params: &SearchParams<'_>,
 ) -> Result<(Vec<Vec<Neighbor>>, Vec<f64>, f64)> {
@@ -147,9 +147,9 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     check_outputs(args)?;
     let t = Instant::now();
     let index = if args.no_mmap {
-        ZgqIndex::load(&args.index)?
+        LiveIndex::load(&args.index)?
     } else {
-        ZgqIndex::open(&args.index)?
+        LiveIndex::open(&args.index)?
     };
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     if args.verify {
@@ -173,13 +173,13 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
             index.len()
         );
     }
+    let zones = index.base().zones();
     if let Some(nprobe) = args.nprobe
-        && (nprobe == 0 || nprobe > index.zones())
+        && (nprobe == 0 || nprobe > zones)
     {
         bail!(
-            "--nprobe {nprobe}: the index {} has {} zones",
+            "--nprobe {nprobe}: the index {} has {zones} zones",
             shown(&args.index),
-            index.zones()
         );
     }
     let truth = truth(args, queries.rows(), args.k)?;

@@ -53,6 +53,7 @@ mod format;
 mod ground_truth;
 #[cfg(feature = "hdf5")]
 mod hdf5;
+mod ids;
 mod matrix;
 mod npy;
 mod synthetic;
@@ -67,6 +68,7 @@ pub use ground_truth::{
 };
 #[cfg(feature = "hdf5")]
 pub use hdf5::Hdf5File;
+pub use ids::read_ids;
 pub use matrix::Matrix;
 pub use npy::{
     parse_npy_f32, parse_npy_u8, parse_npy_vectors, read_npy_f32, read_npy_u8, write_npy_f32,

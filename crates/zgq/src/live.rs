@@ -260,7 +260,22 @@ impl LiveIndex {
     /// before its last record, of another index, or of a newer version.
     pub fn open(path: impl AsRef<Path>) -> Result<LiveIndex> {
         let path = path.as_ref();
-        let live = LiveIndex::over(ZgqIndex::open(path)?, Some(path.to_path_buf()), false);
+        LiveIndex::read_only(path, ZgqIndex::open(path)?)
+    }
+
+    /// [`LiveIndex::open`] with the file read whole into memory
+    /// ([`ZgqIndex::load`]): it may then be replaced or rewritten while in
+    /// use.
+    ///
+    /// # Errors
+    /// As [`LiveIndex::open`].
+    pub fn load(path: impl AsRef<Path>) -> Result<LiveIndex> {
+        let path = path.as_ref();
+        LiveIndex::read_only(path, ZgqIndex::load(path)?)
+    }
+
+    fn read_only(path: &Path, base: ZgqIndex) -> Result<LiveIndex> {
+        let live = LiveIndex::over(base, Some(path.to_path_buf()), false);
         let log = wal::path_of(path);
         let mut file = match std::fs::File::open(&log) {
             Ok(f) => f,
@@ -299,6 +314,12 @@ impl LiveIndex {
                 .wal = Some(wal);
         }
         Ok(live)
+    }
+
+    /// The write-ahead log of the index file `index`: `index` with `.wal`
+    /// appended (`x.zgq` → `x.zgq.wal`).
+    pub fn log_path(index: impl AsRef<Path>) -> PathBuf {
+        wal::path_of(index.as_ref())
     }
 
     fn identity(&self) -> (usize, u64) {

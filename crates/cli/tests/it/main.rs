@@ -568,3 +568,134 @@ fn help_explains_every_option_with_its_default() {
     }
     assert!(help.contains("[default: 10]"), "{help}");
 }
+
+/// The bugs it catches: `zgq add` / `delete` / `compact` not reaching the
+/// index the other commands open (a search that ignores the log, a compact
+/// that loses a delete), a rebuild that orphans pending writes.
+#[test]
+fn add_delete_compact_then_search() {
+    let (base, _, _) = data();
+    let index = path("live.zgq");
+    let _ = std::fs::remove_file(zgq::LiveIndex::log_path(&index));
+    ok(&[
+        "build",
+        "--base",
+        s(&path("base.fvecs")),
+        "--rows",
+        "2000",
+        "--out",
+        s(&index),
+        "--quiet",
+    ]);
+    let more = path("more.fvecs");
+    let rest = Matrix::new(base.as_slice()[2000 * DIM..].to_vec(), DIM).unwrap();
+    zgq_data::write_fvecs(&more, &rest).unwrap();
+    let out = ok(&["add", "--index", s(&index), "--base", s(&more), "--quiet"]);
+    assert!(
+        out.contains("added 1000 vectors (ids 2000..=2999)"),
+        "{out}"
+    );
+    let gone = path("gone.txt");
+    std::fs::write(&gone, "# two of these exist\n5, 6\n99999\n").unwrap();
+    let out = ok(&["delete", "--index", s(&index), "--ids", s(&gone)]);
+    assert!(
+        out.contains("deleted 2 of 3 ids") && out.contains("2998 live vectors"),
+        "{out}"
+    );
+    let info = ok(&["info", "--index", s(&index)]);
+    assert!(
+        info.contains("2998 live vectors") && info.contains("2 write(s) pending"),
+        "{info}"
+    );
+    let verify = ok(&["verify", "--index", s(&index)]);
+    assert!(verify.contains("its log's 2 record(s) match"), "{verify}");
+
+    let search = |label: &str| {
+        let hits = path(&format!("live-{label}.ivecs"));
+        let out = ok(&[
+            "search",
+            "--index",
+            s(&index),
+            "--query",
+            s(&path("query.fvecs")),
+            "--gt",
+            s(&path("gt.ivecs")),
+            "--out",
+            s(&hits),
+            "--quiet",
+        ]);
+        let ids = zgq_data::read_ivecs(&hits).unwrap();
+        assert!(
+            !ids.as_slice().iter().any(|&id| id == 5 || id == 6),
+            "{label}: a deleted id"
+        );
+        assert!(recall(&out) > 0.9, "{label}: {out}");
+    };
+    search("logged");
+
+    // Refused: an id already there, a wrong dimension, a rebuild over the
+    // pending writes.
+    let taken = path("taken.txt");
+    std::fs::write(
+        &taken,
+        (0..1000)
+            .map(|i| format!("{}\n", 2500 + i))
+            .collect::<String>(),
+    )
+    .unwrap();
+    fails(
+        &[
+            "add",
+            "--index",
+            s(&index),
+            "--base",
+            s(&more),
+            "--ids",
+            s(&taken),
+            "--quiet",
+        ],
+        &["id 2500 (row 0) is already in the index"],
+    );
+    fails(
+        &[
+            "build",
+            "--base",
+            s(&path("base.fvecs")),
+            "--out",
+            s(&index),
+            "--quiet",
+        ],
+        &["2 write(s) pending in its log", "zgq compact"],
+    );
+
+    let out = ok(&["compact", "--index", s(&index)]);
+    assert!(
+        out.contains("2998 live vectors") && out.contains("2 write(s) folded in"),
+        "{out}"
+    );
+    let info = ok(&["info", "--index", s(&index)]);
+    assert!(
+        info.contains("2998 vectors x 16") && info.contains("no changes pending"),
+        "{info}"
+    );
+    search("compacted");
+    // Upsert replaces: the vectors of 2000.. under ids 0.. now.
+    std::fs::write(
+        path("first.txt"),
+        (0..1000).map(|i| format!("{i} ")).collect::<String>(),
+    )
+    .unwrap();
+    let out = ok(&[
+        "add",
+        "--index",
+        s(&index),
+        "--base",
+        s(&more),
+        "--ids",
+        s(&path("first.txt")),
+        "--upsert",
+        "--quiet",
+    ])
+    .to_string();
+    assert!(out.contains("upserted 1000 vectors"), "{out}");
+}
