@@ -1,14 +1,14 @@
-//! `zgq.Index`: the Python class over [`zgq::ZgqIndex`].
+//! `zgq.Index`: the Python class over [`zgq::LiveIndex`].
 
 use std::cell::RefCell;
 use std::path::PathBuf;
 
 use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods, ndarray};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use rayon::prelude::*;
-use zgq::{Neighbor, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
+use zgq::{Durability, LiveIndex, Neighbor, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
 
 use crate::array;
 use crate::error::{Context, to_py};
@@ -25,11 +25,12 @@ thread_local! {
 
 /// An approximate nearest-neighbour index over float32 vectors: k-means
 /// zones searched through a graph of neighbour blocks (the default), an
-/// SQ8 graph or a zone scan, every result with its exact distance. Make one with `Index.build(data)` or `Index.open(path)`;
-/// it is immutable, and any number of threads may search it at once.
+/// SQ8 graph or a zone scan, every result with its exact distance. Make one
+/// with `Index.build(data)` or `Index.open(path)`; vectors are added and
+/// deleted while any number of threads search it.
 #[pyclass(frozen, module = "zgq")]
 pub(crate) struct Index {
-    inner: ZgqIndex,
+    inner: LiveIndex,
 }
 
 /// A value parsed by the library's own parser (its message as ValueError).
@@ -66,7 +67,7 @@ fn result_array<'py, T: Element>(
 /// Searches query `row` into its slices of the result arrays (left at
 /// `MISSING` / infinity past the hits a filter leaves).
 fn search_row(
-    index: &ZgqIndex,
+    index: &LiveIndex,
     params: &SearchParams<'_>,
     row: usize,
     query: &[f32],
@@ -85,6 +86,61 @@ fn search_row(
         (*id, *d) = (hit.id, hit.distance);
     }
     Ok(())
+}
+
+/// `obj` (an integer or an array-like of them) as an array-like of ids.
+fn ids_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.extract::<u64>().is_ok() || obj.extract::<i64>().is_ok() {
+        let list = PyList::new(obj.py(), [obj])?;
+        return Ok(list.into_any());
+    }
+    Ok(obj.clone())
+}
+
+impl Index {
+    /// `add` (or `upsert`) with the arguments converted; the GIL released.
+    fn write(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+        upsert: bool,
+    ) -> PyResult<()> {
+        let arr = array::f32_array(data, "data")?;
+        let (rows, dim) = array::rows_dim(&arr, "data", true)?;
+        if dim != self.inner.dim() {
+            return Err(to_py(
+                zgq::Error::Dimension {
+                    expected: self.inner.dim(),
+                    got: dim,
+                },
+                Context::Arguments,
+            ));
+        }
+        let ids = match ids {
+            Some(i) => array::ids(&ids_array(i)?, "ids")?,
+            None => {
+                let first = self.inner.next_id();
+                (0..rows as u64)
+                    .map(|i| first.checked_add(i))
+                    .collect::<Option<Vec<u64>>>()
+                    .ok_or_else(|| {
+                        PyValueError::new_err("ids: numbering on would pass 2**64 - 1; pass ids")
+                    })?
+            }
+        };
+        // A copy: another Python thread may write to the array while the
+        // GIL is released.
+        let values = arr.to_vec()?;
+        py.detach(|| {
+            if upsert {
+                self.inner.upsert(&values, &ids)
+            } else {
+                self.inner.add(&values, &ids)
+            }
+        })
+        .map_err(|e| to_py(e, Context::Arguments))
+    }
 }
 
 #[pymethods]
@@ -161,21 +217,46 @@ impl Index {
             return Err(e);
         }
         Ok(Index {
-            inner: built.map_err(|e| to_py(e, Context::Arguments))?,
+            inner: LiveIndex::new(built.map_err(|e| to_py(e, Context::Arguments))?),
         })
     }
 
-    /// Opens an index file memory-mapped: instant for any size, and
-    /// processes that open the same file share its pages (`mmap=False`:
-    /// read into memory, [`ZgqIndex::load`]).
+    /// Opens an index file memory-mapped, with the writes in its log
+    /// (`path + ".wal"`) applied: instant for any size, and processes that
+    /// open the same file share its pages (`mmap=False`: read into memory).
+    ///
+    /// writable: open for `add` / `upsert` / `delete` / `compact`, locking
+    ///     the log against other writers (False: read-only, no lock).
+    /// sync_ms: with writable, fsync the log at most every sync_ms
+    ///     milliseconds instead of on every write (a power failure may
+    ///     lose that interval; a killed process loses nothing).
+    /// verify: check every checksum first.
     #[staticmethod]
-    #[pyo3(signature = (path, verify=false, mmap=true))]
-    fn open(py: Python<'_>, path: PathBuf, verify: bool, mmap: bool) -> PyResult<Index> {
+    #[pyo3(signature = (path, verify=false, mmap=true, writable=false, sync_ms=None))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        verify: bool,
+        mmap: bool,
+        writable: bool,
+        sync_ms: Option<u64>,
+    ) -> PyResult<Index> {
+        if writable && !mmap {
+            return Err(PyValueError::new_err(
+                "writable=True maps the index file; mmap=False is for read-only opens",
+            ));
+        }
+        let durability = match sync_ms {
+            None => Durability::EveryWrite,
+            Some(ms) => Durability::Every(std::time::Duration::from_millis(ms)),
+        };
         let inner = py.detach(|| {
-            let index = if mmap {
-                ZgqIndex::open(&path)?
+            let index = if writable {
+                LiveIndex::open_writable(&path, durability)?
+            } else if mmap {
+                LiveIndex::open(&path)?
             } else {
-                ZgqIndex::load(&path)?
+                LiveIndex::load(&path)?
             };
             if verify {
                 index.verify()?;
@@ -192,12 +273,18 @@ impl Index {
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Index> {
         let inner = ZgqIndex::from_bytes(data).map_err(|e| to_py(e, Context::File))?;
-        Ok(Index { inner })
+        Ok(Index {
+            inner: LiveIndex::new(inner),
+        })
     }
 
-    /// The index file's bytes.
-    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.inner.as_bytes())
+    /// The bytes of an index file of the live vectors (a fresh build of
+    /// them when vectors were added or deleted).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let frozen = py
+            .detach(|| self.inner.frozen())
+            .map_err(|e| to_py(e, Context::Arguments))?;
+        Ok(PyBytes::new(py, frozen.as_bytes()))
     }
 
     /// Pickling goes through the file bytes.
@@ -205,17 +292,20 @@ impl Index {
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let from_bytes = slf.get_type().getattr("from_bytes")?;
-        Ok((from_bytes, (slf.get().to_bytes(slf.py()),)))
+        Ok((from_bytes, (slf.get().to_bytes(slf.py())?,)))
     }
 
-    /// Writes the index to `path` atomically: a failed save leaves any
-    /// existing file intact.
+    /// Writes an index file of the live vectors to `path` atomically (a
+    /// fresh build of them when vectors were added or deleted; to fold a
+    /// writable index's changes into its own file, `compact`): a failed
+    /// save leaves any existing file intact.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         py.detach(|| self.inner.save(&path))
             .map_err(|e| to_py(e, Context::Arguments))
     }
 
-    /// Checks every section's checksum and the graph's lists.
+    /// Checks every section's checksum, the graph's lists and the log's
+    /// records.
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.inner.verify())
             .map_err(|e| to_py(e, Context::File))
@@ -285,9 +375,20 @@ impl Index {
             params = params.filter(&accepts);
         }
         // Before allocating nq × k results.
-        index
-            .check(&params)
-            .map_err(|e| to_py(e, Context::Arguments))?;
+        let live = index.len();
+        if k == 0 || k > live {
+            return Err(PyValueError::new_err(format!(
+                "invalid k: {k} is not in 1..={live} (the vectors in the index)"
+            )));
+        }
+        let zones = index.base().zones();
+        if let Some(p) = nprobe
+            && (p == 0 || p > zones)
+        {
+            return Err(PyValueError::new_err(format!(
+                "invalid nprobe: {p} is not in 1..={zones} (the index's zones)"
+            )));
+        }
         let (ids, distances) = py
             .detach(|| {
                 let mut ids = vec![u64::MAX; nq * k];
@@ -328,12 +429,21 @@ impl Index {
 
     /// Sizes, shape and build parameters, as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
+        let base = self.inner.base();
+        let s = base.stats();
+        let c = self.inner.changes();
         let d = PyDict::new(py);
-        d.set_item("n", s.n)?;
+        d.set_item("n", c.live)?;
+        d.set_item("base_n", s.n)?;
+        d.set_item("base_deleted", c.base_deleted)?;
+        d.set_item("added", c.added)?;
+        d.set_item("added_deleted", c.added_deleted)?;
+        d.set_item("pending_writes", c.log_records)?;
+        d.set_item("log_bytes", c.log_bytes)?;
+        d.set_item("writable", self.inner.is_writable())?;
         d.set_item("slots", s.slots)?;
         d.set_item("dim", s.dim)?;
-        d.set_item("metric", self.inner.metric().name())?;
+        d.set_item("metric", base.metric().name())?;
         d.set_item("design", s.design.name())?;
         d.set_item("edge_codes", s.edge_codes.map(|e| e.name()))?;
         d.set_item("zones", s.zones)?;
@@ -384,42 +494,164 @@ impl Index {
     /// The design: `"graph"`, `"sq8-graph"` or `"scan"`.
     #[getter]
     fn design(&self) -> &'static str {
-        self.inner.design().name()
+        self.inner.base().design().name()
     }
 
     /// The graph's edge codes, `"pq4"` or `"rabitq"`; None for the other
     /// designs.
     #[getter]
     fn edge_codes(&self) -> Option<&'static str> {
-        self.inner.edge_codes().map(|e| e.name())
+        self.inner.base().edge_codes().map(|e| e.name())
     }
 
     /// Number of zones.
     #[getter]
     fn zones(&self) -> usize {
-        self.inner.zones()
+        self.inner.base().zones()
     }
 
     /// `ef` used when `search` gets `ef=None` (calibrated at build).
     #[getter]
     fn default_ef(&self) -> usize {
-        self.inner.default_ef()
+        self.inner.base().default_ef()
     }
 
     /// `nprobe` used when `search` gets `nprobe=None`.
     #[getter]
     fn default_nprobe(&self) -> usize {
-        self.inner.default_nprobe()
+        self.inner.base().default_nprobe()
     }
 
     fn __repr__(&self) -> String {
+        let base = self.inner.base();
         format!(
-            "zgq.Index(n={}, dim={}, metric={:?}, design={:?}, zones={})",
+            "zgq.Index(n={}, dim={}, metric={:?}, design={:?}, zones={}, writable={})",
             self.inner.len(),
-            self.inner.dim(),
-            self.inner.metric().name(),
-            self.inner.design().name(),
-            self.inner.zones()
+            base.dim(),
+            base.metric().name(),
+            base.design().name(),
+            base.zones(),
+            if self.inner.is_writable() {
+                "True"
+            } else {
+                "False"
+            }
         )
+    }
+
+    /// Adds the rows of `data` (n × dim, or one 1-d vector) under `ids`
+    /// (one distinct non-negative integer each; None: numbered on from the
+    /// largest id ever stored): searchable, and in the log of a writable
+    /// file, when the call returns. The GIL is released.
+    ///
+    /// Raises ValueError for an id already in the index (`upsert`
+    /// replaces), an id twice, NaN or infinity (naming row and column), a
+    /// wrong dimension, or a read-only index; OSError if the log cannot be
+    /// written (the index is then unchanged).
+    #[pyo3(signature = (data, ids=None))]
+    fn add(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.write(py, data, ids, false)
+    }
+
+    /// `add` that replaces the vector of an id already in the index.
+    #[pyo3(signature = (data, ids))]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        ids: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        self.write(py, data, Some(ids), true)
+    }
+
+    /// hnswlib's name for `add` (`replace_deleted` is not needed: deleted
+    /// space is reclaimed by `compact`).
+    #[pyo3(signature = (data, ids=None))]
+    fn add_items(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.write(py, data, ids, false)
+    }
+
+    /// Deletes `ids` (an integer or an array of them) from every later
+    /// search; returns how many were in the index (unknown ids are
+    /// skipped).
+    fn delete(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = array::ids(&ids_array(ids)?, "ids")?;
+        py.detach(|| self.inner.delete(&ids))
+            .map_err(|e| to_py(e, Context::Arguments))
+    }
+
+    /// hnswlib's `mark_deleted(label)`: deletes one id; KeyError if it is
+    /// not in the index.
+    fn mark_deleted(&self, py: Python<'_>, label: u64) -> PyResult<()> {
+        let n = py
+            .detach(|| self.inner.delete(&[label]))
+            .map_err(|e| to_py(e, Context::Arguments))?;
+        if n == 0 {
+            return Err(PyKeyError::new_err(format!(
+                "id {label} is not in the index"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the index from its live vectors (zones trained anew,
+    /// deleted space reclaimed, search speed a fresh build's), replaces
+    /// its file atomically and empties its log. Searches go on meanwhile.
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.compact())
+            .map_err(|e| to_py(e, Context::Arguments))
+    }
+
+    /// The stored vectors of `ids` (an integer: one 1-d vector; an array:
+    /// len(ids) × dim), as stored (normalized for cosine). KeyError for an
+    /// id not in the index.
+    fn get<'py>(&self, py: Python<'py>, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let single = ids.extract::<u64>().is_ok();
+        let ids = array::ids(&ids_array(ids)?, "ids")?;
+        let dim = self.inner.dim();
+        let mut out = Vec::with_capacity(ids.len() * dim);
+        for &id in &ids {
+            let v = self
+                .inner
+                .get(id)
+                .ok_or_else(|| PyKeyError::new_err(format!("id {id} is not in the index")))?;
+            out.extend_from_slice(&v);
+        }
+        result_array(py, out, (!single).then_some((ids.len(), dim)))
+    }
+
+    /// hnswlib's name for `get`.
+    fn get_items<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.get(py, ids)
+    }
+
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> bool {
+        id.extract::<u64>().is_ok_and(|id| self.inner.contains(id))
+    }
+
+    /// Forces the log to disk now (what `sync_ms` defers).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.flush())
+            .map_err(|e| to_py(e, Context::File))
+    }
+
+    /// Whether `add`, `upsert`, `delete` and `compact` are allowed.
+    #[getter]
+    fn writable(&self) -> bool {
+        self.inner.is_writable()
     }
 }

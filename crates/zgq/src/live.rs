@@ -849,23 +849,29 @@ impl LiveIndex {
         Ok(())
     }
 
-    /// Writes the live vectors to `path` as an index file: the base's
-    /// bytes when nothing changed, else a fresh build of the live vectors
-    /// (as [`LiveIndex::compact`] makes, without touching this index or
-    /// its log). Atomic, as [`ZgqIndex::save`].
+    /// An immutable index of exactly the live vectors: the base itself
+    /// when nothing changed, else a fresh build of the live vectors (as
+    /// [`LiveIndex::compact`] makes, without touching this index or its
+    /// log). What [`LiveIndex::save`] writes and pickling copies.
+    ///
+    /// # Errors
+    /// As [`LiveIndex::compact`], without [`Error::Io`].
+    pub fn frozen(&self) -> Result<Arc<ZgqIndex>> {
+        let c = self.changes();
+        if c.base_deleted + c.added == 0 {
+            Ok(self.base())
+        } else {
+            self.rebuild().map(Arc::new)
+        }
+    }
+
+    /// Writes [`LiveIndex::frozen`] to `path`, atomically as
+    /// [`ZgqIndex::save`].
     ///
     /// # Errors
     /// As [`LiveIndex::compact`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let changed = {
-            let c = self.changes();
-            c.base_deleted + c.added > 0
-        };
-        if changed {
-            self.rebuild()?.save(path)
-        } else {
-            self.base().save(path)
-        }
+        self.frozen()?.save(path)
     }
 
     /// Checks the base ([`ZgqIndex::verify`]) and every record of the log

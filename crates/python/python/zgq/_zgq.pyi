@@ -76,9 +76,22 @@ class Index:
         ``TypeError`` (data that is not real numbers).
         """
     @staticmethod
-    def open(path: Path, verify: bool = False, mmap: bool = True) -> "Index":
+    def open(
+        path: Path,
+        verify: bool = False,
+        mmap: bool = True,
+        writable: bool = False,
+        sync_ms: Optional[int] = None,
+    ) -> "Index":
         """Opens an index file memory-mapped: instant for any size, pages
         read on demand and shared by every process that opens the file.
+        The writes in its log (``path + ".wal"``) are applied.
+        ``writable=True`` allows :meth:`add`, :meth:`upsert`,
+        :meth:`delete` and :meth:`compact`, and locks the log: a second
+        writer gets ``OSError``. Every write is in the log before the call
+        returns and ``fsync``ed (``sync_ms``: at most every that many
+        milliseconds; a power failure may lose that interval, a killed
+        process loses nothing). Read-only opens take no lock.
         The header, metadata, shape and the small sections every query
         reads are always checked; ``verify=True`` also checks every
         section's checksum (reading the whole file).
@@ -93,14 +106,56 @@ class Index:
     def from_bytes(data: bytes) -> "Index":
         """An index from an index file's bytes (copied into memory)."""
     def to_bytes(self) -> bytes:
-        """The index file's bytes."""
+        """The bytes of an index file of the live vectors (a fresh build of
+        them after adds or deletes)."""
     def save(self, path: Path) -> None:
-        """Writes the index file (to a temporary file in the same folder,
-        then renamed): a failed save leaves any existing file intact.
-        Raises ``OSError``."""
+        """Writes an index file of the live vectors (to a temporary file in
+        the same folder, then renamed): a failed save leaves any existing
+        file intact. After adds or deletes it is a fresh build of the live
+        vectors; a writable index folds its changes into its own file with
+        :meth:`compact`. Raises ``OSError``."""
     def verify(self) -> None:
-        """Checks every section's checksum and the graph's lists; raises
-        ``OSError`` naming the first damaged section."""
+        """Checks every section's checksum, the graph's lists and the log's
+        records; raises ``OSError`` naming the first damage."""
+    def add(self, data: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None) -> None:
+        """Adds the rows of ``data`` (``n × dim`` or one 1-d vector) under
+        ``ids`` (distinct non-negative integers; ``None``: numbered on from
+        the largest id ever stored): searchable, and in the log of a
+        writable file, when the call returns. The GIL is released.
+
+        Raises ``ValueError`` (an id already in the index — :meth:`upsert`
+        replaces —, an id twice, NaN or infinity naming row and column, a
+        wrong dimension, a read-only index) or ``OSError`` (the log cannot
+        be written; the index is then unchanged)."""
+    def upsert(self, data: npt.ArrayLike, ids: npt.ArrayLike) -> None:
+        """:meth:`add` that replaces the vectors of ids already present."""
+    def add_items(self, data: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None) -> None:
+        """hnswlib's name for :meth:`add`."""
+    def delete(self, ids: Union[int, npt.ArrayLike]) -> int:
+        """Deletes ``ids`` from every later search; returns how many were
+        in the index (unknown ids are skipped)."""
+    def mark_deleted(self, label: int) -> None:
+        """hnswlib's ``mark_deleted``: deletes one id; ``KeyError`` if it is
+        not in the index. Deleted space is reclaimed by :meth:`compact`
+        (no ``replace_deleted`` needed)."""
+    def compact(self) -> None:
+        """Rebuilds the index from its live vectors (zones trained anew,
+        deleted space reclaimed, a fresh build's speed), replaces its file
+        atomically and empties its log. Searches go on meanwhile; handles
+        that had the file open keep the old one. docs/TUNING.md says when."""
+    def get(self, ids: Union[int, npt.ArrayLike]) -> npt.NDArray[np.float32]:
+        """The stored vectors of ``ids`` (``[dim]`` for one integer, else
+        ``[len(ids), dim]``; normalized under cosine). ``KeyError`` for an
+        id not in the index."""
+    def get_items(self, ids: Union[int, npt.ArrayLike]) -> npt.NDArray[np.float32]:
+        """hnswlib's name for :meth:`get`."""
+    def __contains__(self, id: object) -> bool:
+        """Whether ``id`` is in the index."""
+    def flush(self) -> None:
+        """``fsync``s the log now (what ``sync_ms`` defers)."""
+    @property
+    def writable(self) -> bool:
+        """Whether writes are allowed."""
     def search(
         self,
         queries: npt.ArrayLike,
@@ -134,14 +189,17 @@ class Index:
         ``k`` outside ``1..=len(index)``, ``nprobe`` outside
         ``1..=zones``), ``TypeError`` (not real numbers)."""
     def stats(self) -> Dict[str, Any]:
-        """Sizes, shape and build parameters: ``n``, ``dim``, ``metric``,
+        """Sizes, shape and build parameters: ``n`` (live vectors),
+        ``base_n`` (vectors in the file), ``base_deleted``, ``added``,
+        ``added_deleted``, ``pending_writes`` (log records until
+        :meth:`compact`), ``log_bytes``, ``writable``, ``dim``, ``metric``,
         ``design``, ``edge_codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
         ``default_ef``, ``default_nprobe``, ``file_bytes``,
         ``resident_bytes`` (the sections every query reads: what stays in
         memory while a mapped index is searched), ``mapped``, ``format_version``,
         ``written_by``, ``sections`` (name, bytes, resident), ..."""
     def __len__(self) -> int:
-        """Number of vectors."""
+        """Number of live vectors."""
     @property
     def dim(self) -> int:
         """Components per vector."""
