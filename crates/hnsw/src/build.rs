@@ -17,6 +17,7 @@ use zgq_distance::{Kernels, Metric};
 
 use crate::error::{Error, Result, first_non_finite};
 use crate::graph::{Hnsw, MAX_LEVEL, NO_NEIGHBOR};
+use crate::lists::Lists;
 use crate::search::{
     Adjacency, Cand, ExactScorer, NoFilter, SearchScratch, greedy_descent, search_layer,
 };
@@ -206,6 +207,155 @@ impl HnswParams {
         };
         progress(n - reported);
         Ok(hnsw)
+    }
+}
+
+/// Inserts the rows of `vectors` past `lists.len()` into `lists` (see
+/// [`HnswParams::insert`]).
+pub(crate) fn insert_rows(
+    p: &HnswParams,
+    lists: &mut Lists,
+    vectors: &[f32],
+    dim: usize,
+    entries: &[u32],
+) -> Result<()> {
+    let n = p.validate(vectors, dim)?;
+    let old = lists.len();
+    if p.m != lists.m || lists.m0 != 2 * p.m {
+        return Err(Error::parameter(
+            "m",
+            format!(
+                "{} does not match the graph's lists (m {}, m0 {})",
+                p.m, lists.m, lists.m0
+            ),
+        ));
+    }
+    if n < old || entries.len() != n - old {
+        return Err(Error::parameter(
+            "entries",
+            format!(
+                "{} entries for {} new rows ({n} rows, {old} in the graph)",
+                entries.len(),
+                n.saturating_sub(old)
+            ),
+        ));
+    }
+    if let Some(&e) = entries.iter().find(|&&e| e as usize >= old) {
+        return Err(Error::parameter(
+            "entries",
+            format!("entry {e} is not in 0..{old}"),
+        ));
+    }
+    lists.check()?;
+    let mut levels: Vec<u8> = (0..old as u32).map(|i| lists.level(i) as u8).collect();
+    let drawn = draw_levels(
+        n - old,
+        p.m,
+        p.seed ^ (old as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    levels.extend(
+        drawn
+            .iter()
+            .zip(entries)
+            .map(|(&l, &e)| l.min(lists.level(e) as u8)),
+    );
+    let g = BuildGraph::new(p, vectors, dim, &levels);
+    for (slot, &v) in g.links0.iter().zip(&lists.links0) {
+        slot.store(v, Relaxed);
+    }
+    for (slot, &v) in g.upper.iter().zip(&lists.upper) {
+        slot.store(v, Relaxed);
+    }
+    let insert = |i: usize, s: &mut SearchScratch, b: &mut Buffers| {
+        let (q, ep) = ((old + i) as u32, entries[i]);
+        g.link(
+            q,
+            levels[old + i] as usize,
+            ep,
+            levels[ep as usize] as usize,
+            s,
+            b,
+        );
+    };
+    if rayon::current_num_threads() > 1 && n - old > 1 {
+        let next = AtomicUsize::new(0);
+        rayon::broadcast(|_| {
+            let (mut s, mut b) = (SearchScratch::new(), Buffers::default());
+            loop {
+                let i = next.fetch_add(1, Relaxed);
+                if i >= n - old {
+                    break;
+                }
+                insert(i, &mut s, &mut b);
+            }
+        });
+    } else {
+        let (mut s, mut b) = (SearchScratch::new(), Buffers::default());
+        for i in 0..n - old {
+            insert(i, &mut s, &mut b);
+        }
+    }
+    let BuildGraph {
+        links0,
+        upper,
+        upper_offsets,
+        ..
+    } = g;
+    lists.links0 = links0.into_iter().map(AtomicU32::into_inner).collect();
+    lists.upper = upper.into_iter().map(AtomicU32::into_inner).collect();
+    lists.upper_offsets = upper_offsets;
+    link_orphans(lists, old, vectors, dim, p.metric);
+    Ok(())
+}
+
+/// A new node (id ≥ `from`) that every neighbour dropped while pruning has
+/// no edge in: linked from the nearest of its own neighbours with a free
+/// level-0 slot (or, when all are full, in place of that neighbour's
+/// farthest edge to a node that keeps another way in).
+fn link_orphans(lists: &mut Lists, from: usize, vectors: &[f32], dim: usize, metric: Metric) {
+    let n = lists.len();
+    let m0 = lists.m0;
+    let mut indegree = vec![0u32; n];
+    for &x in &lists.links0 {
+        if x != NO_NEIGHBOR {
+            indegree[x as usize] += 1;
+        }
+    }
+    let kernels = zgq_distance::kernels();
+    let v = |i: u32| &vectors[i as usize * dim..][..dim];
+    for q in from as u32..n as u32 {
+        if indegree[q as usize] > 0 {
+            continue;
+        }
+        let mut own: Vec<u32> = lists.neighbors(q, 0).to_vec();
+        own.sort_by(|&a, &b| {
+            metric
+                .distance(kernels, v(q), v(a))
+                .total_cmp(&metric.distance(kernels, v(q), v(b)))
+        });
+        let Some(&r) = own.first() else { continue };
+        let list = &mut lists.links0[r as usize * m0..][..m0];
+        if let Some(free) = list.iter().position(|&x| x == NO_NEIGHBOR) {
+            list[free] = q;
+            indegree[q as usize] += 1;
+            continue;
+        }
+        // Replace r's farthest edge whose target has other ways in.
+        let far = list
+            .iter()
+            .enumerate()
+            .filter(|&(_, &x)| indegree[x as usize] > 1)
+            .max_by(|a, b| {
+                metric
+                    .distance(kernels, v(r), v(*a.1))
+                    .total_cmp(&metric.distance(kernels, v(r), v(*b.1)))
+            })
+            .map(|(i, _)| i);
+        if let Some(i) = far {
+            indegree[list[i] as usize] -= 1;
+            list[i] = q;
+            indegree[q as usize] += 1;
+        }
     }
 }
 
@@ -424,7 +574,6 @@ impl<'a> BuildGraph<'a> {
 
     fn insert(&self, q: u32, s: &mut SearchScratch, b: &mut Buffers) {
         let level = self.levels[q as usize] as usize;
-        let mut scorer = ExactScorer::new(self.vector(q), self.vectors, self.metric);
         let guard = self.entry.lock().unwrap_or_else(|e| e.into_inner());
         let (ep, top) = *guard;
         let mut guard = if level > top {
@@ -433,6 +582,24 @@ impl<'a> BuildGraph<'a> {
             drop(guard);
             None
         };
+        self.link(q, level, ep, top, s, b);
+        if let Some(g) = guard.as_mut() {
+            **g = (q, level);
+        }
+    }
+
+    /// Links `q` (of level `level`) into the graph, descending from `ep`
+    /// on level `top`.
+    fn link(
+        &self,
+        q: u32,
+        level: usize,
+        ep: u32,
+        top: usize,
+        s: &mut SearchScratch,
+        b: &mut Buffers,
+    ) {
+        let mut scorer = ExactScorer::new(self.vector(q), self.vectors, self.metric);
         let mut cur = Cand {
             distance: crate::search::Scorer::score(&mut scorer, ep),
             id: ep,
@@ -475,9 +642,6 @@ impl<'a> BuildGraph<'a> {
                 self.connect(nb, q, l, cap, b);
             }
             std::mem::swap(&mut b.entries, &mut b.found);
-        }
-        if let Some(g) = guard.as_mut() {
-            **g = (q, level);
         }
     }
 

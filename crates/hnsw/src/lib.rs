@@ -58,6 +58,7 @@ mod build;
 mod error;
 mod fill;
 mod graph;
+mod lists;
 mod search;
 mod visited;
 
@@ -69,6 +70,7 @@ pub use build::HnswParams;
 pub use error::{Error, Result};
 pub use fill::fill_level0;
 pub use graph::{GraphParts, Hnsw, HnswGraph, MAX_LEVEL, NO_NEIGHBOR, Walk};
+pub use lists::Lists;
 pub use search::{ExactScorer, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
 /// Cache prefetch hints for [`Scorer::prefetch`] implementations (from
 /// zgq-distance, re-exported so a scorer needs no other import).

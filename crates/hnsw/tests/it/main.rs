@@ -9,6 +9,7 @@ use zgq_data::{Synthetic, ground_truth, recall_at_k};
 use zgq_hnsw::*;
 
 mod blocks;
+mod lists;
 
 fn data(n: usize, nq: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>, zgq_data::Matrix<u64>) {
     let mut s = Synthetic::new(n, nq, dim);
