@@ -152,10 +152,8 @@ impl Lists {
         assert_eq!(keep.len(), n, "one keep flag per node");
         assert_eq!(vectors.len(), n * dim, "one vector per node");
         let mut new_id = vec![NO_NEIGHBOR; n];
-        let mut next = 0u32;
-        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
-            new_id[i] = next;
-            next += 1;
+        for (next, (i, _)) in keep.iter().enumerate().filter(|(_, k)| **k).enumerate() {
+            new_id[i] = next as u32;
         }
         let kernels = zgq_distance::kernels();
         let alpha_sq = alpha * alpha;
