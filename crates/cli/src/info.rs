@@ -91,13 +91,12 @@ pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     if c.log_records > 0 {
         let _ = writeln!(
             o,
-            "  changes since the file was built: {} live vectors ({} of the file's {} deleted; {} \
-             added, {} of them since deleted); {} write(s) pending in {} ({}) until `zgq compact`",
+            "  changes since the file was written: {} live vectors (the file holds {}; {} added, {} \
+             deleted since); {} write(s) pending in {} ({}) until `zgq compact`",
             c.live,
-            c.base_deleted,
-            c.base,
+            c.file,
             c.added,
-            c.added_deleted,
+            c.deleted,
             c.log_records,
             shown(&LiveIndex::log_path(&args.index)),
             size(c.log_bytes as usize)

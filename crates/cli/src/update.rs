@@ -60,14 +60,9 @@ fn writable(index: &std::path::Path) -> Result<LiveIndex> {
 fn state(index: &LiveIndex) -> String {
     let c = index.changes();
     format!(
-        "the index holds {} live vectors ({} in its file, {} deleted; {} added since); {} write(s) \
+        "the index holds {} live vectors (its file {}; {} added, {} deleted since); {} write(s) \
          pending in its log ({} bytes) until `zgq compact`",
-        c.live,
-        c.base,
-        c.base_deleted + c.added_deleted,
-        c.added,
-        c.log_records,
-        c.log_bytes
+        c.live, c.file, c.added, c.deleted, c.log_records, c.log_bytes
     )
 }
 
@@ -142,20 +137,20 @@ pub(crate) fn delete(args: &DeleteArgs) -> Result<()> {
 pub(crate) fn compact(args: &CompactArgs) -> Result<()> {
     let index = writable(&args.index)?;
     let before = index.changes();
-    let bytes_before = index.base().stats().file_bytes;
+    let bytes_before = std::fs::metadata(&args.index).map_or(0, |m| m.len());
     let t = Instant::now();
     index.compact()?;
     let secs = t.elapsed().as_secs_f64();
     emit(&format!(
-        "compacted {} in {secs:.1} s: {} live vectors (the file held {}, {} deleted, {} added, {} \
+        "compacted {} in {secs:.1} s: {} live vectors (the file held {}, {} added, {} deleted, {} \
          write(s) folded in); {} -> {} bytes\n",
         shown(&args.index),
         index.len(),
-        before.base,
-        before.base_deleted + before.added_deleted,
+        before.file,
         before.added,
+        before.deleted,
         before.log_records,
         bytes_before,
-        index.base().stats().file_bytes
+        std::fs::metadata(&args.index).map_or(0, |m| m.len())
     ))
 }

@@ -434,10 +434,11 @@ impl Index {
         let c = self.inner.changes();
         let d = PyDict::new(py);
         d.set_item("n", c.live)?;
-        d.set_item("base_n", s.n)?;
-        d.set_item("base_deleted", c.base_deleted)?;
+        d.set_item("file_n", c.file)?;
         d.set_item("added", c.added)?;
-        d.set_item("added_deleted", c.added_deleted)?;
+        d.set_item("deleted", c.deleted)?;
+        d.set_item("unmerged", c.unmerged)?;
+        d.set_item("merges", c.merges)?;
         d.set_item("pending_writes", c.log_records)?;
         d.set_item("log_bytes", c.log_bytes)?;
         d.set_item("writable", self.inner.is_writable())?;

@@ -95,9 +95,9 @@ def test_a_file_opened_for_writing(data, tmp_path, cli):
     info = run_cli(cli, "info", "--index", path)
     assert "1497 live vectors" in info and "2 write(s) pending" in info, info
     stats = w.stats()
-    assert stats["pending_writes"] == 2 and stats["base_n"] == 1000
+    assert stats["pending_writes"] == 2 and stats["file_n"] == 1000
     w.compact()
-    assert w.stats()["pending_writes"] == 0 and w.stats()["base_n"] == 1497
+    assert w.stats()["pending_writes"] == 0 and w.stats()["file_n"] == 1497
     # The readers that had the file open keep answering from the old file.
     ids, _ = ro.search(base[1200], k=1)
     assert ids[0] == 1200

@@ -80,47 +80,12 @@ impl ZgqParams {
             progress,
         )?;
         let built = design::build(&zones, &r, progress)?;
-        let header = Header {
-            version: FORMAT_VERSION,
-            flags: 0,
-            file_len: 0,
-            dim: dim as u32,
-            metric: self.metric,
-            design: self.design,
-            edge_codes: built.shape.edge_codes,
-            m: built.shape.m as u32,
-            m0: built.shape.m0 as u32,
-            zones: zones.len() as u32,
-            n: n as u64,
-            slots: zones.slots() as u64,
-            meta_offset: 0,
-            meta_len: 0,
-            meta_crc: 0,
-            pq_m: built.shape.pq_m as u32,
-            bits: built.shape.bits as u32,
-            entries: Vec::new(),
-        };
-        let sources: Vec<(Section, Source<'_>)> = built
-            .sections
-            .iter()
-            .map(|(s, v)| (*s, Source::Bytes(&v[..])))
-            .chain(
-                built
-                    .reserved
-                    .iter()
-                    .map(|&(s, len)| (s, Source::Reserved(len))),
-            )
-            .collect();
-        let fill = built.fill;
-        let image = writer::assemble_with(header, &built.meta, &sources, |parts| match fill {
-            Some(f) => f(parts),
-            None => Ok(()),
-        })?;
-        drop(sources);
-        let index = ZgqIndex::from_image(image)?;
+        let tune = built.tune;
+        let meta = built.meta.clone();
+        let index = assemble(&zones, built, &r, n)?;
         progress.stage("calibrate", 1);
-        let meta = &built.meta;
-        let tuned = match built.tune {
+        let meta = &meta;
+        let tuned = match tune {
             Tune::Ef => Meta {
                 default_ef: calibrate(&index, data, labels, &EF_LADDER, |ef| SearchParams {
                     ef: Some(ef),
@@ -152,6 +117,54 @@ impl ZgqParams {
         writer::replace_meta(&mut image, &tuned)?;
         ZgqIndex::from_image(image)
     }
+}
+
+/// The file image of the sections `built` over `zones` (`n` distinct
+/// vectors), as an index.
+pub(crate) fn assemble(
+    zones: &Zones,
+    built: design::Built<'_>,
+    r: &crate::params::Resolved,
+    n: usize,
+) -> Result<ZgqIndex> {
+    let header = Header {
+        version: FORMAT_VERSION,
+        flags: 0,
+        file_len: 0,
+        dim: zones.dim as u32,
+        metric: r.metric,
+        design: r.design,
+        edge_codes: built.shape.edge_codes,
+        m: built.shape.m as u32,
+        m0: built.shape.m0 as u32,
+        zones: zones.len() as u32,
+        n: n as u64,
+        slots: zones.slots() as u64,
+        meta_offset: 0,
+        meta_len: 0,
+        meta_crc: 0,
+        pq_m: built.shape.pq_m as u32,
+        bits: built.shape.bits as u32,
+        entries: Vec::new(),
+    };
+    let sources: Vec<(Section, Source<'_>)> = built
+        .sections
+        .iter()
+        .map(|(s, v)| (*s, Source::Bytes(&v[..])))
+        .chain(
+            built
+                .reserved
+                .iter()
+                .map(|&(s, len)| (s, Source::Reserved(len))),
+        )
+        .collect();
+    let fill = built.fill;
+    let image = writer::assemble_with(header, &built.meta, &sources, |parts| match fill {
+        Some(f) => f(parts),
+        None => Ok(()),
+    })?;
+    drop(sources);
+    ZgqIndex::from_image(image)
 }
 
 /// The `ef` values [`calibrate`] tries for a graph index, smallest first.

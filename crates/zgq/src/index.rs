@@ -460,6 +460,11 @@ impl ZgqIndex {
         }
     }
 
+    /// Stored vectors (replicas included).
+    pub(crate) fn stats_slots(&self) -> usize {
+        self.slots()
+    }
+
     pub(crate) fn slots(&self) -> usize {
         self.layout.header.slots as usize
     }

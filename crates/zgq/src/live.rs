@@ -116,17 +116,20 @@ struct State {
     chunks: Chunks,
 }
 
-/// Where the live ids are (the writer's and `get`'s map).
+/// Where the live ids are (the writer's and `get`'s map), and counts.
 #[derive(Default)]
 struct Ids {
-    /// Live added rows: id → row number.
+    /// Live rows of the tail (added since the base): id → row number.
     added: HashMap<u64, usize>,
-    /// Rows appended since the base.
+    /// Rows in the tail (live or not).
     rows: usize,
-    /// Appended rows since deleted.
-    rows_dead: usize,
     /// The largest id ever added.
     max_id: Option<u64>,
+    /// Since the file: vectors added (upserts included), live ids deleted
+    /// (replacements included), merges of the tail into the base.
+    total_added: usize,
+    total_deleted: usize,
+    merges: usize,
 }
 
 /// The writer's side: the log, and whether a failure stopped it.
@@ -135,21 +138,23 @@ struct Writer {
     stopped: Option<String>,
 }
 
-/// Counts of a live index's changes since its base was built, from
+/// Counts of a live index's changes since its file was written, from
 /// [`LiveIndex::changes`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Changes {
     /// Live vectors ([`LiveIndex::len`]).
     pub live: usize,
-    /// Distinct vectors in the base file.
-    pub base: usize,
-    /// Base vectors deleted (or replaced by an upsert).
-    pub base_deleted: usize,
-    /// Vectors added since the base (upserts included).
+    /// Distinct vectors in the index file.
+    pub file: usize,
+    /// Vectors added since (upserts included).
     pub added: usize,
-    /// Added vectors since deleted or replaced.
-    pub added_deleted: usize,
+    /// Live vectors deleted since (upsert replacements included).
+    pub deleted: usize,
+    /// Added vectors not yet merged into the graph (searched by a scan).
+    pub unmerged: usize,
+    /// Merges of added vectors into the in-memory graph since the file.
+    pub merges: usize,
     /// Write calls in the log (pending until [`LiveIndex::compact`]).
     pub log_records: u64,
     /// Bytes of the log.
@@ -193,6 +198,11 @@ pub struct Changes {
 pub struct LiveIndex {
     /// The index file (`None`: built in memory, no log).
     path: Option<PathBuf>,
+    /// The file's distinct vectors and fingerprint (what the log names);
+    /// the base searched may be a merge of it in memory.
+    file: Mutex<(usize, u64)>,
+    /// Tail rows that trigger a merge (`None`: by dimension and size).
+    merge_at: Mutex<Option<usize>>,
     state: RwLock<Arc<State>>,
     /// The last published write.
     committed: AtomicU64,
@@ -223,10 +233,16 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl LiveIndex {
     fn over(base: ZgqIndex, path: Option<PathBuf>, writable: bool) -> LiveIndex {
         LiveIndex {
             path,
+            file: Mutex::new((base.len(), base.fingerprint())),
+            merge_at: Mutex::new(None),
             state: RwLock::new(Arc::new(State {
                 base: Arc::new(Base::new(Arc::new(base))),
                 chunks: Arc::from(Vec::new()),
@@ -287,6 +303,7 @@ impl LiveIndex {
         if !scan.stale {
             live.log_bytes.store(scan.end, Ordering::Relaxed);
         }
+        let _ = live.maybe_merge();
         Ok(live)
     }
 
@@ -313,6 +330,7 @@ impl LiveIndex {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .wal = Some(wal);
         }
+        let _ = live.maybe_merge();
         Ok(live)
     }
 
@@ -322,9 +340,9 @@ impl LiveIndex {
         wal::path_of(index.as_ref())
     }
 
+    /// The dimension and the fingerprint of the file (what the log names).
     fn identity(&self) -> (usize, u64) {
-        let state = self.snapshot();
-        (state.base.index.dim(), state.base.index.fingerprint())
+        (self.dim(), lock(&self.file).1)
     }
 
     /// Applies a logged record as the next write.
@@ -408,20 +426,30 @@ impl LiveIndex {
         ids.max_id.max(base).map_or(0, |m| m.saturating_add(1))
     }
 
-    /// Counts of the changes since the base was built.
+    /// Counts of the changes since the index file was written.
     pub fn changes(&self) -> Changes {
         let ids = read(&self.ids);
         let base = Arc::clone(&self.snapshot().base);
-        let base_deleted = base.dead.load(Ordering::Relaxed);
         Changes {
-            live: base.index.len() - base_deleted + ids.added.len(),
-            base: base.index.len(),
-            base_deleted,
-            added: ids.rows,
-            added_deleted: ids.rows_dead,
+            live: base.live() + ids.added.len(),
+            file: lock(&self.file).0,
+            added: ids.total_added,
+            deleted: ids.total_deleted,
+            unmerged: ids.added.len(),
+            merges: ids.merges,
             log_records: self.log_records.load(Ordering::Relaxed),
             log_bytes: self.log_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// Sets how many added vectors are searched by a scan before they are
+    /// merged into the graph (`None`: the default, by dimension and size —
+    /// a scan of the tail costs about what a walk of the graph does; see
+    /// docs/TUNING.md). A merge inserts them as a build would and drops
+    /// the deleted vectors from the graph; it runs at the end of the write
+    /// that crosses the limit, and searches go on meanwhile.
+    pub fn set_merge_at(&self, rows: Option<usize>) {
+        *lock(&self.merge_at) = rows;
     }
 
     /// Adds `vectors` (row-major, `dim()` values per id) under `ids`:
@@ -515,6 +543,10 @@ impl LiveIndex {
         match self.apply(&mut map, &record, seq) {
             Ok(count) => {
                 self.committed.store(seq, Ordering::Release);
+                drop(map);
+                // The write is acknowledged whatever the merge does: a
+                // failed merge leaves the rows in the tail, searched by scan.
+                let _ = self.maybe_merge();
                 Ok(count)
             }
             Err(e) => {
@@ -523,6 +555,80 @@ impl LiveIndex {
                 Err(e)
             }
         }
+    }
+
+    /// Whether the tail or the deleted base vectors are due a merge.
+    fn merge_due(&self) -> bool {
+        let ids = read(&self.ids);
+        let state = self.snapshot();
+        let base = &state.base;
+        let slots = base.index.stats_slots();
+        let dead = base.dead.load(Ordering::Relaxed) * slots / base.index.len().max(1);
+        let graph = base.index.design() == crate::Design::Graph;
+        let limit = lock(&self.merge_at).unwrap_or_else(|| {
+            // A scan of the tail about as dear as a walk of the graph
+            // (2^18 multiply-adds), or a fiftieth of the base: each merge
+            // rewrites the base, so it must come with enough new rows.
+            let scan = (1usize << 18) / base.index.dim().max(1);
+            scan.max(base.index.len() / 50)
+        });
+        if graph {
+            ids.rows >= limit.max(1) || (dead > 0 && dead >= slots / 8)
+        } else {
+            // A rebuild is the only merge: only when the tail is half the
+            // base, so that each vector is rebuilt a bounded number of times.
+            ids.rows >= limit.max(base.index.len() / 2).max(1)
+        }
+    }
+
+    /// Merges when due (the writer's lock held, or the index not yet
+    /// shared).
+    fn maybe_merge(&self) -> Result<()> {
+        if self.merge_due() {
+            self.merge()?;
+        }
+        Ok(())
+    }
+
+    /// Folds the tail and the deletions into a new base in memory: the
+    /// graph extended in place ([`crate::design`]'s extension), any other
+    /// design rebuilt. The file and the log stay as they are.
+    fn merge(&self) -> Result<()> {
+        let seq = self.committed.load(Ordering::Acquire);
+        let state = self.snapshot();
+        let base = &state.base;
+        let index = &base.index;
+        let next = if index.design() == crate::Design::Graph {
+            let keep: Vec<bool> = match base.deleted.get() {
+                None => vec![true; index.stats_slots()],
+                Some(marks) => marks
+                    .iter()
+                    .map(|d| d.load(Ordering::Relaxed) > seq)
+                    .collect(),
+            };
+            let (mut rows, mut labels) = (Vec::new(), Vec::new());
+            for chunk in state.chunks.iter() {
+                for row in chunk.rows().filter(|r| r.visible(seq)) {
+                    rows.extend_from_slice(&row.vector);
+                    labels.push(row.id);
+                }
+            }
+            if labels.is_empty() && keep.iter().all(|&k| !k) {
+                return Ok(()); // nothing would be left: keep the marks
+            }
+            crate::design::graph::extend::extend(index, &keep, &rows, &labels)?
+        } else {
+            self.rebuild()?
+        };
+        let mut ids = write(&self.ids);
+        ids.added.clear();
+        ids.rows = 0;
+        ids.merges += 1;
+        *write(&self.state) = Arc::new(State {
+            base: Arc::new(Base::new(Arc::new(next))),
+            chunks: Arc::from(Vec::new()),
+        });
+        Ok(())
     }
 
     /// Refuses a write that cannot apply whole.
@@ -633,6 +739,7 @@ impl LiveIndex {
         ids.added.insert(row.id, at);
         ids.max_id = ids.max_id.max(Some(row.id));
         ids.rows += 1;
+        ids.total_added += 1;
         state.chunks[at / CHUNK].fill(at % CHUNK, row);
     }
 
@@ -643,7 +750,7 @@ impl LiveIndex {
             if let Some(row) = delta::row(&state.chunks, at) {
                 row.deleted.store(seq, Ordering::Relaxed);
             }
-            ids.rows_dead += 1;
+            ids.total_deleted += 1;
             return true;
         }
         let base = &state.base;
@@ -661,6 +768,7 @@ impl LiveIndex {
         if base.dead.fetch_add(1, Ordering::Relaxed) + 1 == base.index.len() {
             base.all_dead_at.store(seq, Ordering::Relaxed);
         }
+        ids.total_deleted += 1;
         true
     }
 
@@ -838,7 +946,11 @@ impl LiveIndex {
             _ => built,
         };
         let mut ids = write(&self.ids);
-        *ids = Ids::default();
+        *ids = Ids {
+            max_id: ids.max_id,
+            ..Ids::default()
+        };
+        *lock(&self.file) = (fresh.len(), fresh.fingerprint());
         *write(&self.state) = Arc::new(State {
             base: Arc::new(Base::new(Arc::new(fresh))),
             chunks: Arc::from(Vec::new()),
@@ -857,9 +969,10 @@ impl LiveIndex {
     /// # Errors
     /// As [`LiveIndex::compact`], without [`Error::Io`].
     pub fn frozen(&self) -> Result<Arc<ZgqIndex>> {
-        let c = self.changes();
-        if c.base_deleted + c.added == 0 {
-            Ok(self.base())
+        let state = self.snapshot();
+        let clean = state.base.deleted.get().is_none() && read(&self.ids).rows == 0;
+        if clean {
+            Ok(Arc::clone(&state.base.index))
         } else {
             self.rebuild().map(Arc::new)
         }
@@ -874,21 +987,21 @@ impl LiveIndex {
         self.frozen()?.save(path)
     }
 
-    /// Checks the base ([`ZgqIndex::verify`]) and every record of the log
-    /// against its checksum.
+    /// Checks the base searched ([`ZgqIndex::verify`]: the file's, or its
+    /// merge in memory) and every record of the log against its checksum.
     ///
     /// # Errors
     /// As [`ZgqIndex::verify`]; [`Error::Log`] for a damaged log.
     pub fn verify(&self) -> Result<()> {
-        let base = self.base();
-        base.verify()?;
+        self.base().verify()?;
         let Some(path) = &self.path else {
             return Ok(());
         };
         let log = wal::path_of(path);
+        let (dim, fingerprint) = self.identity();
         match std::fs::File::open(&log) {
             Ok(mut f) => {
-                wal::scan(&mut f, &log, base.dim(), base.fingerprint(), |_| Ok(()))?;
+                wal::scan(&mut f, &log, dim, fingerprint, |_| Ok(()))?;
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

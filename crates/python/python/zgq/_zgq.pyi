@@ -190,8 +190,9 @@ class Index:
         ``1..=zones``), ``TypeError`` (not real numbers)."""
     def stats(self) -> Dict[str, Any]:
         """Sizes, shape and build parameters: ``n`` (live vectors),
-        ``base_n`` (vectors in the file), ``base_deleted``, ``added``,
-        ``added_deleted``, ``pending_writes`` (log records until
+        ``file_n`` (vectors in the file), ``added`` and ``deleted`` (since
+        the file), ``unmerged`` (added vectors still searched by a scan),
+        ``merges``, ``pending_writes`` (log records until
         :meth:`compact`), ``log_bytes``, ``writable``, ``dim``, ``metric``,
         ``design``, ``edge_codes``, ``zones``, ``m``, ``ef_construction``, ``seed``,
         ``default_ef``, ``default_nprobe``, ``file_bytes``,

@@ -22,6 +22,7 @@ use crate::zones::Zones;
 use crate::{EdgeCodes, Progress};
 
 pub(crate) mod codes;
+pub(crate) mod extend;
 
 use codes::{RabitqEdges, encode_pq4, pack_pq4_block};
 pub(crate) use codes::{pq4_block_bytes, rabitq_block_bytes};
@@ -43,6 +44,17 @@ pub(crate) fn build<'a>(
     progress: &'a dyn Progress,
 ) -> Result<Built<'a>> {
     let stitched = Stitched::build(zones, r, r.fill, progress)?;
+    pack(zones, stitched, r, progress)
+}
+
+/// The sections of the stitched graph `stitched` over `zones`: edge codes
+/// trained and packed into the records.
+pub(crate) fn pack<'a>(
+    zones: &'a Zones,
+    stitched: Stitched,
+    r: &Resolved,
+    progress: &'a dyn Progress,
+) -> Result<Built<'a>> {
     let (dim, slots, m, m0) = (zones.dim, zones.slots(), stitched.m, stitched.m0);
     progress.stage("records", slots as u64);
     // The vectors live in the records.

@@ -362,14 +362,24 @@ impl Wal {
             .truncate(false)
             .open(path)
             .map_err(io(path))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: path.to_path_buf(),
-                });
+        // A lock held for a moment is no writer: a process that forks
+        // (another thread of ours starting a program) holds a copy of every
+        // descriptor, and so our lock, until it execs.
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_micros(2500));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(path)(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(path)(e)),
         }
         let scan = scan(&mut file, path, dim, fingerprint, apply)?;
         let mut wal = Wal {

@@ -124,14 +124,16 @@ proptest! {
 
     /// The bugs it catches: a deleted vector still returned (a mark missed
     /// on a replica, or an upsert leaving the old copy); an added one not
-    /// found; a log replayed twice or not at all; compaction dropping or
-    /// resurrecting ids; a refused write changing anything.
+    /// found; a log replayed twice or not at all; compaction or a merge of
+    /// the added vectors into the graph dropping or resurrecting ids; a
+    /// refused write changing anything.
     #[test]
     fn live_index_equals_a_model(
         scan in any::<bool>(),
         n in 20usize..90,
         ops in proptest::collection::vec(op(), 1..10),
         seed in any::<u64>(),
+        merge_at in prop_oneof![Just(None), Just(Some(1)), Just(Some(7))],
     ) {
         let kind = if scan { SCAN } else { GRAPH_PQ4 };
         let path = temp(&format!("model-{seed:x}"));
@@ -140,6 +142,7 @@ proptest! {
         let mut model: BTreeMap<u64, Vec<f32>> =
             first.iter().map(|&id| (id, vector(id, 0))).collect();
         let mut index = LiveIndex::open_writable(&path, Durability::EveryWrite).unwrap();
+        index.set_merge_at(merge_at);
         let probe: Vec<u64> = (0..130).collect();
         for (step, op) in ops.into_iter().enumerate() {
             let tag = step as u64 + 1;
@@ -196,6 +199,7 @@ proptest! {
                     let refused = matches!(ro.add(&vector(1, 1), &[1]), Err(Error::ReadOnly { .. }));
                     prop_assert!(refused);
                     index = LiveIndex::open_writable(&path, Durability::EveryWrite).unwrap();
+                    index.set_merge_at(merge_at);
                 }
             }
             check(&index, &model, &probe, seed ^ tag);
