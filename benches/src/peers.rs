@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 /// The peer scripts and their requirements, built into the binary so that
 /// an installed `zgq bench` runs them outside the source tree: written to
 /// `target/peers/scripts/` before a run.
-const FILES: [(&str, &str); 10] = [
+const FILES: [(&str, &str); 11] = [
     (
         "requirements.txt",
         include_str!("../peers/requirements.txt"),
@@ -36,6 +36,7 @@ const FILES: [(&str, &str); 10] = [
         "zgq_annb_peer.py",
         include_str!("../peers/zgq_annb_peer.py"),
     ),
+    ("churn_peer.py", include_str!("../peers/churn_peer.py")),
     (
         "zgq_annb_config.yml",
         include_str!("../../crates/python/ann-benchmarks/zgq/config.yml"),
@@ -136,6 +137,19 @@ fn python() -> Result<Option<PathBuf>> {
     }
     std::fs::write(&marker, wanted)?;
     Ok(Some(py))
+}
+
+/// A command running the peer script `script` with the venv's python.
+///
+/// # Errors
+/// If there is no Python environment.
+pub fn command(script: &str) -> Result<Command> {
+    let Some(py) = python()? else {
+        bail!("no Python environment for the peers");
+    };
+    let mut cmd = Command::new(py);
+    cmd.arg(scripts()?.join(script));
+    Ok(cmd)
 }
 
 /// Runs peer `name` on the dataset folder; `extra` are the script's options.

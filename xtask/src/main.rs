@@ -7,6 +7,7 @@
 //!   demand; `--features rust-peers` builds it with the Rust peers (hnsw_rs,
 //!   usearch). `cargo xtask bench --help` lists the harness's options.
 //! * `cargo xtask kmeans --dataset glove-50 --k 1024 --iters 20 [--peers faiss-kmeans]`
+//! * `cargo xtask churn --dataset fashion-mnist [--peers hnswlib,usearch]`
 //!   — time zgq-quant's k-means (and FAISS's) on a dataset's base vectors.
 
 use std::path::PathBuf;
@@ -55,6 +56,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The churn benchmark: adds and deletes until the set has turned
+    /// over, ZGQ's live index beside a fresh build and the peers
+    /// (arguments pass through).
+    Churn {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn dataset(name: &str) -> Result<Dataset> {
@@ -88,6 +96,7 @@ fn run() -> Result<()> {
         }
         Cmd::Bench { args } => run_release_bin("zgq-bench", args),
         Cmd::Kmeans { args } => run_release_bin("zgq-kmeans", args),
+        Cmd::Churn { args } => run_release_bin("zgq-churn", args),
     }
 }
 

@@ -131,8 +131,9 @@ impl Lists {
 
     /// Removes the nodes `keep` refuses: every list of a kept node that
     /// held a removed one is rebuilt from its kept neighbours and the kept
-    /// nodes behind the removed ones (looked through up to 64 removed
-    /// nodes deep), pruned with the selection rule (`alpha` as
+    /// nodes behind the removed ones (breadth first through up to 16
+    /// removed nodes, while there are fewer than `4 · cap` candidates),
+    /// pruned with the selection rule (`alpha` as
     /// [`HnswParams::alpha`]) on `vectors` (`dim` values per node, the
     /// graph's own order). The kept nodes are renumbered in order; returns
     /// every old id's new id ([`NO_NEIGHBOR`] for a removed node). The
@@ -171,27 +172,28 @@ impl Lists {
                 return own.iter().map(|&x| new_id[x as usize]).collect();
             }
             let mut cands: Vec<u32> = own.iter().copied().filter(|&x| keep[x as usize]).collect();
+            // Breadth first through the removed neighbours (FreshDiskANN
+            // looks one hop through; a removed node's removed neighbours
+            // are looked through while candidates are few).
             let mut through: Vec<u32> =
                 own.iter().copied().filter(|&x| !keep[x as usize]).collect();
-            let mut seen = through.clone();
-            let mut looked = 0;
-            while let Some(d) = through.pop() {
-                looked += 1;
-                if looked > 64 {
-                    break;
-                }
+            let mut next = 0;
+            while next < through.len() && next < 16 && cands.len() < 4 * cap {
+                let d = through[next];
+                next += 1;
                 for &x in self.neighbors(d, level) {
-                    if x == id || seen.contains(&x) || cands.contains(&x) {
+                    if x == id {
                         continue;
                     }
                     if keep[x as usize] {
                         cands.push(x);
-                    } else {
-                        seen.push(x);
+                    } else if through.len() < 64 {
                         through.push(x);
                     }
                 }
             }
+            cands.sort_unstable();
+            cands.dedup();
             let mut scored: Vec<Cand> = cands
                 .into_iter()
                 .map(|x| Cand {

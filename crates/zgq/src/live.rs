@@ -303,7 +303,7 @@ impl LiveIndex {
         if !scan.stale {
             live.log_bytes.store(scan.end, Ordering::Relaxed);
         }
-        let _ = live.maybe_merge();
+        let _ = live.maybe_merge(Kind::Add);
         Ok(live)
     }
 
@@ -330,7 +330,7 @@ impl LiveIndex {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .wal = Some(wal);
         }
-        let _ = live.maybe_merge();
+        let _ = live.maybe_merge(Kind::Add);
         Ok(live)
     }
 
@@ -546,7 +546,7 @@ impl LiveIndex {
                 drop(map);
                 // The write is acknowledged whatever the merge does: a
                 // failed merge leaves the rows in the tail, searched by scan.
-                let _ = self.maybe_merge();
+                let _ = self.maybe_merge(kind);
                 Ok(count)
             }
             Err(e) => {
@@ -557,8 +557,9 @@ impl LiveIndex {
         }
     }
 
-    /// Whether the tail or the deleted base vectors are due a merge.
-    fn merge_due(&self) -> bool {
+    /// Whether the tail or the deleted base vectors are due a merge after a
+    /// write of `kind`.
+    fn merge_due(&self, kind: Kind) -> bool {
         let ids = read(&self.ids);
         let state = self.snapshot();
         let base = &state.base;
@@ -567,13 +568,21 @@ impl LiveIndex {
         let graph = base.index.design() == crate::Design::Graph;
         let limit = lock(&self.merge_at).unwrap_or_else(|| {
             // A scan of the tail about as dear as a walk of the graph
-            // (2^18 multiply-adds), or a fiftieth of the base: each merge
+            // (2^15 multiply-adds), or a fiftieth of the base: each merge
             // rewrites the base, so it must come with enough new rows.
-            let scan = (1usize << 18) / base.index.dim().max(1);
+            let scan = (1usize << 15) / base.index.dim().max(1);
             scan.max(base.index.len() / 50)
         });
         if graph {
-            ids.rows >= limit.max(1) || (dead > 0 && dead >= slots / 8)
+            // Deleted nodes are merged away with the next rows added; a
+            // delete alone merges only once half the graph is dead (a
+            // delete costs microseconds, not a rewrite, until then).
+            let dead_limit = if kind == Kind::Delete {
+                slots / 2
+            } else {
+                slots / 8
+            };
+            ids.rows >= limit.max(1) || (dead > 0 && dead >= dead_limit)
         } else {
             // A rebuild is the only merge: only when the tail is half the
             // base, so that each vector is rebuilt a bounded number of times.
@@ -583,8 +592,8 @@ impl LiveIndex {
 
     /// Merges when due (the writer's lock held, or the index not yet
     /// shared).
-    fn maybe_merge(&self) -> Result<()> {
-        if self.merge_due() {
+    fn maybe_merge(&self, kind: Kind) -> Result<()> {
+        if self.merge_due(kind) {
             self.merge()?;
         }
         Ok(())
