@@ -66,7 +66,6 @@ class Usearch:
         from usearch.index import Index
         self.idx = Index(ndim=dim, metric="l2sq", dtype="f32", connectivity=a.m,
                          expansion_add=200, expansion_search=64)
-        self.idx.reserve(capacity)
         self.threads = a.threads
 
     def add(self, rows, ids):
@@ -153,8 +152,8 @@ def main():
             log("round %d: %s recall@default %.4f, QPS@0.95 %s, insert/s %s"
                 % (r, name, row["recall_default"], row["qps_at_095"], insert))
             rows.append(row)
-    with open(a.out, "w") as f:
-        json.dump(rows, f)
+            with open(a.out, "w") as f:
+                json.dump(rows, f)
 
 
 if __name__ == "__main__":

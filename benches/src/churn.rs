@@ -69,6 +69,11 @@ pub struct Args {
     /// Where to write the JSON report (default: target/bench/churn-<dataset>-<time>.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Instead of the churn: log this many single-vector adds (built-in
+    /// data, --dim) beside a 10,000-vector index, then time opening it
+    /// read-only (the replay; merging disabled).
+    #[arg(long, value_name = "ROWS")]
+    replay: Option<usize>,
 }
 
 /// The vectors and queries.
@@ -215,8 +220,61 @@ fn ids(range: std::ops::Range<usize>) -> Vec<u64> {
     range.map(|i| i as u64).collect()
 }
 
+/// Times the replay of a log of `rows` single-vector adds.
+fn replay(a: &Args, rows: usize) -> Result<()> {
+    let (base_n, dim) = (10_000, a.dim);
+    let mut spec = zgq_data::Synthetic::new(base_n + rows, 1, dim);
+    spec.seed = 7;
+    let (data, _) = spec.generate()?;
+    let work = target().join("bench").join("churn-replay");
+    std::fs::create_dir_all(&work)?;
+    let path = work.join("replay.zgq");
+    let _ = std::fs::remove_file(LiveIndex::log_path(&path));
+    ZgqParams::new(Metric::L2)
+        .build(&data.as_slice()[..base_n * dim], dim)?
+        .save(&path)?;
+    let never = Some(usize::MAX);
+    let index = LiveIndex::open_with(
+        &path,
+        zgq::OpenOptions::writable(Durability::Every(std::time::Duration::from_secs(1)))
+            .merge_at(never),
+    )?;
+    let t = Instant::now();
+    for (i, row) in data.as_slice()[base_n * dim..].chunks(dim).enumerate() {
+        index.add(row, &[(base_n + i) as u64])?;
+    }
+    index.flush()?;
+    let write_secs = t.elapsed().as_secs_f64();
+    let log_bytes = index.changes().log_bytes;
+    drop(index);
+    let mut opens = Vec::new();
+    for _ in 0..a.repeats.max(1) {
+        let t = Instant::now();
+        let reopened = LiveIndex::open_with(&path, zgq::OpenOptions::read_only().merge_at(never))?;
+        opens.push(t.elapsed().as_secs_f64());
+        if reopened.len() != base_n + rows {
+            bail!("replayed {} of {} vectors", reopened.len(), base_n + rows);
+        }
+    }
+    opens.sort_by(f64::total_cmp);
+    println!(
+        "replay of {rows} logged single-vector adds ({dim} dimensions, {:.0} MB of log, written in \
+         {write_secs:.1} s): open {:.2} s (median of {}), {:.0} records/s; {}, {}",
+        log_bytes as f64 / 1e6,
+        opens[opens.len() / 2],
+        opens.len(),
+        rows as f64 / opens[opens.len() / 2],
+        report::cpu(),
+        report::git_rev()
+    );
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub fn run(a: Args) -> Result<()> {
+    if let Some(rows) = a.replay {
+        return replay(&a, rows);
+    }
     let data = load(&a)?;
     let (n, dim) = (data.base.rows(), data.base.dim());
     let half = n / 2;

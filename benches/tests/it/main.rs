@@ -57,3 +57,21 @@ fn bench_writes_the_report_and_its_plots() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// The bug it catches: the churn table's QPS at recall 0.95 taken from a
+/// setting below 0.95, or the step of a coarse sweep counted whole.
+#[test]
+fn churn_qps_at_a_recall_is_interpolated_between_its_neighbours() {
+    use zgq_benches::churn::qps_at;
+    let sweep = [
+        (0.90, 50_000.0),
+        (0.949, 40_000.0),
+        (0.97, 30_000.0),
+        (0.99, 20_000.0),
+    ];
+    let q = qps_at(&sweep, 0.95).unwrap();
+    assert!((q - (40_000.0 - 10_000.0 / 21.0)).abs() < 1e-6, "{q}");
+    assert_eq!(qps_at(&sweep, 0.90), Some(50_000.0));
+    assert_eq!(qps_at(&sweep, 0.999), None);
+    assert_eq!(qps_at(&[(0.96, 9.0), (0.99, 7.0)], 0.95), Some(9.0));
+}

@@ -84,7 +84,7 @@ pub use error::{Error, Result};
 pub use format::header::MAGIC;
 pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};
 pub use index::{Stats, ZgqIndex};
-pub use live::{Changes, Durability, LiveIndex};
+pub use live::{Changes, Durability, LiveIndex, OpenOptions};
 pub use params::{Design, EdgeCodes, SearchParams, ZgqParams, check_threads};
 pub use progress::{NoProgress, Progress};
 pub use search::SearchScratch;

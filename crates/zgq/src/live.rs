@@ -132,6 +132,56 @@ struct Ids {
     merges: usize,
 }
 
+/// How [`LiveIndex::open_with`] opens an index: read-only or for writing,
+/// mapped or read into memory, and the merge threshold from the start.
+///
+/// ```
+/// use zgq::{Durability, OpenOptions};
+/// let reader = OpenOptions::read_only().load(true);          // LiveIndex::load
+/// let writer = OpenOptions::writable(Durability::EveryWrite) // LiveIndex::open_writable,
+///     .merge_at(Some(usize::MAX));                           // never merging (replay only)
+/// # let _ = (reader, writer);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    write: Option<Durability>,
+    load: bool,
+    merge_at: Option<usize>,
+}
+
+impl OpenOptions {
+    /// Read-only, mapped, the default merge threshold.
+    pub fn read_only() -> OpenOptions {
+        OpenOptions {
+            write: None,
+            load: false,
+            merge_at: None,
+        }
+    }
+
+    /// For writing with `durability` (a writable index is mapped).
+    pub fn writable(durability: Durability) -> OpenOptions {
+        OpenOptions {
+            write: Some(durability),
+            ..OpenOptions::read_only()
+        }
+    }
+
+    /// Read-only opens: read the file into memory instead of mapping it.
+    pub fn load(self, load: bool) -> OpenOptions {
+        OpenOptions { load, ..self }
+    }
+
+    /// The merge threshold ([`LiveIndex::set_merge_at`]), also for the
+    /// merge at the end of the open.
+    pub fn merge_at(self, rows: Option<usize>) -> OpenOptions {
+        OpenOptions {
+            merge_at: rows,
+            ..self
+        }
+    }
+}
+
 /// The writer's side: the log, and whether a failure stopped it.
 struct Writer {
     wal: Option<Wal>,
@@ -268,15 +318,15 @@ impl LiveIndex {
 
     /// Opens the index file at `path` read-only: the file memory-mapped
     /// ([`ZgqIndex::open`]) and its log `path.wal`, if any, replayed in
-    /// memory. Takes no lock: a writer may be appending meanwhile (its
-    /// unfinished record is ignored; reopen to see later writes).
+    /// memory (and merged into the graph when due). Takes no lock: a
+    /// writer may be appending meanwhile (its unfinished record is
+    /// ignored; reopen to see later writes).
     ///
     /// # Errors
     /// As [`ZgqIndex::open`]; [`Error::Log`] for a log that is damaged
     /// before its last record, of another index, or of a newer version.
     pub fn open(path: impl AsRef<Path>) -> Result<LiveIndex> {
-        let path = path.as_ref();
-        LiveIndex::read_only(path, ZgqIndex::open(path)?)
+        LiveIndex::open_with(path, OpenOptions::read_only())
     }
 
     /// [`LiveIndex::open`] with the file read whole into memory
@@ -286,25 +336,7 @@ impl LiveIndex {
     /// # Errors
     /// As [`LiveIndex::open`].
     pub fn load(path: impl AsRef<Path>) -> Result<LiveIndex> {
-        let path = path.as_ref();
-        LiveIndex::read_only(path, ZgqIndex::load(path)?)
-    }
-
-    fn read_only(path: &Path, base: ZgqIndex) -> Result<LiveIndex> {
-        let live = LiveIndex::over(base, Some(path.to_path_buf()), false);
-        let log = wal::path_of(path);
-        let mut file = match std::fs::File::open(&log) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(live),
-            Err(source) => return Err(Error::Io { path: log, source }),
-        };
-        let (dim, fingerprint) = live.identity();
-        let scan = wal::scan(&mut file, &log, dim, fingerprint, |r| live.replay(&log, r))?;
-        if !scan.stale {
-            live.log_bytes.store(scan.end, Ordering::Relaxed);
-        }
-        let _ = live.maybe_merge(Kind::Add);
-        Ok(live)
+        LiveIndex::open_with(path, OpenOptions::read_only().load(true))
     }
 
     /// Opens the index file at `path` for writing: as [`LiveIndex::open`],
@@ -316,19 +348,54 @@ impl LiveIndex {
     /// As [`LiveIndex::open`]; [`Error::Locked`] while another writer has
     /// it open.
     pub fn open_writable(path: impl AsRef<Path>, durability: Durability) -> Result<LiveIndex> {
+        LiveIndex::open_with(path, OpenOptions::writable(durability))
+    }
+
+    /// Opens the index file at `path` as `options` say (what
+    /// [`LiveIndex::open`], [`LiveIndex::load`] and
+    /// [`LiveIndex::open_writable`] call).
+    ///
+    /// # Errors
+    /// As [`LiveIndex::open_writable`] for a writable open, else as
+    /// [`LiveIndex::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<LiveIndex> {
         let path = path.as_ref();
-        let mut live = LiveIndex::over(ZgqIndex::open(path)?, Some(path.to_path_buf()), true);
+        let base = if options.load && options.write.is_none() {
+            ZgqIndex::load(path)?
+        } else {
+            ZgqIndex::open(path)?
+        };
+        let mut live = LiveIndex::over(base, Some(path.to_path_buf()), options.write.is_some());
+        *lock(&live.merge_at) = options.merge_at;
         let log = wal::path_of(path);
         let (dim, fingerprint) = live.identity();
-        let (wal, scan) = Wal::open(&log, dim, fingerprint, durability, |r| live.replay(&log, r))?;
-        live.log_bytes.store(wal.len(), Ordering::Relaxed);
-        if scan.stale {
-            live.log_records.store(0, Ordering::Relaxed);
-        }
-        if let Some(w) = &mut live.writer {
-            w.get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .wal = Some(wal);
+        match options.write {
+            Some(durability) => {
+                let (wal, scan) =
+                    Wal::open(&log, dim, fingerprint, durability, |r| live.replay(&log, r))?;
+                live.log_bytes.store(wal.len(), Ordering::Relaxed);
+                if scan.stale {
+                    live.log_records.store(0, Ordering::Relaxed);
+                }
+                if let Some(w) = &mut live.writer {
+                    w.get_mut()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .wal = Some(wal);
+                }
+            }
+            None => {
+                let mut file = match std::fs::File::open(&log) {
+                    Ok(f) => Some(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(source) => return Err(Error::Io { path: log, source }),
+                };
+                if let Some(file) = &mut file {
+                    let scan = wal::scan(file, &log, dim, fingerprint, |r| live.replay(&log, r))?;
+                    if !scan.stale {
+                        live.log_bytes.store(scan.end, Ordering::Relaxed);
+                    }
+                }
+            }
         }
         let _ = live.maybe_merge(Kind::Add);
         Ok(live)
