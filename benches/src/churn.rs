@@ -69,6 +69,10 @@ pub struct Args {
     /// Where to write the JSON report (default: target/bench/churn-<dataset>-<time>.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run nothing: write the Markdown table and the plot (X.md, X.svg,
+    /// X.png) of an existing churn report X.json.
+    #[arg(long, value_name = "REPORT.json")]
+    plot: Option<PathBuf>,
     /// Instead of the churn: log this many single-vector adds (built-in
     /// data, --dim) beside a 10,000-vector index, then time opening it
     /// read-only (the replay; merging disabled).
@@ -275,6 +279,15 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(rows) = a.replay {
         return replay(&a, rows);
     }
+    if let Some(path) = &a.plot {
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )?;
+        std::fs::write(path.with_extension("md"), markdown(&report))?;
+        crate::plot::draw_churn(&report, &path.with_extension("svg"), &path.with_extension("png"))?;
+        eprintln!("wrote {} .md, .svg, .png", path.display());
+        return Ok(());
+    }
     let data = load(&a)?;
     let (n, dim) = (data.base.rows(), data.base.dim());
     let half = n / 2;
@@ -414,8 +427,13 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
     let md = markdown(&report);
     std::fs::write(json_path.with_extension("md"), &md)?;
+    crate::plot::draw_churn(
+        &report,
+        &json_path.with_extension("svg"),
+        &json_path.with_extension("png"),
+    )?;
     println!("{md}");
-    eprintln!("wrote {} and .md", json_path.display());
+    eprintln!("wrote {} and .md, .svg, .png", json_path.display());
     Ok(())
 }
 
@@ -504,7 +522,7 @@ pub fn markdown(report: &Value) -> String {
     };
     let mut md = format!(
         "Churn on {} ({} start, ±{} per round), {}, {}, {} threads, rev {}\n\n\
-         | round | turnover | method | QPS @0.95 | ÷ fresh | recall @default | insert/s | delete µs |\n\
+         | round | turnover | method | QPS @0.95 | ÷ ZGQ fresh | recall @default | insert/s | delete µs |\n\
          |---|---|---|---|---|---|---|---|\n",
         report["dataset"]["name"].as_str().unwrap_or("?"),
         report["start"],

@@ -183,6 +183,100 @@ pub fn draw(report: &serde_json::Value, svg: &Path, png: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The churn report's plot: QPS at recall 0.95 (one thread) against the
+/// share of the first half turned over, one line per method, the fresh
+/// builds and the compacted index as points (SVG and PNG, 1100 × 720).
+///
+/// # Errors
+/// When the report has no QPS to plot, or a file cannot be written.
+pub fn draw_churn(report: &serde_json::Value, svg: &Path, png: &Path) -> Result<()> {
+    let rows = report["results"].as_array().map_or(&[][..], |v| v);
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for r in rows {
+        let (Some(t), Some(q)) = (r["turnover"].as_f64(), r["qps_at_095"].as_f64()) else {
+            continue;
+        };
+        let name = r["method"].as_str().unwrap_or("?").to_string();
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, pts)) => pts.push((100.0 * t, q)),
+            None => series.push((name, vec![(100.0 * t, q)])),
+        }
+    }
+    if series.is_empty() {
+        return Err(anyhow!("the churn report has no QPS at recall 0.95 to plot"));
+    }
+    register_fonts();
+    let size = (1100, 720);
+    draw_churn_on(SVGBackend::new(svg, size).into_drawing_area(), report, &series)
+        .map_err(|e| anyhow!("drawing {}: {e:?}", svg.display()))?;
+    draw_churn_on(BitMapBackend::new(png, size).into_drawing_area(), report, &series)
+        .map_err(|e| anyhow!("drawing {}: {e:?}", png.display()))?;
+    Ok(())
+}
+
+fn draw_churn_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    report: &serde_json::Value,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    root.fill(&WHITE)?;
+    let q_hi = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|x| x.1))
+        .fold(0.0f64, f64::max)
+        * 1.15;
+    let d = &report["dataset"];
+    let cpu = report["cpu"].as_str().unwrap_or("?");
+    let model = cpu.split(';').next().unwrap_or(cpu).trim();
+    let caption = format!(
+        "{} ({} × {}): churn, QPS at recall@10 0.95, one thread — {model}, {}",
+        d["name"].as_str().unwrap_or("?"),
+        d["n"],
+        d["dim"],
+        report["date"].as_str().unwrap_or("undated"),
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(-2.0f64..102.0, 0.0..q_hi.max(1.0))?;
+    chart
+        .configure_mesh()
+        .x_desc("the first half turned over (%): rounds of +10 % / −10 % of the live set")
+        .y_desc("queries per second at recall 0.95 (one thread)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{:.0}k", y / 1000.0))
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let style = ShapeStyle::from(&color).stroke_width(2);
+        let lone = pts.len() < 3;
+        if !lone {
+            chart.draw_series(LineSeries::new(pts.iter().copied(), style))?;
+        }
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|&p| Circle::new(p, if lone { 6 } else { 3 }, ShapeStyle::from(&color).filled())),
+            )?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
