@@ -281,10 +281,15 @@ pub fn run(a: Args) -> Result<()> {
     }
     if let Some(path) = &a.plot {
         let report: Value = serde_json::from_str(
-            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
         )?;
         std::fs::write(path.with_extension("md"), markdown(&report))?;
-        crate::plot::draw_churn(&report, &path.with_extension("svg"), &path.with_extension("png"))?;
+        crate::plot::draw_churn(
+            &report,
+            &path.with_extension("svg"),
+            &path.with_extension("png"),
+        )?;
         eprintln!("wrote {} .md, .svg, .png", path.display());
         return Ok(());
     }
@@ -357,6 +362,7 @@ pub fn run(a: Args) -> Result<()> {
             "live": c.live,
             "unmerged": c.unmerged,
             "merges": c.merges,
+            "merge_error": index.merge_error(),
             "insert_per_s": insert_rate,
             "delete_us": delete_us,
         });

@@ -203,14 +203,24 @@ pub fn draw_churn(report: &serde_json::Value, svg: &Path, png: &Path) -> Result<
         }
     }
     if series.is_empty() {
-        return Err(anyhow!("the churn report has no QPS at recall 0.95 to plot"));
+        return Err(anyhow!(
+            "the churn report has no QPS at recall 0.95 to plot"
+        ));
     }
     register_fonts();
     let size = (1100, 720);
-    draw_churn_on(SVGBackend::new(svg, size).into_drawing_area(), report, &series)
-        .map_err(|e| anyhow!("drawing {}: {e:?}", svg.display()))?;
-    draw_churn_on(BitMapBackend::new(png, size).into_drawing_area(), report, &series)
-        .map_err(|e| anyhow!("drawing {}: {e:?}", png.display()))?;
+    draw_churn_on(
+        SVGBackend::new(svg, size).into_drawing_area(),
+        report,
+        &series,
+    )
+    .map_err(|e| anyhow!("drawing {}: {e:?}", svg.display()))?;
+    draw_churn_on(
+        BitMapBackend::new(png, size).into_drawing_area(),
+        report,
+        &series,
+    )
+    .map_err(|e| anyhow!("drawing {}: {e:?}", png.display()))?;
     Ok(())
 }
 
@@ -259,10 +269,13 @@ fn draw_churn_on<DB: DrawingBackend>(
             chart.draw_series(LineSeries::new(pts.iter().copied(), style))?;
         }
         chart
-            .draw_series(
-                pts.iter()
-                    .map(|&p| Circle::new(p, if lone { 6 } else { 3 }, ShapeStyle::from(&color).filled())),
-            )?
+            .draw_series(pts.iter().map(|&p| {
+                Circle::new(
+                    p,
+                    if lone { 6 } else { 3 },
+                    ShapeStyle::from(&color).filled(),
+                )
+            }))?
             .label(name.as_str())
             .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
     }

@@ -253,6 +253,8 @@ pub struct LiveIndex {
     file: Mutex<(usize, u64)>,
     /// Tail rows that trigger a merge (`None`: by dimension and size).
     merge_at: Mutex<Option<usize>>,
+    /// Why the last merge failed (its rows stay in the tail).
+    merge_error: Mutex<Option<String>>,
     state: RwLock<Arc<State>>,
     /// The last published write.
     committed: AtomicU64,
@@ -293,6 +295,7 @@ impl LiveIndex {
             path,
             file: Mutex::new((base.len(), base.fingerprint())),
             merge_at: Mutex::new(None),
+            merge_error: Mutex::new(None),
             state: RwLock::new(Arc::new(State {
                 base: Arc::new(Base::new(Arc::new(base))),
                 chunks: Arc::from(Vec::new()),
@@ -661,9 +664,18 @@ impl LiveIndex {
     /// shared).
     fn maybe_merge(&self, kind: Kind) -> Result<()> {
         if self.merge_due(kind) {
-            self.merge()?;
+            let merged = self.merge();
+            *lock(&self.merge_error) = merged.as_ref().err().map(ToString::to_string);
+            merged?;
         }
         Ok(())
+    }
+
+    /// Why the last merge of added vectors into the graph failed, if it
+    /// did (the vectors stay searchable by scan, and the next write that
+    /// makes a merge due tries again; `compact` rebuilds instead).
+    pub fn merge_error(&self) -> Option<String> {
+        lock(&self.merge_error).clone()
     }
 
     /// Folds the tail and the deletions into a new base in memory: the
