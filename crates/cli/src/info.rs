@@ -24,6 +24,16 @@ pub(crate) struct VerifyArgs {
     index: PathBuf,
 }
 
+/// The index file and its log as they are on disk: the log replayed, its
+/// added vectors not merged into the graph (a merge is an insertion's
+/// work, of no use to a report).
+fn open_unmerged(index: &std::path::Path) -> Result<LiveIndex> {
+    Ok(LiveIndex::open_with(
+        index,
+        zgq::OpenOptions::read_only().merge_at(Some(usize::MAX)),
+    )?)
+}
+
 /// `bytes` with a binary unit.
 fn size(bytes: usize) -> String {
     let b = bytes as f64;
@@ -63,7 +73,7 @@ fn histogram(sizes: &[usize]) -> String {
 
 pub(crate) fn info(args: &InfoArgs) -> Result<()> {
     let t = Instant::now();
-    let live = LiveIndex::open(&args.index)?;
+    let live = open_unmerged(&args.index)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let index = live.base();
     let s = index.stats();
@@ -206,7 +216,7 @@ fn stale_note(o: &mut String, index: &std::path::Path) {
 
 pub(crate) fn verify(args: &VerifyArgs) -> Result<()> {
     let t = Instant::now();
-    let live = LiveIndex::open(&args.index)?;
+    let live = open_unmerged(&args.index)?;
     live.verify()?;
     let s = live.base().stats();
     let c = live.changes();

@@ -249,6 +249,17 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
         percentile(&lat, 0.99),
         percentile(&lat, 0.999),
     );
+    let pending = index.changes();
+    if pending.log_records > 0 {
+        text += &format!(
+            "note: {} write(s) pending in {} were replayed at open ({} vectors added, {} merged into \
+             the graph in memory): `zgq compact` folds them into the file and makes opening instant\n",
+            pending.log_records,
+            shown(&LiveIndex::log_path(&args.index)),
+            pending.added,
+            pending.added - pending.unmerged.min(pending.added),
+        );
+    }
     let mut ok = true;
     if let Some((path, gt)) = truth {
         let recall = zgq_data::recall_at_k(&gt, &ids, args.k)?;
