@@ -1286,4 +1286,70 @@ mod tests {
         let ro = LiveIndex::open(&path).unwrap();
         assert_eq!(ro.len(), 41);
     }
+
+    /// The bug it catches: a crafted or damaged log that panics, hangs or
+    /// aborts the reader (an unchecked count sizing an allocation, an
+    /// index past a vector, a NaN merged into the graph). Every mutation
+    /// opens, or is refused with an error, and what opens searches.
+    #[test]
+    fn damaged_logs_open_or_are_refused_never_panic() {
+        use proptest::prelude::*;
+        let path = fixture("fuzz");
+        let log = wal::path_of(&path);
+        let w = writable(&path);
+        w.add(&rows(&[100, 101, 102], 1), &[100, 101, 102]).unwrap();
+        w.delete(&[3, 100]).unwrap();
+        w.upsert(&rows(&[5], 2), &[5]).unwrap();
+        drop(w);
+        let whole = std::fs::read(&log).unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 600,
+            ..ProptestConfig::default()
+        });
+        // Every checksum made right again: what a crafted log looks like.
+        let reseal = |bytes: &mut Vec<u8>| {
+            if bytes.len() >= 64 {
+                let crc = crc32fast::hash(&bytes[..60]);
+                bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+            }
+            let mut at = 64usize;
+            while at + 16 <= bytes.len() {
+                let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+                if len > (bytes.len() - at - 16) as u64 {
+                    break;
+                }
+                let end = at + 16 + len as usize;
+                let crc = crc32fast::hash(&bytes[at + 16..end]);
+                bytes[at + 8..at + 12].copy_from_slice(&crc.to_le_bytes());
+                at = end;
+            }
+        };
+        let edit = (0..whole.len(), any::<u8>(), 0usize..8, any::<u64>());
+        runner
+            .run(&edit, |(at, byte, how, value)| {
+                let mut bytes = whole.clone();
+                match how % 4 {
+                    0 => bytes[at] ^= byte | 1,
+                    1 => bytes.truncate(at),
+                    // A number field overwritten (a count, a length, a value).
+                    2 => {
+                        let at = at.min(bytes.len().saturating_sub(8));
+                        bytes[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                    }
+                    _ => bytes.extend_from_slice(&value.to_le_bytes()),
+                }
+                if how >= 4 {
+                    reseal(&mut bytes);
+                }
+                std::fs::write(&log, &bytes).unwrap();
+                if let Ok(index) =
+                    LiveIndex::open_with(&path, OpenOptions::read_only().merge_at(Some(1)))
+                {
+                    let _ = index.search(&rows(&[7], 0), &SearchParams::new(5));
+                    let _ = index.len();
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
