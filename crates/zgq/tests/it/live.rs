@@ -500,3 +500,67 @@ fn a_killed_writer_loses_no_acknowledged_write() {
     );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// The bug it catches: added vectors stored or scored on another scale
+/// than the base's (not normalized for cosine, `dot` not negated for inner
+/// product), so that a merged search ranks the tail against the base
+/// wrongly. Exhaustive searches equal brute force under each metric,
+/// before and after the tail is merged into the graph.
+#[test]
+fn every_metric_ranks_added_vectors_with_the_base() {
+    let kern = zgq_distance::kernels();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let path = temp(&format!("metric-{}", metric.name()));
+        let first: Vec<u64> = (0..60).collect();
+        ZgqParams {
+            m: Some(8),
+            ..ZgqParams::new(metric)
+        }
+        .build_with(&rows(&first, 0), DIM, Some(&first), &zgq::NoProgress)
+        .unwrap()
+        .save(&path)
+        .unwrap();
+        let index = LiveIndex::open_writable(&path, Durability::EveryWrite).unwrap();
+        index.set_merge_at(Some(usize::MAX));
+        let added: Vec<u64> = (100..140).collect();
+        index.add(&rows(&added, 3), &added).unwrap();
+        let stored = |id: u64| {
+            let mut v = vector(id, if id >= 100 { 3 } else { 0 });
+            if metric == Metric::Cosine {
+                zgq_distance::normalize(&mut v);
+            }
+            v
+        };
+        for merged in [false, true] {
+            if merged {
+                index.set_merge_at(Some(1));
+                index.delete(&[0]).unwrap(); // a write: the merge runs
+                assert_eq!(index.changes().unmerged, 0, "{metric:?}: no merge");
+            }
+            for t in 0..5 {
+                let mut q = vector(7_000 + t, 9);
+                let got = index.search(&q, &exhaustive(&index, 8)).unwrap();
+                if metric == Metric::Cosine {
+                    zgq_distance::normalize(&mut q);
+                }
+                let mut want: Vec<Neighbor> = first
+                    .iter()
+                    .chain(&added)
+                    .filter(|&&id| !(merged && id == 0))
+                    .map(|&id| Neighbor {
+                        id,
+                        distance: metric.distance(kern, &q, &stored(id)),
+                    })
+                    .collect();
+                want.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+                want.truncate(8);
+                let ids = |h: &[Neighbor]| h.iter().map(|n| n.id).collect::<Vec<_>>();
+                assert_eq!(ids(&got), ids(&want), "{metric:?}, merged {merged}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g.distance - w.distance).abs() <= 1e-4 * w.distance.abs().max(1.0));
+                }
+            }
+        }
+        assert_eq!(index.get(120).unwrap(), stored(120), "{metric:?}");
+    }
+}
