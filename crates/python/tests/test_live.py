@@ -143,3 +143,16 @@ def test_searches_from_threads_while_writing(data):
             assert ids[0] == 10_019 + j and dist[0] == 0.0
         assert all(f.result() >= 500 for f in futures)
     assert len(index) == 1100
+
+
+def test_filters_apply_to_added_vectors(half, data):
+    """A filter is applied to the vectors added after the build as to the
+    others (the bug: an added vector outside the filter returned)."""
+    base, queries = data
+    half.add(base[1000:1100])  # ids 1000..1099, searched by scan until merged
+    allowed = np.zeros(1100, dtype=bool)
+    allowed[1000:1100:2] = True  # only even added ids
+    ids, dist = half.search(queries[:20], k=5, filter=allowed)
+    assert ((ids >= 1000) & (ids < 1100) & (ids % 2 == 0)).all()
+    truth = brute_force("l2", queries[:20], base[:1100], 5, allowed=allowed)
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(truth, axis=1))
