@@ -106,10 +106,14 @@ impl Lists {
         &list[..len]
     }
 
-    /// Checks the array lengths against each other.
+    /// Checks the array lengths against each other and every list: ids
+    /// below `len()`, then only padding. [`Lists::remove`] and
+    /// [`Lists::connect`] expect lists that pass (lists read from an
+    /// untrusted file may not); [`HnswParams::insert`] checks them.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] naming the array whose length is off.
+    /// [`Error::Corrupt`] naming the array whose length is off, or the
+    /// first bad list.
     pub fn check(&self) -> Result<()> {
         let n = self.len();
         let lists = self.upper_offsets.last().copied().unwrap_or(0) as usize;
@@ -125,6 +129,21 @@ impl Lists {
                 self.upper.len(),
                 self.m
             )));
+        }
+        for (what, slots, width) in [
+            ("level-0", &self.links0, self.m0),
+            ("upper", &self.upper, self.m),
+        ] {
+            for (l, list) in slots.chunks(width.max(1)).enumerate() {
+                let real = list.iter().take_while(|&&x| x != NO_NEIGHBOR).count();
+                if list[..real].iter().any(|&x| x as usize >= n)
+                    || list[real..].iter().any(|&x| x != NO_NEIGHBOR)
+                {
+                    return Err(Error::Corrupt(format!(
+                        "{what} list {l} holds an id outside 0..{n} or after its padding"
+                    )));
+                }
+            }
         }
         Ok(())
     }

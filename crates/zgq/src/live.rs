@@ -35,7 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
-use rayon::prelude::*;
 use zgq_distance::Metric;
 use zgq_hnsw::Neighbor;
 
@@ -926,26 +925,9 @@ impl LiveIndex {
         queries: &[f32],
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        let dim = self.dim();
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::Ragged {
-                len: queries.len(),
-                dim,
-            });
-        }
-        queries
-            .par_chunks(dim)
-            .enumerate()
-            .map_init(SearchScratch::new, |s, (row, q)| {
-                let mut out = Vec::with_capacity(params.k.min(1 << 16));
-                match self.search_into(q, params, s, &mut out) {
-                    Err(Error::NonFinite { column, value, .. }) => {
-                        Err(Error::NonFinite { row, column, value })
-                    }
-                    r => r.map(|()| out),
-                }
-            })
-            .collect()
+        crate::search::batch(queries, self.dim(), |q, s, out| {
+            self.search_into(q, params, s, out)
+        })
     }
 
     /// The live vectors (as stored) and their ids: the base's in slot

@@ -11,6 +11,35 @@ use crate::design::graph::codes::{Pq4Estimator, RabitqEstimator};
 use crate::error::{Error, Result, check_rows};
 use crate::{SearchParams, ZgqIndex};
 
+/// Every row of `queries` (`dim` values each) searched in parallel on the
+/// current rayon pool by `search`, a NaN's error naming its row: the batch
+/// call of [`ZgqIndex`] and [`crate::LiveIndex`].
+pub(crate) fn batch(
+    queries: &[f32],
+    dim: usize,
+    search: impl Fn(&[f32], &mut SearchScratch, &mut Vec<Neighbor>) -> Result<()> + Sync,
+) -> Result<Vec<Vec<Neighbor>>> {
+    if !queries.len().is_multiple_of(dim) {
+        return Err(Error::Ragged {
+            len: queries.len(),
+            dim,
+        });
+    }
+    queries
+        .par_chunks(dim)
+        .enumerate()
+        .map_init(SearchScratch::new, |s, (row, q)| {
+            let mut out = Vec::new();
+            match search(q, s, &mut out) {
+                Err(Error::NonFinite { column, value, .. }) => {
+                    Err(Error::NonFinite { row, column, value })
+                }
+                r => r.map(|()| out),
+            }
+        })
+        .collect()
+}
+
 /// Per-thread buffers of a search: reuse one per thread and searches
 /// allocate nothing once it is warm.
 #[derive(Debug, Default)]
@@ -78,26 +107,9 @@ impl ZgqIndex {
         queries: &[f32],
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        let dim = self.dim();
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::Ragged {
-                len: queries.len(),
-                dim,
-            });
-        }
-        queries
-            .par_chunks(dim)
-            .enumerate()
-            .map_init(SearchScratch::new, |s, (row, q)| {
-                let mut out = Vec::with_capacity(params.k.min(self.len()));
-                match self.search_into(q, params, s, &mut out) {
-                    Err(Error::NonFinite { column, value, .. }) => {
-                        Err(Error::NonFinite { row, column, value })
-                    }
-                    r => r.map(|()| out),
-                }
-            })
-            .collect()
+        batch(queries, self.dim(), |q, s, out| {
+            self.search_into(q, params, s, out)
+        })
     }
 
     /// Checks `params` against this index as a search does, without a

@@ -238,3 +238,28 @@ fn zone_of(v: &View<'_>) -> Vec<u32> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::format::Section;
+    use crate::{Metric, ZgqIndex, ZgqParams};
+
+    /// The bug it catches: a damaged or crafted file (a list id past the
+    /// slots; `open` checks only what costs nothing per node) that panics
+    /// a live index's merge instead of failing it.
+    #[test]
+    fn a_list_id_past_the_slots_fails_the_merge_without_a_panic() {
+        let (n, dim) = (300usize, 8usize);
+        let data: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 1009) as f32 / 1009.0)
+            .collect();
+        let index = ZgqParams::new(Metric::L2).build(&data, dim).unwrap();
+        let mut bytes = index.as_bytes().to_vec();
+        let at = index.view().layout.range(Section::Records).start;
+        bytes[at..at + 4].copy_from_slice(&(n as u32 + 5).to_le_bytes());
+        let crafted = ZgqIndex::from_bytes(&bytes).unwrap();
+        let keep = vec![true; n];
+        let e = super::extend(&crafted, &keep, &data[..dim], &[9999]).unwrap_err();
+        assert!(e.to_string().contains("outside 0..300"), "{e}");
+    }
+}
