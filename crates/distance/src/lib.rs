@@ -103,7 +103,7 @@ type ManyFn = fn(&[f32], &[f32], &mut [f32]);
 type ByteFn = fn(&[f32], &[f32], &[u8]) -> f32;
 type FastScanFn = fn(&[u8], &[u8], &mut [u16; 32]);
 type LutFn = fn(&[f32], &mut [u8]) -> Option<(f32, f32)>;
-type TransformFn = fn(&mut [f32]);
+type RoundFn = fn(&mut [f32], &[f32], usize, bool);
 
 /// Vectors per fast-scan block.
 pub const FASTSCAN_BLOCK: usize = 32;
@@ -126,7 +126,8 @@ pub struct Kernels {
     l2_sq_u8: ByteFn,
     fastscan: FastScanFn,
     fastscan_lut: LutFn,
-    hadamard: TransformFn,
+    subset_lut: LutFn,
+    rotation_round: RoundFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -149,7 +150,8 @@ impl Kernels {
             l2_sq_u8: portable::l2_sq_u8,
             fastscan: portable::fastscan_block,
             fastscan_lut: portable::fastscan_quantize_lut,
-            hadamard: portable::hadamard,
+            subset_lut: portable::fastscan_subset_lut,
+            rotation_round: portable::rotation_round,
         }
     }
 
@@ -169,7 +171,8 @@ impl Kernels {
                 l2_sq_u8: x86::l2_sq_u8_avx512,
                 fastscan: x86::fastscan_block_avx2,
                 fastscan_lut: x86::fastscan_quantize_lut_avx512,
-                hadamard: x86::hadamard_avx2,
+                subset_lut: x86::fastscan_subset_lut_avx2,
+                rotation_round: x86::rotation_round_avx2,
             }),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx2 if x86::has_avx2() => Some(Kernels {
@@ -183,7 +186,8 @@ impl Kernels {
                 l2_sq_u8: x86::l2_sq_u8_avx2,
                 fastscan: x86::fastscan_block_avx2,
                 fastscan_lut: x86::fastscan_quantize_lut_avx2,
-                hadamard: x86::hadamard_avx2,
+                subset_lut: x86::fastscan_subset_lut_avx2,
+                rotation_round: x86::rotation_round_avx2,
             }),
             _ => None,
         }
@@ -362,21 +366,44 @@ impl Kernels {
         (self.fastscan_lut)(table, luts)
     }
 
-    /// In place, the Walsh–Hadamard transform of `x` without its `1/√n`
-    /// scale: `x ← H x` with `H[i][j] = (−1)^popcount(i & j)` (so the norm
-    /// grows by `√n`). O(n log n) butterflies; every tier gives the same
-    /// bits (the same additions in the same order).
+    /// The quantized fast-scan table of the subset sums of every 4
+    /// coordinates of `q` (the table of 1-bit codes: entry `x` of group `g`
+    /// sums the `q[4g + b]` whose bit `b` is set in `x`): the bytes, scale
+    /// and bias [`Kernels::fastscan_quantize_lut`] gives for that float
+    /// table (bias up to the sign of a zero), without building it. `None`
+    /// if an entry would not be finite. Every tier gives the same bits.
     ///
     /// # Panics
-    /// If `x.len()` is not a power of two (an empty slice is left alone).
+    /// If `q.len()` is not a multiple of 4 or `luts.len() != 4 · q.len()`.
     #[inline]
-    pub fn hadamard(&self, x: &mut [f32]) {
+    pub fn fastscan_subset_lut(&self, q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
         assert!(
-            x.is_empty() || x.len().is_power_of_two(),
-            "hadamard: the length {} is not a power of two",
-            x.len()
+            q.len().is_multiple_of(4) && Some(luts.len()) == q.len().checked_mul(4),
+            "fastscan_subset_lut: q must be whole groups of 4 and luts 16 bytes per group"
         );
-        (self.hadamard)(x)
+        (self.subset_lut)(q, luts)
+    }
+
+    /// In place, one round of a fast random rotation: `x ⊙= signs`; the
+    /// window of the first `h` values (the last `h` with `at_end`) through
+    /// the normalized Walsh–Hadamard transform `H/√h` (`H[i][j] =
+    /// (−1)^popcount(i & j)`); then, if `h < x.len()`, the two halves mixed
+    /// pairwise by a rotation of 45° (`(a, b) → ((a + b)/√2, (a − b)/√2)`).
+    /// With `signs` of ±1 every step is orthogonal. Every tier gives the same
+    /// bits (the same operations in the same order).
+    ///
+    /// # Panics
+    /// If `signs.len() != x.len()`, `h` is not a power of two, `h > x.len()`,
+    /// or `h < x.len()` with an odd length.
+    #[inline]
+    pub fn rotation_round(&self, x: &mut [f32], signs: &[f32], h: usize, at_end: bool) {
+        let n = x.len();
+        assert!(
+            signs.len() == n && h.is_power_of_two() && h <= n && (h == n || n.is_multiple_of(2)),
+            "rotation_round: {n} values, {} signs, window {h}",
+            signs.len()
+        );
+        (self.rotation_round)(x, signs, h, at_end)
     }
 
     /// `out[r] = 1 − dot(query, row r)` for unit-norm input; rows as in
@@ -511,66 +538,90 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// Every tier's Hadamard transform is `H x` (an f64 reference from the
-    /// definition, within rounding: a wrong butterfly sign or lane order
-    /// fails) and gives the portable tier's bits exactly (builds do not
-    /// depend on the machine's tier).
+    /// Every tier's rotation round is its definition (an f64 reference:
+    /// signs, `H/√h` on the window at either end, the 45° mix of the
+    /// halves; a wrong butterfly sign, lane order, window or scale fails)
+    /// and gives the portable tier's bits exactly (builds do not depend on
+    /// the machine's tier).
     #[test]
-    fn hadamard_is_the_transform_in_every_tier_with_the_same_bits() {
+    fn rotation_round_is_its_definition_in_every_tier_with_the_same_bits() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for n in [1usize, 2, 4, 8, 16, 32, 64, 512, 1024] {
-            let x: Vec<f32> = (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed % 2001) as f32 / 1000.0 - 1.0
-                })
-                .collect();
-            let want: Vec<f64> = (0..n)
-                .map(|i| {
-                    (0..n)
-                        .map(|j| {
-                            let sign = if (i & j).count_ones() % 2 == 0 {
-                                1.0
-                            } else {
-                                -1.0
-                            };
-                            sign * f64::from(x[j])
-                        })
-                        .sum()
-                })
-                .collect();
-            let mut reference = x.clone();
-            Kernels::portable().hadamard(&mut reference);
-            for k in Kernels::available() {
-                let mut y = x.clone();
-                k.hadamard(&mut y);
-                for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
-                    let tol = 1e-5 * (n as f64).sqrt() * (1.0 + w.abs());
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in [1usize, 2, 4, 8, 16, 32, 48, 64, 96, 512, 784, 1024] {
+            let h = 1usize << (usize::BITS - 1 - n.leading_zeros());
+            for at_end in [false, true] {
+                let x: Vec<f32> = (0..n)
+                    .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+                    .collect();
+                let signs: Vec<f32> = (0..n)
+                    .map(|_| if next() & 1 == 0 { 1.0 } else { -1.0 })
+                    .collect();
+                let mut want: Vec<f64> = x
+                    .iter()
+                    .zip(&signs)
+                    .map(|(&a, &s)| f64::from(a * s))
+                    .collect();
+                let o = if at_end { n - h } else { 0 };
+                let window: Vec<f64> = (0..h)
+                    .map(|i| {
+                        (0..h)
+                            .map(|j| {
+                                let sign = if (i & j).count_ones() % 2 == 0 {
+                                    1.0
+                                } else {
+                                    -1.0
+                                };
+                                sign * want[o + j]
+                            })
+                            .sum::<f64>()
+                            / (h as f64).sqrt()
+                    })
+                    .collect();
+                want[o..o + h].copy_from_slice(&window);
+                if h < n {
+                    let half = n / 2;
+                    for i in 0..half {
+                        let (u, v) = (want[i], want[i + half]);
+                        want[i] = (u + v) / 2f64.sqrt();
+                        want[i + half] = (u - v) / 2f64.sqrt();
+                    }
+                }
+                let mut reference = x.clone();
+                Kernels::portable().rotation_round(&mut reference, &signs, h, at_end);
+                for k in Kernels::available() {
+                    let mut y = x.clone();
+                    k.rotation_round(&mut y, &signs, h, at_end);
+                    for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
+                        let tol = 1e-5 * (1.0 + w.abs());
+                        assert!(
+                            (f64::from(g) - w).abs() <= tol,
+                            "{} n {n} at_end {at_end} [{i}]: {g} vs {w}",
+                            k.tier()
+                        );
+                    }
+                    let same = y
+                        .iter()
+                        .zip(&reference)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(
-                        (f64::from(g) - w).abs() <= tol,
-                        "{} n {n} [{i}]: {g} vs {w}",
+                        same,
+                        "{} n {n}: other bits than the portable tier",
                         k.tier()
                     );
                 }
-                let same = y
-                    .iter()
-                    .zip(&reference)
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(
-                    same,
-                    "{} n {n}: other bits than the portable tier",
-                    k.tier()
-                );
             }
         }
     }
 
     #[test]
-    #[should_panic(expected = "not a power of two")]
-    fn hadamard_refuses_other_lengths() {
-        kernels().hadamard(&mut [0.0; 24]);
+    #[should_panic(expected = "window 24")]
+    fn rotation_round_refuses_a_window_not_a_power_of_two() {
+        kernels().rotation_round(&mut [0.0; 32], &[1.0; 32], 24, false);
     }
 
     /// Every position and kind of non-finite value is found, first one

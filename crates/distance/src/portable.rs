@@ -206,12 +206,75 @@ pub(crate) fn fastscan_quantize_lut(table: &[f32], luts: &mut [u8]) -> Option<(f
     Some((scale, bias))
 }
 
+/// `a < b ? a : b` (and the same for max): the order of operands SSE's
+/// `minps` / `maxps` use, so that every tier picks the same zero or NaN.
+#[inline]
+fn min_ps(a: f32, b: f32) -> f32 {
+    if a < b { a } else { b }
+}
+
+#[inline]
+fn max_ps(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// The sums of the subsets of one group of 4 coordinates, split in two
+/// halves: `lo = [0, q0, q1, q0 + q1]` and `hi = [0, q2, q3, q2 + q3]`
+/// (entry `4j + i` of the group's table is `lo[i] + hi[j]`), each
+/// computed as `(a + b)` from `a = [0, q0, q1, q0]`, `b = [0, 0, 0, q1]`.
+#[inline]
+pub(crate) fn subset_halves(q: &[f32; 4]) -> ([f32; 4], [f32; 4]) {
+    let half = |x: f32, y: f32| [0.0 + 0.0, x + 0.0, y + 0.0, x + y];
+    (half(q[0], q[1]), half(q[2], q[3]))
+}
+
+/// `(min, max)` of a group's 16 table entries, from its halves: rounding is
+/// monotonic, so the smallest `lo[i] + hi[j]` is `min(lo) + min(hi)`.
+#[inline]
+pub(crate) fn subset_bounds(lo: &[f32; 4], hi: &[f32; 4]) -> (f32, f32) {
+    let reduce = |h: &[f32; 4], f: fn(f32, f32) -> f32| f(f(h[0], h[2]), f(h[1], h[3]));
+    (
+        reduce(lo, min_ps) + reduce(hi, min_ps),
+        reduce(lo, max_ps) + reduce(hi, max_ps),
+    )
+}
+
+/// The fast-scan table of the subset sums of every 4 coordinates of `q`,
+/// quantized (the reference of `Kernels::fastscan_subset_lut`): the same
+/// bytes and scale as [`fastscan_quantize_lut`] of the float table, without
+/// building it.
+pub(crate) fn fastscan_subset_lut(q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+    let (groups, _) = q.as_chunks::<4>();
+    let mut range = 0.0f32;
+    for g in groups {
+        let (lo, hi) = subset_halves(g);
+        let (min, max) = subset_bounds(&lo, &hi);
+        if !(lo.iter().chain(&hi).all(|v| v.is_finite()) && min.is_finite() && max.is_finite()) {
+            return None;
+        }
+        let spread = max - min;
+        range = if spread > range { spread } else { range };
+    }
+    let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+    let inv = 1.0 / scale;
+    let mut bias = 0.0f32;
+    for (g, out) in groups.iter().zip(luts.as_chunks_mut::<16>().0) {
+        let (lo, hi) = subset_halves(g);
+        let (min, _) = subset_bounds(&lo, &hi);
+        bias += min;
+        for (x, o) in out.iter_mut().enumerate() {
+            let v = lo[x % 4] + hi[x / 4];
+            *o = ((v - min) * inv + 0.5).min(255.0) as u8;
+        }
+    }
+    Some((scale, bias))
+}
+
 /// In-place unscaled Walsh–Hadamard transform of a power-of-two length (it
 /// multiplies norms by `√len`): the strides 1, 2 and 4 fused on 8 values at
 /// a time, then the wider strides as whole-slice butterflies `(u + v,
-/// u − v)`. The reference; the SIMD tiers run the same butterflies in the
-/// same order, so every tier gives the same bits.
-pub(crate) fn hadamard(x: &mut [f32]) {
+/// u − v)`. The SIMD tiers run the same butterflies in the same order.
+fn hadamard(x: &mut [f32]) {
     let n = x.len();
     let mut h = 1;
     if n >= 8 {
@@ -245,6 +308,38 @@ pub(crate) fn hadamard(x: &mut [f32]) {
         }
         h *= 2;
     }
+}
+
+/// One round of the rotation (the reference of `Kernels::rotation_round`):
+/// `x ⊙= signs`; the window (the first `h` values, or the last with
+/// `at_end`) through the Hadamard transform, each result times `1/√h`;
+/// then, if `h < len`, `(a, b) → ((a + b)·½√2, (a − b)·½√2)` over the
+/// halves.
+pub(crate) fn rotation_round(x: &mut [f32], signs: &[f32], h: usize, at_end: bool) {
+    for (v, s) in x.iter_mut().zip(signs) {
+        *v *= s;
+    }
+    let n = x.len();
+    let window = if at_end { &mut x[n - h..] } else { &mut x[..h] };
+    hadamard(window);
+    let c = round_scale(h);
+    for v in window.iter_mut() {
+        *v *= c;
+    }
+    if h < n {
+        let (a, b) = x.split_at_mut(n / 2);
+        for (p, q) in a.iter_mut().zip(b.iter_mut()) {
+            let (u, v) = (*p, *q);
+            *p = (u + v) * std::f32::consts::FRAC_1_SQRT_2;
+            *q = (u - v) * std::f32::consts::FRAC_1_SQRT_2;
+        }
+    }
+}
+
+/// `1/√h` as every tier computes it.
+#[inline]
+pub(crate) fn round_scale(h: usize) -> f32 {
+    1.0 / (h as f32).sqrt()
 }
 
 /// Folds 16 values pairwise (a tree: vectorises, and min/max of finite

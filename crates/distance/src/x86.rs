@@ -393,6 +393,109 @@ unsafe fn fastscan_quantize_lut_256(table: &[f32], luts: &mut [u8]) -> Option<(f
     Some((scale, bias))
 }
 
+/// The AVX2 form of `portable::fastscan_subset_lut`: per group of 4
+/// coordinates, the halves `lo`, `hi` of its subset sums in one 128-bit
+/// register each, its bounds by the same `minps`/`maxps` pairs, its 16
+/// entries as `lo[i] + hi[j]` in two 256-bit registers (same additions, no
+/// fused multiply-add: the same bytes, scale and bias).
+///
+/// # Safety
+/// AVX2 available; `luts.len() == 4 · q.len()`, `q.len()` a multiple of 4
+/// (checked by the caller; only whole groups are read and written).
+#[target_feature(enable = "avx2")]
+unsafe fn fastscan_subset_lut_256(q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
+    let z = _mm_setzero_ps();
+    // [0, x, y, x + y] from the pair (x, y) at positions (A, B) of `v`.
+    let halves = |v: __m128| {
+        let lo = _mm_add_ps(
+            _mm_blend_ps::<0b0001>(_mm_shuffle_ps::<0x10>(v, v), z),
+            _mm_blend_ps::<0b0111>(_mm_shuffle_ps::<0x40>(v, v), z),
+        );
+        let hi = _mm_add_ps(
+            _mm_blend_ps::<0b0001>(_mm_shuffle_ps::<0xB8>(v, v), z),
+            _mm_blend_ps::<0b0111>(_mm_shuffle_ps::<0xC0>(v, v), z),
+        );
+        (lo, hi)
+    };
+    // [min, max, ·, ·] of the entries: f(f(h0, h2), f(h1, h3)) for lo and
+    // hi at once (pairs from the unpacked halves), then lo's + hi's.
+    let bounds = |lo: __m128, hi: __m128| {
+        let (a, b) = (_mm_movelh_ps(lo, hi), _mm_movehl_ps(hi, lo)); // [l0 l1 h0 h1], [l2 l3 h2 h3]
+        let (mn, mx) = (_mm_min_ps(a, b), _mm_max_ps(a, b));
+        let mn = _mm_min_ps(mn, _mm_shuffle_ps::<0b10_11_00_01>(mn, mn));
+        let mx = _mm_max_ps(mx, _mm_shuffle_ps::<0b10_11_00_01>(mx, mx));
+        // lanes 0 and 2 hold lo's and hi's bound: add them.
+        _mm_add_ps(_mm_unpacklo_ps(mn, mx), _mm_unpackhi_ps(mn, mx))
+    };
+    // Lanes that are NaN or infinite (`x · 0` is 0 exactly when `x` is finite).
+    let not_finite = |v: __m128| _mm_cmpneq_ps(_mm_mul_ps(v, z), z);
+    let groups = q.len() / 4;
+    let at = |g: usize| {
+        // SAFETY: `g < groups`: floats 4g..4g+4 are inside `q`.
+        unsafe { _mm_loadu_ps(q.as_ptr().add(4 * g)) }
+    };
+    // Pass 1: the widest spread, and each group's minimum parked in the
+    // first 4 bytes of its 16 (read back before pass 2 overwrites them).
+    let (mut bad_halves, mut bad_bounds) = (z, z);
+    let mut range = z;
+    for g in 0..groups {
+        let (lo, hi) = halves(at(g));
+        let both = bounds(lo, hi);
+        bad_halves = _mm_or_ps(bad_halves, _mm_or_ps(not_finite(lo), not_finite(hi)));
+        bad_bounds = _mm_or_ps(bad_bounds, not_finite(both));
+        // lane 0: max − min; `maxss(spread, range)` keeps `range` on a NaN
+        // as the reference's `if spread > range`.
+        let spread = _mm_sub_ss(_mm_shuffle_ps::<1>(both, both), both);
+        range = _mm_max_ss(spread, range);
+        // SAFETY: `g < groups` and `luts` holds 16 bytes per group; bytes
+        // have no alignment, hence the unaligned write.
+        unsafe {
+            luts.as_mut_ptr()
+                .add(16 * g)
+                .cast::<f32>()
+                .write_unaligned(_mm_cvtss_f32(both))
+        };
+    }
+    if _mm_movemask_ps(bad_halves) != 0 || _mm_movemask_ps(bad_bounds) & 0b11 != 0 {
+        return None;
+    }
+    let range = _mm_cvtss_f32(range);
+    let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+    let inv = _mm256_set1_ps(1.0 / scale);
+    let (half, top) = (_mm256_set1_ps(0.5), _mm256_set1_ps(255.0));
+    let (first, second) = (
+        _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
+        _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+    );
+    let mut bias = 0.0f32;
+    for g in 0..groups {
+        let (lo, hi) = halves(at(g));
+        // SAFETY: as in pass 1: the minimum parked there.
+        let mn = unsafe { luts.as_ptr().add(16 * g).cast::<f32>().read_unaligned() };
+        bias += mn;
+        let mnv = _mm256_set1_ps(mn);
+        let lo8 = _mm256_set_m128(lo, lo);
+        let hi8 = _mm256_set_m128(hi, hi);
+        let quantize = |idx: __m256i| {
+            let e = _mm256_add_ps(lo8, _mm256_permutevar8x32_ps(hi8, idx));
+            let x = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(e, mnv), inv), half);
+            _mm256_cvttps_epi32(_mm256_min_ps(x, top))
+        };
+        let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(
+            quantize(first),
+            quantize(second),
+        ));
+        let bytes = _mm_packus_epi16(
+            _mm256_castsi256_si128(words),
+            _mm256_extracti128_si256::<1>(words),
+        );
+        // SAFETY: `g < groups` and `luts` holds 16 bytes per group: one
+        // unaligned 128-bit store inside it.
+        unsafe { _mm_storeu_si128(luts.as_mut_ptr().add(16 * g).cast(), bytes) };
+    }
+    Some((scale, bias))
+}
+
 // ---------------------------------------------------------------- one-to-many
 
 macro_rules! many {
@@ -616,30 +719,48 @@ columns_256!(
 
 // ---------------------------------------------------------------- Hadamard
 
-/// In-place unscaled Walsh–Hadamard transform, the butterflies of
-/// `portable::hadamard` in the same order (the same bits): strides 1, 2
-/// and 4 inside each register of 8 (a lane permutation, then `a ± b` as one
-/// FMA with a ±1 vector, which rounds once like the scalar add), the wider
-/// strides on whole registers. Lengths below 8 go to the reference.
+/// The AVX2 form of `portable::rotation_round` (same operations in the
+/// same order, no fused multiply-add: the same bits): the signs multiplied
+/// in as the first pass loads the window, the `1/√h` in the last stage's
+/// stores, the halves mixed 8 pairs at a time.
 ///
 /// # Safety
-/// AVX2 and FMA available.
+/// AVX2 and FMA available; `signs.len() == x.len()`, `h` a power of two at
+/// most `x.len()` (checked by the caller).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn hadamard_256(x: &mut [f32]) {
+unsafe fn rotation_round_256(x: &mut [f32], signs: &[f32], h: usize, at_end: bool) {
     let n = x.len();
-    if n < 8 || !n.is_power_of_two() {
-        crate::portable::hadamard(x);
+    if h < 8 || !n.is_multiple_of(16) {
+        crate::portable::rotation_round(x, signs, h, at_end);
         return;
     }
-    let p = x.as_mut_ptr();
+    let o = if at_end { n - h } else { 0 };
+    let (p, sp) = (x.as_mut_ptr(), signs.as_ptr());
     let s1 = _mm256_setr_ps(1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0);
     let s2 = _mm256_setr_ps(1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0);
     let s4 = _mm256_setr_ps(1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0);
-    // SAFETY: (all loads and stores below) `n` is a power of two ≥ 8, so
-    // each register's 8 values start at a multiple of 8 below `n`: in bounds.
+    let c = _mm256_set1_ps(crate::portable::round_scale(h));
+    // SAFETY: (all loads and stores below) `n` is a multiple of 16 and `h`
+    // a power of two ≥ 8 with `h ≤ n`, so `o`, `o + h`, `n / 2` and every
+    // offset stepped by 8 below them are multiples of 8 whose 8 values lie
+    // inside `x` (and `signs`, of the same length).
     unsafe {
-        for c in (0..n).step_by(8) {
-            let v = _mm256_loadu_ps(p.add(c));
+        // The values outside the window only take their signs.
+        // (Plain `while` loops: `step_by` adds bookkeeping per step.)
+        let mut i = if o > 0 { 0 } else { o + h };
+        while i < n {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(p.add(i)), _mm256_loadu_ps(sp.add(i)));
+            _mm256_storeu_ps(p.add(i), v);
+            i += 8;
+            if i == o {
+                i = n; // the window is last: nothing after it
+            }
+        }
+        let w = p.add(o);
+        let ws = sp.add(o);
+        let mut i = 0;
+        while i < h {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(w.add(i)), _mm256_loadu_ps(ws.add(i)));
             // stride 1: (x0 + x1, x0 − x1, x2 + x3, x2 − x3) per half
             let a = _mm256_permute_ps::<0b10_10_00_00>(v);
             let b = _mm256_permute_ps::<0b11_11_01_01>(v);
@@ -651,19 +772,47 @@ unsafe fn hadamard_256(x: &mut [f32]) {
             // stride 4: (lo + hi, lo − hi)
             let a = _mm256_permute2f128_ps::<0x00>(v, v);
             let b = _mm256_permute2f128_ps::<0x11>(v, v);
-            _mm256_storeu_ps(p.add(c), _mm256_fmadd_ps(b, s4, a));
+            let v = _mm256_fmadd_ps(b, s4, a);
+            // (× ±1 is exact: each fused step rounds once, as `u ± v`.)
+            _mm256_storeu_ps(w.add(i), if h == 8 { _mm256_mul_ps(v, c) } else { v });
+            i += 8;
         }
-        let mut h = 8;
-        while h < n {
-            for base in (0..n).step_by(2 * h) {
-                for i in (base..base + h).step_by(8) {
-                    let u = _mm256_loadu_ps(p.add(i));
-                    let w = _mm256_loadu_ps(p.add(i + h));
-                    _mm256_storeu_ps(p.add(i), _mm256_add_ps(u, w));
-                    _mm256_storeu_ps(p.add(i + h), _mm256_sub_ps(u, w));
+        let mut step = 8;
+        while step < h {
+            let last = 2 * step == h;
+            let mut base = 0;
+            while base < h {
+                let (a, b) = (w.add(base), w.add(base + step));
+                let mut i = 0;
+                while i < step {
+                    let u = _mm256_loadu_ps(a.add(i));
+                    let v = _mm256_loadu_ps(b.add(i));
+                    let (sum, diff) = (_mm256_add_ps(u, v), _mm256_sub_ps(u, v));
+                    if last {
+                        _mm256_storeu_ps(a.add(i), _mm256_mul_ps(sum, c));
+                        _mm256_storeu_ps(b.add(i), _mm256_mul_ps(diff, c));
+                    } else {
+                        _mm256_storeu_ps(a.add(i), sum);
+                        _mm256_storeu_ps(b.add(i), diff);
+                    }
+                    i += 8;
                 }
+                base += 2 * step;
             }
-            h *= 2;
+            step *= 2;
+        }
+        if h < n {
+            let half = n / 2;
+            let r = _mm256_set1_ps(std::f32::consts::FRAC_1_SQRT_2);
+            let (a, b) = (p, p.add(half));
+            let mut i = 0;
+            while i < half {
+                let u = _mm256_loadu_ps(a.add(i));
+                let v = _mm256_loadu_ps(b.add(i));
+                _mm256_storeu_ps(a.add(i), _mm256_mul_ps(_mm256_add_ps(u, v), r));
+                _mm256_storeu_ps(b.add(i), _mm256_mul_ps(_mm256_sub_ps(u, v), r));
+                i += 8;
+            }
         }
     }
 }
@@ -745,7 +894,8 @@ safe_columns!(dot_columns_avx2 => dot_columns_256);
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
 safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
 safe_entry!(fastscan_quantize_lut_avx2 => fastscan_quantize_lut_256, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
-safe_entry!(hadamard_avx2 => hadamard_256, (x: &mut [f32]));
+safe_entry!(fastscan_subset_lut_avx2 => fastscan_subset_lut_256, (q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
+safe_entry!(rotation_round_avx2 => rotation_round_256, (x: &mut [f32], signs: &[f32], h: usize, at_end: bool));
 
 #[cfg(test)]
 mod tests {

@@ -131,38 +131,10 @@ impl<S: AsRef<[f32]>> Rotation<S> {
         out[self.dim..].fill(0.0);
         let p = self.padded;
         let h = 1usize << (usize::BITS - 1 - p.leading_zeros());
-        let half = p / 2;
-        // The steps run unscaled (a butterfly `(u + v, u − v)` scales by
-        // √2); one multiply at the end makes the whole transform orthogonal.
-        let mut scale = 1.0f64;
         let kernels = zgq_distance::kernels();
         for (round, signs) in self.signs.as_ref().chunks_exact(p).enumerate() {
-            out.iter_mut().zip(signs).for_each(|(v, s)| *v *= s);
-            // The window grows by √h: the coordinates outside it too, so
-            // that one scale still fits every coordinate.
-            let (window, rest) = if round % 2 == 0 {
-                let (w, r) = out.split_at_mut(h);
-                (w, r)
-            } else {
-                let (r, w) = out.split_at_mut(p - h);
-                (w, r)
-            };
-            kernels.hadamard(window);
-            let grow = (h as f32).sqrt();
-            rest.iter_mut().for_each(|v| *v *= grow);
-            scale /= f64::from(grow);
-            if h < p {
-                let (a, b) = out.split_at_mut(half);
-                for (x, y) in a.iter_mut().zip(b.iter_mut()) {
-                    let (u, v) = (*x, *y);
-                    *x = u + v;
-                    *y = u - v;
-                }
-                scale *= std::f64::consts::FRAC_1_SQRT_2;
-            }
+            kernels.rotation_round(out, signs, h, round % 2 == 1);
         }
-        let scale = scale as f32;
-        out.iter_mut().for_each(|v| *v *= scale);
         Ok(())
     }
 }

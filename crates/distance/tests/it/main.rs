@@ -164,6 +164,37 @@ proptest! {
         }
     }
 
+    /// The subset-sum table without the float table: every tier gives the
+    /// bytes and scale of quantizing the float table of subset sums (the
+    /// entry order, the bounds by monotonic rounding, the finiteness rule),
+    /// and the same bias; zeros and huge values included.
+    #[test]
+    fn subset_lut_equals_quantizing_the_float_table(groups in 0usize..60, spread in prop_oneof![Just(0.0f32), 0.0f32..10.0, Just(3e38)], seed in any::<u64>(), poison in any::<Option<(usize, u8)>>()) {
+        let mut rng = SplitMix::new(seed);
+        let mut q: Vec<f32> = (0..groups * 4).map(|_| rng.next_f32(spread)).collect();
+        if let Some((at, kind)) = poison && groups > 0 {
+            q[at % (groups * 4)] = [f32::NAN, f32::INFINITY, -0.0][kind as usize % 3];
+        }
+        let mut table = Vec::with_capacity(groups * 16);
+        for g in q.chunks_exact(4) {
+            let lo = [0.0, g[0], g[1], g[0] + g[1]];
+            let hi = [0.0, g[2], g[3], g[2] + g[3]];
+            for h in hi {
+                table.extend(lo.iter().map(|&l| l + h));
+            }
+        }
+        let mut want = vec![0u8; groups * 16];
+        let reference = Kernels::portable().fastscan_quantize_lut(&table, &mut want);
+        for k in Kernels::available() {
+            let mut got = vec![0u8; groups * 16];
+            let r = k.fastscan_subset_lut(&q, &mut got);
+            prop_assert_eq!(r, reference, "{}", k.tier());
+            if r.is_some() {
+                prop_assert_eq!(&got, &want, "{}", k.tier());
+            }
+        }
+    }
+
     /// Byte-code distances against the f64 reference, every tier, every tail.
     #[test]
     fn l2_sq_u8_matches_f64_reference(dim in 0usize..=300, seed in any::<u64>()) {

@@ -423,22 +423,16 @@ impl RabitqEstimator {
         rotation.rotate(query, &mut self.q)?;
         self.q.iter_mut().zip(mean).for_each(|(v, m)| *v -= m);
         self.sum_q = self.q.iter().sum();
-        let table = &mut self.t.table;
-        // Every entry is written below: no clearing once warm.
-        table.resize(p * 4, 0.0);
-        for (row, q) in table.chunks_exact_mut(16).zip(self.q.chunks_exact(4)) {
-            // Entry `x` sums the coordinates of `x`'s bits: the sums of bits
-            // 0–1 in four lanes, then bits 2 and 3 added per quarter.
-            let lo = [0.0, q[0], q[1], q[0] + q[1]];
-            let (two, three) = (q[2], q[3]);
-            for (quarter, add) in row.chunks_exact_mut(4).zip([0.0, two, three, two + three]) {
-                for (e, l) in quarter.iter_mut().zip(lo) {
-                    *e = l + add;
-                }
-            }
-        }
         self.groups = p / 4;
-        self.t.quantize()
+        // Entry `x` of group `g` sums the coordinates `4g + b` of `x`'s set
+        // bits `b`; one kernel builds and quantizes that table.
+        let t = &mut self.t;
+        t.bytes.resize(p * 4, 0);
+        (t.scale, t.bias) = t
+            .kernels
+            .fastscan_subset_lut(&self.q, &mut t.bytes)
+            .ok_or_else(|| Error::parameter("query", "its table has a NaN or infinite entry"))?;
+        Ok(())
     }
 
     /// The step of the quantized table.
