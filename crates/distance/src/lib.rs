@@ -534,6 +534,20 @@ pub fn first_non_finite(v: &[f32]) -> Option<usize> {
     None
 }
 
+/// Bit `i` set where `values[i] <= bound` (false for NaN): which lanes of
+/// a fast-scan block's estimates a bounded pool could take, in a few
+/// vector compares (what a scalar loop over 32 lanes does not compile to).
+#[inline]
+pub fn lanes_at_most(values: &[f32; FASTSCAN_BLOCK], bound: f32) -> u32 {
+    let b = wide::f32x8::splat(bound);
+    let (chunks, _) = values.as_chunks::<8>();
+    let mut mask = 0u32;
+    for (i, c) in chunks.iter().enumerate() {
+        mask |= wide::f32x8::from(*c).simd_le(b).to_bitmask() << (8 * i);
+    }
+    mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -615,6 +629,21 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Each lane's bit is its own compare (a shifted chunk or a `<` for
+    /// `<=` fails); NaN never passes.
+    #[test]
+    fn lanes_at_most_sets_exactly_the_lanes_at_or_below_the_bound() {
+        let mut v = [0f32; FASTSCAN_BLOCK];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = ((i * 7) % 32) as f32;
+        }
+        v[5] = f32::NAN;
+        for bound in [-1.0, 0.0, 10.0, 31.0, f32::INFINITY, f32::NAN] {
+            let want = (0..FASTSCAN_BLOCK).fold(0u32, |m, i| m | u32::from(v[i] <= bound) << i);
+            assert_eq!(lanes_at_most(&v, bound), want, "bound {bound}");
         }
     }
 

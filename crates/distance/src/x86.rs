@@ -237,27 +237,34 @@ unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
     let mask = _mm256_set1_epi8(0x0F);
     let zero = _mm256_setzero_si256();
     // u16 partial sums; lane 0 holds even sub-quantizers, lane 1 odd ones.
-    // `a`: vectors 0..8 (low nibbles) or 16..24 (high); `b`: 8..16 or 24..32.
-    let (mut lo_a, mut lo_b, mut hi_a, mut hi_b) = (zero, zero, zero, zero);
-    for (codes, lut) in block.chunks_exact(32).zip(luts.chunks_exact(32)) {
-        // SAFETY: both chunks are exactly 32 bytes; unaligned loads.
+    // The looked-up bytes are added as u16 words: word `k` of `*_even`
+    // gains byte `2k` plus 256 × byte `2k + 1` (wrapping), `*_odd` gains
+    // byte `2k + 1` (the word shifted right by 8); the odd bytes come out
+    // of the even sums at the end. Two ops per lookup instead of unpacking
+    // to words. `lo`: vectors 0..16 (low nibbles), `hi`: 16..32.
+    let (mut lo_even, mut lo_odd, mut hi_even, mut hi_odd) = (zero, zero, zero, zero);
+    let pairs = block.len() / 32;
+    let (cp, tp) = (block.as_ptr(), luts.as_ptr());
+    for j in 0..pairs {
+        // SAFETY: `j < pairs`: bytes 32j..32j+32 are inside both slices
+        // (the caller gives them equal lengths); unaligned loads.
         let (c, t) = unsafe {
             (
-                _mm256_loadu_si256(codes.as_ptr().cast()),
-                _mm256_loadu_si256(lut.as_ptr().cast()),
+                _mm256_loadu_si256(cp.add(32 * j).cast()),
+                _mm256_loadu_si256(tp.add(32 * j).cast()),
             )
         };
         let vlo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask));
         let vhi = _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16::<4>(c), mask));
-        lo_a = _mm256_add_epi16(lo_a, _mm256_unpacklo_epi8(vlo, zero));
-        lo_b = _mm256_add_epi16(lo_b, _mm256_unpackhi_epi8(vlo, zero));
-        hi_a = _mm256_add_epi16(hi_a, _mm256_unpacklo_epi8(vhi, zero));
-        hi_b = _mm256_add_epi16(hi_b, _mm256_unpackhi_epi8(vhi, zero));
+        lo_even = _mm256_add_epi16(lo_even, vlo);
+        lo_odd = _mm256_add_epi16(lo_odd, _mm256_srli_epi16::<8>(vlo));
+        hi_even = _mm256_add_epi16(hi_even, vhi);
+        hi_odd = _mm256_add_epi16(hi_odd, _mm256_srli_epi16::<8>(vhi));
     }
     let fold =
         |v: __m256i| _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let mut sums = [fold(lo_a), fold(lo_b), fold(hi_a), fold(hi_b)];
-    let done = block.len() / 32 * 32;
+    let mut sums = [fold(lo_even), fold(lo_odd), fold(hi_even), fold(hi_odd)];
+    let done = pairs * 32;
     if let (Some(codes), Some(lut)) = (
         block[done..].first_chunk::<16>(),
         luts[done..].first_chunk::<16>(),
@@ -269,17 +276,25 @@ unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
                 _mm_loadu_si128(lut.as_ptr().cast()),
             )
         };
-        let (m128, z128) = (_mm_set1_epi8(0x0F), _mm_setzero_si128());
+        let m128 = _mm_set1_epi8(0x0F);
         let vlo = _mm_shuffle_epi8(t, _mm_and_si128(c, m128));
         let vhi = _mm_shuffle_epi8(t, _mm_and_si128(_mm_srli_epi16::<4>(c), m128));
-        sums[0] = _mm_add_epi16(sums[0], _mm_unpacklo_epi8(vlo, z128));
-        sums[1] = _mm_add_epi16(sums[1], _mm_unpackhi_epi8(vlo, z128));
-        sums[2] = _mm_add_epi16(sums[2], _mm_unpacklo_epi8(vhi, z128));
-        sums[3] = _mm_add_epi16(sums[3], _mm_unpackhi_epi8(vhi, z128));
+        sums[0] = _mm_add_epi16(sums[0], vlo);
+        sums[1] = _mm_add_epi16(sums[1], _mm_srli_epi16::<8>(vlo));
+        sums[2] = _mm_add_epi16(sums[2], vhi);
+        sums[3] = _mm_add_epi16(sums[3], _mm_srli_epi16::<8>(vhi));
     }
-    for (part, v) in out.chunks_exact_mut(8).zip(sums) {
-        // SAFETY: `part` is 8 u16 = one unaligned 128-bit store.
-        unsafe { _mm_storeu_si128(part.as_mut_ptr().cast(), v) };
+    for (half, pair) in out.chunks_exact_mut(16).zip(sums.chunks_exact(2)) {
+        // even bytes = the words minus 256 × the odd bytes (mod 2^16, exact
+        // since every true sum fits a u16); then interleaved back.
+        let (words, odd) = (pair[0], pair[1]);
+        let even = _mm_sub_epi16(words, _mm_slli_epi16::<8>(odd));
+        let (first, second) = (_mm_unpacklo_epi16(even, odd), _mm_unpackhi_epi16(even, odd));
+        // SAFETY: `half` is 16 u16 = two unaligned 128-bit stores.
+        unsafe {
+            _mm_storeu_si128(half.as_mut_ptr().cast(), first);
+            _mm_storeu_si128(half.as_mut_ptr().add(8).cast(), second);
+        }
     }
 }
 

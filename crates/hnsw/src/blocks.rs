@@ -657,16 +657,12 @@ impl<'a> BlockGraph<'a> {
                 }
                 let words = &rest[b * layout.block_bytes / 4..][..layout.block_bytes / 4];
                 estimator.estimate(node_distance, bytemuck::cast_slice(words), &mut est);
-                // Lanes that hold a neighbour and whose estimate the pool
-                // would take now, as a bit mask (compares the compiler
-                // vectorizes), so that the loop below branches per
-                // candidate, not per lane. The pool's bound only falls, so
-                // the mask is a superset and `admits` is asked again.
-                let bound = pool.bound();
-                let mut mask = 0u32;
-                for (i, (&nb, &e)) in lane_ids.iter().zip(&est).enumerate() {
-                    mask |= u32::from((nb as usize) < n && e <= bound) << i;
-                }
+                // Lanes whose estimate the pool would take now, as a bit
+                // mask (vector compares), so that the loop below branches
+                // per candidate, not per lane. The pool's bound only falls,
+                // so the mask is a superset and `admits` is asked again;
+                // lanes past the list (ids ≥ n) are dropped there.
+                let mut mask = zgq_distance::lanes_at_most(&est, pool.bound());
                 while mask != 0 {
                     let i = mask.trailing_zeros() as usize;
                     mask &= mask - 1;
@@ -674,7 +670,7 @@ impl<'a> BlockGraph<'a> {
                     // The visited check only for estimates the pool takes:
                     // one that cannot enter now never will (its worst only
                     // falls), so leaving it unmarked changes nothing.
-                    if pool.admits(e) && visited.insert(nb) {
+                    if (nb as usize) < n && pool.admits(e) && visited.insert(nb) {
                         pool.insert(e, nb);
                     }
                 }
