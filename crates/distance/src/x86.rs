@@ -408,105 +408,150 @@ unsafe fn fastscan_quantize_lut_256(table: &[f32], luts: &mut [u8]) -> Option<(f
     Some((scale, bias))
 }
 
-/// The AVX2 form of `portable::fastscan_subset_lut`: per group of 4
-/// coordinates, the halves `lo`, `hi` of its subset sums in one 128-bit
-/// register each, its bounds by the same `minps`/`maxps` pairs, its 16
-/// entries as `lo[i] + hi[j]` in two 256-bit registers (same additions, no
-/// fused multiply-add: the same bytes, scale and bias).
+/// The AVX2 form of `portable::fastscan_subset_lut`, two groups of 4
+/// coordinates per register (one per 128-bit lane; an odd last group is
+/// paired with zeros whose results are dropped): the halves `lo`, `hi` of
+/// the subset sums, the bounds by the same `minps`/`maxps` pairs, the 16
+/// entries of each group as `lo[i] + hi[j]` (same additions, no fused
+/// multiply-add: the same bytes, scale and bias).
 ///
 /// # Safety
 /// AVX2 available; `luts.len() == 4 · q.len()`, `q.len()` a multiple of 4
 /// (checked by the caller; only whole groups are read and written).
 #[target_feature(enable = "avx2")]
 unsafe fn fastscan_subset_lut_256(q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)> {
-    let z = _mm_setzero_ps();
-    // [0, x, y, x + y] from the pair (x, y) at positions (A, B) of `v`.
-    let halves = |v: __m128| {
-        let lo = _mm_add_ps(
-            _mm_blend_ps::<0b0001>(_mm_shuffle_ps::<0x10>(v, v), z),
-            _mm_blend_ps::<0b0111>(_mm_shuffle_ps::<0x40>(v, v), z),
+    let z = _mm256_setzero_ps();
+    // Per lane, [0, x, y, x + y] from the pairs (q0, q1) and (q2, q3).
+    let halves = |v: __m256| {
+        let lo = _mm256_add_ps(
+            _mm256_blend_ps::<0b0001_0001>(_mm256_shuffle_ps::<0x10>(v, v), z),
+            _mm256_blend_ps::<0b0111_0111>(_mm256_shuffle_ps::<0x40>(v, v), z),
         );
-        let hi = _mm_add_ps(
-            _mm_blend_ps::<0b0001>(_mm_shuffle_ps::<0xB8>(v, v), z),
-            _mm_blend_ps::<0b0111>(_mm_shuffle_ps::<0xC0>(v, v), z),
+        let hi = _mm256_add_ps(
+            _mm256_blend_ps::<0b0001_0001>(_mm256_shuffle_ps::<0xB8>(v, v), z),
+            _mm256_blend_ps::<0b0111_0111>(_mm256_shuffle_ps::<0xC0>(v, v), z),
         );
         (lo, hi)
     };
-    // [min, max, ·, ·] of the entries: f(f(h0, h2), f(h1, h3)) for lo and
-    // hi at once (pairs from the unpacked halves), then lo's + hi's.
-    let bounds = |lo: __m128, hi: __m128| {
-        let (a, b) = (_mm_movelh_ps(lo, hi), _mm_movehl_ps(hi, lo)); // [l0 l1 h0 h1], [l2 l3 h2 h3]
-        let (mn, mx) = (_mm_min_ps(a, b), _mm_max_ps(a, b));
-        let mn = _mm_min_ps(mn, _mm_shuffle_ps::<0b10_11_00_01>(mn, mn));
-        let mx = _mm_max_ps(mx, _mm_shuffle_ps::<0b10_11_00_01>(mx, mx));
-        // lanes 0 and 2 hold lo's and hi's bound: add them.
-        _mm_add_ps(_mm_unpacklo_ps(mn, mx), _mm_unpackhi_ps(mn, mx))
+    // Per lane [min, max, ·, ·] of the group's entries: f(f(h0, h2),
+    // f(h1, h3)) for lo and hi at once, then lo's + hi's.
+    let bounds = |lo: __m256, hi: __m256| {
+        let (a, b) = (
+            _mm256_castpd_ps(_mm256_unpacklo_pd(
+                _mm256_castps_pd(lo),
+                _mm256_castps_pd(hi),
+            )), // [l0 l1 h0 h1]
+            _mm256_castpd_ps(_mm256_unpackhi_pd(
+                _mm256_castps_pd(lo),
+                _mm256_castps_pd(hi),
+            )), // [l2 l3 h2 h3]
+        );
+        let (mn, mx) = (_mm256_min_ps(a, b), _mm256_max_ps(a, b));
+        let mn = _mm256_min_ps(mn, _mm256_shuffle_ps::<0b10_11_00_01>(mn, mn));
+        let mx = _mm256_max_ps(mx, _mm256_shuffle_ps::<0b10_11_00_01>(mx, mx));
+        _mm256_add_ps(_mm256_unpacklo_ps(mn, mx), _mm256_unpackhi_ps(mn, mx))
     };
     // Lanes that are NaN or infinite (`x · 0` is 0 exactly when `x` is finite).
-    let not_finite = |v: __m128| _mm_cmpneq_ps(_mm_mul_ps(v, z), z);
+    let not_finite = |v: __m256| _mm256_cmp_ps::<_CMP_NEQ_UQ>(_mm256_mul_ps(v, z), z);
     let groups = q.len() / 4;
-    let at = |g: usize| {
-        // SAFETY: `g < groups`: floats 4g..4g+4 are inside `q`.
-        unsafe { _mm_loadu_ps(q.as_ptr().add(4 * g)) }
+    let pairs = groups.div_ceil(2);
+    let load = |j: usize| {
+        // SAFETY: groups 2j and (if it exists) 2j + 1 are inside `q`: floats
+        // 8j..8j+8, or 8j..8j+4 for an odd last group (upper lane zero).
+        unsafe {
+            if 2 * j + 1 < groups {
+                _mm256_loadu_ps(q.as_ptr().add(8 * j))
+            } else {
+                _mm256_zextps128_ps256(_mm_loadu_ps(q.as_ptr().add(8 * j)))
+            }
+        }
     };
-    // Pass 1: the widest spread, and each group's minimum parked in the
-    // first 4 bytes of its 16 (read back before pass 2 overwrites them).
-    let (mut bad_halves, mut bad_bounds) = (z, z);
-    let mut range = z;
-    for g in 0..groups {
-        let (lo, hi) = halves(at(g));
-        let both = bounds(lo, hi);
-        bad_halves = _mm_or_ps(bad_halves, _mm_or_ps(not_finite(lo), not_finite(hi)));
-        bad_bounds = _mm_or_ps(bad_bounds, not_finite(both));
-        // lane 0: max − min; `maxss(spread, range)` keeps `range` on a NaN
-        // as the reference's `if spread > range`.
-        let spread = _mm_sub_ss(_mm_shuffle_ps::<1>(both, both), both);
-        range = _mm_max_ss(spread, range);
+    let park = |luts: &mut [u8], g: usize, v: f32| {
         // SAFETY: `g < groups` and `luts` holds 16 bytes per group; bytes
-        // have no alignment, hence the unaligned write.
+        // have no alignment, hence the unaligned access.
         unsafe {
             luts.as_mut_ptr()
                 .add(16 * g)
                 .cast::<f32>()
-                .write_unaligned(_mm_cvtss_f32(both))
-        };
+                .write_unaligned(v)
+        }
+    };
+    let parked = |luts: &[u8], g: usize| {
+        // SAFETY: as for `park`.
+        unsafe { luts.as_ptr().add(16 * g).cast::<f32>().read_unaligned() }
+    };
+    // Pass 1: the widest spread, and each group's minimum parked in the
+    // first 4 bytes of its 16 (read back before pass 2 overwrites them).
+    let (mut bad_halves, mut bad_bounds, mut range) = (z, z, z);
+    for j in 0..pairs {
+        let (lo, hi) = halves(load(j));
+        let both = bounds(lo, hi);
+        bad_halves = _mm256_or_ps(bad_halves, _mm256_or_ps(not_finite(lo), not_finite(hi)));
+        bad_bounds = _mm256_or_ps(bad_bounds, not_finite(both));
+        // lanes 0 and 4: max − min; `maxps(spread, range)` keeps `range`
+        // on a NaN as the reference's `if spread > range` (order does not
+        // matter: every spread is ≥ +0, and a NaN is refused below).
+        let spread = _mm256_sub_ps(_mm256_movehdup_ps(both), both);
+        range = _mm256_max_ps(spread, range);
+        park(luts, 2 * j, _mm256_cvtss_f32(both));
+        if 2 * j + 1 < groups {
+            park(
+                luts,
+                2 * j + 1,
+                _mm_cvtss_f32(_mm256_extractf128_ps::<1>(both)),
+            );
+        }
     }
-    if _mm_movemask_ps(bad_halves) != 0 || _mm_movemask_ps(bad_bounds) & 0b11 != 0 {
+    if _mm256_movemask_ps(bad_halves) != 0 || _mm256_movemask_ps(bad_bounds) & 0b0011_0011 != 0 {
         return None;
     }
-    let range = _mm_cvtss_f32(range);
+    let range = {
+        let r = _mm_max_ss(
+            _mm256_extractf128_ps::<1>(range),
+            _mm256_castps256_ps128(range),
+        );
+        _mm_cvtss_f32(r)
+    };
     let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
     let inv = _mm256_set1_ps(1.0 / scale);
     let (half, top) = (_mm256_set1_ps(0.5), _mm256_set1_ps(255.0));
-    let (first, second) = (
-        _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1),
-        _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
-    );
+    let idx = |a: i32, b: i32| _mm256_setr_epi32(a, a, a, a, b, b, b, b);
+    let (a_first, a_second, b_first, b_second) = (idx(0, 1), idx(2, 3), idx(4, 5), idx(6, 7));
+    // dword order after the packs: [A0-3 A8-11 B0-3 B8-11 | A4-7 A12-15 B4-7 B12-15]
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     let mut bias = 0.0f32;
-    for g in 0..groups {
-        let (lo, hi) = halves(at(g));
-        // SAFETY: as in pass 1: the minimum parked there.
-        let mn = unsafe { luts.as_ptr().add(16 * g).cast::<f32>().read_unaligned() };
-        bias += mn;
-        let mnv = _mm256_set1_ps(mn);
-        let lo8 = _mm256_set_m128(lo, lo);
-        let hi8 = _mm256_set_m128(hi, hi);
-        let quantize = |idx: __m256i| {
-            let e = _mm256_add_ps(lo8, _mm256_permutevar8x32_ps(hi8, idx));
-            let x = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(e, mnv), inv), half);
+    for j in 0..pairs {
+        let (lo, hi) = halves(load(j));
+        let two = 2 * j + 1 < groups;
+        let mn_a = parked(luts, 2 * j);
+        let mn_b = if two { parked(luts, 2 * j + 1) } else { 0.0 };
+        bias += mn_a;
+        if two {
+            bias += mn_b;
+        }
+        let quantize = |lo8: __m256, idx: __m256i, mn: __m256| {
+            let e = _mm256_add_ps(lo8, _mm256_permutevar8x32_ps(hi, idx));
+            let x = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(e, mn), inv), half);
             _mm256_cvttps_epi32(_mm256_min_ps(x, top))
         };
-        let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(
-            quantize(first),
-            quantize(second),
-        ));
-        let bytes = _mm_packus_epi16(
-            _mm256_castsi256_si128(words),
-            _mm256_extracti128_si256::<1>(words),
+        let (lo_a, lo_b) = (
+            _mm256_permute2f128_ps::<0x00>(lo, lo),
+            _mm256_permute2f128_ps::<0x11>(lo, lo),
         );
-        // SAFETY: `g < groups` and `luts` holds 16 bytes per group: one
-        // unaligned 128-bit store inside it.
-        unsafe { _mm_storeu_si128(luts.as_mut_ptr().add(16 * g).cast(), bytes) };
+        let (ma, mb) = (_mm256_set1_ps(mn_a), _mm256_set1_ps(mn_b));
+        let words_a = _mm256_packs_epi32(quantize(lo_a, a_first, ma), quantize(lo_a, a_second, ma));
+        let words_b = _mm256_packs_epi32(quantize(lo_b, b_first, mb), quantize(lo_b, b_second, mb));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(words_a, words_b), order);
+        // SAFETY: `luts` holds 16 bytes per group: 32 bytes at group 2j for
+        // a pair, 16 for an odd last group (one unaligned store each).
+        unsafe {
+            let at = luts.as_mut_ptr().add(32 * j);
+            if two {
+                _mm256_storeu_si256(at.cast(), bytes);
+            } else {
+                _mm_storeu_si128(at.cast(), _mm256_castsi256_si128(bytes));
+            }
+        }
     }
     Some((scale, bias))
 }
