@@ -22,7 +22,7 @@ import time
 import numpy as np
 import hnswlib
 
-from peercommon import common_args, load, row, saved_size, time_setting
+from peercommon import common_args, load, row, saved_size, time_batch_all, time_setting
 
 
 def log(msg):
@@ -50,9 +50,11 @@ def measure(a, base, query, truth, space, note, log):
             lambda qs: idx.knn_query(qs, k=a.k, num_threads=1)[0],
             lambda q: idx.knn_query(q, k=a.k, num_threads=1),
             query, singles, a.repeats)
+        every = time_batch_all(lambda qs: idx.knn_query(qs, k=a.k, num_threads=a.threads)[0],
+                               query, a.repeats, labels)
         rows.append(row("hnswlib", {"M": a.m, "ef_construction": a.ef_construction, "ef": ef},
                         build, a.threads, index_bytes, labels, truth, batch, loop, lat, a.k,
-                        "hnswlib " + getattr(hnswlib, "__version__", "0.8.0") + note))
+                        "hnswlib " + getattr(hnswlib, "__version__", "0.8.0") + note, every))
         log("ef %4d: recall@10 %.4f, %8.0f QPS (1-thread batch), %8.0f per call"
             % (ef, rows[-1]["recall_at_10"], rows[-1]["qps"], rows[-1]["qps_per_call"]))
     return rows

@@ -67,8 +67,27 @@ def time_setting(batch, single, query, singles, repeats):
     return labels, best_batch, best_loop, lat
 
 
-def row(method, params, build, threads, index_bytes, labels, truth, batch_secs, loop_secs, lat, k, library):
-    """One result row in the harness's shape."""
+def time_batch_all(batch_all, query, repeats, expect):
+    """Best of `repeats` passes of `batch_all(all queries)`, the peer's batch
+    call on every thread the harness gives it (after a warm-up). Its ids
+    must equal the one-thread batch call's `expect` (the same search, only
+    spread over threads). Returns seconds."""
+    import time
+    batch_all(query[:1000])
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        labels = batch_all(query)
+        best = min(best, time.perf_counter() - t0)
+    if not np.array_equal(np.asarray(labels)[:, :10], np.asarray(expect)[:, :10]):
+        raise SystemExit("the all-threads batch call returned other ids than the one-thread call")
+    return best
+
+
+def row(method, params, build, threads, index_bytes, labels, truth, batch_secs, loop_secs, lat, k, library,
+        batch_all_secs=None):
+    """One result row in the harness's shape (`batch_qps`: the batch call on
+    `threads` threads, when the peer has one)."""
     n = len(truth)
     return {
         "method": method,
@@ -78,7 +97,7 @@ def row(method, params, build, threads, index_bytes, labels, truth, batch_secs, 
         "index_bytes": index_bytes,
         "recall_at_10": recall_at_10(labels, truth),
         "qps": n / batch_secs,
-        "batch_qps": None,
+        "batch_qps": None if batch_all_secs is None else n / batch_all_secs,
         "qps_per_call": n / loop_secs,
         "p50_us": float(np.percentile(lat, 50)),
         "p99_us": float(np.percentile(lat, 99)),

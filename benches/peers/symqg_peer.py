@@ -23,7 +23,7 @@ import time
 import numpy as np
 import rabitqlib
 
-from peercommon import common_args, load, row, saved_size, time_setting
+from peercommon import common_args, load, row, saved_size, time_batch_all, time_setting
 
 
 def log(msg):
@@ -64,9 +64,11 @@ def main():
             lambda qs: idx.search_batch(qs, a.k, ef, 1)[0],
             lambda q: idx.search(q, a.k, ef, 1),
             query, singles, a.repeats)
+        every = time_batch_all(lambda qs: idx.search_batch(qs, a.k, ef, a.threads)[0],
+                               query, a.repeats, labels)
         rows.append(row("symqg", {"degree": a.degree, "ef_construction": a.ef_construction, "ef": ef},
                         build, a.threads, index_bytes, labels, truth, batch, loop, lat, a.k,
-                        "rabitqlib " + getattr(rabitqlib, "__version__", "0.7.1")))
+                        "rabitqlib " + getattr(rabitqlib, "__version__", "0.7.1"), every))
         log("ef %4d: recall@10 %.4f, %8.0f QPS (1-thread batch), %8.0f per call"
             % (ef, rows[-1]["recall_at_10"], rows[-1]["qps"], rows[-1]["qps_per_call"]))
     with open(a.out, "w") as f:
