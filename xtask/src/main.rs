@@ -1,9 +1,10 @@
 //! `cargo xtask`: the project's automation, in plain Rust.
 //!
 //! * `cargo xtask data NAME [--out DIR] [--verify]` — fetch and convert a real
-//!   dataset (`fashion-mnist`, `glove-50`) into `target/data/NAME/`.
+//!   dataset (`fashion-mnist`, `glove-50`, `minilm-384`) into
+//!   `target/data/NAME/`.
 //! * `cargo xtask bench [ARGS...]` — build the benchmark harness in release
-//!   mode and run it; `--dataset fashion-mnist|glove-50` prepares the data on
+//!   mode and run it; `--dataset fashion-mnist|glove-50|minilm-384` prepares the data on
 //!   demand; `--features rust-peers` builds it with the Rust peers (hnsw_rs,
 //!   usearch). `cargo xtask bench --help` lists the harness's options.
 //! * `cargo xtask kmeans --dataset glove-50 --k 1024 --iters 20 [--peers faiss-kmeans]`
@@ -34,7 +35,7 @@ struct Cli {
 enum Cmd {
     /// Fetch a real dataset and write base/query/groundtruth files.
     Data {
-        /// fashion-mnist or glove-50.
+        /// fashion-mnist, glove-50 or minilm-384.
         name: String,
         /// Output folder (default: target/data/NAME).
         #[arg(long)]
@@ -68,7 +69,7 @@ enum Cmd {
 fn dataset(name: &str) -> Result<Dataset> {
     match Dataset::parse(name) {
         Some(d) => Ok(d),
-        None => bail!("unknown dataset {name:?}: expected fashion-mnist or glove-50"),
+        None => bail!("unknown dataset {name:?}: expected fashion-mnist, glove-50 or minilm-384"),
     }
 }
 
@@ -100,7 +101,7 @@ fn run() -> Result<()> {
     }
 }
 
-/// Prepares `--dataset fashion-mnist|glove-50` on demand, then builds the
+/// Prepares `--dataset fashion-mnist|glove-50|minilm-384` on demand, then builds the
 /// release binary `bin` of the benches package and runs it with `args`.
 fn run_release_bin(bin: &str, mut args: Vec<String>) -> Result<()> {
     // `--features F` is cargo's, not the harness's: it builds the harness
