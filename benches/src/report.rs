@@ -293,7 +293,16 @@ fn baseline<'a>(methods: &[&'a str]) -> Option<&'a str> {
 }
 
 /// Search-time keys of a row's `params`: what is left identifies a build.
-const SEARCH_KEYS: [&str; 6] = ["ef", "nprobe", "rerank", "probe_factor", "search", "k"];
+const SEARCH_KEYS: [&str; 8] = [
+    "ef",
+    "nprobe",
+    "rerank",
+    "probe_factor",
+    "search",
+    "k",
+    "leaves_to_search",
+    "reorder",
+];
 
 /// The report as Markdown: the fastest setting at each recall target with
 /// its ratio to hnswlib (or the first method), build time and memory per

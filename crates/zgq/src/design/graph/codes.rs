@@ -136,8 +136,12 @@ impl Tables {
     #[inline]
     fn sums(&self, codes: &[u8]) -> [u32; FASTSCAN_BLOCK] {
         const CHUNK: usize = 256 * 16;
-        let mut total = [0u32; FASTSCAN_BLOCK];
         let mut part = [0u16; FASTSCAN_BLOCK];
+        if codes.len() <= CHUNK {
+            self.kernels.fastscan_block(codes, &self.bytes, &mut part);
+            return part.map(u32::from);
+        }
+        let mut total = [0u32; FASTSCAN_BLOCK];
         for (c, t) in codes.chunks(CHUNK).zip(self.bytes.chunks(CHUNK)) {
             self.kernels.fastscan_block(c, t, &mut part);
             for (a, &p) in total.iter_mut().zip(&part) {
@@ -450,12 +454,21 @@ impl BlockEstimator for RabitqEstimator {
         let (codes, terms) = block.split_at(self.groups * 16);
         let sums = self.t.sums(codes);
         let terms: &[f32] = bytemuck::cast_slice(terms);
-        let (a, b) = terms.split_at(FASTSCAN_BLOCK);
+        // Fixed-size arrays (one length check each): the lane loop below
+        // then compiles to vector code.
+        let (Some(a), Some(b)) = (
+            terms.first_chunk::<FASTSCAN_BLOCK>(),
+            terms[FASTSCAN_BLOCK..].first_chunk::<FASTSCAN_BLOCK>(),
+        ) else {
+            // (Every layout holds both; a short block estimates nothing.)
+            out.fill(f32::INFINITY);
+            return;
+        };
         // ⟨s, q̃⟩ = 2 (bias + scale · sum) − Σ q̃.
         let base = 2.0 * self.t.bias - self.sum_q;
         let step = 2.0 * self.t.scale;
-        for (((o, &s), &a), &b) in out.iter_mut().zip(&sums).zip(a).zip(b) {
-            *o = node_distance + a + b * (base + step * s as f32);
+        for j in 0..FASTSCAN_BLOCK {
+            out[j] = node_distance + a[j] + b[j] * (base + step * sums[j] as f32);
         }
     }
 }
