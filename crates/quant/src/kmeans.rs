@@ -2,7 +2,9 @@
 //! Lloyd iterations with the assignment step as a GEMM, training on a seeded
 //! sample of at most `max_points_per_centroid · k` rows (FAISS's rule),
 //! empty-cluster repair, a convergence tolerance, and an optional balance
-//! limit on cluster sizes.
+//! limit on cluster sizes. For many centroids, optionally two levels:
+//! `⌈√k⌉` coarse clusters, then each split into its share of the `k`
+//! (`O(n·√k·d)` per iteration instead of `O(n·k·d)`).
 
 use rayon::prelude::*;
 
@@ -39,12 +41,19 @@ pub struct KMeans {
     /// cheapest points of oversized clusters to their next-nearest cluster
     /// with room. `None`: plain k-means.
     pub balance: Option<f32>,
+    /// Train in two levels when `k` is at least this: `⌈√k⌉` coarse
+    /// clusters on the training sample, then each coarse cluster's rows
+    /// into its share of the `k` centroids (in proportion to its rows), each
+    /// level with the settings above. The assignment cost per iteration
+    /// falls from `n·k` to about `2·n·√k` distances; each centroid is then
+    /// the mean of its rows within its coarse cluster.
+    pub two_level_from: usize,
 }
 
 impl KMeans {
     /// `k` centroids, 20 iterations, tolerance 0 (all iterations), seed
     /// 1234, 256 points per centroid, k-means++ on 16 points per centroid,
-    /// no balance limit.
+    /// no balance limit, one level.
     pub fn new(k: usize) -> KMeans {
         KMeans {
             k,
@@ -54,6 +63,7 @@ impl KMeans {
             max_points_per_centroid: 256,
             init_points_per_centroid: 16,
             balance: None,
+            two_level_from: usize::MAX,
         }
     }
 
@@ -120,8 +130,31 @@ impl KMeans {
         } else {
             data.into()
         };
-        let nt = train.len() / dim;
-        let mut centroids = plus_plus(&train, dim, k, self.init_points_per_centroid, &mut rng);
+        if k >= self.two_level_from && k > 1 {
+            return self.train_two_level(&train, dim, &mut rng, progress);
+        }
+        let centroids = plus_plus(&train, dim, k, self.init_points_per_centroid, &mut rng);
+        Ok(
+            self.lloyd(&train, dim, centroids, self.max_iters, &mut rng, &|i| {
+                if i > 0 {
+                    progress(i, self.max_iters);
+                }
+            }),
+        )
+    }
+
+    /// Lloyd iterations (at most `iters`) on `train` from `centroids`;
+    /// `tick(i)` before iteration `i`.
+    fn lloyd(
+        &self,
+        train: &[f32],
+        dim: usize,
+        mut centroids: Vec<f32>,
+        iters: usize,
+        rng: &mut SplitMix64,
+        tick: &dyn Fn(usize),
+    ) -> Centroids {
+        let (k, nt) = (centroids.len() / dim, train.len() / dim);
         let mut stats = TrainStats {
             sample: nt,
             inertia: Vec::new(),
@@ -131,12 +164,10 @@ impl KMeans {
         let mut prev = f64::INFINITY;
         let top = if self.balance.is_some() { k.min(4) } else { 1 };
         let mut near = vec![(0u32, 0.0f32); nt * top];
-        for iteration in 0..self.max_iters {
-            if iteration > 0 {
-                progress(iteration, self.max_iters);
-            }
+        for iteration in 0..iters {
+            tick(iteration);
             let cn = norms(&centroids, dim);
-            nearest(&train, dim, &centroids, &cn, top, &mut near);
+            nearest(train, dim, &centroids, &cn, top, &mut near);
             for (a, n) in assign.iter_mut().zip(near.chunks_exact(top)) {
                 *a = n[0];
             }
@@ -145,8 +176,8 @@ impl KMeans {
             }
             let inertia: f64 = assign.iter().map(|&(_, d)| d as f64).sum();
             stats.inertia.push(inertia);
-            let (sums, counts) = cluster_sums(&train, dim, k, &assign);
-            let repaired = update(&mut centroids, &sums, &counts, dim, &mut rng);
+            let (sums, counts) = cluster_sums(train, dim, k, &assign);
+            let repaired = update(&mut centroids, &sums, &counts, dim, rng);
             stats.repairs.push(repaired);
             let done = prev.is_finite() && prev > 0.0 && (prev - inertia) / prev < self.tolerance;
             prev = inertia;
@@ -154,12 +185,115 @@ impl KMeans {
                 break;
             }
         }
-        Ok(Centroids {
+        Centroids {
             dim,
             data: centroids,
             stats,
-        })
+        }
     }
+
+    /// [`KMeans::two_level_from`]'s training on the sample `train`: the
+    /// coarse level, the fine clusters (trained in parallel), then
+    /// [`TWO_LEVEL_REFINE`] Lloyd iterations over all `k` centroids at once
+    /// (rows near a coarse border move to the centroid nearest overall).
+    /// Reports iterations as the coarse level, the fine level and each
+    /// refinement end.
+    fn train_two_level(
+        &self,
+        train: &[f32],
+        dim: usize,
+        rng: &mut SplitMix64,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Centroids> {
+        let k = self.k;
+        let k1 = (k as f64).sqrt().ceil() as usize;
+        let one_level = |k: usize, seed: u64| KMeans {
+            k,
+            seed,
+            two_level_from: usize::MAX,
+            ..self.clone()
+        };
+        let coarse = one_level(k1, self.seed).train(train, dim)?;
+        let steps = self.max_iters.max(1);
+        let tick = |i: usize| progress(i.min(steps), steps);
+        tick(steps / 3);
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); k1];
+        for (row, &(c, _)) in coarse.assign(train)?.iter().enumerate() {
+            members[c as usize].push(row as u32);
+        }
+        let shares = shares(k, &members.iter().map(Vec::len).collect::<Vec<_>>());
+        let fine = members
+            .par_iter()
+            .zip(&shares)
+            .enumerate()
+            .filter(|(_, (_, share))| **share > 0)
+            .map(|(c, (rows, &share))| {
+                let mut part = Vec::with_capacity(rows.len() * dim);
+                for &r in rows {
+                    part.extend_from_slice(&train[r as usize * dim..][..dim]);
+                }
+                let seed = self.seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                one_level(share, seed).train(&part, dim)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tick(2 * steps / 3);
+        let mut data = Vec::with_capacity(k * dim);
+        for c in &fine {
+            data.extend_from_slice(c.as_slice());
+        }
+        let last = TWO_LEVEL_REFINE.min(self.max_iters);
+        let refined = self.lloyd(train, dim, data, last, rng, &|i| {
+            if i > 0 {
+                tick(2 * steps / 3 + i * (steps - 2 * steps / 3) / last);
+            }
+        });
+        tick(steps);
+        Ok(refined)
+    }
+}
+
+/// Lloyd iterations over all centroids after [`KMeans::two_level_from`]'s
+/// two levels.
+const TWO_LEVEL_REFINE: usize = 5;
+
+/// `k` split over clusters of `sizes` rows in proportion (largest
+/// remainders), every non-empty cluster at least 1 and none above its
+/// rows. Needs `k ≤ Σ sizes`.
+fn shares(k: usize, sizes: &[usize]) -> Vec<usize> {
+    let total: usize = sizes.iter().sum();
+    let exact: Vec<f64> = sizes
+        .iter()
+        .map(|&s| k as f64 * s as f64 / total.max(1) as f64)
+        .collect();
+    let mut out: Vec<usize> = sizes
+        .iter()
+        .zip(&exact)
+        .map(|(&s, &e)| (e.floor() as usize).clamp(usize::from(s > 0), s))
+        .collect();
+    let mut given: usize = out.iter().sum();
+    // Too many (the minimum of 1): take from the largest shares above 1.
+    while given > k {
+        let Some(i) = (0..out.len())
+            .filter(|&i| out[i] > 1)
+            .max_by(|&a, &b| (out[a] as f64 - exact[a]).total_cmp(&(out[b] as f64 - exact[b])))
+        else {
+            break;
+        };
+        out[i] -= 1;
+        given -= 1;
+    }
+    // Too few: to the largest remainders with rows to spare.
+    while given < k {
+        let Some(i) = (0..out.len())
+            .filter(|&i| out[i] < sizes[i])
+            .max_by(|&a, &b| (exact[a] - out[a] as f64).total_cmp(&(exact[b] - out[b] as f64)))
+        else {
+            break;
+        };
+        out[i] += 1;
+        given += 1;
+    }
+    out
 }
 
 /// Trained centroids and what training did.
@@ -474,6 +608,18 @@ fn rebalance(assign: &mut [(u32, f32)], near: &[(u32, f32)], top: usize, k: usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shares add up to k, follow the sizes, give every non-empty cluster
+    /// one and no cluster more than its rows (a floor without the
+    /// remainders, or a cap ignored, fails).
+    #[test]
+    fn shares_split_k_in_proportion_within_the_sizes() {
+        assert_eq!(shares(10, &[50, 30, 20]), [5, 3, 2]);
+        assert_eq!(shares(10, &[34, 33, 33]), [4, 3, 3]);
+        assert_eq!(shares(5, &[1000, 0, 1, 1]), [3, 0, 1, 1]);
+        assert_eq!(shares(6, &[2, 2, 2]), [2, 2, 2]);
+        assert_eq!(shares(7, &[100, 3]), [6, 1]);
+    }
 
     #[test]
     fn repair_leaves_no_empty_cluster() {

@@ -35,6 +35,12 @@ pub(crate) struct ZonePlan {
     pub seed: u64,
 }
 
+/// Zone counts from which k-means trains in two levels (`⌈√k⌉` coarse
+/// clusters, each split into its share): the zone scan's thousands of
+/// zones at 1 M vectors and more, where one level costs `n·k·d` per
+/// iteration (docs/BENCHMARKS.md, "Two-level k-means").
+const TWO_LEVEL_ZONES: usize = 1024;
+
 /// The zones of a build: centroids, and the stored vectors in slot order.
 #[derive(Debug)]
 pub(crate) struct Zones {
@@ -64,6 +70,7 @@ impl Zones {
             seed: plan.seed,
             balance: (plan.zones > 1).then_some(plan.balance),
             max_points_per_centroid: plan.points_per_centroid,
+            two_level_from: TWO_LEVEL_ZONES,
             ..KMeans::new(plan.zones)
         };
         let iters = kmeans.max_iters as u64;

@@ -2,7 +2,7 @@
 //! balance, bad input.
 
 use proptest::prelude::*;
-use zgq_quant::{Error, KMeans};
+use zgq_quant::{Centroids, Error, KMeans};
 
 fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = zgq_rng::SplitMix64::new(seed);
@@ -211,6 +211,52 @@ fn bad_input_gives_typed_errors() {
     assert!(err.to_string().contains("4 values"), "{err}");
     assert!(c.assign_top(&data, 3).is_err());
     assert_eq!(c.assign_top(&data, 2).unwrap().len(), 20);
+}
+
+/// Two-level training gives exactly `k` finite centroids whose inertia on
+/// clustered data is close to one level's (a fine level trained on the
+/// wrong rows, shares that do not add up to `k`, or centroids from the
+/// coarse level would fail), with balanced assignment still possible
+/// (blobs far apart may leave a centroid between them empty).
+#[test]
+fn two_level_training_matches_one_level_closely() {
+    let (dim, n) = (8, 20_000);
+    // 400 tight blobs: a partition of 300 must split and merge them well.
+    let centres = random(400, dim, 5);
+    let noise = random(n, dim, 6);
+    let data: Vec<f32> = noise
+        .iter()
+        .enumerate()
+        .map(|(at, &e)| centres[(at / dim % 400) * dim + at % dim] * 10.0 + e)
+        .collect();
+    let inertia = |c: &Centroids| -> f64 {
+        c.assign(&data)
+            .unwrap()
+            .iter()
+            .map(|&(_, d)| f64::from(d))
+            .sum()
+    };
+    let one = KMeans::new(300).train(&data, dim).unwrap();
+    let two = KMeans {
+        two_level_from: 2,
+        ..KMeans::new(300)
+    }
+    .train(&data, dim)
+    .unwrap();
+    assert_eq!(two.k(), 300);
+    assert!(two.as_slice().iter().all(|v| v.is_finite()));
+    let (i1, i2) = (inertia(&one), inertia(&two));
+    assert!(i2 <= 1.25 * i1, "two levels {i2:.1} against one {i1:.1}");
+    let sizes = two.assign_balanced(&data, 1.3).unwrap().iter().fold(
+        vec![0usize; 300],
+        |mut s, &(c, _)| {
+            s[c as usize] += 1;
+            s
+        },
+    );
+    let cap = (1.3 * n as f64 / 300.0).ceil();
+    assert!(sizes.iter().all(|&s| s as f64 <= cap), "{sizes:?}");
+    assert!(sizes.iter().filter(|&&s| s == 0).count() <= 3, "{sizes:?}");
 }
 
 /// Mean squared error per value between two equally long vectors.
