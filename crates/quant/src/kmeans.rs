@@ -4,7 +4,8 @@
 //! empty-cluster repair, a convergence tolerance, and an optional balance
 //! limit on cluster sizes. For many centroids, optionally two levels:
 //! `⌈√k⌉` coarse clusters, then each split into its share of the `k`
-//! (`O(n·√k·d)` per iteration instead of `O(n·k·d)`).
+//! (`O(n·√k·d)` per iteration instead of `O(n·k·d)`), then a few
+//! iterations over all `k`.
 
 use rayon::prelude::*;
 
@@ -44,9 +45,10 @@ pub struct KMeans {
     /// Train in two levels when `k` is at least this: `⌈√k⌉` coarse
     /// clusters on the training sample, then each coarse cluster's rows
     /// into its share of the `k` centroids (in proportion to its rows), each
-    /// level with the settings above. The assignment cost per iteration
-    /// falls from `n·k` to about `2·n·√k` distances; each centroid is then
-    /// the mean of its rows within its coarse cluster.
+    /// level with the settings above, then 5 Lloyd iterations over all `k`
+    /// centroids at once (a row near a coarse border moves to the centroid
+    /// nearest overall). The two levels cost about `2·n·√k` distances per
+    /// iteration instead of `n·k`; the 5 final iterations still `n·k` each.
     pub two_level_from: usize,
 }
 
