@@ -13,13 +13,17 @@
 //!  │ 17  4  9 … NO_NEIGHBOR NO_NEIGHBOR │ block 0 │ block 1 │ …   │ node i's    │     │
 //!  │ (the level-0 list, nearest first)  │ (block_bytes each)    │ vector      │     │
 //!  └────────────────────────────────────┴───────────────────────┴─────────────┴─────┘
-//!  upper_offsets   n + 1 prefix sums of node levels, as in the plain graph
-//!  upper_records   one record per (node, level ≥ 1) list, at
-//!                  upper_offsets[i] + level − 1, laid out the same way with
-//!                  m (rounded up to 32) neighbour slots: the descent through
-//!                  the upper levels estimates a list with the same kernel
-//!  labels, entry   as in the plain graph
+//!  entry records   one per entry list, the same layout with ENTRY_SLOTS
+//!                  neighbour slots: a starting node (entry_nodes[e]) and
+//!                  up to 64 nodes spread over the graph, coded relative to it
+//!  labels          as in the plain graph
 //! ```
+//!
+//! There is no hierarchy: a walk starts at an entry list's node, estimates
+//! the list's nodes with the same kernel (one call per 32), and starts the
+//! level-0 walk from the node and the list's best estimate — one flat hop
+//! in place of HNSW's descent through the upper levels, whose records cost
+//! 6 % of the index (docs/BENCHMARKS.md, "Memory of the neighbour blocks").
 //!
 //! Lane `j` of block `b` holds the code of neighbour `32·b + j`; lanes past
 //! the end of the list hold anything (their ids are `NO_NEIGHBOR`, so the
@@ -37,11 +41,44 @@
 use zgq_distance::{Kernels, Metric, prefetch_lines};
 
 use crate::error::{Error, Result, first_non_finite};
-use crate::graph::{HnswGraph, MAX_LEVEL, NO_NEIGHBOR};
+use crate::graph::{HnswGraph, NO_NEIGHBOR};
 use crate::search::{Cand, Filter, Neighbor, NoFilter, Scorer, SearchScratch};
 
 /// Neighbours per code block (the fast-scan block of zgq-distance).
 pub const BLOCK: usize = zgq_distance::FASTSCAN_BLOCK;
+
+/// Node slots of an entry record ([`BlockGraphParts::entry_records`]).
+pub const ENTRY_SLOTS: usize = 2 * BLOCK;
+
+/// A walk's starting point: `node` and the nodes of `list` (at most
+/// [`ENTRY_SLOTS`]), whose codes relative to `node` fill an entry record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryList {
+    /// Where the walk starts (scored exactly).
+    pub node: u32,
+    /// Nodes estimated from `node` and offered to the walk's pool.
+    pub list: Vec<u32>,
+}
+
+/// The entry list of `node` over the nodes `nodes` (a range of internal
+/// ids) of a graph whose node levels are `upper_offsets` (prefix sums):
+/// up to [`ENTRY_SLOTS`] of them, highest level first (HNSW's levels are a
+/// random sample, so these spread over the range), ties by id, without
+/// `node`.
+pub fn entry_list(upper_offsets: &[u32], nodes: std::ops::Range<u32>, node: u32) -> EntryList {
+    let level = |i: u32| {
+        let i = i as usize;
+        match (upper_offsets.get(i), upper_offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => b.saturating_sub(a),
+            _ => 0,
+        }
+    };
+    let mut list: Vec<u32> = nodes.filter(|&i| i != node).collect();
+    // Stable: equal levels keep id order.
+    list.sort_by_key(|&i| std::cmp::Reverse(level(i)));
+    list.truncate(ENTRY_SLOTS);
+    EntryList { node, list }
+}
 
 /// Reads a block of neighbour codes and estimates the query's distance to
 /// each of its [`BLOCK`] neighbours (smaller is closer, on the scale of the
@@ -133,7 +170,7 @@ impl BlockLayout {
     }
 
     /// Where the vector starts in a record (words).
-    fn vector_at(&self) -> usize {
+    pub fn vector_at(&self) -> usize {
         self.degree + self.code_words()
     }
 }
@@ -146,38 +183,32 @@ pub struct BlockGraphParts<'a> {
     pub layout: BlockLayout,
     /// Distance measure of the exact scores.
     pub metric: Metric,
-    /// List length on levels ≥ 1 (their records have `m` rounded up to 32
-    /// neighbour slots: [`BlockGraphParts::upper_layout`]).
-    pub m: usize,
-    /// Entry node (internal id).
-    pub entry: u32,
     /// `n × layout.stride()` words.
     pub records: &'a [u32],
-    /// `n + 1` prefix sums of node levels.
-    pub upper_offsets: &'a [u32],
-    /// Records of the lists of levels ≥ 1,
-    /// `upper_offsets[n] × upper_layout().stride()` words.
-    pub upper_records: &'a [u32],
+    /// The starting node of each entry list (internal ids).
+    pub entry_nodes: &'a [u32],
+    /// One record per entry list, `entry_nodes.len() ×
+    /// entry_layout().stride()` words: up to [`ENTRY_SLOTS`] node ids, their
+    /// codes relative to the entry node, that node's vector.
+    pub entry_records: &'a [u32],
     /// Caller ids, `n`.
     pub labels: &'a [u64],
 }
 
 impl BlockGraphParts<'_> {
-    /// The shape of an upper-level record: the level-0 shape with `m`
-    /// rounded up to 32 neighbour slots.
+    /// The shape of an entry record: the level-0 shape with
+    /// [`ENTRY_SLOTS`] node slots.
     ///
     /// # Errors
-    /// [`Error::Parameter`] if `m` is 0 or the record size overflows.
-    pub fn upper_layout(&self) -> Result<BlockLayout> {
-        if self.m == 0 {
-            return Err(Error::parameter("m", "must be at least 1"));
-        }
-        BlockLayout::new(
-            self.layout.dim,
-            self.m.next_multiple_of(BLOCK),
-            self.layout.block_bytes,
-        )
+    /// [`Error::Parameter`] if the record size overflows.
+    pub fn entry_layout(&self) -> Result<BlockLayout> {
+        entry_layout(self.layout)
     }
+}
+
+/// The entry-record shape that goes with the record shape `layout`.
+fn entry_layout(layout: BlockLayout) -> Result<BlockLayout> {
+    BlockLayout::new(layout.dim, ENTRY_SLOTS, layout.block_bytes)
 }
 
 /// How the walk gets exact distances.
@@ -239,22 +270,21 @@ impl<F> BlockWalk<F> {
 #[derive(Clone, Copy, Debug)]
 pub struct BlockGraph<'a> {
     p: BlockGraphParts<'a>,
-    upper_layout: BlockLayout,
+    entry_layout: BlockLayout,
     n: usize,
 }
 
 impl<'a> BlockGraph<'a> {
     /// Wraps `parts` after checking what costs nothing per node: the array
-    /// lengths, the entry and its level. As for
+    /// lengths and the entry nodes. As for
     /// [`HnswGraph::open`](crate::HnswGraph::open), search stays safe on any
-    /// list content (an id ≥ n ends a list; an upper list outside `upper`
-    /// is empty).
+    /// list content (an id ≥ n ends a list).
     ///
     /// # Errors
-    /// [`Error::Corrupt`] if a length disagrees with the others or the entry
-    /// is out of range; [`Error::Parameter`] if `m` is 0.
+    /// [`Error::Corrupt`] if a length disagrees with the others or an entry
+    /// node is out of range.
     pub fn open(p: BlockGraphParts<'a>) -> Result<BlockGraph<'a>> {
-        let upper_layout = p.upper_layout()?;
+        let entry_layout = p.entry_layout()?;
         let n = p.labels.len();
         let stride = p.layout.stride();
         if p.records.len() != n.saturating_mul(stride) {
@@ -263,24 +293,17 @@ impl<'a> BlockGraph<'a> {
                 p.records.len()
             )));
         }
-        if p.upper_offsets.len() != n + 1 {
+        let lists = p.entry_nodes.len();
+        if p.entry_records.len() != lists.saturating_mul(entry_layout.stride()) {
             return Err(Error::Corrupt(format!(
-                "{} level offsets for {n} nodes",
-                p.upper_offsets.len()
+                "{} entry-record words for {lists} lists of {} words",
+                p.entry_records.len(),
+                entry_layout.stride()
             )));
         }
-        let upper_lists = *p.upper_offsets.last().unwrap_or(&0) as usize;
-        if p.upper_records.len() != upper_lists.saturating_mul(upper_layout.stride()) {
+        if let Some(bad) = p.entry_nodes.iter().find(|&&e| e as usize >= n) {
             return Err(Error::Corrupt(format!(
-                "{} upper-level record words for {upper_lists} lists of {} words",
-                p.upper_records.len(),
-                upper_layout.stride()
-            )));
-        }
-        if n > 0 && p.entry as usize >= n {
-            return Err(Error::Corrupt(format!(
-                "entry {} out of range 0..{n}",
-                p.entry
+                "entry node {bad} out of range 0..{n}"
             )));
         }
         if n > POOL_IDS {
@@ -289,54 +312,29 @@ impl<'a> BlockGraph<'a> {
                 format!("{n} nodes; a graph with neighbour blocks holds at most 2^31"),
             ));
         }
-        let g = BlockGraph { p, upper_layout, n };
-        if n > 0 {
-            let level = g.level(p.entry);
-            if level > MAX_LEVEL {
-                return Err(Error::Corrupt(format!(
-                    "entry level {level} above {MAX_LEVEL}"
-                )));
-            }
-        }
-        Ok(g)
+        Ok(BlockGraph { p, entry_layout, n })
     }
 
     /// Checks every list, reading all records (what [`BlockGraph::open`]
-    /// leaves out): level offsets that never decrease, levels up to
-    /// [`MAX_LEVEL`], the entry on the top level, and in every list ids
-    /// below `len()` followed only by padding (`u32::MAX`).
+    /// leaves out): in every level-0 and entry list, ids below `len()`
+    /// followed only by padding (`u32::MAX`).
     ///
     /// # Errors
     /// [`Error::Corrupt`] naming the first bad list.
     pub fn validate(&self) -> Result<()> {
-        let bad = |s: String| Err(Error::Corrupt(s));
-        let mut top = 0;
-        for (i, w) in self.p.upper_offsets.windows(2).enumerate() {
-            if w[1] < w[0] {
-                return bad(format!("upper_offsets decrease at node {i}"));
-            }
-            let level = (w[1] - w[0]) as usize;
-            if level > MAX_LEVEL {
-                return bad(format!("node {i} has level {level}, above {MAX_LEVEL}"));
-            }
-            top = top.max(level);
-        }
-        if self.n > 0 && self.level(self.p.entry) != top {
-            return bad(format!(
-                "entry node has level {}, the top level is {top}",
-                self.level(self.p.entry)
-            ));
-        }
         let n = self.n;
-        let owners = crate::graph::list_owners(self.p.upper_offsets);
-        for (what, records, l) in [
-            ("level-0", self.p.records, self.p.layout),
-            ("upper", self.p.upper_records, self.upper_layout),
-        ] {
-            for (r, rec) in records.chunks_exact(l.stride()).enumerate() {
-                let owner = if what == "upper" { owners(r) } else { r };
-                crate::graph::check_list(what, r, owner, &rec[..l.degree], n)?;
-            }
+        for (r, rec) in self
+            .p
+            .records
+            .chunks_exact(self.p.layout.stride())
+            .enumerate()
+        {
+            crate::graph::check_list("level-0", r, r, &rec[..self.p.layout.degree], n)?;
+        }
+        let l = self.entry_layout;
+        for (r, rec) in self.p.entry_records.chunks_exact(l.stride()).enumerate() {
+            let owner = self.p.entry_nodes[r] as usize;
+            crate::graph::check_list("entry", r, owner, &rec[..l.degree], n)?;
         }
         Ok(())
     }
@@ -361,16 +359,10 @@ impl<'a> BlockGraph<'a> {
         self.p.layout.dim
     }
 
-    /// Bytes of the arrays (records, upper levels, labels).
+    /// Bytes of the arrays (records, entry lists, labels).
     pub fn memory_bytes(&self) -> usize {
-        4 * (self.p.records.len() + self.p.upper_offsets.len() + self.p.upper_records.len())
+        4 * (self.p.records.len() + self.p.entry_nodes.len() + self.p.entry_records.len())
             + 8 * self.p.labels.len()
-    }
-
-    /// Level of node `id` (0 where offsets of an unchecked graph decrease).
-    fn level(&self, id: u32) -> usize {
-        let i = id as usize;
-        self.p.upper_offsets[i + 1].saturating_sub(self.p.upper_offsets[i]) as usize
     }
 
     /// The record of node `id` (`id < len()`).
@@ -380,17 +372,19 @@ impl<'a> BlockGraph<'a> {
         &self.p.records[id as usize * s..][..s]
     }
 
-    /// The record of `id`'s list on `level ≥ 1`; `None` above the node's
-    /// level or where the offsets point outside the records.
+    /// Entry record `e` (`e < entry_nodes.len()`).
     #[inline]
-    fn upper_record(&self, id: u32, level: usize) -> Option<&'a [u32]> {
-        if level == 0 || level > self.level(id) {
-            return None;
-        }
-        let s = self.upper_layout.stride();
-        (self.p.upper_offsets[id as usize] as usize + level - 1)
-            .checked_mul(s)
-            .and_then(|at| self.p.upper_records.get(at..at.checked_add(s)?))
+    fn entry_record(&self, e: usize) -> &'a [u32] {
+        let s = self.entry_layout.stride();
+        &self.p.entry_records[e * s..][..s]
+    }
+
+    /// The nodes of entry list `e` (padding included).
+    ///
+    /// # Panics
+    /// If `e` is not an entry list.
+    pub fn entry_slots(&self, e: usize) -> &'a [u32] {
+        &self.entry_record(e)[..self.entry_layout.degree]
     }
 
     /// The level-0 neighbour slots of `id` (padding included).
@@ -427,10 +421,9 @@ impl<'a> BlockGraph<'a> {
         self.p.labels[id as usize]
     }
 
-    /// The `k` nearest neighbours of `query` as [`BlockWalk`] says: greedy
-    /// descent on exact distances through the upper levels, then the block
-    /// walk of level 0 with `estimator` (which must hold this query's
-    /// tables). `out` is cleared and receives up to `k` results, nearest
+    /// The `k` nearest neighbours of `query` as [`BlockWalk`] says: the
+    /// block walk of level 0 with `estimator` (which must hold this query's
+    /// tables), started from entry list 0. `out` is cleared and receives up to `k` results, nearest
     /// first, with labels and **exact** distances: a node is returned only
     /// after its exact distance was computed.
     ///
@@ -445,18 +438,23 @@ impl<'a> BlockGraph<'a> {
         scratch: &mut SearchScratch,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
-        let entry = [self.p.entry];
-        self.search_from(estimator, query, &entry, walk, scratch, out)
+        let first: &[u32] = if self.p.entry_nodes.is_empty() {
+            &[]
+        } else {
+            &[0]
+        };
+        self.search_from(estimator, query, first, walk, scratch, out)
     }
 
-    /// [`BlockGraph::search`] entered at several nodes (a zoned index
-    /// enters at each probed zone's entry): each entry descends from its
-    /// own top level, and one level-0 walk starts from all the nodes the
-    /// descents reach. With no entries the result is empty.
+    /// [`BlockGraph::search`] from several entry lists (a zoned index
+    /// enters at each probed zone's list): each list's node is scored
+    /// exactly and its nodes estimated from it, and one level-0 walk starts
+    /// from every list's node and best estimate. With no entries the
+    /// result is empty.
     ///
     /// # Errors
     /// As [`BlockGraph::search`], and [`Error::Parameter`] for an entry
-    /// out of range.
+    /// list that does not exist.
     pub fn search_from<E: BlockEstimator, F: Filter>(
         &self,
         estimator: &mut E,
@@ -467,10 +465,11 @@ impl<'a> BlockGraph<'a> {
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
         out.clear();
-        if let Some(&bad) = entries.iter().find(|&&e| e as usize >= self.n) {
+        let lists = self.p.entry_nodes.len();
+        if let Some(&bad) = entries.iter().find(|&&e| e as usize >= lists) {
             return Err(Error::parameter(
                 "entries",
-                format!("entry {bad} is not in 0..{}", self.n),
+                format!("entry list {bad} is not in 0..{lists}"),
             ));
         }
         if query.len() != self.dim() {
@@ -499,16 +498,8 @@ impl<'a> BlockGraph<'a> {
         };
         let mut starts = std::mem::take(&mut scratch.entries);
         starts.clear();
-        for &entry in entries {
-            let mut start = Cand {
-                distance: exact.score(entry),
-                id: entry,
-            };
-            let top = self.level(entry).min(MAX_LEVEL);
-            if top > 0 {
-                start = self.descend(estimator, &exact, start, top);
-            }
-            starts.push(start);
+        for &e in entries {
+            self.entry_hop(estimator, &exact, e as usize, &mut starts);
         }
         self.walk_level0(estimator, &mut exact, &starts, walk, scratch);
         scratch.entries = starts;
@@ -528,70 +519,52 @@ impl<'a> BlockGraph<'a> {
         Ok(())
     }
 
-    /// Greedy descent through levels `top..=1`: on each level, the
-    /// current node's list is estimated with one call per block, and the
-    /// walk moves to the best estimate while its exact distance (from the
-    /// vector in that neighbour's record of the same level, read next
-    /// anyway) improves. With exact estimates this is the plain graph's
-    /// greedy descent.
-    fn descend<E: BlockEstimator>(
+    /// Entry list `e`: its node scored exactly, then its nodes estimated
+    /// from it with one call per block; the node and the list's best
+    /// estimate (the first on ties) are pushed to `starts`. (Offering the
+    /// walk all 64 was 2–7 % slower at the same recall: far entries crowd
+    /// the pool; docs/BENCHMARKS.md.)
+    fn entry_hop<E: BlockEstimator>(
         &self,
         estimator: &mut E,
         exact: &RecordScorer<'_, '_>,
-        mut cur: Cand,
-        top: usize,
-    ) -> Cand {
-        let l = self.upper_layout;
+        e: usize,
+        starts: &mut Vec<Cand>,
+    ) {
+        let l = self.entry_layout;
+        let rec = self.entry_record(e);
+        let (ids, rest) = rec.split_at(l.degree);
+        let node = self.p.entry_nodes[e];
+        let v = &rest[l.vector_at() - l.degree..][..l.dim];
+        let node_distance = exact.distance(bytemuck::cast_slice(v));
+        starts.push(Cand {
+            distance: node_distance,
+            id: node,
+        });
         let mut est = [0f32; BLOCK];
-        for level in (1..=top).rev() {
-            // (Bounded: each move strictly lowers the distance.)
-            while let Some(rec) = self.upper_record(cur.id, level) {
-                let (ids, rest) = rec.split_at(l.degree);
-                let mut best = Cand {
-                    distance: f32::INFINITY,
-                    id: NO_NEIGHBOR,
-                };
-                for b in 0..l.degree / BLOCK {
-                    let lane_ids = &ids[b * BLOCK..][..BLOCK];
-                    if lane_ids[0] as usize >= self.n {
-                        break;
-                    }
-                    let words = &rest[b * l.block_bytes / 4..][..l.block_bytes / 4];
-                    estimator.estimate(cur.distance, bytemuck::cast_slice(words), &mut est);
-                    for (&nb, &e) in lane_ids.iter().zip(&est) {
-                        if nb as usize >= self.n {
-                            break;
-                        }
-                        if e < best.distance {
-                            best = Cand {
-                                distance: e,
-                                id: nb,
-                            };
-                        }
-                    }
-                }
-                // Move only on a strict `<`: a NaN (hostile vectors in an
-                // unchecked graph) then stops the descent instead of looping.
-                let promising = best.id != NO_NEIGHBOR && best.distance < cur.distance;
-                if !promising {
+        let mut best = Cand {
+            distance: f32::INFINITY,
+            id: NO_NEIGHBOR,
+        };
+        for b in 0..l.degree / BLOCK {
+            let lane_ids = &ids[b * BLOCK..][..BLOCK];
+            if lane_ids[0] as usize >= self.n {
+                break;
+            }
+            let words = &rest[b * l.block_bytes / 4..][..l.block_bytes / 4];
+            estimator.estimate(node_distance, bytemuck::cast_slice(words), &mut est);
+            for (&id, &distance) in lane_ids.iter().zip(&est) {
+                if id as usize >= self.n {
                     break;
                 }
-                let Some(next) = self.upper_record(best.id, level) else {
-                    break; // a corrupt list: an upper neighbour without the level
-                };
-                let v = &next[l.vector_at()..][..l.dim];
-                let d = exact.distance(bytemuck::cast_slice(v));
-                let closer = d < cur.distance;
-                if !closer {
-                    break;
+                if distance < best.distance {
+                    best = Cand { distance, id };
                 }
-                cur = Cand {
-                    distance: d,
-                    id: best.id,
-                };
             }
         }
-        cur
+        if best.id != NO_NEIGHBOR {
+            starts.push(best);
+        }
     }
 
     fn walk_level0<E: BlockEstimator, F: Filter>(
@@ -617,7 +590,7 @@ impl<'a> BlockGraph<'a> {
         pool.reset(ef);
         results.clear();
         for start in starts {
-            if visited.insert(start.id) {
+            if pool.admits(start.distance) && visited.insert(start.id) {
                 pool.insert(start.distance, start.id);
             }
         }
@@ -1033,22 +1006,20 @@ impl AsMut<[u32]> for AlignedWords {
 pub struct Blocks<S = AlignedWords> {
     layout: BlockLayout,
     metric: Metric,
-    m: usize,
-    entry: u32,
     records: S,
-    upper_offsets: Vec<u32>,
-    upper_records: S,
+    entry_nodes: Vec<u32>,
+    entry_records: S,
     labels: Vec<u64>,
 }
 
 impl Blocks {
     /// Lays out `graph`'s level 0 as records of `degree` neighbour slots
-    /// (the smallest multiple of 32 holding the graph's `m0`), and each
-    /// upper-level list as a record of `m` rounded up to 32 slots, with
+    /// (the smallest multiple of 32 holding the graph's `m0`) with
     /// `block_bytes` of codes per 32 neighbours written by
     /// `pack(node, neighbours, block)`: `neighbours` are the (up to 32) node
     /// ids of the lanes of a block of `node`'s record, in order, and `block`
-    /// is zeroed. Nodes are packed in parallel.
+    /// is zeroed. Nodes are packed in parallel. One entry list: the
+    /// graph's entry node and its [`entry_list`] over all nodes.
     ///
     /// # Errors
     /// [`Error::Parameter`] if `block_bytes` is 0 or not a multiple of 4.
@@ -1056,20 +1027,35 @@ impl Blocks {
     where
         P: Fn(u32, &[u32], &mut [u8]) + Sync,
     {
-        Blocks::build_with(graph, block_bytes, pack, AlignedWords::zeroed)
+        let gp = graph.parts();
+        let entries = [entry_list(
+            gp.upper_offsets,
+            0..graph.len() as u32,
+            gp.entry,
+        )];
+        let entries = if graph.is_empty() {
+            &[][..]
+        } else {
+            &entries[..]
+        };
+        Blocks::build_with(graph, block_bytes, entries, pack, AlignedWords::zeroed)
     }
 }
 
 impl<S: AsRef<[u32]> + AsMut<[u32]>> Blocks<S> {
-    /// [`Blocks::build`] into storage from `alloc(len)`, which must return
-    /// `len` zeroed words (or an error, passed on).
+    /// [`Blocks::build`] with the entry lists `entries` (each list at most
+    /// [`ENTRY_SLOTS`] nodes), into storage from `alloc(len)`, which must
+    /// return `len` zeroed words (or an error, passed on): first the
+    /// records, then the entry records.
     ///
     /// # Errors
     /// As [`Blocks::build`], and `alloc`'s errors; [`Error::Parameter`] if
-    /// it returns a different number of words.
+    /// it returns a different number of words, or for an entry list too
+    /// long or naming a node out of range.
     pub fn build_with<P, A>(
         graph: &HnswGraph<'_>,
         block_bytes: usize,
+        entries: &[EntryList],
         pack: P,
         alloc: A,
     ) -> Result<Blocks<S>>
@@ -1081,17 +1067,22 @@ impl<S: AsRef<[u32]> + AsMut<[u32]>> Blocks<S> {
         let gp = graph.parts();
         let degree = gp.m0.next_multiple_of(BLOCK).max(BLOCK);
         let layout = BlockLayout::new(gp.dim, degree, block_bytes)?;
-        let upper_layout = BlockGraphParts {
-            layout,
-            metric: gp.metric,
-            m: gp.m,
-            entry: gp.entry,
-            records: &[],
-            upper_offsets: &[],
-            upper_records: &[],
-            labels: &[],
+        let entry_layout = entry_layout(layout)?;
+        let n = graph.len();
+        for (e, list) in entries.iter().enumerate() {
+            let out = std::iter::once(&list.node)
+                .chain(&list.list)
+                .find(|&&i| i as usize >= n);
+            if list.list.len() > ENTRY_SLOTS || out.is_some() {
+                return Err(Error::parameter(
+                    "entries",
+                    format!(
+                        "entry list {e}: {} nodes (at most {ENTRY_SLOTS}), all below {n}",
+                        list.list.len()
+                    ),
+                ));
+            }
         }
-        .upper_layout()?;
         let words = |count: usize, stride: usize| -> Result<S> {
             let len = count
                 .checked_mul(stride)
@@ -1116,30 +1107,28 @@ impl<S: AsRef<[u32]> + AsMut<[u32]>> Blocks<S> {
                 let list = graph.neighbors(id, 0);
                 fill_record(&layout, rec, id, list, graph.vector(id), &pack);
             });
-        let upper_stride = upper_layout.stride();
-        let upper_len = *gp.upper_offsets.last().unwrap_or(&0) as usize;
-        let mut upper_records = words(upper_len, upper_stride)?;
-        // The owner of upper record `r`: the node whose offsets span it.
-        let owner = |r: usize| gp.upper_offsets.partition_point(|&o| o as usize <= r) - 1;
-        upper_records
+        let entry_stride = entry_layout.stride();
+        let mut entry_records = words(entries.len(), entry_stride)?;
+        for (rec, e) in entry_records
             .as_mut()
-            .par_chunks_mut(upper_stride)
-            .enumerate()
-            .for_each(|(r, rec)| {
-                let i = owner(r);
-                let level = r - gp.upper_offsets[i] as usize + 1;
-                let id = i as u32;
-                let list = graph.neighbors(id, level);
-                fill_record(&upper_layout, rec, id, list, graph.vector(id), &pack);
-            });
+            .chunks_exact_mut(entry_stride)
+            .zip(entries)
+        {
+            fill_record(
+                &entry_layout,
+                rec,
+                e.node,
+                &e.list,
+                graph.vector(e.node),
+                &pack,
+            );
+        }
         Ok(Blocks {
             layout,
             metric: gp.metric,
-            m: gp.m,
-            entry: gp.entry,
             records,
-            upper_offsets: gp.upper_offsets.to_vec(),
-            upper_records,
+            entry_nodes: entries.iter().map(|e| e.node).collect(),
+            entry_records,
             labels: gp.labels.to_vec(),
         })
     }
@@ -1154,11 +1143,9 @@ impl<S: AsRef<[u32]> + AsMut<[u32]>> Blocks<S> {
         BlockGraph::open(BlockGraphParts {
             layout: self.layout,
             metric: self.metric,
-            m: self.m,
-            entry: self.entry,
             records: self.records.as_ref(),
-            upper_offsets: &self.upper_offsets,
-            upper_records: self.upper_records.as_ref(),
+            entry_nodes: &self.entry_nodes,
+            entry_records: self.entry_records.as_ref(),
             labels: &self.labels,
         })
         .expect("a built graph has consistent parts")

@@ -31,10 +31,13 @@
 //!   same graph laid out as one record per node — neighbour ids, their
 //!   compact codes in blocks of [`BLOCK`] = 32 (opaque bytes: the caller
 //!   packs them and supplies a [`BlockEstimator`]), the node's own vector.
+//!   No upper levels: a walk starts from an entry list (a node and up to
+//!   [`ENTRY_SLOTS`] nodes spread over the graph, estimated in one hop;
+//!   the walk starts from the node and the best of them).
 //!   The walk estimates a whole list per kernel call, keeps a pool sorted
 //!   by estimate, and scores each expanded node exactly from its record, so
 //!   every result carries its exact distance. The `zgq` crate provides
-//!   4-bit PQ estimators for it.
+//!   4-bit PQ and RaBitQ estimators for it.
 //!
 //! # Example
 //!
@@ -64,7 +67,7 @@ mod visited;
 
 pub use blocks::{
     AlignedWords, BLOCK, BlockEstimator, BlockGraph, BlockGraphParts, BlockLayout, BlockWalk,
-    Blocks, Exact,
+    Blocks, ENTRY_SLOTS, EntryList, Exact, entry_list,
 };
 pub use build::HnswParams;
 pub use error::{Error, Result};

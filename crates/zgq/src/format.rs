@@ -29,8 +29,13 @@ use crate::{Design, EdgeCodes};
 /// Older versions still open: 1 (a graph walked with SQ8 codes; its f32
 /// twin is refused), 2 (the zone scan), 3 (neighbour blocks of 4-bit PQ
 /// codes) and 4 (neighbour blocks of RaBitQ edge codes) had one version
-/// per design and the same sections as version 5.
-pub const FORMAT_VERSION: u32 = 5;
+/// per design and the same sections as version 5. Version 5's
+/// neighbour-block graph had upper-level records and f32 RaBitQ terms;
+/// such a graph (versions 3 to 5) is rebuilt in memory when opened
+/// (`design::graph::extend::upgrade`).
+pub const FORMAT_VERSION: u32 = 6;
+/// The last version whose neighbour-block graph had upper-level records.
+pub const LAST_UPPER_RECORDS_VERSION: u32 = 5;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_VERSION: u32 = 1;
 /// Every section starts at a multiple of this many bytes.
@@ -57,7 +62,9 @@ pub enum Section {
     /// Graphs: `slots + 1` prefix sums of the slots' levels (u32): slot
     /// `s` has lists above level 0 number `upper_offsets[s]..upper_offsets[s + 1]`.
     UpperOffsets = 7,
-    /// SQ8 graph: lists of levels ≥ 1, `m` u32 slots each.
+    /// Graphs: lists of levels ≥ 1, `m` u32 slots each, in
+    /// `upper_offsets` order (a neighbour-block graph's search does not
+    /// read them: they are kept for adding vectors).
     Upper = 8,
     /// SQ8 graph: the codes' lower bounds, `dim` f32.
     SqMin = 9,
@@ -89,9 +96,9 @@ pub enum Section {
     /// bytes of signs, then `a` and `b` f32 per lane), then the slot's f32
     /// vector (unit-norm for cosine), then zeros.
     Records = 16,
-    /// Neighbour blocks: the lists of levels ≥ 1 as records of
-    /// the same shape with `m` rounded up to 32 slots, one per (slot,
-    /// level) in `upper_offsets` order.
+    /// Neighbour blocks up to format version 5: the lists of levels ≥ 1
+    /// as records of the same shape with `m` rounded up to 32 slots, one
+    /// per (slot, level) in `upper_offsets` order.
     UpperRecords = 17,
     /// RaBitQ edge codes: the rotation's signs,
     /// `ROUNDS × bits` f32 values of ±1 (docs/FORMAT.md gives the
@@ -100,6 +107,11 @@ pub enum Section {
     /// RaBitQ edge codes: the mean of the rotated vectors,
     /// `bits` f32, subtracted from a rotated query before its table.
     RotatedMean = 19,
+    /// Neighbour blocks: one record per zone, the shape of `records` with
+    /// 64 node slots: the zone's entry list (up to 64 of its nodes, highest
+    /// HNSW level first), their edge codes relative to the zone's entry
+    /// node, that node's vector.
+    EntryRecords = 20,
 }
 
 impl Section {
@@ -132,7 +144,33 @@ impl Section {
 
     /// Every section a neighbour-block graph with 4-bit PQ edge codes has,
     /// in file order. The vectors live in the records.
-    pub const GRAPH_PQ4: [Section; 7] = [
+    pub const GRAPH_PQ4: [Section; 8] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Labels,
+        Section::UpperOffsets,
+        Section::Upper,
+        Section::PqCodebook,
+        Section::Records,
+        Section::EntryRecords,
+    ];
+
+    /// Every section a neighbour-block graph with RaBitQ edge codes has, in
+    /// file order.
+    pub const GRAPH_RABITQ: [Section; 9] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Labels,
+        Section::UpperOffsets,
+        Section::Upper,
+        Section::Rotation,
+        Section::RotatedMean,
+        Section::Records,
+        Section::EntryRecords,
+    ];
+
+    /// A neighbour-block graph with PQ edge codes up to format version 5.
+    const GRAPH_PQ4_V5: [Section; 7] = [
         Section::Centroids,
         Section::Zones,
         Section::Labels,
@@ -142,9 +180,8 @@ impl Section {
         Section::UpperRecords,
     ];
 
-    /// Every section a neighbour-block graph with RaBitQ edge codes has, in
-    /// file order.
-    pub const GRAPH_RABITQ: [Section; 8] = [
+    /// A neighbour-block graph with RaBitQ edge codes up to format version 5.
+    const GRAPH_RABITQ_V5: [Section; 8] = [
         Section::Centroids,
         Section::Zones,
         Section::Labels,
@@ -156,7 +193,7 @@ impl Section {
     ];
 
     /// Every section kind this build knows.
-    pub const ALL: [Section; 19] = [
+    pub const ALL: [Section; 20] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -176,14 +213,22 @@ impl Section {
         Section::UpperRecords,
         Section::Rotation,
         Section::RotatedMean,
+        Section::EntryRecords,
     ];
 
-    /// The sections an index of this design has.
-    pub(crate) fn of(design: Design, edge_codes: Option<EdgeCodes>) -> &'static [Section] {
+    /// The sections an index of this design and format version has.
+    pub(crate) fn of(
+        design: Design,
+        edge_codes: Option<EdgeCodes>,
+        version: u32,
+    ) -> &'static [Section] {
+        let old = version <= LAST_UPPER_RECORDS_VERSION;
         match (design, edge_codes) {
             (Design::Scan, _) => &Section::SCAN,
             (Design::Sq8Graph, _) => &Section::SQ8_GRAPH,
+            (Design::Graph, Some(EdgeCodes::Rabitq)) if old => &Section::GRAPH_RABITQ_V5,
             (Design::Graph, Some(EdgeCodes::Rabitq)) => &Section::GRAPH_RABITQ,
+            (Design::Graph, _) if old => &Section::GRAPH_PQ4_V5,
             (Design::Graph, _) => &Section::GRAPH_PQ4,
         }
     }
@@ -210,6 +255,7 @@ impl Section {
             Section::UpperRecords => "upper_records",
             Section::Rotation => "rotation",
             Section::RotatedMean => "rotated_mean",
+            Section::EntryRecords => "entry_records",
         }
     }
 

@@ -63,6 +63,11 @@ pub struct ZgqIndex {
     storage: Storage,
     layout: Layout,
     path: PathBuf,
+    /// The format version of the file or bytes opened: older than the
+    /// image's when an earlier version's graph was upgraded at open.
+    file_version: u32,
+    /// [`ZgqIndex::fingerprint`] of the file or bytes opened.
+    fingerprint: u64,
     /// The design's search state over the sections.
     pub(crate) design: Opened,
 }
@@ -106,7 +111,9 @@ pub struct Stats {
     pub file_bytes: usize,
     /// Whether the index is a memory-mapped file.
     pub mapped: bool,
-    /// The file format version.
+    /// The format version of the file opened (a neighbour-block graph of
+    /// versions 3 to 5 is upgraded in memory when opened: see
+    /// [`ZgqIndex::open`]; [`ZgqIndex::save`] writes the current version).
     pub format_version: u32,
     /// The design.
     pub design: Design,
@@ -154,20 +161,41 @@ impl ZgqIndex {
     fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
         let layout = Layout::check(storage.bytes(), &path)?;
         let h = &layout.header;
-        for &s in Section::of(h.design, h.edge_codes) {
+        for &s in Section::of(h.design, h.edge_codes, h.version) {
             if s.is_checked_at_open() {
                 check_crc(storage.bytes(), &layout, s, &path)?;
             }
         }
-        let design = Opened::open(&View {
+        let view = View {
             bytes: storage.bytes(),
             layout: &layout,
             path: &path,
-        })?;
+        };
+        let fingerprint = {
+            let head = &storage.bytes()[..h.len()];
+            let mut salted = crc32fast::Hasher::new_with_initial(0x5a47_5157);
+            salted.update(head);
+            (u64::from(crc32fast::hash(head)) << 32) | u64::from(salted.finalize())
+        };
+        if h.design == Design::Graph && h.version <= crate::format::LAST_UPPER_RECORDS_VERSION {
+            // Its records no longer match the search: rebuild them here.
+            let file_version = h.version;
+            let upgraded = crate::design::graph::extend::upgrade(&view)?;
+            return Ok(ZgqIndex {
+                path,
+                file_version,
+                fingerprint,
+                ..upgraded
+            });
+        }
+        let design = Opened::open(&view)?;
+        let file_version = h.version;
         Ok(ZgqIndex {
             storage,
             layout,
             path,
+            file_version,
+            fingerprint,
             design,
         })
     }
@@ -278,7 +306,7 @@ impl ZgqIndex {
     /// [`Error::Corrupt`] naming what else is wrong.
     pub fn verify(&self) -> Result<()> {
         let h = &self.layout.header;
-        for &s in Section::of(h.design, h.edge_codes) {
+        for &s in Section::of(h.design, h.edge_codes, h.version) {
             check_crc(self.storage.bytes(), &self.layout, s, &self.path)?;
         }
         self.layout.check_meta(&self.path)?;
@@ -374,7 +402,7 @@ impl ZgqIndex {
         let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
         sizes.sort_unstable();
         let (h, meta) = (&self.layout.header, &self.layout.meta);
-        let sections: Vec<_> = Section::of(h.design, h.edge_codes)
+        let sections: Vec<_> = Section::of(h.design, h.edge_codes, h.version)
             .iter()
             .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot()))
             .collect();
@@ -389,7 +417,7 @@ impl ZgqIndex {
             sections,
             file_bytes: self.storage.bytes().len(),
             mapped: matches!(self.storage, Storage::Mapped(_)),
-            format_version: h.version,
+            format_version: self.file_version,
             design: h.design,
             edge_codes: h.edge_codes,
             m: [h.m as usize, h.m0 as usize],
@@ -418,17 +446,21 @@ impl ZgqIndex {
     /// and section table, which hold every section's checksum and the
     /// metadata's.
     pub(crate) fn fingerprint(&self) -> u64 {
-        let head = &self.storage.bytes()[..self.layout.header.len()];
-        let mut salted = crc32fast::Hasher::new_with_initial(0x5a47_5157);
-        salted.update(head);
-        (u64::from(crc32fast::hash(head)) << 32) | u64::from(salted.finalize())
+        self.fingerprint
     }
 
     /// The parameters that rebuild this index from its vectors (what a
     /// live index's `compact` uses): the stored design, degree, codes and
     /// build settings; zones chosen anew for the size at hand.
     pub(crate) fn build_params(&self) -> crate::ZgqParams {
-        let (h, meta) = (&self.layout.header, &self.layout.meta);
+        build_params(&self.view())
+    }
+}
+
+/// [`ZgqIndex::build_params`] of a view.
+pub(crate) fn build_params(v: &View<'_>) -> crate::ZgqParams {
+    {
+        let (h, meta) = (&v.layout.header, &v.layout.meta);
         let graph = h.design != Design::Scan;
         let defaults = crate::ZgqParams::new(h.metric);
         crate::ZgqParams {
@@ -442,7 +474,7 @@ impl ZgqIndex {
             edge_codes: h.edge_codes,
             pq_m: (h.pq_m > 0).then_some(h.pq_m as usize),
             bits: (h.bits > 0).then_some(h.bits as usize),
-            replicas: self.view().replicas(),
+            replicas: v.replicas(),
             epsilon: meta.epsilon,
             stitch: if graph {
                 meta.stitch as usize
@@ -459,7 +491,9 @@ impl ZgqIndex {
             ..defaults
         }
     }
+}
 
+impl ZgqIndex {
     /// Stored vectors (replicas included).
     pub(crate) fn stats_slots(&self) -> usize {
         self.slots()

@@ -29,16 +29,66 @@ impl BlockEstimator for ExactBlocks {
     }
 }
 
-fn exact_blocks(g: &HnswGraph<'_>) -> Blocks {
+fn exact_blocks(g: &HnswGraph<'_>, entries: &[EntryList]) -> Blocks {
     let dim = g.dim();
-    Blocks::build(g, BLOCK * 4 * dim, |_, ids, block| {
-        for (lane, &id) in ids.iter().enumerate() {
-            for (j, x) in g.vector(id).iter().enumerate() {
-                block[(lane * dim + j) * 4..][..4].copy_from_slice(&x.to_le_bytes());
+    Blocks::build_with(
+        g,
+        BLOCK * 4 * dim,
+        entries,
+        |_, ids, block| {
+            for (lane, &id) in ids.iter().enumerate() {
+                for (j, x) in g.vector(id).iter().enumerate() {
+                    block[(lane * dim + j) * 4..][..4].copy_from_slice(&x.to_le_bytes());
+                }
+            }
+        },
+        AlignedWords::zeroed,
+    )
+    .unwrap()
+}
+
+/// The starts of a walk for `q` from `lists`: each list's node and its
+/// node nearest `q` (the first on ties).
+fn starts_of(lists: &[&EntryList], q: &[f32], base: &[f32]) -> Vec<u32> {
+    let dim = q.len();
+    let d = |i: u32| zgq_distance::l2_sq(q, &base[i as usize * dim..][..dim]);
+    let mut starts = Vec::new();
+    for e in lists {
+        starts.push(e.node);
+        let mut best = (f32::INFINITY, None);
+        for &i in &e.list {
+            if d(i) < best.0 {
+                best = (d(i), Some(i));
             }
         }
-    })
-    .unwrap()
+        starts.extend(best.1);
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+}
+
+/// The entry list is the graph's highest nodes: up to `ENTRY_SLOTS`,
+/// highest level first, never the entry node itself.
+#[test]
+fn entry_lists_hold_the_highest_nodes() {
+    let (base, _, _) = data(3_000, 1, 8, 17);
+    let hnsw = HnswParams::default().build(&base, 8).unwrap();
+    let p = hnsw.graph().parts();
+    let level = |i: u32| p.upper_offsets[i as usize + 1] - p.upper_offsets[i as usize];
+    let e = entry_list(p.upper_offsets, 0..3_000, p.entry);
+    assert_eq!((e.node, e.list.len()), (p.entry, ENTRY_SLOTS));
+    assert!(!e.list.contains(&p.entry));
+    assert!(e.list.windows(2).all(|w| level(w[0]) >= level(w[1])));
+    let lowest = level(*e.list.last().unwrap());
+    let above = (0..3_000u32)
+        .filter(|&i| i != p.entry && level(i) > lowest)
+        .count();
+    assert!(above < ENTRY_SLOTS && e.list.iter().filter(|&&i| level(i) > lowest).count() == above);
+    // A range holds only its nodes.
+    let e = entry_list(p.upper_offsets, 100..140, 120);
+    assert_eq!(e.list.len(), 39);
+    assert!(e.list.iter().all(|&i| (100..140).contains(&i) && i != 120));
 }
 
 #[test]
@@ -54,7 +104,9 @@ fn an_exact_estimator_walks_exactly_like_the_plain_graph() {
         .build(&base, dim)
         .unwrap();
         let g = hnsw.graph();
-        let blocks = exact_blocks(&g);
+        let p = g.parts();
+        let entry = entry_list(p.upper_offsets, 0..g.len() as u32, p.entry);
+        let blocks = exact_blocks(&g, std::slice::from_ref(&entry));
         let bg = blocks.graph();
         assert_eq!(bg.len(), g.len());
         let mut scratch = SearchScratch::new();
@@ -65,8 +117,13 @@ fn an_exact_estimator_walks_exactly_like_the_plain_graph() {
                 dim,
                 calls: 0,
             };
+            let starts = starts_of(&[&entry], q, &base);
             for ef in [10, 24, 80] {
-                g.search_into(q, 10, ef, &mut scratch, &mut want).unwrap();
+                let mut scorer = ExactScorer::new(q, &base, Metric::L2);
+                let walk = Walk::new(ef, ef).entries(&starts);
+                g.walk_nodes(&mut scorer, &walk, &mut scratch, &mut want)
+                    .unwrap();
+                want.truncate(10);
                 for exact in [Exact::Expanded, Exact::Rerank(ef)] {
                     let walk = BlockWalk::new(10, ef).exact(exact);
                     bg.search(&mut est, q, &walk, &mut scratch, &mut got)
@@ -79,9 +136,9 @@ fn an_exact_estimator_walks_exactly_like_the_plain_graph() {
     }
 }
 
-/// Entered at several nodes (a zoned index enters at each probed zone),
-/// the block walk with exact estimates is the plain graph's descent from
-/// each entry followed by one walk from all the starts. The graph is two
+/// Entered from several entry lists (a zoned index enters at each probed
+/// zone's), the block walk with exact estimates is the plain graph's walk
+/// from all the lists' nodes. The graph is two
 /// graphs side by side with no edge between them (a zoned index without
 /// stitching), so a walk that ignored an entry would miss its half.
 #[test]
@@ -120,13 +177,20 @@ fn an_exact_estimator_entered_at_several_nodes_walks_like_the_plain_graph() {
         ..a
     })
     .unwrap();
-    let blocks = exact_blocks(&g);
+    let h = half as u32;
+    let lists = [
+        entry_list(&offsets, 0..h, a.entry),
+        entry_list(&offsets, h..2 * h, b.entry + h),
+        EntryList {
+            node: 7,
+            list: vec![],
+        },
+    ];
+    let blocks = exact_blocks(&g, &lists);
     let bg = blocks.graph();
-    let n = g.len() as u32;
-    // The zones' entries descend; the others start on level 0.
-    let entries = [a.entry, b.entry + half as u32, 7, n - 1];
+    let entries = [0, 1, 2];
     let mut scratch = SearchScratch::new();
-    let (mut starts, mut want, mut got) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut want, mut got) = (Vec::new(), Vec::new());
     let mut second_half = 0;
     for q in queries.chunks_exact(dim) {
         let mut est = ExactBlocks {
@@ -134,14 +198,9 @@ fn an_exact_estimator_entered_at_several_nodes_walks_like_the_plain_graph() {
             dim,
             calls: 0,
         };
+        let starts = starts_of(&lists.iter().collect::<Vec<_>>(), q, &base);
         for ef in [10, 40] {
             let mut scorer = ExactScorer::new(q, &base, Metric::L2);
-            starts.clear();
-            for &e in &entries {
-                starts.push(g.descend(&mut scorer, e, &mut scratch).unwrap().id as u32);
-            }
-            starts.sort_unstable();
-            starts.dedup();
             let walk = Walk::new(ef, ef).entries(&starts);
             g.walk_nodes(&mut scorer, &walk, &mut scratch, &mut want)
                 .unwrap();
@@ -166,7 +225,7 @@ fn an_exact_estimator_entered_at_several_nodes_walks_like_the_plain_graph() {
         .unwrap();
     assert!(got.is_empty());
     assert!(
-        bg.search_from(&mut est, q, &[n], &walk, &mut scratch, &mut got)
+        bg.search_from(&mut est, q, &[3], &walk, &mut scratch, &mut got)
             .is_err()
     );
 }
@@ -249,8 +308,24 @@ fn bad_layouts_and_queries_are_errors() {
     p.records = &p.records[..p.records.len() - 1];
     assert!(BlockGraph::open(p).is_err());
     let mut p = bg.parts();
-    p.entry = 10_000;
+    p.entry_nodes = &[10_000];
     assert!(BlockGraph::open(p).is_err());
+    let mut p = bg.parts();
+    p.entry_records = &p.entry_records[1..];
+    assert!(BlockGraph::open(p).is_err());
+    // Entry lists too long or out of range are refused at build.
+    let g = hnsw.graph();
+    for list in [vec![1; ENTRY_SLOTS + 1], vec![500]] {
+        let e = [EntryList { node: 0, list }];
+        let b = Blocks::build_with(&g, 4, &e, |_, _, _| {}, AlignedWords::zeroed);
+        assert!(matches!(
+            b,
+            Err(Error::Parameter {
+                name: "entries",
+                ..
+            })
+        ));
+    }
 }
 
 /// Records start on cache lines in the default storage (the offset into
@@ -271,15 +346,15 @@ fn default_records_are_cache_line_aligned() {
     let short = Blocks::build_with(
         &hnsw.graph(),
         4,
+        &[],
         |_, _, _| {},
         |len| AlignedWords::zeroed(len.saturating_sub(1)),
     );
     assert!(matches!(short, Err(Error::Parameter { name: "alloc", .. })));
 }
 
-/// Parts with NaN vectors (an unchecked, hostile graph) must not hang or
-/// panic a search: the descent stops where distances stop improving. (With
-/// `>=` tests instead of `!(<)`, the descent looped for ever here.)
+/// Parts with NaN vectors and codes (an unchecked, hostile graph) must not
+/// hang or panic a search.
 #[test]
 fn nan_vectors_in_records_do_not_hang_the_search() {
     let dim = 8;
@@ -301,12 +376,12 @@ fn nan_vectors_in_records_do_not_hang_the_search() {
             })
             .collect()
     };
-    let upper_layout = p.upper_layout().unwrap();
+    let entry_layout = p.entry_layout().unwrap();
     let records = poison(p.records, p.layout.stride(), p.layout.degree);
-    let upper = poison(p.upper_records, upper_layout.stride(), upper_layout.degree);
+    let entries = poison(p.entry_records, entry_layout.stride(), entry_layout.degree);
     let bad = BlockGraph::open(BlockGraphParts {
         records: &records,
-        upper_records: &upper,
+        entry_records: &entries,
         ..p
     })
     .unwrap();

@@ -5,10 +5,17 @@
 //! node (`zgq_hnsw::BlockGraph`). Each expanded node is scored exactly from
 //! its own record, so results carry exact distances without a re-rank pass
 //! (SymphonyQG's implicit re-rank).
+//!
+//! A search enters a zone at its entry node (the slot nearest the zone's
+//! centroid) and its entry list (up to 64 of the zone's nodes of highest
+//! HNSW level, estimated from the entry node in one hop); there are no
+//! upper-level records. The upper lists are stored as plain ids
+//! (`upper`), read only when vectors are added ([`extend`]).
 
 use std::borrow::Cow;
 
-use zgq_hnsw::{BlockGraph, BlockGraphParts, BlockLayout, Blocks, Neighbor};
+use rayon::prelude::*;
+use zgq_hnsw::{BlockGraph, BlockGraphParts, BlockLayout, Blocks, EntryList, Neighbor};
 use zgq_quant::{ProductQuantizer, Rotation};
 
 use super::stitched::Stitched;
@@ -25,7 +32,7 @@ pub(crate) mod codes;
 pub(crate) mod extend;
 
 use codes::{RabitqEdges, encode_pq4, pack_pq4_block};
-pub(crate) use codes::{pq4_block_bytes, rabitq_block_bytes};
+pub(crate) use codes::{legacy_rabitq_block_bytes, pq4_block_bytes, rabitq_block_bytes};
 
 /// What packs the code blocks of the records.
 enum Packer {
@@ -56,12 +63,43 @@ pub(crate) fn pack<'a>(
     progress: &'a dyn Progress,
 ) -> Result<Built<'a>> {
     let (dim, slots, m, m0) = (zones.dim, zones.slots(), stitched.m, stitched.m0);
+    debug_assert_eq!(m0, 2 * m);
     progress.stage("records", slots as u64);
+    // Each zone is entered at its medoid and that node's entry list.
+    let entries: Vec<EntryList> = (0..zones.len())
+        .into_par_iter()
+        .map(|z| {
+            let range = zones.range(z);
+            let node = medoid(zones, z).unwrap_or(0);
+            if range.is_empty() {
+                return EntryList { node, list: vec![] };
+            }
+            zgq_hnsw::entry_list(
+                &stitched.upper_offsets,
+                range.start as u32..range.end as u32,
+                node,
+            )
+        })
+        .collect();
+    let records: Vec<_> = stitched
+        .records
+        .iter()
+        .zip(&entries)
+        .map(|(zone, e)| crate::format::view::Zone {
+            entry: if zone.len > 0 { e.node } else { zone.entry },
+            max_level: 0,
+            ..*zone
+        })
+        .collect();
     // The vectors live in the records.
-    let mut sections = base_sections(zones, &stitched.records, false);
+    let mut sections = base_sections(zones, &records, false);
     sections.push((
         Section::UpperOffsets,
         Cow::Owned(bytemuck::cast_slice(&stitched.upper_offsets).to_vec()),
+    ));
+    sections.push((
+        Section::Upper,
+        Cow::Owned(bytemuck::cast_slice(&stitched.upper).to_vec()),
     ));
     let mut shape = Shape {
         m,
@@ -97,16 +135,18 @@ pub(crate) fn pack<'a>(
         let l = BlockLayout::new(dim, degree.next_multiple_of(zgq_hnsw::BLOCK), block_bytes)?;
         Ok(l.stride())
     };
-    let upper_lists = *stitched.upper_offsets.last().unwrap_or(&0) as usize;
     let reserved = vec![
         (Section::Records, 4 * slots * words(m0)?),
-        (Section::UpperRecords, 4 * upper_lists * words(m)?),
+        (
+            Section::EntryRecords,
+            4 * zones.len() * words(zgq_hnsw::ENTRY_SLOTS)?,
+        ),
     ];
     let metric = r.metric;
     let fill =
         move |parts: Vec<&mut [u8]>| -> Result<()> {
             let graph = stitched.graph(zones, metric)?;
-            // `Blocks::build_with` asks for the records, then the upper
+            // `Blocks::build_with` asks for the records, then the entry
             // records: hand it the reserved sections in that order.
             let mut words = Vec::with_capacity(2);
             for bytes in parts.into_iter().rev() {
@@ -118,6 +158,7 @@ pub(crate) fn pack<'a>(
             Blocks::build_with(
                 &graph,
                 block_bytes,
+                &entries,
                 |node, ids, block| match &packer {
                     Packer::Pq4(codes, m) => pack_pq4_block(codes, *m, ids, block),
                     Packer::Rabitq(edges) => edges.pack_block(node, ids, block),
@@ -148,6 +189,23 @@ pub(crate) fn pack<'a>(
     })
 }
 
+/// The slot of zone `z` nearest its centroid (L2 on the stored vectors;
+/// ties to the lower slot); `None` for an empty zone.
+fn medoid(zones: &Zones, z: usize) -> Option<u32> {
+    let dim = zones.dim;
+    let c = &zones.centroids.as_slice()[z * dim..][..dim];
+    let range = zones.range(z);
+    let kernels = zgq_distance::kernels();
+    range
+        .clone()
+        .map(|slot| {
+            let x = &zones.vectors[slot * dim..][..dim];
+            (kernels.l2_sq(x, c), slot as u32)
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        .map(|(_, slot)| slot)
+}
+
 /// The query side of the edge codes.
 enum Codes {
     Pq4(ProductQuantizer),
@@ -158,8 +216,9 @@ enum Codes {
 pub(crate) struct Graph {
     codes: Codes,
     layout: BlockLayout,
-    /// Where a walk from the top starts: the zone entry of highest level.
-    entry: u32,
+    /// The entry node of every zone (entry list `z` starts there; 0 for an
+    /// empty zone, never entered).
+    entry_nodes: Vec<u32>,
 }
 
 impl Graph {
@@ -186,23 +245,24 @@ impl Graph {
         let g = Graph {
             codes,
             layout,
-            entry: super::top_entry(v),
+            entry_nodes: v
+                .zones()
+                .iter()
+                .map(|z| if z.len > 0 { z.entry } else { 0 })
+                .collect(),
         };
         g.blocks(v)?;
         Ok(g)
     }
 
     /// The records as a graph (O(1) checks).
-    fn blocks<'a>(&self, v: &View<'a>) -> Result<BlockGraph<'a>> {
-        let h = v.header();
+    fn blocks<'a>(&'a self, v: &View<'a>) -> Result<BlockGraph<'a>> {
         BlockGraph::open(BlockGraphParts {
             layout: self.layout,
-            metric: h.metric,
-            m: h.m as usize,
-            entry: self.entry,
+            metric: v.header().metric,
             records: v.u32s(Section::Records),
-            upper_offsets: v.u32s(Section::UpperOffsets),
-            upper_records: v.u32s(Section::UpperRecords),
+            entry_nodes: &self.entry_nodes,
+            entry_records: v.u32s(Section::EntryRecords),
             labels: v.labels(),
         })
         .map_err(|e| v.corrupt(format!("the graph's records: {e}")))
@@ -221,9 +281,8 @@ impl Graph {
         let graph = self.blocks(v)?;
         s.entries.clear();
         for &z in &s.order {
-            let zone = v.zones()[z as usize];
-            if zone.len > 0 {
-                s.entries.push(zone.entry);
+            if v.zones()[z as usize].len > 0 {
+                s.entries.push(z);
             }
         }
         // A replicated vector may be returned from up to `replicas` slots:
@@ -310,11 +369,14 @@ impl Searcher for Graph {
     }
 
     fn vector<'a>(&self, v: &View<'a>, slot: usize) -> Result<&'a [f32]> {
-        let blocks = self.blocks(v)?;
-        if slot >= blocks.len() {
-            return Err(v.corrupt(format!("no record for slot {slot}")));
-        }
-        Ok(blocks.vector(slot as u32))
+        let l = self.layout;
+        slot.checked_mul(l.stride())
+            .and_then(|at| {
+                v.u32s(Section::Records)
+                    .get(at + l.vector_at()..at + l.vector_at() + l.dim)
+            })
+            .map(bytemuck::cast_slice)
+            .ok_or_else(|| v.corrupt(format!("no record for slot {slot}")))
     }
 
     fn verify(&self, v: &View<'_>) -> Result<()> {

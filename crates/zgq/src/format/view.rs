@@ -211,9 +211,13 @@ fn record_words(h: &Header, path: &Path) -> Result<(u64, u64)> {
             ),
         ));
     }
-    // Neighbour blocks: the words of a level-0 and an upper-level record.
-    let (record_words, upper_record_words) = if qg {
-        let block_bytes = if rabitq {
+    // Neighbour blocks: the words of a level-0 record and of an
+    // upper-level (up to version 5) or entry record.
+    let old = h.version <= super::LAST_UPPER_RECORDS_VERSION;
+    let (record_words, side_record_words) = if qg {
+        let block_bytes = if rabitq && old {
+            crate::design::graph::legacy_rabitq_block_bytes(h.bits as usize)
+        } else if rabitq {
             crate::design::graph::rabitq_block_bytes(h.bits as usize)
         } else {
             crate::design::graph::pq4_block_bytes(h.pq_m as usize)
@@ -227,14 +231,19 @@ fn record_words(h: &Header, path: &Path) -> Result<(u64, u64)> {
             .map(|l| l.stride() as u64)
             .map_err(|e| corrupt(path, format!("impossible record shape: {e}")))
         };
-        (shape(h.m0)?, shape(h.m)?)
+        let other = if old {
+            h.m
+        } else {
+            zgq_hnsw::ENTRY_SLOTS as u32
+        };
+        (shape(h.m0)?, shape(other)?)
     } else {
         (0, 0)
     };
     if h.slots >= u64::from(u32::MAX) {
         return Err(corrupt(path, format!("impossible slot count {}", h.slots)));
     }
-    Ok((record_words, upper_record_words))
+    Ok((record_words, side_record_words))
 }
 
 /// The byte range `off..off + len` of the file, checked: inside it and
@@ -266,13 +275,13 @@ fn sections(
     bytes: &[u8],
     h: &Header,
     path: &Path,
-    (record_words, upper_record_words): (u64, u64),
+    (record_words, side_record_words): (u64, u64),
 ) -> Result<(Ranges, [u32; Section::ALL.len()])> {
     let name = design_name(h);
     let (dim, zones, slots) = (u64::from(h.dim), u64::from(h.zones), h.slots);
     let sq = u64::from(h.design == Design::Sq8Graph);
     let l2 = u64::from(h.metric != zgq_distance::Metric::InnerProduct);
-    let wanted = Section::of(h.design, h.edge_codes);
+    let wanted = Section::of(h.design, h.edge_codes, h.version);
     let mut ranges: [Range<usize>; Section::ALL.len()] = Default::default();
     let mut crcs = [0u32; Section::ALL.len()];
     let mut seen = [false; Section::ALL.len()];
@@ -324,6 +333,7 @@ fn sections(
             Section::CentroidNorms => Some(product(path, &what, &[zones, 4])?),
             Section::Records => Some(product(path, &what, &[slots, record_words, 4])?),
             Section::UpperRecords => None, // a multiple of its record, below
+            Section::EntryRecords => Some(product(path, &what, &[zones, side_record_words, 4])?),
             Section::Rotation => Some(product(
                 path,
                 &what,
@@ -334,7 +344,7 @@ fn sections(
         let len = e.len as usize;
         if expected.is_some_and(|x| x as u64 != e.len)
             || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
-            || (section == Section::UpperRecords && e.len % (4 * upper_record_words) != 0)
+            || (section == Section::UpperRecords && e.len % (4 * side_record_words) != 0)
         {
             return Err(corrupt(
                 path,

@@ -240,8 +240,8 @@ fn verify_names_the_damaged_section() {
     for (codes, sections) in [
         (SQ8_GRAPH, 10),
         (SCAN, 9),
-        (GRAPH_PQ4, 7),
-        (GRAPH_RABITQ, 8),
+        (GRAPH_PQ4, 8),
+        (GRAPH_RABITQ, 9),
     ] {
         verify_names_the_damaged_section_of(codes, sections);
     }
@@ -524,8 +524,9 @@ fn golden_search(kind: Kind) -> SearchParams<'static> {
 
 /// The files earlier builds wrote keep opening and answering: format
 /// version 1 (the SQ8 graph), 2 (the zone scan), 3 (neighbour blocks of
-/// PQ codes) and 4 (of RaBitQ codes), one committed file each in
-/// `tests/golden/`, the same 256 rows.
+/// PQ codes), 4 (of RaBitQ codes) and 5 (every design; its neighbour-block
+/// graphs with upper-level records, upgraded in memory at open), one
+/// committed file each in `tests/golden/`, the same 256 rows.
 #[test]
 fn golden_files_of_earlier_versions_open_and_answer() {
     for (name, kind, version) in [
@@ -533,9 +534,46 @@ fn golden_files_of_earlier_versions_open_and_answer() {
         ("v2-scan.zgq", SCAN, 2),
         ("v3-qg.zgq", GRAPH_PQ4, 3),
         ("v4-qg-rabitq.zgq", GRAPH_RABITQ, 4),
+        ("v5-graph-pq4.zgq", GRAPH_PQ4, 5),
+        ("v5-graph-rabitq.zgq", GRAPH_RABITQ, 5),
+        ("v5-sq8-graph.zgq", SQ8_GRAPH, 5),
+        ("v5-scan.zgq", SCAN, 5),
     ] {
         golden_file_answers(name, golden_params(kind), version, golden_search(kind));
     }
+}
+
+/// An upgraded graph (version 5, opened) saves as the current version,
+/// which then opens without an upgrade and answers the same; and a
+/// version-5 graph whose upper records name a slot past the end is
+/// refused as corrupt, not upgraded into a panic.
+#[test]
+fn an_upgraded_graph_saves_as_the_current_version() {
+    let dir = temp_dir("upgrade");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v5-graph-rabitq.zgq");
+    let old = ZgqIndex::open(&golden).unwrap();
+    assert_eq!(old.stats().format_version, 5);
+    let path = dir.join("up.zgq");
+    old.save(&path).unwrap();
+    let new = ZgqIndex::open(&path).unwrap();
+    assert_eq!(new.stats().format_version, zgq::FORMAT_VERSION);
+    assert_eq!(new.as_bytes(), old.as_bytes());
+    let (rows, dim) = golden_rows();
+    let p = golden_search(GRAPH_RABITQ);
+    for q in rows.chunks_exact(dim).step_by(5) {
+        assert_eq!(new.search(q, &p).unwrap(), old.search(q, &p).unwrap());
+    }
+    let mut bytes = std::fs::read(&golden).unwrap();
+    let count = u32::from_le_bytes(bytes[20..24].try_into().unwrap()) as usize;
+    let entry = (0..count)
+        .map(|i| 128 + 32 * i)
+        .find(|&at| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) == 17)
+        .unwrap();
+    let offset = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap()) as usize;
+    bytes[offset..offset + 4].copy_from_slice(&9_999u32.to_le_bytes());
+    reseal(&mut bytes);
+    let err = ZgqIndex::from_bytes(&bytes).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
 }
 
 /// The current version's golden files, one per kind of index: they keep
@@ -543,8 +581,8 @@ fn golden_files_of_earlier_versions_open_and_answer() {
 #[test]
 fn golden_files_of_the_current_version_open_and_answer() {
     for kind in KINDS {
-        let name = format!("v5-{}.zgq", kind.name());
-        golden_file_answers(&name, golden_params(kind), 5, golden_search(kind));
+        let name = format!("v6-{}.zgq", kind.name());
+        golden_file_answers(&name, golden_params(kind), 6, golden_search(kind));
     }
 }
 

@@ -209,10 +209,33 @@ impl BlockEstimator for Pq4Estimator {
 /// Bytes of one block of 32 neighbours' 1-bit edge codes for vectors of
 /// `padded_dim` coordinates after rotation: the sign bits in the fast-scan
 /// layout (4 coordinates per nibble, `padded_dim / 4` groups of 16 bytes),
-/// then per lane the terms `a` and then `b` (f32 each) of
-/// [`RabitqEstimator`]'s estimate.
+/// then per lane the term `a`, then per lane `b`, of
+/// [`RabitqEstimator`]'s estimate, as bfloat16 (the high half of an f32,
+/// rounded to nearest even: recall per `ef` within ±0.0003 of f32 terms on
+/// fashion-mnist and minilm-384, docs/BENCHMARKS.md).
 pub(crate) fn rabitq_block_bytes(padded_dim: usize) -> usize {
+    padded_dim / 4 * 16 + 4 * FASTSCAN_BLOCK
+}
+
+/// [`rabitq_block_bytes`] up to format version 5: `a` and `b` as f32.
+pub(crate) fn legacy_rabitq_block_bytes(padded_dim: usize) -> usize {
     padded_dim / 4 * 16 + 8 * FASTSCAN_BLOCK
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as its 16 bits; a
+/// NaN stays a NaN.
+fn to_bf16(x: f32) -> u16 {
+    let u = x.to_bits();
+    if x.is_nan() {
+        return ((u >> 16) | 0x40) as u16;
+    }
+    (u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16) as u16
+}
+
+/// The f32 of bfloat16 bits `b` (exact).
+#[inline]
+fn from_bf16(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
 }
 
 /// RaBitQ-style 1-bit codes of edge residuals (arXiv 2405.12497; the
@@ -325,7 +348,7 @@ impl RabitqEdges {
         let row = |i: u32| &self.rotated[i as usize * p..][..p];
         let c = row(node);
         let (codes, terms) = block.split_at_mut(p / 4 * 16);
-        let (a_terms, b_terms) = terms.split_at_mut(4 * FASTSCAN_BLOCK);
+        let (a_terms, b_terms) = terms.split_at_mut(2 * FASTSCAN_BLOCK);
         for (lane, &id) in ids.iter().enumerate() {
             let x = row(id);
             // 16 coordinates at a time into 16 running sums each (the
@@ -367,8 +390,8 @@ impl RabitqEdges {
                 Metric::Cosine => (0.5 * sq + gain * s_c, -gain),
                 Metric::InnerProduct => (-gain * s_mean, -gain),
             };
-            a_terms[lane * 4..][..4].copy_from_slice(&a.to_le_bytes());
-            b_terms[lane * 4..][..4].copy_from_slice(&b.to_le_bytes());
+            a_terms[lane * 2..][..2].copy_from_slice(&to_bf16(a).to_le_bytes());
+            b_terms[lane * 2..][..2].copy_from_slice(&to_bf16(b).to_le_bytes());
         }
     }
 }
@@ -453,7 +476,7 @@ impl BlockEstimator for RabitqEstimator {
     fn estimate(&mut self, node_distance: f32, block: &[u8], out: &mut [f32; BLOCK]) {
         let (codes, terms) = block.split_at(self.groups * 16);
         let sums = self.t.sums(codes);
-        let terms: &[f32] = bytemuck::cast_slice(terms);
+        let terms: &[u16] = bytemuck::cast_slice(terms);
         // Fixed-size arrays (one length check each): the lane loop below
         // then compiles to vector code.
         let (Some(a), Some(b)) = (
@@ -468,7 +491,8 @@ impl BlockEstimator for RabitqEstimator {
         let base = 2.0 * self.t.bias - self.sum_q;
         let step = 2.0 * self.t.scale;
         for j in 0..FASTSCAN_BLOCK {
-            out[j] = node_distance + a[j] + b[j] * (base + step * sums[j] as f32);
+            out[j] =
+                node_distance + from_bf16(a[j]) + from_bf16(b[j]) * (base + step * sums[j] as f32);
         }
     }
 }
@@ -489,6 +513,33 @@ mod tests {
     use proptest::prelude::*;
     use zgq_quant::PqParams;
     use zgq_rng::SplitMix64;
+
+    /// The bug it catches: a truncating or ties-away conversion (a biased
+    /// `a` term shifts every estimate of a block the same way), or one
+    /// that turns a NaN into an infinity (a hostile vector's estimate
+    /// would then order instead of being dropped).
+    #[test]
+    fn bf16_terms_round_to_nearest_even_and_keep_nan() {
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties to the even 1.
+        assert_eq!(from_bf16(to_bf16(1.0 + 1.0 / 256.0)), 1.0);
+        // 1 + 3·2⁻⁸ is halfway between 1 + 2⁻⁷ and 1 + 2⁻⁶: to the even one.
+        assert_eq!(from_bf16(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 1.0 / 64.0);
+        // Above halfway rounds up, below rounds down.
+        assert_eq!(
+            from_bf16(to_bf16(1.0 + 1.0 / 256.0 + 1e-6)),
+            1.0 + 1.0 / 128.0
+        );
+        assert_eq!(from_bf16(to_bf16(-(1.0 + 1.0 / 256.0 - 1e-6))), -1.0);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+        assert_eq!(from_bf16(to_bf16(f32::MAX)), f32::INFINITY);
+        let mut rng = SplitMix64::new(3);
+        for _ in 0..10_000 {
+            let x = (rng.normal() * 1e3) as f32;
+            let y = from_bf16(to_bf16(x));
+            assert!((y - x).abs() <= x.abs() / 256.0, "{x} → {y}");
+        }
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
@@ -589,8 +640,8 @@ mod tests {
             q.iter_mut().zip(edges.mean()).for_each(|(v, m)| *v -= m);
             let groups = padded / 4;
             let terms: Vec<f32> = block[groups * 16..]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .chunks_exact(2)
+                .map(|b| f32::from_bits(u32::from(u16::from_le_bytes(b.try_into().unwrap())) << 16))
                 .collect();
             let d = metric_distance(metric, query, &data[node as usize * dim..][..dim]);
             for kernels in Kernels::available() {

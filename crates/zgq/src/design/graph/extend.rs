@@ -6,14 +6,14 @@
 //! again on the vectors at hand. What a live index does when the vectors
 //! it holds beside its base outgrow a brute-force scan.
 
-use zgq_hnsw::{BlockGraph, HnswParams, Lists, NO_NEIGHBOR};
+use zgq_hnsw::{BlockLayout, HnswParams, Lists, NO_NEIGHBOR};
 
 use crate::design::stitched::Stitched;
 use crate::error::{Error, Result};
-use crate::format::Section;
 use crate::format::view::{View, Zone};
+use crate::format::{LAST_UPPER_RECORDS_VERSION, Section};
 use crate::zones::Zones;
-use crate::{NoProgress, ZgqIndex};
+use crate::{Design, EdgeCodes, NoProgress, ZgqIndex, ZgqParams};
 
 /// `index` (a neighbour-block graph) without the slots `keep` refuses and
 /// with `rows` (`labels[i]` for row `i`; as stored: normalized for cosine)
@@ -28,13 +28,35 @@ pub(crate) fn extend(
     rows: &[f32],
     labels: &[u64],
 ) -> Result<ZgqIndex> {
-    let v = index.view();
-    let crate::design::Opened::Graph(graph) = &index.design else {
+    extend_view(&index.view(), index.build_params(), keep, rows, labels)
+}
+
+/// A neighbour-block graph of an earlier format version (3 to 5: upper
+/// records, f32 RaBitQ terms) rebuilt as this version lays it out, from
+/// its lists and vectors: the same graph, its edge codes packed anew (the
+/// same seed), each zone entered at its medoid. Costs what packing the
+/// records costs at build (seconds per 100,000 vectors).
+///
+/// # Errors
+/// As [`extend`].
+pub(crate) fn upgrade(v: &View<'_>) -> Result<ZgqIndex> {
+    let keep = vec![true; v.slots()];
+    extend_view(v, crate::index::build_params(v), &keep, &[], &[])
+}
+
+fn extend_view(
+    v: &View<'_>,
+    params: ZgqParams,
+    keep: &[bool],
+    rows: &[f32],
+    labels: &[u64],
+) -> Result<ZgqIndex> {
+    if v.header().design != Design::Graph {
         return Err(Error::parameter(
             "design",
             "only a neighbour-block graph is extended in place",
         ));
-    };
+    }
     let (dim, metric, slots) = (v.dim(), v.metric(), v.slots());
     if keep.len() != slots || rows.len() != labels.len() * dim {
         return Err(Error::parameter(
@@ -47,16 +69,18 @@ pub(crate) fn extend(
             ),
         ));
     }
-    let blocks = graph.blocks(&v)?;
-    let (mut lists, mut vectors) = lists_of(&v, &blocks)?;
+    let (mut lists, mut vectors) = lists_of(v)?;
     let mut slot_labels = v.labels().to_vec();
-    let mut zone_of: Vec<u32> = zone_of(&v);
+    let mut zone_of: Vec<u32> = zone_of(v);
+    // Each zone's HNSW entry: its node of highest level (the first).
     let mut entries: Vec<Option<u32>> = v
         .zones()
         .iter()
-        .map(|z| (z.len > 0).then_some(z.entry))
+        .map(|z| {
+            (z.start as u32..(z.start + z.len) as u32)
+                .max_by_key(|&i| (lists.level(i), std::cmp::Reverse(i)))
+        })
         .collect();
-    let params = index.build_params();
     let alpha = params.alpha;
 
     // Out with the dropped slots.
@@ -197,24 +221,37 @@ pub(crate) fn extend(
 }
 
 /// The stitched graph's lists and the slots' vectors, read back from the
-/// records.
-fn lists_of(v: &View<'_>, blocks: &BlockGraph<'_>) -> Result<(Lists, Vec<f32>)> {
+/// records (and, up to format version 5, the upper-level records).
+fn lists_of(v: &View<'_>) -> Result<(Lists, Vec<f32>)> {
     let h = v.header();
-    let (m, m0, slots) = (h.m as usize, h.m0 as usize, v.slots());
+    let (m, m0, slots, dim) = (h.m as usize, h.m0 as usize, v.slots(), v.dim());
+    let legacy = h.version <= LAST_UPPER_RECORDS_VERSION;
+    let block_bytes = match h.edge_codes {
+        Some(EdgeCodes::Rabitq) if legacy => super::legacy_rabitq_block_bytes(h.bits as usize),
+        Some(EdgeCodes::Rabitq) => super::rabitq_block_bytes(h.bits as usize),
+        _ => super::pq4_block_bytes(h.pq_m as usize),
+    };
+    let layout = BlockLayout::new(dim, m0.next_multiple_of(zgq_hnsw::BLOCK), block_bytes)
+        .map_err(|e| v.corrupt(format!("the record shape: {e}")))?;
+    // (The view checked the section's length against the shape.)
+    let records = v.u32s(Section::Records);
     let mut links0 = Vec::with_capacity(slots * m0);
-    let mut vectors = Vec::with_capacity(slots * v.dim());
-    for slot in 0..slots as u32 {
-        links0.extend_from_slice(&blocks.neighbor_slots(slot)[..m0]);
-        vectors.extend_from_slice(blocks.vector(slot));
+    let mut vectors = Vec::with_capacity(slots * dim);
+    for rec in records.chunks_exact(layout.stride()).take(slots) {
+        links0.extend_from_slice(&rec[..m0]);
+        vectors.extend_from_slice(bytemuck::cast_slice(&rec[layout.vector_at()..][..dim]));
     }
     let upper_offsets = v.u32s(Section::UpperOffsets).to_vec();
-    let upper_stride =
-        v.u32s(Section::UpperRecords).len() / (*upper_offsets.last().unwrap_or(&0)).max(1) as usize;
-    let upper: Vec<u32> = v
-        .u32s(Section::UpperRecords)
-        .chunks(upper_stride.max(1))
-        .flat_map(|rec| rec[..m.min(rec.len())].to_vec())
-        .collect();
+    let upper: Vec<u32> = if legacy {
+        let upper_stride = v.u32s(Section::UpperRecords).len()
+            / (*upper_offsets.last().unwrap_or(&0)).max(1) as usize;
+        v.u32s(Section::UpperRecords)
+            .chunks(upper_stride.max(1))
+            .flat_map(|rec| rec[..m.min(rec.len())].to_vec())
+            .collect()
+    } else {
+        v.u32s(Section::Upper).to_vec()
+    };
     let lists = Lists {
         m,
         m0,
