@@ -71,6 +71,93 @@ pub(crate) fn nearest(
         );
 }
 
+/// Centroids in coarse groups (two-level k-means): the centroids of group
+/// `g` are `starts[g]..starts[g + 1]`, and `coarse` holds one centre per
+/// group. A row compares with the centroids of its [`GROUP_PROBE`] nearest
+/// groups only.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Groups {
+    /// One centre per group, row-major.
+    pub coarse: Vec<f32>,
+    /// First centroid of every group, then the centroid count.
+    pub starts: Vec<u32>,
+}
+
+/// Coarse groups a row's candidates come from. With `⌈√k⌉` groups a row
+/// compares with about `(1 + GROUP_PROBE)·√k` centres instead of `k`
+/// (docs/BENCHMARKS.md, "Two-level k-means").
+pub(crate) const GROUP_PROBE: usize = 4;
+
+/// [`nearest`] restricted to the centroids of each row's [`GROUP_PROBE`]
+/// nearest groups (all centroids for a row whose probed groups hold fewer
+/// than `top`). Ties go to the smaller centroid index; the distance is the
+/// GEMM form's `‖x‖² + ‖c‖² − 2·x·c`, clamped at 0. Per row, so the result
+/// does not depend on the number of threads.
+pub(crate) fn nearest_grouped(
+    data: &[f32],
+    dim: usize,
+    centroids: &[f32],
+    c_norms: &[f32],
+    groups: &Groups,
+    top: usize,
+    out: &mut [(u32, f32)],
+) {
+    let k = c_norms.len();
+    let k1 = groups.starts.len() - 1;
+    let probe = GROUP_PROBE.min(k1);
+    debug_assert!(top >= 1 && top <= k && out.len() * dim == data.len() * top);
+    let n = data.len() / dim;
+    let mut near = vec![(0u32, 0.0f32); n * probe];
+    nearest(
+        data,
+        dim,
+        &groups.coarse,
+        &norms(&groups.coarse, dim),
+        probe,
+        &mut near,
+    );
+    data.par_chunks(BLOCK * dim)
+        .zip(out.par_chunks_mut(BLOCK * top))
+        .zip(near.par_chunks(BLOCK * probe))
+        .for_each_init(
+            || Vec::<(u32, f32)>::with_capacity(top),
+            |best, ((rows, out), near)| {
+                let kern = zgq_distance::kernels();
+                for ((row, out), near) in rows
+                    .chunks_exact(dim)
+                    .zip(out.chunks_exact_mut(top))
+                    .zip(near.chunks_exact(probe))
+                {
+                    let ranges = near.iter().map(|&(g, _)| {
+                        groups.starts[g as usize] as usize..groups.starts[g as usize + 1] as usize
+                    });
+                    let candidates: usize = ranges.clone().map(|r| r.len()).sum();
+                    best.clear();
+                    let mut offer = |j: usize| {
+                        let d = c_norms[j] - 2.0 * kern.dot(row, &centroids[j * dim..][..dim]);
+                        let before = |&(bj, bd): &(u32, f32)| bd < d || (bd == d && bj < j as u32);
+                        if best.len() < top || best.last().is_some_and(|l| !before(l)) {
+                            let at = best.partition_point(before);
+                            if best.len() == top {
+                                best.pop();
+                            }
+                            best.insert(at, (j as u32, d));
+                        }
+                    };
+                    if candidates >= top {
+                        ranges.flatten().for_each(&mut offer);
+                    } else {
+                        (0..k).for_each(&mut offer);
+                    }
+                    let xn = kern.norm_sq(row);
+                    for (o, &(j, d)) in out.iter_mut().zip(best.iter()) {
+                        *o = (j, (xn + d).max(0.0));
+                    }
+                }
+            },
+        );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

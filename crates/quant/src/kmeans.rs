@@ -3,13 +3,14 @@
 //! sample of at most `max_points_per_centroid · k` rows (FAISS's rule),
 //! empty-cluster repair, a convergence tolerance, and an optional balance
 //! limit on cluster sizes. For many centroids, optionally two levels:
-//! `⌈√k⌉` coarse clusters, then each split into its share of the `k`
-//! (`O(n·√k·d)` per iteration instead of `O(n·k·d)`), then a few
-//! iterations over all `k`.
+//! `⌈√k⌉` coarse clusters, then each split into its share of the `k`,
+//! then a few iterations over all `k` in which a row compares with the
+//! centroids of its 4 nearest coarse clusters only (`O(n·√k·d)` per
+//! iteration instead of `O(n·k·d)`; so does every later assignment).
 
 use rayon::prelude::*;
 
-use crate::assign::{nearest, norms};
+use crate::assign::{Groups, nearest, nearest_grouped, norms};
 use crate::error::{Error, Result, check_rows};
 use zgq_rng::SplitMix64;
 
@@ -47,8 +48,11 @@ pub struct KMeans {
     /// into its share of the `k` centroids (in proportion to its rows), each
     /// level with the settings above, then 5 Lloyd iterations over all `k`
     /// centroids at once (a row near a coarse border moves to the centroid
-    /// nearest overall). The two levels cost about `2·n·√k` distances per
-    /// iteration instead of `n·k`; the 5 final iterations still `n·k` each.
+    /// nearest among its 4 nearest coarse clusters' centroids). Each
+    /// iteration costs about `2·n·√k` distances, the final ones about
+    /// `5·n·√k`, instead of `n·k`; the trained [`Centroids`] assign the same
+    /// way (a row goes to the nearest centroid of its 4 nearest coarse
+    /// clusters — the nearest overall unless it lies far from them all).
     pub two_level_from: usize,
 }
 
@@ -136,22 +140,31 @@ impl KMeans {
             return self.train_two_level(&train, dim, &mut rng, progress);
         }
         let centroids = plus_plus(&train, dim, k, self.init_points_per_centroid, &mut rng);
-        Ok(
-            self.lloyd(&train, dim, centroids, self.max_iters, &mut rng, &|i| {
+        Ok(self.lloyd(
+            &train,
+            dim,
+            centroids,
+            None,
+            self.max_iters,
+            &mut rng,
+            &|i| {
                 if i > 0 {
                     progress(i, self.max_iters);
                 }
-            }),
-        )
+            },
+        ))
     }
 
-    /// Lloyd iterations (at most `iters`) on `train` from `centroids`;
+    /// Lloyd iterations (at most `iters`) on `train` from `centroids`
+    /// (each row compared with its groups' centroids only, given `groups`);
     /// `tick(i)` before iteration `i`.
+    #[allow(clippy::too_many_arguments)]
     fn lloyd(
         &self,
         train: &[f32],
         dim: usize,
         mut centroids: Vec<f32>,
+        groups: Option<Groups>,
         iters: usize,
         rng: &mut SplitMix64,
         tick: &dyn Fn(usize),
@@ -169,7 +182,10 @@ impl KMeans {
         for iteration in 0..iters {
             tick(iteration);
             let cn = norms(&centroids, dim);
-            nearest(train, dim, &centroids, &cn, top, &mut near);
+            match &groups {
+                Some(g) => nearest_grouped(train, dim, &centroids, &cn, g, top, &mut near),
+                None => nearest(train, dim, &centroids, &cn, top, &mut near),
+            }
             for (a, n) in assign.iter_mut().zip(near.chunks_exact(top)) {
                 *a = n[0];
             }
@@ -191,6 +207,7 @@ impl KMeans {
             dim,
             data: centroids,
             stats,
+            groups,
         }
     }
 
@@ -240,11 +257,22 @@ impl KMeans {
             .collect::<Result<Vec<_>>>()?;
         tick(2 * steps / 3);
         let mut data = Vec::with_capacity(k * dim);
-        for c in &fine {
-            data.extend_from_slice(c.as_slice());
+        let mut starts = vec![0u32];
+        let mut fine = fine.iter();
+        for &share in &shares {
+            if share > 0
+                && let Some(c) = fine.next()
+            {
+                data.extend_from_slice(c.as_slice());
+            }
+            starts.push((data.len() / dim) as u32);
         }
+        let groups = Groups {
+            coarse: coarse.data,
+            starts,
+        };
         let last = TWO_LEVEL_REFINE.min(self.max_iters);
-        let refined = self.lloyd(train, dim, data, last, rng, &|i| {
+        let refined = self.lloyd(train, dim, data, Some(groups), last, rng, &|i| {
             if i > 0 {
                 tick(2 * steps / 3 + i * (steps - 2 * steps / 3) / last);
             }
@@ -304,6 +332,9 @@ pub struct Centroids {
     dim: usize,
     data: Vec<f32>,
     stats: TrainStats,
+    /// Two-level training's coarse groups: assignment compares a row with
+    /// its nearest groups' centroids only.
+    groups: Option<Groups>,
 }
 
 /// What a training run did.
@@ -335,6 +366,7 @@ impl Centroids {
                 inertia: Vec::new(),
                 repairs: Vec::new(),
             },
+            groups: None,
         })
     }
 
@@ -368,7 +400,9 @@ impl Centroids {
 
     /// The nearest centroid of each row of `data` and its squared distance
     /// (computed through the GEMM form, so within float rounding of the
-    /// direct distance). Parallel.
+    /// direct distance). Parallel. Centroids trained in two levels
+    /// ([`KMeans::two_level_from`]) search the centroids of a row's 4
+    /// nearest coarse clusters only.
     ///
     /// # Errors
     /// [`Error::Ragged`] if `data` is not whole rows of `dim()`, and the
@@ -413,14 +447,11 @@ impl Centroids {
         }
         let n = check_rows(data, self.dim)?;
         let mut out = vec![(0u32, 0.0f32); n * top];
-        nearest(
-            data,
-            self.dim,
-            &self.data,
-            &norms(&self.data, self.dim),
-            top,
-            &mut out,
-        );
+        let cn = norms(&self.data, self.dim);
+        match &self.groups {
+            Some(g) => nearest_grouped(data, self.dim, &self.data, &cn, g, top, &mut out),
+            None => nearest(data, self.dim, &self.data, &cn, top, &mut out),
+        }
         Ok(out)
     }
 }

@@ -259,6 +259,51 @@ fn two_level_training_matches_one_level_closely() {
     assert!(sizes.iter().filter(|&&s| s == 0).count() <= 3, "{sizes:?}");
 }
 
+/// Two-level centroids assign through their coarse groups: a row goes to
+/// the nearest centroid of its nearest groups, which on clustered data is
+/// the nearest overall for nearly every row, with the distance of the
+/// centroid returned (groups pointing at the wrong centroid ranges, or
+/// fine centroids out of step with their groups, would send rows astray),
+/// and the top lists come back nearest first.
+#[test]
+fn two_level_centroids_assign_like_all_centroids() {
+    let (dim, n) = (8, 20_000);
+    let centres = random(400, dim, 7);
+    let noise = random(n, dim, 8);
+    let data: Vec<f32> = noise
+        .iter()
+        .enumerate()
+        .map(|(at, &e)| centres[(at / dim % 400) * dim + at % dim] * 10.0 + e)
+        .collect();
+    let two = KMeans {
+        two_level_from: 2,
+        ..KMeans::new(600)
+    }
+    .train(&data, dim)
+    .unwrap();
+    let flat = Centroids::from_vec(two.as_slice().to_vec(), dim).unwrap();
+    let (grouped, exact) = (
+        two.assign_top(&data, 3).unwrap(),
+        flat.assign_top(&data, 3).unwrap(),
+    );
+    let mut same = 0;
+    for (row, (g, e)) in grouped
+        .chunks_exact(3)
+        .zip(exact.chunks_exact(3))
+        .enumerate()
+    {
+        let x = &data[row * dim..][..dim];
+        for &(c, d) in g {
+            let direct = zgq_distance::l2_sq(x, two.centroid(c as usize));
+            assert!((d - direct).abs() <= 1e-3 * (1.0 + direct), "row {row}");
+        }
+        assert!(g[0].1 <= g[1].1 && g[1].1 <= g[2].1, "row {row}: {g:?}");
+        assert!(g[0].1 >= e[0].1 - 1e-3 * (1.0 + e[0].1), "row {row}");
+        same += usize::from(g[0].0 == e[0].0);
+    }
+    assert!(same * 100 >= n * 99, "{same} of {n} rows agree");
+}
+
 /// Mean squared error per value between two equally long vectors.
 fn mse(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
