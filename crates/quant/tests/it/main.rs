@@ -222,13 +222,7 @@ fn bad_input_gives_typed_errors() {
 fn two_level_training_matches_one_level_closely() {
     let (dim, n) = (8, 20_000);
     // 400 tight blobs: a partition of 300 must split and merge them well.
-    let centres = random(400, dim, 5);
-    let noise = random(n, dim, 6);
-    let data: Vec<f32> = noise
-        .iter()
-        .enumerate()
-        .map(|(at, &e)| centres[(at / dim % 400) * dim + at % dim] * 10.0 + e)
-        .collect();
+    let data = blobs(n, dim, 5);
     let inertia = |c: &Centroids| -> f64 {
         c.assign(&data)
             .unwrap()
@@ -268,13 +262,7 @@ fn two_level_training_matches_one_level_closely() {
 #[test]
 fn two_level_centroids_assign_like_all_centroids() {
     let (dim, n) = (8, 20_000);
-    let centres = random(400, dim, 7);
-    let noise = random(n, dim, 8);
-    let data: Vec<f32> = noise
-        .iter()
-        .enumerate()
-        .map(|(at, &e)| centres[(at / dim % 400) * dim + at % dim] * 10.0 + e)
-        .collect();
+    let data = blobs(n, dim, 7);
     let two = KMeans {
         two_level_from: 2,
         ..KMeans::new(600)
@@ -302,6 +290,17 @@ fn two_level_centroids_assign_like_all_centroids() {
         same += usize::from(g[0].0 == e[0].0);
     }
     assert!(same * 100 >= n * 99, "{same} of {n} rows agree");
+}
+
+/// `n` rows in 400 tight blobs (row `i` in blob `i % 400`), seeded by
+/// `seed` (centres) and `seed + 1` (noise).
+fn blobs(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let centres = random(400, dim, seed);
+    random(n, dim, seed + 1)
+        .iter()
+        .enumerate()
+        .map(|(at, &e)| centres[(at / dim % 400) * dim + at % dim] * 10.0 + e)
+        .collect()
 }
 
 /// Mean squared error per value between two equally long vectors.
