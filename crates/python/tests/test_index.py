@@ -169,7 +169,7 @@ def test_stats_describe_the_index(made):
     assert (s["n"], s["dim"], s["metric"], s["design"], s["edge_codes"], s["zones"]) == (
         2000, 24, "l2", "graph", "pq4", made.zones)
     assert s["m"] == [32, 64] and s["ef_construction"] == 200 and s["seed"] == 0
-    assert s["format_version"] == zgq.FORMAT_VERSION == 6 and s["written_by"] == zgq.__version__
+    assert s["format_version"] == zgq.FORMAT_VERSION == 7 and s["written_by"] == zgq.__version__
     assert sum(x["bytes"] for x in s["sections"]) <= s["file_bytes"]
     assert {x["name"] for x in s["sections"]} >= {"centroids", "labels", "records", "pq_codebook"}
     assert repr(made).startswith("zgq.Index(n=2000, dim=24")

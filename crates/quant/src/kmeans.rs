@@ -398,6 +398,31 @@ impl Centroids {
         &self.stats
     }
 
+    /// After two-level training ([`KMeans::two_level_from`]): the first
+    /// centroid of every coarse group, then `k()`. The centroids are
+    /// numbered group by group, so group `g` is centroids
+    /// `starts[g]..starts[g + 1]`. `None` after one-level training and
+    /// for [`Centroids::from_vec`].
+    ///
+    /// ```
+    /// use zgq_quant::KMeans;
+    /// let data: Vec<f32> = (0..4000).map(|i| ((i * 7919) % 1000) as f32).collect();
+    /// let c = KMeans { two_level_from: 16, ..KMeans::new(16) }.train(&data, 2).unwrap();
+    /// let starts = c.group_starts().unwrap();
+    /// assert_eq!((starts[0], *starts.last().unwrap()), (0, 16));
+    /// assert_eq!(c.group_centres().unwrap().len(), (starts.len() - 1) * 2);
+    /// assert!(KMeans::new(16).train(&data, 2).unwrap().group_starts().is_none());
+    /// ```
+    pub fn group_starts(&self) -> Option<&[u32]> {
+        self.groups.as_ref().map(|g| g.starts.as_slice())
+    }
+
+    /// After two-level training: the coarse centroid of every group of
+    /// [`Centroids::group_starts`], row-major (`dim()` values each).
+    pub fn group_centres(&self) -> Option<&[f32]> {
+        self.groups.as_ref().map(|g| g.coarse.as_slice())
+    }
+
     /// The nearest centroid of each row of `data` and its squared distance
     /// (computed through the GEMM form, so within float rounding of the
     /// direct distance). Parallel. Centroids trained in two levels

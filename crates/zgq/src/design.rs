@@ -154,8 +154,11 @@ pub(crate) struct Query<'a> {
 /// What a design does with an opened index: route, search, check.
 pub(crate) trait Searcher: Send + Sync {
     /// The routing score of every zone (smaller is nearer) into `s.route`
-    /// for the prepared query `s.query`.
-    fn route(&self, v: &View<'_>, s: &mut SearchScratch) {
+    /// for the prepared query `s.query`, whose `nprobe` nearest zones the
+    /// search probes. A design may leave `+∞` for zones it can tell are
+    /// not among them, as long as at least `nprobe` scores are finite.
+    fn route(&self, v: &View<'_>, nprobe: usize, s: &mut SearchScratch) {
+        let _ = nprobe;
         route_rows(v, s);
     }
 

@@ -32,8 +32,11 @@ use crate::{Design, EdgeCodes};
 /// per design and the same sections as version 5. Version 5's
 /// neighbour-block graph had upper-level records and f32 RaBitQ terms;
 /// such a graph (versions 3 to 5) is rebuilt in memory when opened
-/// (`design::graph::extend::upgrade`).
-pub const FORMAT_VERSION: u32 = 6;
+/// (`design::graph::extend::upgrade`). Version 6's zone scan had no
+/// `zone_groups` and routes through every centroid.
+pub const FORMAT_VERSION: u32 = 7;
+/// The last version whose zone scan had no `zone_groups` section.
+pub const LAST_UNGROUPED_SCAN_VERSION: u32 = 6;
 /// The last version whose neighbour-block graph had upper-level records.
 pub const LAST_UPPER_RECORDS_VERSION: u32 = 5;
 /// The oldest format version this build opens.
@@ -112,6 +115,15 @@ pub enum Section {
     /// HNSW level first), their edge codes relative to the zone's entry
     /// node, that node's vector.
     EntryRecords = 20,
+    /// Zone scan from format version 7: the zones' coarse groups, when
+    /// two-level k-means trained them (`groups + 1` u32: the first zone of
+    /// every group, then the zone count; zones are numbered group by
+    /// group); empty otherwise. A search scores the groups' centres first
+    /// and then only the centroids of the nearest groups.
+    ZoneGroups = 21,
+    /// Zone scan from format version 7: the coarse centroid of every group
+    /// in `zone_groups`, `groups × dim` f32; empty when that is.
+    GroupCentres = 22,
 }
 
 impl Section {
@@ -130,7 +142,22 @@ impl Section {
     ];
 
     /// Every section a zone scan has, in file order.
-    pub const SCAN: [Section; 9] = [
+    pub const SCAN: [Section; 11] = [
+        Section::Centroids,
+        Section::Zones,
+        Section::Vectors,
+        Section::Labels,
+        Section::PqCodebook,
+        Section::Blocks,
+        Section::Norms,
+        Section::CentroidColumns,
+        Section::CentroidNorms,
+        Section::ZoneGroups,
+        Section::GroupCentres,
+    ];
+
+    /// A zone scan up to format version 6.
+    const SCAN_V6: [Section; 9] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -193,7 +220,7 @@ impl Section {
     ];
 
     /// Every section kind this build knows.
-    pub const ALL: [Section; 20] = [
+    pub const ALL: [Section; 22] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -214,6 +241,8 @@ impl Section {
         Section::Rotation,
         Section::RotatedMean,
         Section::EntryRecords,
+        Section::ZoneGroups,
+        Section::GroupCentres,
     ];
 
     /// The sections an index of this design and format version has.
@@ -224,6 +253,7 @@ impl Section {
     ) -> &'static [Section] {
         let old = version <= LAST_UPPER_RECORDS_VERSION;
         match (design, edge_codes) {
+            (Design::Scan, _) if version <= LAST_UNGROUPED_SCAN_VERSION => &Section::SCAN_V6,
             (Design::Scan, _) => &Section::SCAN,
             (Design::Sq8Graph, _) => &Section::SQ8_GRAPH,
             (Design::Graph, Some(EdgeCodes::Rabitq)) if old => &Section::GRAPH_RABITQ_V5,
@@ -256,6 +286,8 @@ impl Section {
             Section::Rotation => "rotation",
             Section::RotatedMean => "rotated_mean",
             Section::EntryRecords => "entry_records",
+            Section::ZoneGroups => "zone_groups",
+            Section::GroupCentres => "group_centres",
         }
     }
 
@@ -295,6 +327,8 @@ impl Section {
                 | Section::CentroidNorms
                 | Section::Rotation
                 | Section::RotatedMean
+                | Section::ZoneGroups
+                | Section::GroupCentres
         )
     }
 

@@ -68,6 +68,10 @@ pub struct SearchScratch {
     pub(crate) lut: zgq_quant::QuantizedLut,
     pub(crate) scan: Vec<(f32, u32)>,
     pub(crate) dots: Vec<f32>,
+    /// Zone scan routed through its zone groups: each group's score, and
+    /// the groups nearest first.
+    pub(crate) group_route: Vec<f32>,
+    pub(crate) group_order: Vec<u32>,
     /// Neighbour blocks: the query's estimators.
     pub(crate) pq4: Pq4Estimator,
     pub(crate) rabitq: RabitqEstimator,
@@ -230,7 +234,7 @@ impl ZgqIndex {
             filter: (visible.is_some() || by_id.is_some()).then_some(&both as _),
         };
         let design = self.searcher();
-        design.route(&view, s);
+        design.route(&view, nprobe, s);
         crate::zones::nearest(
             &s.route,
             nprobe,

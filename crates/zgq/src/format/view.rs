@@ -340,11 +340,15 @@ fn sections(
                 &[zgq_quant::ROTATION_ROUNDS as u64, u64::from(h.bits), 4],
             )?),
             Section::RotatedMean => Some(product(path, &what, &[u64::from(h.bits), 4])?),
+            // Whole u32s and rows, below; their number and values at open.
+            Section::ZoneGroups | Section::GroupCentres => None,
         };
         let len = e.len as usize;
         if expected.is_some_and(|x| x as u64 != e.len)
             || (section == Section::Upper && e.len % (4 * u64::from(h.m)) != 0)
             || (section == Section::UpperRecords && e.len % (4 * side_record_words) != 0)
+            || (section == Section::ZoneGroups && e.len % 4 != 0)
+            || (section == Section::GroupCentres && e.len % (4 * dim.max(1)) != 0)
         {
             return Err(corrupt(
                 path,

@@ -110,7 +110,7 @@ fn records_follow_the_documented_layout() {
     .build(base.as_slice(), dim)
     .unwrap();
     let b = index.as_bytes();
-    assert_eq!(u32_at(b, 8), 6, "format version");
+    assert_eq!(u32_at(b, 8), 7, "format version");
     assert_eq!(
         (u32_at(b, 40), u32_at(b, 100)),
         (1, 1),
@@ -246,7 +246,7 @@ fn rabitq_records_follow_the_documented_layout() {
     let b = index.as_bytes();
     assert_eq!(
         (u32_at(b, 8), u32_at(b, 40), u32_at(b, 100)),
-        (6, 1, 2),
+        (7, 1, 2),
         "version, design graph, edge codes rabitq"
     );
     let (m0, p, slots) = (

@@ -231,6 +231,68 @@ fn verify_finds_consistent_looking_damage() {
     }
 }
 
+/// A zone scan of two-level zones routes through its zone groups, which
+/// `open` checks with their checksum right: starts that overrun the zones
+/// or fall back, a NaN centre are refused as corrupt, naming the section (a missed check reads past the
+/// centroids or routes on NaN). Searching the sound file finds what
+/// scoring every zone finds.
+#[test]
+fn damaged_zone_groups_are_refused_at_open() {
+    let (base, queries) = data(1024 * 12, 20, 8, 5);
+    let index = ZgqParams {
+        design: Design::Scan,
+        zones: Some(1024),
+        ..ZgqParams::new(Metric::L2)
+    }
+    .build(base.as_slice(), 8)
+    .unwrap();
+    let bytes_of = |name| {
+        let s = index.stats();
+        s.sections.iter().find(|x| x.0 == name).map(|x| x.1)
+    };
+    let groups = bytes_of("zone_groups").unwrap() / 4 - 1;
+    assert!(groups > 1 && bytes_of("group_centres") == Some(groups * 8 * 4));
+    // A few probes route through the groups, all 1,024 through every
+    // centroid: the same ten nearest.
+    let near = SearchParams {
+        nprobe: Some(16),
+        rerank: Some(200),
+        ..SearchParams::new(10)
+    };
+    let all = SearchParams {
+        nprobe: Some(1024),
+        ..near
+    };
+    let mut same = 0;
+    for q in queries.as_slice().chunks_exact(8) {
+        let a = index.search(q, &near).unwrap();
+        let b = index.search(q, &all).unwrap();
+        same += a.iter().filter(|x| b.contains(x)).count();
+    }
+    assert!(same >= 180, "{same} of 200");
+    type Edit = fn(&mut [u8]);
+    let cases: [(zgq::Section, Edit); 4] = [
+        (zgq::Section::ZoneGroups, |s| {
+            let n = s.len();
+            s[n - 4..].copy_from_slice(&2000u32.to_le_bytes());
+        }),
+        (zgq::Section::ZoneGroups, |s| {
+            s[4..8].copy_from_slice(&5000u32.to_le_bytes());
+        }),
+        (zgq::Section::ZoneGroups, |s| s.fill(0)),
+        (zgq::Section::GroupCentres, |s| {
+            s[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+        }),
+    ];
+    for (section, edit) in cases {
+        let mut bytes = index.as_bytes().to_vec();
+        patch_section(&mut bytes, section, edit);
+        let err = ZgqIndex::from_bytes(&bytes).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(section.name()), "{err}");
+    }
+}
+
 /// A flipped byte inside any section is named: by `open` for the small
 /// sections every query reads (centroids, codebooks, rotation: 13.5 % of
 /// random corruptions changed answers silently when only `verify` looked),
@@ -524,9 +586,10 @@ fn golden_search(kind: Kind) -> SearchParams<'static> {
 
 /// The files earlier builds wrote keep opening and answering: format
 /// version 1 (the SQ8 graph), 2 (the zone scan), 3 (neighbour blocks of
-/// PQ codes), 4 (of RaBitQ codes) and 5 (every design; its neighbour-block
-/// graphs with upper-level records, upgraded in memory at open), one
-/// committed file each in `tests/golden/`, the same 256 rows.
+/// PQ codes), 4 (of RaBitQ codes), 5 (every design; its neighbour-block
+/// graphs with upper-level records, upgraded in memory at open) and 6
+/// (every design; its zone scan without zone groups), one committed file
+/// each in `tests/golden/`, the same 256 rows.
 #[test]
 fn golden_files_of_earlier_versions_open_and_answer() {
     for (name, kind, version) in [
@@ -538,6 +601,10 @@ fn golden_files_of_earlier_versions_open_and_answer() {
         ("v5-graph-rabitq.zgq", GRAPH_RABITQ, 5),
         ("v5-sq8-graph.zgq", SQ8_GRAPH, 5),
         ("v5-scan.zgq", SCAN, 5),
+        ("v6-graph-pq4.zgq", GRAPH_PQ4, 6),
+        ("v6-graph-rabitq.zgq", GRAPH_RABITQ, 6),
+        ("v6-sq8-graph.zgq", SQ8_GRAPH, 6),
+        ("v6-scan.zgq", SCAN, 6),
     ] {
         golden_file_answers(name, golden_params(kind), version, golden_search(kind));
     }
@@ -581,8 +648,8 @@ fn an_upgraded_graph_saves_as_the_current_version() {
 #[test]
 fn golden_files_of_the_current_version_open_and_answer() {
     for kind in KINDS {
-        let name = format!("v6-{}.zgq", kind.name());
-        golden_file_answers(&name, golden_params(kind), 6, golden_search(kind));
+        let name = format!("v7-{}.zgq", kind.name());
+        golden_file_answers(&name, golden_params(kind), 7, golden_search(kind));
     }
 }
 
