@@ -1,6 +1,6 @@
 //! Distances per second per core: our kernels (each available tier) against a
 //! plain scalar loop, in the same run, one query against an in-cache block of
-//! rows resident in L1. Run with `cargo bench -p zgq-distance --bench kernels`.
+//! rows resident in L1; and fast-scan codes per second, each tier. Run with `cargo bench -p zgq-distance --bench kernels`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -121,11 +121,44 @@ fn columns(c: &mut Criterion) {
     g.finish();
 }
 
+/// One fast-scan block (32 codes of `m` 4-bit sub-quantizers) per call, per
+/// tier: 8 blocks in L1, codes per second. `m`: 25 is glove-50's PQ edge
+/// codes, 96 and 196 the RaBitQ edge codes of 384 and 784 dimensions (one
+/// 4-bit group per 4 dimensions).
+fn fastscan(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fastscan_block");
+    for m in [16usize, 25, 32, 48, 64, 96, 196] {
+        let blocks = 8;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut byte = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        };
+        let codes: Vec<u8> = (0..blocks * 16 * m).map(|_| byte()).collect();
+        let luts: Vec<u8> = (0..16 * m).map(|_| byte()).collect();
+        let mut out = [0u16; 32];
+        g.throughput(Throughput::Elements((32 * blocks) as u64));
+        for k in Kernels::available() {
+            g.bench_with_input(BenchmarkId::new(k.tier().name(), m), &m, |b, _| {
+                b.iter(|| {
+                    for block in codes.chunks_exact(16 * m) {
+                        k.fastscan_block(black_box(block), black_box(&luts), &mut out);
+                        black_box(&out);
+                    }
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(300))
         .measurement_time(std::time::Duration::from_secs(1));
-    targets = l2, dot, columns
+    targets = l2, dot, columns, fastscan
 }
 criterion_main!(benches);

@@ -77,7 +77,7 @@ pub enum Tier {
     Portable,
     /// x86-64 AVX2 + FMA, chosen at run time.
     Avx2,
-    /// x86-64 AVX-512F, chosen at run time.
+    /// x86-64 AVX-512F + AVX-512BW (with AVX2 + FMA), chosen at run time.
     Avx512,
 }
 
@@ -169,7 +169,7 @@ impl Kernels {
                 l2_sq_columns: x86::l2_sq_columns_avx512,
                 dot_columns: x86::dot_columns_avx512,
                 l2_sq_u8: x86::l2_sq_u8_avx512,
-                fastscan: x86::fastscan_block_avx2,
+                fastscan: x86::fastscan_block_avx512,
                 fastscan_lut: x86::fastscan_quantize_lut_avx512,
                 subset_lut: x86::fastscan_subset_lut_avx2,
                 rotation_round: x86::rotation_round_avx2,

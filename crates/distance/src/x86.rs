@@ -1,4 +1,4 @@
-//! The runtime-dispatched x86-64 tiers: AVX-512F and AVX2+FMA, written with
+//! The runtime-dispatched x86-64 tiers: AVX-512 (F + BW) and AVX2+FMA, written with
 //! `std::arch` intrinsics.
 //!
 //! `wide` picks its instruction set when the crate is compiled, so a default
@@ -234,20 +234,35 @@ unsafe fn dot_256(a: &[f32], b: &[f32]) -> f32 {
 /// by the caller, re-checked by the iterators below: only whole chunks are read).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
+    // SAFETY: the caller's precondition, passed on.
+    let sums = unsafe { fastscan_sums_256(block, luts) };
+    fastscan_store(sums, out);
+}
+
+/// The fast-scan partial sums of `block` against `luts`, folded to four
+/// 128-bit vectors of `u16` words: `[lo words, lo odd, hi words, hi odd]`,
+/// where `lo` is vectors 0..16 (low nibbles) and `hi` 16..32. A "words"
+/// vector's word `k` holds Σ byte `2k` + 256 × Σ byte `2k + 1` (wrapping),
+/// an "odd" vector's word `k` holds Σ byte `2k + 1`; [`fastscan_store`]
+/// takes the even bytes' sums out. Two ops per lookup instead of
+/// unpacking to words; every tier adds into the same form, so the AVX-512
+/// kernel finishes its last sub-quantizers here.
+///
+/// # Safety
+/// AVX2 available; `luts.len() >= block.len()` (only whole 32- and 16-byte
+/// chunks of `block` are read, and the same bytes of `luts`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fastscan_sums_256(block: &[u8], luts: &[u8]) -> [__m128i; 4] {
     let mask = _mm256_set1_epi8(0x0F);
     let zero = _mm256_setzero_si256();
-    // u16 partial sums; lane 0 holds even sub-quantizers, lane 1 odd ones.
-    // The looked-up bytes are added as u16 words: word `k` of `*_even`
-    // gains byte `2k` plus 256 × byte `2k + 1` (wrapping), `*_odd` gains
-    // byte `2k + 1` (the word shifted right by 8); the odd bytes come out
-    // of the even sums at the end. Two ops per lookup instead of unpacking
-    // to words. `lo`: vectors 0..16 (low nibbles), `hi`: 16..32.
+    // Lane 0 of each accumulator holds even sub-quantizers, lane 1 odd ones.
     let (mut lo_even, mut lo_odd, mut hi_even, mut hi_odd) = (zero, zero, zero, zero);
     let pairs = block.len() / 32;
     let (cp, tp) = (block.as_ptr(), luts.as_ptr());
     for j in 0..pairs {
-        // SAFETY: `j < pairs`: bytes 32j..32j+32 are inside both slices
-        // (the caller gives them equal lengths); unaligned loads.
+        // SAFETY: `j < pairs`: bytes 32j..32j+32 are inside `block`, and
+        // inside `luts` by the precondition; unaligned loads.
         let (c, t) = unsafe {
             (
                 _mm256_loadu_si256(cp.add(32 * j).cast()),
@@ -284,6 +299,14 @@ unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
         sums[2] = _mm_add_epi16(sums[2], vhi);
         sums[3] = _mm_add_epi16(sums[3], _mm_srli_epi16::<8>(vhi));
     }
+    sums
+}
+
+/// Writes the 32 sums held in `[lo words, lo odd, hi words, hi odd]` form
+/// (see [`fastscan_sums_256`]) to `out`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn fastscan_store(sums: [__m128i; 4], out: &mut [u16; 32]) {
     for (half, pair) in out.chunks_exact_mut(16).zip(sums.chunks_exact(2)) {
         // even bytes = the words minus 256 × the odd bytes (mod 2^16, exact
         // since every true sum fits a u16); then interleaved back.
@@ -296,6 +319,70 @@ unsafe fn fastscan_256(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
             _mm_storeu_si128(half.as_mut_ptr().add(8).cast(), second);
         }
     }
+}
+
+/// The fewest sub-quantizers for which [`fastscan_512`] runs its 512-bit
+/// loop. Measured with `cargo bench -p zgq-distance --bench kernels --
+/// fastscan` on the AMD EPYC guest (Zen 4, 2026-12-04), AVX-512 loop ÷ AVX2
+/// kernel in codes per second: 0.88 at 16 sub-quantizers, 0.90 at 25, 0.97
+/// at 32, 1.06 at 48, 1.18 at 64, 1.03–1.11 at 96, 1.34 at 196.
+const FASTSCAN_512_FROM: usize = 40;
+
+/// Four sub-quantizers per 512-bit shuffle (`_mm512_shuffle_epi8` looks up
+/// within each 128-bit lane: lanes 0 and 2 hold even sub-quantizers, 1 and
+/// 3 odd ones, as the layout keeps `s..s + 4` adjacent in `block` and
+/// `luts`); the last 0–3 go through the AVX2 kernel's pair and single steps.
+/// The same wrapping `u16` sums in the same form, so the same output bits.
+/// Below [`FASTSCAN_512_FROM`] sub-quantizers it is the AVX2 kernel: the
+/// 512-bit folds cost more than the shuffles they save.
+///
+/// # Safety
+/// AVX-512F, AVX-512BW and AVX2 available; `block.len() == luts.len()`, a
+/// multiple of 16 (checked by the caller; only whole chunks are read).
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+unsafe fn fastscan_512(block: &[u8], luts: &[u8], out: &mut [u16; 32]) {
+    if block.len() < 16 * FASTSCAN_512_FROM {
+        // SAFETY: AVX2 is enabled here; the caller's precondition, passed on.
+        let sums = unsafe { fastscan_sums_256(block, luts) };
+        fastscan_store(sums, out);
+        return;
+    }
+    let mask = _mm512_set1_epi8(0x0F);
+    let zero = _mm512_setzero_si512();
+    let (mut lo_words, mut lo_odd, mut hi_words, mut hi_odd) = (zero, zero, zero, zero);
+    let quads = block.len() / 64;
+    let (cp, tp) = (block.as_ptr(), luts.as_ptr());
+    for j in 0..quads {
+        // SAFETY: `j < quads`: bytes 64j..64j+64 are inside both slices
+        // (equal lengths); unaligned loads.
+        let (c, t) = unsafe {
+            (
+                _mm512_loadu_si512(cp.add(64 * j).cast()),
+                _mm512_loadu_si512(tp.add(64 * j).cast()),
+            )
+        };
+        let vlo = _mm512_shuffle_epi8(t, _mm512_and_si512(c, mask));
+        let vhi = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16::<4>(c), mask));
+        lo_words = _mm512_add_epi16(lo_words, vlo);
+        lo_odd = _mm512_add_epi16(lo_odd, _mm512_srli_epi16::<8>(vlo));
+        hi_words = _mm512_add_epi16(hi_words, vhi);
+        hi_odd = _mm512_add_epi16(hi_odd, _mm512_srli_epi16::<8>(vhi));
+    }
+    let fold = |v: __m512i| {
+        let v = _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v));
+        _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+    };
+    let done = quads * 64;
+    // SAFETY: AVX2 is enabled here; the rest of both slices has equal
+    // lengths, a multiple of 16.
+    let rest = unsafe { fastscan_sums_256(&block[done..], &luts[done..]) };
+    let sums = [
+        _mm_add_epi16(fold(lo_words), rest[0]),
+        _mm_add_epi16(fold(lo_odd), rest[1]),
+        _mm_add_epi16(fold(hi_words), rest[2]),
+        _mm_add_epi16(fold(hi_odd), rest[3]),
+    ];
+    fastscan_store(sums, out);
 }
 
 /// The AVX-512 form of `portable::fastscan_quantize_lut` (same operations in
@@ -888,8 +975,10 @@ unsafe fn rotation_round_256(x: &mut [f32], signs: &[f32], h: usize, at_end: boo
 // column kernels index `cols` by `d·n + j`, so their wrappers check the length
 // themselves (`safe_columns!`), whatever the caller checked.
 
+/// AVX-512F and AVX-512BW (every AVX-512 CPU since Skylake-SP has both;
+/// the fast-scan kernel needs BW's byte shuffles).
 pub(crate) fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
 }
 
 pub(crate) fn has_avx2() -> bool {
@@ -952,6 +1041,7 @@ safe_columns!(dot_columns_avx2 => dot_columns_256);
 // AVX-512F implies AVX2 on every CPU that has it; `Kernels::with_tier`
 // checks `has_avx2()` before storing this in either x86 tier.
 safe_entry!(fastscan_block_avx2 => fastscan_256, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
+safe_entry!(fastscan_block_avx512 => fastscan_512, (block: &[u8], luts: &[u8], out: &mut [u16; 32]));
 safe_entry!(fastscan_quantize_lut_avx512 => fastscan_quantize_lut_512, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
 safe_entry!(fastscan_quantize_lut_avx2 => fastscan_quantize_lut_256, (table: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
 safe_entry!(fastscan_subset_lut_avx2 => fastscan_subset_lut_256, (q: &[f32], luts: &mut [u8]) -> Option<(f32, f32)>);
