@@ -30,7 +30,7 @@ pub(crate) struct BuildArgs {
     #[arg(long, value_parser = parse::<zgq::Design>, default_value = "graph")]
     design: zgq::Design,
     /// graph: the neighbours' codes, pq4 or rabitq [default: by dimension:
-    /// rabitq from 256 dimensions, pq4 below].
+    /// rabitq from 128 dimensions, pq4 below].
     #[arg(long, value_parser = parse::<zgq::EdgeCodes>)]
     edge_codes: Option<zgq::EdgeCodes>,
     /// Zones (balanced k-means clusters) [default: by size: zones under 65,536

@@ -95,9 +95,11 @@ impl EdgeCodes {
     }
 
     /// The codes chosen when [`ZgqParams::edge_codes`] is `None`: RaBitQ
-    /// from 256 dimensions up, 4-bit PQ below (docs/TUNING.md).
+    /// from 128 dimensions up, 4-bit PQ below (docs/TUNING.md: at 128
+    /// dimensions RaBitQ halves the index at about the same speed; at 50
+    /// PQ is faster).
     pub fn for_dim(dim: usize) -> EdgeCodes {
-        if dim >= 256 {
+        if dim >= 128 {
             EdgeCodes::Rabitq
         } else {
             EdgeCodes::Pq4

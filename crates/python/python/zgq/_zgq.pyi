@@ -53,7 +53,7 @@ class Index:
         exact re-rank: a smaller file) or ``"scan"`` (no graph: 4-bit codes
         of small zones scanned, the leanest). docs/TUNING.md compares them.
         ``edge_codes``: the graph's neighbour codes, ``"pq4"`` or
-        ``"rabitq"``; ``None``: by dimension (RaBitQ from 256).
+        ``"rabitq"``; ``None``: by dimension (RaBitQ from 128).
         ``zones``: k-means zones; ``None`` sizes them from ``n`` (graphs:
         under 65,536 vectors per zone, at least 4; scan: ~200 vectors each).
         ``m``: graph degree (level-0 lists hold ``2·m``); ``None``: by
