@@ -156,18 +156,9 @@ impl Section {
         Section::GroupCentres,
     ];
 
-    /// A zone scan up to format version 6.
-    const SCAN_V6: [Section; 9] = [
-        Section::Centroids,
-        Section::Zones,
-        Section::Vectors,
-        Section::Labels,
-        Section::PqCodebook,
-        Section::Blocks,
-        Section::Norms,
-        Section::CentroidColumns,
-        Section::CentroidNorms,
-    ];
+    /// A zone scan up to format version 6: [`Section::SCAN`] without the
+    /// two group sections at its end.
+    const SCAN_V6: &[Section] = Section::SCAN.split_at(9).0;
 
     /// Every section a neighbour-block graph with 4-bit PQ edge codes has,
     /// in file order. The vectors live in the records.
@@ -253,7 +244,7 @@ impl Section {
     ) -> &'static [Section] {
         let old = version <= LAST_UPPER_RECORDS_VERSION;
         match (design, edge_codes) {
-            (Design::Scan, _) if version <= LAST_UNGROUPED_SCAN_VERSION => &Section::SCAN_V6,
+            (Design::Scan, _) if version <= LAST_UNGROUPED_SCAN_VERSION => Section::SCAN_V6,
             (Design::Scan, _) => &Section::SCAN,
             (Design::Sq8Graph, _) => &Section::SQ8_GRAPH,
             (Design::Graph, Some(EdgeCodes::Rabitq)) if old => &Section::GRAPH_RABITQ_V5,

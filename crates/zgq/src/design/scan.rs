@@ -508,6 +508,16 @@ mod tests {
     use crate::format::Section;
     use crate::{Design, SearchParams, SearchScratch, ZgqParams};
 
+    /// Seeded floats in [-0.5, 0.5) (a 64-bit LCG's high bits).
+    fn uniform(mut state: u64) -> impl FnMut() -> f32 {
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        }
+    }
+
     /// The candidates the scan keeps are the best by estimate: every slot
     /// whose unquantized ADC estimate (decoded residual + centroid, scored
     /// directly) is clearly inside the best `rerank` is kept, and each kept
@@ -517,13 +527,7 @@ mod tests {
     #[test]
     fn kept_candidates_are_the_best_estimates() {
         let (n, dim, rerank) = (3_000usize, 16usize, 40usize);
-        let mut state = 99u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        let mut next = uniform(99);
         let data: Vec<f32> = (0..n * dim)
             .map(|i| next() + (i / dim % 7) as f32 * 0.3)
             .collect();
@@ -621,13 +625,7 @@ mod tests {
     #[test]
     fn grouped_routing_finds_the_nearest_zones() {
         let (n, dim, blobs) = (1024 * 16, 8usize, 40usize);
-        let mut state = 7u64;
-        let mut next = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
-        };
+        let mut next = uniform(7);
         let centres: Vec<f32> = (0..blobs * dim).map(|_| 8.0 * next()).collect();
         let data: Vec<f32> = (0..n * dim)
             .map(|i| centres[(i / dim % blobs) * dim + i % dim] + next())
