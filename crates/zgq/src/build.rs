@@ -171,7 +171,7 @@ pub(crate) fn assemble(
 const EF_LADDER: [usize; 12] = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512];
 
 /// The `nprobe` values [`calibrate`] tries for a zone scan.
-const NPROBE_LADDER: [usize; 20] = [
+pub(crate) const NPROBE_LADDER: [usize; 20] = [
     1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
 ];
 
@@ -187,7 +187,7 @@ const NPROBE_LADDER: [usize; 20] = [
 /// 128, held-out recall 0.9675 and 0.9680 (first 5000 queries,
 /// docs/BENCHMARKS.md). Midpoints
 /// of neighbouring vectors as queries were no harder on fashion-mnist.
-fn calibrate(
+pub(crate) fn calibrate(
     index: &ZgqIndex,
     data: &[f32],
     labels: Option<&[u64]>,
@@ -244,7 +244,7 @@ fn calibrate(
     Ok(last)
 }
 
-fn check_labels(labels: &[u64], n: usize) -> Result<()> {
+pub(crate) fn check_labels(labels: &[u64], n: usize) -> Result<()> {
     if labels.len() != n {
         return Err(Error::parameter(
             "labels",

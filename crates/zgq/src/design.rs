@@ -82,7 +82,7 @@ pub(crate) fn build<'a>(
     match r.design {
         Design::Graph => graph::build(zones, r, progress),
         Design::Sq8Graph => sq8_graph::build(zones, r, progress),
-        Design::Scan => scan::build(zones, r, progress),
+        Design::Scan => scan::build(zones, r, None, progress),
     }
 }
 

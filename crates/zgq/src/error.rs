@@ -176,6 +176,16 @@ pub enum Error {
         /// The failure.
         detail: String,
     },
+    /// A shard file that does not belong to the routing file opening it
+    /// (built against another routing file, a different shard number, or
+    /// not a shard at all), or a sharded index with a shard missing.
+    #[error("{}: {detail}", path.display())]
+    Shard {
+        /// The shard file.
+        path: PathBuf,
+        /// What does not match, and which shard.
+        detail: String,
+    },
     /// Training a quantizer or k-means failed.
     #[error(transparent)]
     Quant(#[from] zgq_quant::Error),

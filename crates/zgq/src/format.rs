@@ -124,6 +124,13 @@ pub enum Section {
     /// Zone scan from format version 7: the coarse centroid of every group
     /// in `zone_groups`, `groups × dim` f32; empty when that is.
     GroupCentres = 22,
+    /// A shard of a sharded index (any design, optional; older builds
+    /// ignore it and search the file as an ordinary index): `5 + zones`
+    /// u32 — the routing file's identity (two words, low first), this
+    /// shard's number, the shard count, the routing file's zone count,
+    /// then the routing file's number of every zone of this file,
+    /// ascending. Its zones are searched each on its own (crate `shard`).
+    Shard = 23,
 }
 
 impl Section {
@@ -211,7 +218,7 @@ impl Section {
     ];
 
     /// Every section kind this build knows.
-    pub const ALL: [Section; 22] = [
+    pub const ALL: [Section; 23] = [
         Section::Centroids,
         Section::Zones,
         Section::Vectors,
@@ -234,6 +241,7 @@ impl Section {
         Section::EntryRecords,
         Section::ZoneGroups,
         Section::GroupCentres,
+        Section::Shard,
     ];
 
     /// The sections an index of this design and format version has.
@@ -279,6 +287,7 @@ impl Section {
             Section::EntryRecords => "entry_records",
             Section::ZoneGroups => "zone_groups",
             Section::GroupCentres => "group_centres",
+            Section::Shard => "shard",
         }
     }
 
@@ -320,6 +329,7 @@ impl Section {
                 | Section::RotatedMean
                 | Section::ZoneGroups
                 | Section::GroupCentres
+                | Section::Shard
         )
     }
 

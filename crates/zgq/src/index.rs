@@ -161,7 +161,7 @@ impl ZgqIndex {
     fn new(storage: Storage, path: PathBuf) -> Result<ZgqIndex> {
         let layout = Layout::check(storage.bytes(), &path)?;
         let h = &layout.header;
-        for &s in Section::of(h.design, h.edge_codes, h.version) {
+        for s in layout.sections() {
             if s.is_checked_at_open() {
                 check_crc(storage.bytes(), &layout, s, &path)?;
             }
@@ -305,8 +305,7 @@ impl ZgqIndex {
     /// [`Error::Checksum`] naming the first damaged section,
     /// [`Error::Corrupt`] naming what else is wrong.
     pub fn verify(&self) -> Result<()> {
-        let h = &self.layout.header;
-        for &s in Section::of(h.design, h.edge_codes, h.version) {
+        for s in self.layout.sections() {
             check_crc(self.storage.bytes(), &self.layout, s, &self.path)?;
         }
         self.layout.check_meta(&self.path)?;
@@ -397,14 +396,21 @@ impl ZgqIndex {
         self.searcher().reachable(&self.view())
     }
 
+    /// What the file's `shard` section says, if it is a shard of a sharded
+    /// index ([`crate::Routing::build_shard`]).
+    pub fn shard_info(&self) -> Option<&crate::ShardInfo> {
+        self.layout.shard.as_ref()
+    }
+
     /// Shape, replication and bytes per section.
     pub fn stats(&self) -> Stats {
         let mut sizes: Vec<usize> = self.layout.zones.iter().map(|z| z.len).collect();
         sizes.sort_unstable();
         let (h, meta) = (&self.layout.header, &self.layout.meta);
-        let sections: Vec<_> = Section::of(h.design, h.edge_codes, h.version)
-            .iter()
-            .map(|&s| (s.name(), self.layout.range(s).len(), s.is_hot()))
+        let sections: Vec<_> = self
+            .layout
+            .sections()
+            .map(|s| (s.name(), self.layout.range(s).len(), s.is_hot()))
             .collect();
         Stats {
             n: self.len(),

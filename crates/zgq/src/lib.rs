@@ -78,15 +78,18 @@ mod live;
 mod params;
 mod progress;
 mod search;
+mod shard;
 mod zones;
 
 pub use error::{Error, Result};
 pub use format::header::MAGIC;
+pub use format::view::ShardInfo;
 pub use format::{ALIGN, FORMAT_VERSION, OLDEST_SUPPORTED_VERSION, Section};
 pub use index::{Stats, ZgqIndex};
 pub use live::{Changes, Durability, LiveIndex, OpenOptions};
 pub use params::{Design, EdgeCodes, SearchParams, ZgqParams, check_threads};
 pub use progress::{NoProgress, Progress};
 pub use search::SearchScratch;
+pub use shard::{Plan, ROUTING_MAGIC, Routing, ShardQueries, ShardedIndex, merge};
 pub use zgq_distance::Metric;
 pub use zgq_hnsw::Neighbor;

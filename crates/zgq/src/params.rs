@@ -449,6 +449,12 @@ pub struct SearchParams<'f> {
     pub rerank: Option<usize>,
     /// Only ids this accepts are returned (all nodes are still traversed).
     pub filter: Option<&'f (dyn Fn(u64) -> bool + Sync)>,
+    /// Probe exactly these zones (the index's zone numbers, `0..zones()`,
+    /// nearest first) instead of routing the query; `nprobe` and
+    /// `probe_factor` are then ignored. A sharded index's driver routes a
+    /// query once over all zones and hands each shard its part
+    /// ([`crate::Routing::plan`]).
+    pub zones: Option<&'f [u32]>,
 }
 
 impl std::fmt::Debug for SearchParams<'_> {
@@ -460,6 +466,7 @@ impl std::fmt::Debug for SearchParams<'_> {
             .field("ef", &self.ef)
             .field("rerank", &self.rerank)
             .field("filter", &self.filter.map(|_| "Fn(u64) -> bool"))
+            .field("zones", &self.zones)
             .finish()
     }
 }
@@ -475,20 +482,20 @@ impl SearchParams<'static> {
             ef: None,
             rerank: None,
             filter: None,
+            zones: None,
         }
     }
 }
 
 impl<'f> SearchParams<'f> {
     /// Returns only ids `filter` accepts.
-    pub fn filter<'g>(self, filter: &'g (dyn Fn(u64) -> bool + Sync)) -> SearchParams<'g> {
+    pub fn filter<'g>(self, filter: &'g (dyn Fn(u64) -> bool + Sync)) -> SearchParams<'g>
+    where
+        'f: 'g,
+    {
         SearchParams {
-            k: self.k,
-            nprobe: self.nprobe,
-            probe_factor: self.probe_factor,
-            ef: self.ef,
-            rerank: self.rerank,
             filter: Some(filter),
+            ..self
         }
     }
 }

@@ -134,6 +134,9 @@ impl ZgqIndex {
             ));
         }
         let zones = self.zones();
+        if let Some(given) = params.zones {
+            return check_zones(given, zones);
+        }
         let nprobe = params.nprobe.unwrap_or_else(|| self.default_nprobe());
         if nprobe == 0 || nprobe > zones {
             return Err(Error::parameter(
@@ -210,7 +213,7 @@ impl ZgqIndex {
             return Ok(());
         }
         let zones = self.zones();
-        if nprobe == 0 || nprobe > zones {
+        if params.zones.is_none() && (nprobe == 0 || nprobe > zones) {
             return Err(Error::parameter(
                 "nprobe",
                 format!("{nprobe} is not in 1..={zones} (the index's zones)"),
@@ -234,14 +237,36 @@ impl ZgqIndex {
             filter: (visible.is_some() || by_id.is_some()).then_some(&both as _),
         };
         let design = self.searcher();
-        design.route(&view, nprobe, s);
-        crate::zones::nearest(
-            &s.route,
-            nprobe,
-            params.probe_factor,
-            view.metric(),
-            &mut s.order,
-        );
+        if let Some(given) = params.zones {
+            check_zones(given, zones)?;
+            if given.is_empty() {
+                return Ok(());
+            }
+            // Every zone's score: a design may read the probed zones' own.
+            design.route(&view, zones, s);
+            s.order.clear();
+            s.order.extend_from_slice(given);
+        } else {
+            design.route(&view, nprobe, s);
+            crate::zones::nearest(
+                &s.route,
+                nprobe,
+                params.probe_factor,
+                view.metric(),
+                &mut s.order,
+            );
+        }
         design.search(&view, &q, s, out)
+    }
+}
+
+/// The zones a caller asks a search to probe: each below `zones`.
+fn check_zones(given: &[u32], zones: usize) -> Result<()> {
+    match given.iter().find(|&&z| z as usize >= zones) {
+        Some(z) => Err(Error::parameter(
+            "zones",
+            format!("zone {z} is not in 0..{zones} (the index's zones)"),
+        )),
+        None => Ok(()),
     }
 }

@@ -39,7 +39,7 @@ pub(crate) struct ZonePlan {
 /// clusters, each split into its share): the zone scan's thousands of
 /// zones at 1 M vectors and more, where one level costs `n·k·d` per
 /// iteration (docs/BENCHMARKS.md, "Two-level k-means").
-const TWO_LEVEL_ZONES: usize = 1024;
+pub(crate) const TWO_LEVEL_ZONES: usize = 1024;
 
 /// The zones of a build: centroids, and the stored vectors in slot order.
 #[derive(Debug)]
@@ -87,13 +87,24 @@ impl Zones {
         progress.stage("assign", n as u64);
         let members = assign(&centroids, data, plan)?;
         progress.advance(n as u64);
+        Ok(Zones::lay_out(centroids, data, dim, labels, &members))
+    }
 
+    /// Zones over given `centroids` whose rows of `data` are already
+    /// chosen: `members[z]` lists zone `z`'s rows in slot order.
+    pub fn lay_out(
+        centroids: Centroids,
+        data: &[f32],
+        dim: usize,
+        labels: Option<&[u64]>,
+        members: &[Vec<u32>],
+    ) -> Zones {
         let mut starts = Vec::with_capacity(members.len() + 1);
         starts.push(0);
         let slots: usize = members.iter().map(Vec::len).sum();
         let mut vectors = Vec::with_capacity(slots * dim);
         let mut slot_labels = Vec::with_capacity(slots);
-        for zone in &members {
+        for zone in members {
             for &r in zone {
                 let r = r as usize;
                 vectors.extend_from_slice(&data[r * dim..][..dim]);
@@ -101,13 +112,13 @@ impl Zones {
             }
             starts.push(slot_labels.len());
         }
-        Ok(Zones {
+        Zones {
             centroids,
             starts,
             vectors,
             labels: slot_labels,
             dim,
-        })
+        }
     }
 
     /// Number of zones.

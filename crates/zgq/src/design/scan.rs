@@ -50,10 +50,12 @@ pub(crate) fn default_rerank(v: &View<'_>, k: usize) -> usize {
         .max(k)
 }
 
-/// The sections of a zone scan over `zones`.
+/// The sections of a zone scan over `zones`; the residuals' quantizer is
+/// `frozen` (a shard's, trained once for all shards) or trained here.
 pub(crate) fn build<'a>(
     zones: &'a Zones,
     r: &Resolved,
+    frozen: Option<&ProductQuantizer>,
     progress: &'a dyn Progress,
 ) -> Result<Built<'a>> {
     let mut records: Vec<Zone> = (0..zones.len())
@@ -72,7 +74,14 @@ pub(crate) fn build<'a>(
         })
         .collect();
     progress.stage("encode", zones.slots() as u64);
-    let parts = encode(r, &zones.centroids, &mut records, &zones.vectors, zones.dim)?;
+    let parts = encode(
+        r,
+        &zones.centroids,
+        &mut records,
+        &zones.vectors,
+        zones.dim,
+        frozen,
+    )?;
     progress.advance(zones.slots() as u64);
     let mut sections = base_sections(zones, &records, true);
     sections.extend([
@@ -126,6 +135,7 @@ fn encode(
     zones: &mut [Zone],
     vectors: &[f32],
     dim: usize,
+    frozen: Option<&ProductQuantizer>,
 ) -> Result<ScanParts> {
     let m = params.pq_m;
     let mut residuals = vectors.to_vec();
@@ -137,12 +147,10 @@ fn encode(
         }
     }
     let n = residuals.len() / dim;
-    let sample = crate::design::pq4_sample(&residuals, dim);
-    let pq = PqParams {
-        seed: params.seed,
-        ..PqParams::new(m, 4)
-    }
-    .train(&sample, dim)?;
+    let pq = match frozen {
+        Some(pq) => pq.clone(),
+        None => train_residual_pq(&residuals, dim, m, params.seed)?,
+    };
     // Encoded in chunks that stay in cache (each subspace reads the chunk).
     let codes: Vec<u8> = residuals
         .par_chunks(4096 * dim)
@@ -208,6 +216,22 @@ fn encode(
         centroid_columns,
         centroid_norms,
     })
+}
+
+/// The 4-bit quantizer of `m` sub-quantizers a zone scan trains on the
+/// residuals of its vectors to their zones' centroids (row-major).
+pub(crate) fn train_residual_pq(
+    residuals: &[f32],
+    dim: usize,
+    m: usize,
+    seed: u64,
+) -> Result<ProductQuantizer> {
+    let sample = crate::design::pq4_sample(residuals, dim);
+    Ok(PqParams {
+        seed,
+        ..PqParams::new(m, 4)
+    }
+    .train(&sample, dim)?)
 }
 
 /// An opened zone scan: the residuals' product quantizer and the coarse
@@ -343,12 +367,109 @@ impl Router {
     }
 }
 
+/// Candidates in estimate order, ties by slot.
+fn order_estimates(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// Hits of several zones (or shards) sorted nearest first (ties by id), a
+/// replicated vector's copies after its first dropped, cut to `k`.
+pub(crate) fn merge_hits(hits: &mut Vec<Neighbor>, k: usize) {
+    hits.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+    // Copies of one vector have the same exact distance: adjacent.
+    hits.dedup_by_key(|h| h.id);
+    hits.truncate(k);
+}
+
+/// What the scan of one zone reads: the query's quantized table and the
+/// zone's codes and per-vector terms.
+struct ZoneScanner<'a> {
+    kern: &'static zgq_distance::Kernels,
+    blocks: &'a [u8],
+    norms: &'a [f32],
+    luts: &'a [u8],
+    /// Bytes of one block of codes.
+    stride: usize,
+    /// `w · scale` and `w · bias` of the quantized table.
+    ws: f32,
+    bias: f32,
+    filter: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
+    rerank: usize,
+}
+
+impl ZoneScanner<'_> {
+    /// The zone's best `rerank` estimates into `cands` (cleared).
+    fn scan(&self, zone: &Zone, zone_term: f32, cands: &mut Vec<(f32, u32)>) {
+        let mut bound = f32::INFINITY;
+        self.scan_into(zone, zone_term, &mut bound, cands);
+        if cands.len() > self.rerank {
+            cands.select_nth_unstable_by(self.rerank - 1, order_estimates);
+            cands.truncate(self.rerank);
+        }
+    }
+
+    /// Adds the zone's estimates below `bound` to `cands`; when it holds
+    /// twice `rerank`, keeps the best half and tightens the bound.
+    fn scan_into(&self, zone: &Zone, zone_term: f32, bound: &mut f32, cands: &mut Vec<(f32, u32)>) {
+        if zone.len == 0 {
+            return;
+        }
+        let (stride, rerank) = (self.stride, self.rerank);
+        let base = zone_term + self.bias;
+        let mut sums = [0u16; FASTSCAN_BLOCK];
+        let mut est = [0f32; FASTSCAN_BLOCK];
+        let zone_blocks =
+            &self.blocks[zone.block_start * stride..][..zone.len.div_ceil(FASTSCAN_BLOCK) * stride];
+        for (b, block) in zone_blocks.chunks_exact(stride).enumerate() {
+            self.kern.fastscan_block(block, self.luts, &mut sums);
+            // A block whose least sum cannot beat the bound with the
+            // zone's least per-vector term is skipped whole.
+            let least = sums.iter().copied().min().unwrap_or(0);
+            if base + zone.t_min + self.ws * f32::from(least) >= *bound {
+                continue;
+            }
+            let first = zone.start + b * FASTSCAN_BLOCK;
+            let count = (zone.len - b * FASTSCAN_BLOCK).min(FASTSCAN_BLOCK);
+            for (e, &sum) in est.iter_mut().zip(&sums) {
+                *e = base + self.ws * f32::from(sum);
+            }
+            if !self.norms.is_empty() {
+                for (e, &t) in est.iter_mut().zip(&self.norms[first..first + count]) {
+                    *e += t;
+                }
+            }
+            for (i, &e) in est[..count].iter().enumerate() {
+                if e >= *bound {
+                    continue;
+                }
+                let slot = (first + i) as u32;
+                if let Some(keep) = self.filter
+                    && !keep(slot)
+                {
+                    continue;
+                }
+                cands.push((e, slot));
+                if cands.len() >= rerank.saturating_mul(2) {
+                    cands.select_nth_unstable_by(rerank - 1, order_estimates);
+                    cands.truncate(rerank);
+                    *bound = cands[rerank - 1].0;
+                }
+            }
+        }
+    }
+}
+
 impl Searcher for Scan {
     /// Through the zone groups when the file has them and `nprobe` is a
     /// small part of the zones; otherwise one column pass gives `⟨q, c⟩`
     /// for every zone. The scan reuses `⟨q, c⟩` for the probed zones.
     fn route(&self, v: &View<'_>, nprobe: usize, s: &mut SearchScratch) {
         let zones = v.zones().len();
+        if v.shard().is_some() {
+            // A shard: every zone's exact score, row by row, as the
+            // sharded index's driver computes it (`crate::Routing`).
+            return super::route_rows(v, s);
+        }
         if let Some(router) = &self.router
             && nprobe.saturating_mul(ROUTE_ZONES_PER_PROBE) < zones / 2
         {
@@ -371,7 +492,9 @@ impl Searcher for Scan {
         }
     }
 
-    /// The scan of the zones in `s.order`, then the exact re-rank.
+    /// The scan of the zones in `s.order`, then the exact re-rank of the
+    /// best `rerank` estimates — or, in a shard of a sharded index, the
+    /// same for each zone on its own, merged (`merge_zone_hits`).
     fn search(
         &self,
         v: &View<'_>,
@@ -388,7 +511,6 @@ impl Searcher for Scan {
         let pq = &self.pq;
         pq.lookup_table_into(&s.query, Metric::InnerProduct, &mut s.table)?;
         pq.quantize_lut_into(&s.table, &mut s.lut)?;
-        let kern = zgq_distance::kernels();
         // estimate = zone term + w · (bias + scale · sum) + norms[slot]
         // (module docs); zone term: ‖q − c‖² (L2, from routing), half that
         // (cosine), −⟨q, c⟩ (inner product).
@@ -397,72 +519,68 @@ impl Searcher for Scan {
             Metric::Cosine => (0.5, 1.0),
             Metric::InnerProduct => (0.0, 1.0),
         };
-        let ws = w * s.lut.scale();
-        let luts = s.lut.bytes();
-        let blocks = v.section(Section::Blocks);
-        let norms = v.f32s(Section::Norms);
-        let labels = v.labels();
-        let stride = pq.m() * 16;
+        let scanner = ZoneScanner {
+            kern: zgq_distance::kernels(),
+            blocks: v.section(Section::Blocks),
+            norms: v.f32s(Section::Norms),
+            luts: s.lut.bytes(),
+            stride: pq.m() * 16,
+            ws: w * s.lut.scale(),
+            bias: w * s.lut.bias(),
+            filter: q.filter,
+            rerank,
+        };
+        let zone_term = |z: usize| {
+            if metric == Metric::InnerProduct {
+                -s.dots[z]
+            } else {
+                h * s.route[z]
+            }
+        };
+        let (labels, vectors) = (v.labels(), v.f32s(Section::Vectors));
         let cands = &mut s.scan;
+        if v.shard().is_some() {
+            // Each zone on its own: its best `rerank` estimates re-ranked,
+            // its `k` best kept. Routing gave every zone its exact score
+            // (`Scan::route`), so the answer does not depend on which
+            // other zones share the file.
+            s.hits.clear();
+            for &z in &s.order {
+                let zone = v.zones()[z as usize];
+                cands.clear();
+                let term = if metric == Metric::InnerProduct {
+                    s.route[z as usize]
+                } else {
+                    h * s.route[z as usize]
+                };
+                scanner.scan(&zone, term, cands);
+                s.rerank.rerank_into(
+                    &s.query,
+                    vectors,
+                    metric,
+                    cands.iter().map(|c| u64::from(c.1)),
+                    k,
+                    &mut s.best,
+                )?;
+                s.hits
+                    .extend(s.best.iter().map(|&(slot, distance)| Neighbor {
+                        id: labels[slot as usize],
+                        distance,
+                    }));
+            }
+            merge_hits(&mut s.hits, k);
+            out.extend_from_slice(&s.hits);
+            return Ok(());
+        }
+        // Keep the best `rerank` estimates over all probed zones.
         cands.clear();
-        // Keep the best `rerank` estimates: collect into a buffer, and when
-        // it holds twice that, keep the best half and tighten the bound.
         let mut bound = f32::INFINITY;
-        let order_est = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        let mut sums = [0u16; FASTSCAN_BLOCK];
-        let mut est = [0f32; FASTSCAN_BLOCK];
         for &z in &s.order {
             let zone = v.zones()[z as usize];
-            if zone.len == 0 {
-                continue;
-            }
-            let zone_term = if metric == Metric::InnerProduct {
-                -s.dots[z as usize]
-            } else {
-                h * s.route[z as usize]
-            };
-            let base = zone_term + w * s.lut.bias();
-            let zone_blocks =
-                &blocks[zone.block_start * stride..][..zone.len.div_ceil(FASTSCAN_BLOCK) * stride];
-            for (b, block) in zone_blocks.chunks_exact(stride).enumerate() {
-                kern.fastscan_block(block, luts, &mut sums);
-                // A block whose least sum cannot beat the bound with the
-                // zone's least per-vector term is skipped whole.
-                let least = sums.iter().copied().min().unwrap_or(0);
-                if base + zone.t_min + ws * f32::from(least) >= bound {
-                    continue;
-                }
-                let first = zone.start + b * FASTSCAN_BLOCK;
-                let count = (zone.len - b * FASTSCAN_BLOCK).min(FASTSCAN_BLOCK);
-                for (e, &sum) in est.iter_mut().zip(&sums) {
-                    *e = base + ws * f32::from(sum);
-                }
-                if !norms.is_empty() {
-                    for (e, &t) in est.iter_mut().zip(&norms[first..first + count]) {
-                        *e += t;
-                    }
-                }
-                for (i, &e) in est[..count].iter().enumerate() {
-                    if e >= bound {
-                        continue;
-                    }
-                    let slot = (first + i) as u32;
-                    if let Some(keep) = q.filter
-                        && !keep(slot)
-                    {
-                        continue;
-                    }
-                    cands.push((e, slot));
-                    if cands.len() >= rerank.saturating_mul(2) {
-                        cands.select_nth_unstable_by(rerank - 1, order_est);
-                        cands.truncate(rerank);
-                        bound = cands[rerank - 1].0;
-                    }
-                }
-            }
+            scanner.scan_into(&zone, zone_term(z as usize), &mut bound, cands);
         }
         if cands.len() > rerank {
-            cands.select_nth_unstable_by(rerank - 1, order_est);
+            cands.select_nth_unstable_by(rerank - 1, order_estimates);
             cands.truncate(rerank);
         }
         // A replicated vector has several slots: rank them all, keep the
@@ -470,7 +588,7 @@ impl Searcher for Scan {
         let want = if v.slots() > v.len() { rerank } else { k };
         s.rerank.rerank_into(
             &s.query,
-            v.f32s(Section::Vectors),
+            vectors,
             metric,
             cands.iter().map(|c| u64::from(c.1)),
             want,

@@ -46,6 +46,72 @@ impl Zone {
     }
 }
 
+/// What a shard file's `shard` section says (see [`Section::Shard`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// The identity of the routing file the shard was built against.
+    pub routing_id: u64,
+    /// This shard's number, `0..shards`.
+    pub shard: usize,
+    /// Shards of the sharded index.
+    pub shards: usize,
+    /// Zones of the routing file (of the whole sharded index).
+    pub total_zones: usize,
+    /// The routing file's number of each zone of this file, ascending.
+    pub zones: Vec<u32>,
+}
+
+/// Words of the `shard` section before its zone numbers.
+pub(crate) const SHARD_HEAD_WORDS: usize = 5;
+
+impl ShardInfo {
+    /// The section's words.
+    pub(crate) fn to_words(&self) -> Vec<u32> {
+        let mut w = vec![
+            self.routing_id as u32,
+            (self.routing_id >> 32) as u32,
+            self.shard as u32,
+            self.shards as u32,
+            self.total_zones as u32,
+        ];
+        w.extend_from_slice(&self.zones);
+        w
+    }
+
+    /// The section's words parsed and checked against the file's `zones`.
+    fn parse(words: &[u32], zones: usize) -> std::result::Result<ShardInfo, String> {
+        if words.len() != SHARD_HEAD_WORDS + zones {
+            return Err(format!(
+                "{} words, not {SHARD_HEAD_WORDS} + the file's {zones} zones",
+                words.len()
+            ));
+        }
+        let info = ShardInfo {
+            routing_id: u64::from(words[0]) | (u64::from(words[1]) << 32),
+            shard: words[2] as usize,
+            shards: words[3] as usize,
+            total_zones: words[4] as usize,
+            zones: words[SHARD_HEAD_WORDS..].to_vec(),
+        };
+        if info.shard >= info.shards {
+            return Err(format!("shard {} of {}", info.shard, info.shards));
+        }
+        let ascending = info.zones.windows(2).all(|w| w[0] < w[1]);
+        if !ascending
+            || info
+                .zones
+                .last()
+                .is_some_and(|&z| z as usize >= info.total_zones)
+        {
+            return Err(format!(
+                "its zone numbers do not rise within the routing file's {} zones",
+                info.total_zones
+            ));
+        }
+        Ok(info)
+    }
+}
+
 /// A checked image: header, metadata, and the byte range of every section.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
@@ -56,6 +122,8 @@ pub(crate) struct Layout {
     /// Stored checksums, same indexing.
     pub crcs: [u32; Section::ALL.len()],
     pub zones: Vec<Zone>,
+    /// The `shard` section, parsed: present in a shard of a sharded index.
+    pub shard: Option<ShardInfo>,
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
@@ -118,12 +186,23 @@ impl Layout {
             .map_err(|e| corrupt(path, format!("the metadata cannot be decoded: {e}")))?;
         let (ranges, crcs) = sections(bytes, h, path, records)?;
         let zones = zone_records(bytes, h, path, &ranges)?;
+        let shard_range = ranges[Section::Shard as usize - 1].clone();
+        let shard = if shard_range.is_empty() {
+            None
+        } else {
+            let words: &[u32] = cast(&bytes[shard_range]);
+            Some(
+                ShardInfo::parse(words, zones.len())
+                    .map_err(|d| corrupt(path, format!("section `shard` is inconsistent: {d}")))?,
+            )
+        };
         Ok(Layout {
             header,
             meta,
             ranges,
             crcs,
             zones,
+            shard,
         })
     }
 
@@ -146,6 +225,16 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    /// The file's sections in table order: its design's, then `shard` if
+    /// it is a shard.
+    pub fn sections(&self) -> impl Iterator<Item = Section> + '_ {
+        let h = &self.header;
+        Section::of(h.design, h.edge_codes, h.version)
+            .iter()
+            .copied()
+            .chain(self.shard.is_some().then_some(Section::Shard))
     }
 
     /// The byte range of `section`.
@@ -290,7 +379,8 @@ fn sections(
             continue; // a section a later minor revision added: ignored
         };
         let i = section as usize - 1;
-        if !wanted.contains(&section) {
+        // A shard's section may follow any design's.
+        if !wanted.contains(&section) && section != Section::Shard {
             return Err(corrupt(
                 path,
                 format!(
@@ -342,6 +432,7 @@ fn sections(
             Section::RotatedMean => Some(product(path, &what, &[u64::from(h.bits), 4])?),
             // Whole u32s and rows, below; their number and values at open.
             Section::ZoneGroups | Section::GroupCentres => None,
+            Section::Shard => Some(product(path, &what, &[zones + SHARD_HEAD_WORDS as u64, 4])?),
         };
         let len = e.len as usize;
         if expected.is_some_and(|x| x as u64 != e.len)
@@ -506,6 +597,12 @@ impl<'a> View<'a> {
     /// trusted.
     pub fn default_ef(&self) -> usize {
         (self.layout.meta.default_ef as usize).max(1)
+    }
+
+    /// The file's `shard` section, if it is a shard of a sharded index:
+    /// its zones are then searched each on its own.
+    pub fn shard(&self) -> Option<&'a ShardInfo> {
+        self.layout.shard.as_ref()
     }
 
     pub fn corrupt(&self, detail: impl Into<String>) -> Error {

@@ -6,6 +6,7 @@ mod hostile;
 mod live;
 mod scan;
 mod search;
+mod shard;
 
 use zgq::{Design, EdgeCodes, ZgqParams};
 
