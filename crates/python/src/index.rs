@@ -98,6 +98,18 @@ fn ids_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 }
 
 impl Index {
+    /// An index built by the library (a shard, ...), as a Python object.
+    pub(crate) fn from_index(index: ZgqIndex) -> Index {
+        Index {
+            inner: LiveIndex::new(index),
+        }
+    }
+
+    /// The library's index.
+    pub(crate) fn live(&self) -> &LiveIndex {
+        &self.inner
+    }
+
     /// `add` (or `upsert`) with the arguments converted; the GIL released.
     fn write(
         &self,
@@ -424,6 +436,81 @@ impl Index {
         Ok((
             result_array(py, ids, shape)?,
             result_array(py, distances, shape)?,
+        ))
+    }
+
+    /// A shard's part of a sharded search: query `i` of `queries` probes
+    /// exactly `zones[starts[i]:starts[i+1]]` (this index's zone numbers,
+    /// from `Routing.plan`). Returns (ids, distances) of shape (nq, k),
+    /// padded with MISSING and inf. rerank: candidates re-ranked per zone.
+    #[pyo3(signature = (queries, starts, zones, k=10, rerank=None))]
+    fn search_zones<'py>(
+        &self,
+        py: Python<'py>,
+        queries: &Bound<'py, PyAny>,
+        starts: &Bound<'py, PyAny>,
+        zones: &Bound<'py, PyAny>,
+        k: usize,
+        rerank: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let arr = array::f32_array(queries, "queries")?;
+        let (nq, dim) = array::rows_dim(&arr, "queries", true)?;
+        let index = &self.inner;
+        if dim != index.dim() {
+            return Err(to_py(
+                zgq::Error::Dimension {
+                    expected: index.dim(),
+                    got: dim,
+                },
+                Context::Arguments,
+            ));
+        }
+        let rows = arr.to_vec()?;
+        let starts = array::ids(starts, "starts")?;
+        let zones: Vec<u32> = array::ids(zones, "zones")?
+            .into_iter()
+            .map(|z| u32::try_from(z).unwrap_or(u32::MAX))
+            .collect();
+        let rising = starts.windows(2).all(|w| w[0] <= w[1]);
+        if starts.len() != nq + 1 || !rising || starts.last().copied() != Some(zones.len() as u64) {
+            return Err(PyValueError::new_err(format!(
+                "starts: need {} rising offsets from 0 to len(zones) = {}",
+                nq + 1,
+                zones.len()
+            )));
+        }
+        if k == 0 {
+            return Err(PyValueError::new_err("invalid k: must be at least 1"));
+        }
+        let (ids, distances) = py
+            .detach(|| {
+                let mut ids = vec![u64::MAX; nq * k];
+                let mut distances = vec![f32::INFINITY; nq * k];
+                SCRATCH.with_borrow_mut(|s| {
+                    for (row, q) in rows.chunks(dim.max(1)).enumerate() {
+                        let params = SearchParams {
+                            k: k.min(index.len()),
+                            rerank,
+                            zones: Some(&zones[starts[row] as usize..starts[row + 1] as usize]),
+                            ..SearchParams::new(k)
+                        };
+                        search_row(
+                            index,
+                            &params,
+                            row,
+                            q,
+                            (&mut ids[row * k..][..k], &mut distances[row * k..][..k]),
+                            s,
+                        )?;
+                    }
+                    Ok::<(), zgq::Error>(())
+                })?;
+                Ok((ids, distances))
+            })
+            .map_err(|e| to_py(e, Context::Arguments))?;
+        Ok((
+            result_array(py, ids, Some((nq, k)))?,
+            result_array(py, distances, Some((nq, k)))?,
         ))
     }
 

@@ -52,6 +52,7 @@ mod error;
 mod filter;
 mod index;
 mod progress;
+mod shard;
 mod threads;
 
 use pyo3::prelude::*;
@@ -60,6 +61,8 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _zgq(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<index::Index>()?;
+    m.add_class::<shard::Routing>()?;
+    m.add_class::<shard::ShardedIndex>()?;
     m.add("MISSING", u64::MAX)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("FORMAT_VERSION", zgq::FORMAT_VERSION)?;

@@ -366,6 +366,15 @@ impl Routing {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::format::writer::write_atomic(path.as_ref(), &self.to_bytes()?)
+    }
+
+    /// The routing file's bytes (what [`Routing::save`] writes), to send
+    /// to a build's workers.
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] if the archive cannot be encoded.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&self.a)
             .map_err(|e| Error::parameter("routing", format!("cannot encode: {e}")))?;
         let mut bytes = Vec::with_capacity(ROUTING_HEAD + archive.len());
@@ -374,7 +383,7 @@ impl Routing {
         bytes.extend_from_slice(&crc32fast::hash(&archive).to_le_bytes());
         bytes.extend_from_slice(&(archive.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&archive);
-        crate::format::writer::write_atomic(path.as_ref(), &bytes)
+        Ok(bytes)
     }
 
     /// Reads and checks a routing file written by [`Routing::save`].
@@ -389,6 +398,18 @@ impl Routing {
             path: path.to_path_buf(),
             source,
         })?;
+        Routing::parse(&bytes, path)
+    }
+
+    /// [`Routing::open`] of bytes from [`Routing::to_bytes`].
+    ///
+    /// # Errors
+    /// As [`Routing::open`], without [`Error::Io`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Routing> {
+        Routing::parse(bytes, Path::new("<memory>"))
+    }
+
+    fn parse(bytes: &[u8], path: &Path) -> Result<Routing> {
         let bad = |detail: &str| Error::Corrupt {
             path: path.to_path_buf(),
             detail: detail.to_string(),

@@ -16,8 +16,12 @@ memory-mapped::
 Distances are squared L2 for ``"l2"``, ``-dot`` for ``"ip"`` and
 ``1 - cos`` for ``"cosine"``. A result a filter leaves empty has id
 :data:`MISSING` and distance ``inf``.
+
+A zone scan split into shards: :class:`Routing` (the frozen zones),
+:class:`ShardedIndex` (every shard in this process) and, on a Ray
+cluster, :mod:`zgq.ray`.
 """
 
-from ._zgq import FORMAT_VERSION, MISSING, Index, __version__
+from ._zgq import FORMAT_VERSION, MISSING, Index, Routing, ShardedIndex, __version__
 
-__all__ = ["Index", "MISSING", "FORMAT_VERSION", "__version__"]
+__all__ = ["Index", "Routing", "ShardedIndex", "MISSING", "FORMAT_VERSION", "__version__"]

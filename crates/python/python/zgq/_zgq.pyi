@@ -1,7 +1,7 @@
 """Type stubs of the compiled module ``zgq._zgq`` (re-exported by ``zgq``)."""
 
 import os
-from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -188,6 +188,18 @@ class Index:
         Raises ``ValueError`` (wrong dimension, NaN naming row and column,
         ``k`` outside ``1..=len(index)``, ``nprobe`` outside
         ``1..=zones``), ``TypeError`` (not real numbers)."""
+    def search_zones(
+        self,
+        queries: npt.ArrayLike,
+        starts: npt.ArrayLike,
+        zones: npt.ArrayLike,
+        k: int = 10,
+        rerank: Optional[int] = None,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """A shard's part of a sharded search: query ``i`` probes exactly
+        ``zones[starts[i]:starts[i+1]]`` (this index's zone numbers, from
+        :meth:`Routing.plan`). Returns ``(ids, distances)``, ``(nq, k)``,
+        padded with :data:`MISSING` and ``inf``."""
     def stats(self) -> Dict[str, Any]:
         """Sizes, shape and build parameters: ``n`` (live vectors),
         ``file_n`` (vectors in the file), ``added`` and ``deleted`` (since
@@ -222,3 +234,85 @@ class Index:
     @property
     def default_nprobe(self) -> int:
         """``nprobe`` of a search given ``nprobe=None``."""
+
+class Routing:
+    """The frozen zones of a sharded zone scan: trained once on a sample,
+    saved as a small routing file written after the shards (each an
+    ordinary index file of some zones, ``shard-00000.zgq``, ... beside it)."""
+
+    @staticmethod
+    def train(
+        sample: npt.ArrayLike,
+        rows: int,
+        shards: int,
+        metric: Metric = "l2",
+        zones: Optional[int] = None,
+        seed: Optional[int] = None,
+        replicas: Optional[int] = None,
+    ) -> "Routing":
+        """Zones (about one per 200 of ``rows``, or ``zones``) trained on
+        ``sample``, split into ``shards``; the default ``nprobe``
+        calibrated on the sample."""
+    @staticmethod
+    def open(path: Path) -> "Routing":
+        """Reads a routing file (``OSError`` if damaged)."""
+    @staticmethod
+    def from_bytes(data: bytes) -> "Routing": ...
+    def to_bytes(self) -> bytes: ...
+    def save(self, path: Path) -> None:
+        """Writes the routing file atomically; write it after the shards."""
+    def shard_path(self, dir: Path, s: int) -> str:
+        """Shard ``s``'s file in folder ``dir``."""
+    def split(self, data: npt.ArrayLike) -> List[npt.NDArray[np.uint64]]:
+        """For each shard, the rows of ``data`` it stores."""
+    def build_shard(self, s: int, data: npt.ArrayLike, ids: npt.ArrayLike) -> Index:
+        """Shard ``s`` of the rows of ``data`` in its zones (others are
+        skipped); ``ids`` one distinct id per row. Save it to
+        :meth:`shard_path`."""
+    def plan(
+        self, queries: npt.ArrayLike, nprobe: Optional[int] = None
+    ) -> List[Tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]]:
+        """``(shard, rows, starts, zones)`` for every shard some query
+        needs: hand each to that shard's :meth:`Index.search_zones`."""
+    def merge(
+        self, nq: int, k: int, parts: List[Tuple[npt.ArrayLike, npt.NDArray[np.uint64], npt.NDArray[np.float32]]]
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """The shards' ``(rows, ids, distances)`` merged: nearest first,
+        ties by id, each id once."""
+    def check_shard(self, index: Index, s: int, path: Path) -> None:
+        """``OSError`` naming ``path`` unless ``index`` is shard ``s``."""
+    @property
+    def shards(self) -> int: ...
+    @property
+    def zones(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def metric(self) -> Metric: ...
+    @property
+    def default_nprobe(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+
+class ShardedIndex:
+    """A sharded index with every shard in this process: what
+    ``zgq.ray.ShardedIndex`` answers like, query for query."""
+
+    @staticmethod
+    def open(path: Path) -> "ShardedIndex":
+        """Opens a routing file and its shards (``OSError`` naming a missing
+        or foreign shard)."""
+    def search(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        nprobe: Optional[int] = None,
+        rerank: Optional[int] = None,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """``(ids, distances)``, ``(nq, k)``; ``rerank`` counts per zone."""
+    @property
+    def routing(self) -> Routing: ...
+    def stats(self) -> List[Dict[str, Any]]:
+        """Per shard: ``shard``, ``n``, ``zones``, ``file_bytes``,
+        ``resident_bytes``."""
+    def __len__(self) -> int: ...

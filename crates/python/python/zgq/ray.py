@@ -1,0 +1,307 @@
+"""A sharded ZGQ index built and searched on a Ray cluster.
+
+Three calls::
+
+    import ray, zgq.ray
+    ray.init()                                          # or ray.init(address="auto")
+    routing = zgq.ray.build_sharded(["part-0.npy", "part-1.npy"], shards=8, out="/shared/idx")
+    index = zgq.ray.ShardedIndex.open(routing)          # one actor per shard
+    ids, distances = index.search(queries, k=10)
+
+The zones of a zone scan are the shards: the driver trains them once on a
+sample (``zgq.Routing.train``), Ray tasks read the input parts and send
+each row to the shards of its zones, one task per shard builds that
+shard's index file into ``out`` (a folder every worker sees), and the
+driver writes the routing file last — the index does not exist until it
+does, so an interrupted build leaves none and can be rerun. A search is
+routed once in the driver (``Routing.plan``); each shard's actor gets only
+the queries that need it, in one batch, and the driver merges
+(``Routing.merge``). The answers equal ``zgq.ShardedIndex`` (every shard in
+one process) and a one-shard build, query for query.
+
+A shard actor that dies is restarted by Ray (``max_restarts``) and the
+call retried (``max_task_retries``); a shard still unavailable fails the
+search with :class:`ShardUnavailable` naming it, unless ``partial=True``
+was asked for — then the answer says which shards are missing.
+
+All the search and file logic is the library's (``zgq.Routing``,
+``zgq.Index.search_zones``); this module only moves arrays between Ray
+processes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ._zgq import Index, Routing
+
+ROUTING_FILE = "routing.zgqr"
+
+__all__ = ["build_sharded", "ShardedIndex", "ShardUnavailable", "SearchResult", "ROUTING_FILE"]
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as e:  # pragma: no cover - the message is the point
+        raise ImportError("zgq.ray needs Ray: pip install ray") from e
+    return ray
+
+
+class ShardUnavailable(RuntimeError):
+    """A shard's actor could not answer (after Ray's restarts and retries)."""
+
+    def __init__(self, shard: int, path: str, cause: BaseException):
+        super().__init__(f"shard {shard} ({path}) is unavailable: {cause}")
+        self.shard, self.path, self.cause = shard, path, cause
+
+
+def _read(path: str) -> np.ndarray:
+    """A part of the input: ``.npy`` (mapped) or ``.fvecs``, as float32 rows."""
+    if path.endswith(".npy"):
+        a = np.load(path, mmap_mode="r")
+    elif path.endswith(".fvecs"):
+        raw = np.fromfile(path, dtype=np.int32)
+        if raw.size == 0:
+            raise ValueError(f"{path}: empty .fvecs file")
+        dim = int(raw[0])
+        if dim <= 0 or raw.size % (dim + 1):
+            raise ValueError(f"{path}: not whole .fvecs rows of dimension {dim}")
+        a = raw.reshape(-1, dim + 1)[:, 1:].view(np.float32)
+    else:
+        raise ValueError(f"{path}: input parts must be .npy or .fvecs files")
+    if a.ndim != 2:
+        raise ValueError(f"{path}: expected a 2-d array of vectors, got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _rows(path: str) -> tuple[int, int]:
+    if path.endswith(".npy"):
+        a = np.load(path, mmap_mode="r")
+        if a.ndim != 2:
+            raise ValueError(f"{path}: expected a 2-d array of vectors, got shape {a.shape}")
+        return a.shape
+    return _read(path).shape
+
+
+def _sample(parts: Sequence[str], counts: Sequence[int], want: int) -> np.ndarray:
+    """About ``want`` rows spread evenly over all parts."""
+    total = sum(counts)
+    step = max(1, total // max(want, 1))
+    pieces = []
+    offset = 0
+    for path, n in zip(parts, counts):
+        first = (-offset) % step
+        if first < n:
+            pieces.append(_read(path)[first::step])
+        offset += n
+    return np.concatenate(pieces)
+
+
+def _split_part(routing_bytes: bytes, path: str, first_id: int):
+    """Map task: one input part's rows and ids, split by shard."""
+    routing = Routing.from_bytes(routing_bytes)
+    data = _read(path)
+    ids = np.arange(first_id, first_id + len(data), dtype=np.uint64)
+    out = []
+    for rows in routing.split(data):
+        out.append((data[rows], ids[rows]))
+    return out if len(out) > 1 else out[0]
+
+
+def _build_shard(routing_bytes: bytes, s: int, out: str, *parts):
+    """Reduce task: shard ``s`` from its rows of every part, saved atomically."""
+    routing = Routing.from_bytes(routing_bytes)
+    data = np.concatenate([p[0] for p in parts])
+    ids = np.concatenate([p[1] for p in parts])
+    if len(data) == 0:
+        raise ValueError(f"shard {s}: no rows of the input fall in its zones; use fewer shards")
+    t = time.perf_counter()
+    index = routing.build_shard(s, data, ids)
+    path = str(routing.shard_path(out, s))
+    index.save(path)
+    return {"shard": s, "rows": len(data), "n": len(index), "seconds": time.perf_counter() - t,
+            "path": path}
+
+
+def build_sharded(
+    source: str | Sequence[str],
+    shards: int,
+    out: str,
+    *,
+    metric: str = "l2",
+    zones: int | None = None,
+    sample: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_retries: int = 3,
+) -> str:
+    """Builds a sharded zone scan from ``source`` into folder ``out``.
+
+    source: ``.npy`` / ``.fvecs`` files (a path or a list; row ids number on
+        across the files in order), read by the workers — ``out`` and the
+        files must be visible to every node.
+    shards: number of shards (at most the zones: about one per 200 rows).
+    sample: rows the zones are trained on (None: 128 per zone).
+    progress: called with (tasks done, tasks in all) as tasks finish.
+    max_retries: Ray's retries of a failed task.
+
+    Returns the routing file's path (``out/routing.zgqr``), written last.
+    """
+    ray = _ray()
+    parts = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    parts = [os.fspath(p) for p in parts]
+    if not parts:
+        raise ValueError("source: no input files")
+    shapes = [_rows(p) for p in parts]
+    dims = {d for _, d in shapes}
+    if len(dims) != 1:
+        raise ValueError(f"source: the parts have different dimensions {sorted(dims)}")
+    counts = [n for n, _ in shapes]
+    rows = sum(counts)
+    os.makedirs(out, exist_ok=True)
+    final = os.path.join(out, ROUTING_FILE)
+    if os.path.exists(final):
+        os.remove(final)  # rebuilding: the old index stops existing first
+    planned_zones = zones or max(1, -(-rows // 200))
+    want = sample or min(rows, 128 * planned_zones)
+    train = _sample(parts, counts, want)
+    routing = Routing.train(train, rows, shards, metric=metric, zones=zones, seed=seed)
+    blob = ray.put(routing.to_bytes())
+    split = ray.remote(num_returns=shards, max_retries=max_retries)(_split_part)
+    build = ray.remote(max_retries=max_retries)(_build_shard)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
+    mapped = [split.remote(blob, p, int(f)) for p, f in zip(parts, first)]
+    if shards == 1:
+        mapped = [[m] for m in mapped]
+    built = [build.remote(blob, s, out, *[m[s] for m in mapped]) for s in range(shards)]
+    pending = [r for m in mapped for r in m[:1]] + built
+    total = len(parts) + shards
+    done = 0
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        done += len(ready)
+        if progress is not None:
+            progress(done, total)
+    stats = ray.get(built)
+    stored = sum(st["n"] for st in stats)
+    if stored < rows:
+        raise RuntimeError(f"the shards hold {stored} vectors, the input {rows}: a row was lost")
+    routing.save(final)
+    return final
+
+
+@dataclass
+class SearchResult:
+    """What :meth:`ShardedIndex.search` returns with ``partial=True``."""
+
+    ids: np.ndarray
+    distances: np.ndarray
+    missing: list[int] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """Whether some shard did not answer (its zones' vectors are absent)."""
+        return bool(self.missing)
+
+
+class _ShardActor:
+    """One shard file, memory-mapped in a Ray actor."""
+
+    def __init__(self, routing_bytes: bytes, s: int, path: str):
+        routing = Routing.from_bytes(routing_bytes)
+        self.index = Index.open(path)
+        routing.check_shard(self.index, s, path)
+        self.s, self.path = s, path
+        self.queries = 0
+        self.seconds = 0.0
+
+    def search(self, queries, starts, zones, k, rerank):
+        t = time.perf_counter()
+        out = self.index.search_zones(queries, starts, zones, k=k, rerank=rerank)
+        self.seconds += time.perf_counter() - t
+        self.queries += len(queries)
+        return out
+
+    def stats(self):
+        st = self.index.stats()
+        return {"shard": self.s, "path": self.path, "n": len(self.index), "zones": st["zones"],
+                "file_bytes": st["file_bytes"], "queries": self.queries,
+                "search_seconds": self.seconds, "pid": os.getpid()}
+
+
+class ShardedIndex:
+    """A sharded index served by one Ray actor per shard."""
+
+    def __init__(self, routing: Routing, path: str, actors: list, max_task_retries: int):
+        self.routing, self.path, self.actors = routing, path, actors
+        self._paths = [str(routing.shard_path(os.path.dirname(path), s)) for s in range(routing.shards)]
+
+    @classmethod
+    def open(cls, routing_file: str, *, max_restarts: int = 3, max_task_retries: int = 3,
+             num_cpus: float = 0) -> "ShardedIndex":
+        """Opens a routing file: one actor per shard maps its shard file.
+
+        num_cpus: CPUs Ray reserves for each actor (0: none, so more shards
+            than CPUs fit; a shard's search runs on one thread).
+        Raises OSError naming a missing shard file or one of another index.
+        """
+        ray = _ray()
+        routing_file = os.fspath(routing_file)
+        routing = Routing.open(routing_file)
+        folder = os.path.dirname(routing_file)
+        paths = [str(routing.shard_path(folder, s)) for s in range(routing.shards)]
+        for s, p in enumerate(paths):
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"{p}: shard {s} of {routing.shards} is missing")
+        remote = ray.remote(_ShardActor).options(
+            max_restarts=max_restarts, max_task_retries=max_task_retries, num_cpus=num_cpus)
+        blob = routing.to_bytes()
+        actors = [remote.remote(blob, s, p) for s, p in enumerate(paths)]
+        # Opening checks the shard: a foreign file fails here, by name.
+        try:
+            ray.get([a.stats.remote() for a in actors])
+        except ray.exceptions.RayActorError as e:
+            raise OSError(str(e.__cause__ or e)) from e
+        return cls(routing, routing_file, actors, max_task_retries)
+
+    def search(self, queries, k: int = 10, *, nprobe: int | None = None,
+               rerank: int | None = None, partial: bool = False):
+        """The ``k`` nearest of each query: (ids, distances), (nq, k).
+
+        With ``partial=True`` a :class:`SearchResult` (ids, distances,
+        missing shards) is returned instead of raising
+        :class:`ShardUnavailable`.
+        """
+        ray = _ray()
+        q = np.ascontiguousarray(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
+        plan = self.routing.plan(q, nprobe)
+        calls = [(s, rows, self.actors[s].search.remote(q[rows], starts, zones, k, rerank))
+                 for s, rows, starts, zones in plan]
+        parts, missing = [], []
+        for s, rows, ref in calls:
+            try:
+                ids, dists = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
+                if not partial:
+                    raise ShardUnavailable(s, self._paths[s], e) from e
+                missing.append(s)
+                continue
+            parts.append((rows, ids, dists))
+        ids, dists = self.routing.merge(len(q), k, parts)
+        if partial:
+            return SearchResult(ids, dists, missing)
+        return ids, dists
+
+    def stats(self) -> list[dict]:
+        """Per shard: vectors, zones, file bytes, queries served, search seconds."""
+        ray = _ray()
+        return ray.get([a.stats.remote() for a in self.actors])
+
+    def __len__(self) -> int:
+        return sum(s["n"] for s in self.stats())

@@ -1,0 +1,122 @@
+"""zgq.ray on a real local Ray cluster: a sharded build and search equal
+the in-process sharded index and a one-shard build; a killed shard actor
+is restarted and answers alike; missing and foreign shards are named."""
+
+import os
+
+import numpy as np
+import pytest
+
+import zgq
+
+ray = pytest.importorskip("ray")
+import zgq.ray as zray  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+def _data(n=3000, dim=16, seed=3):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, dim)).astype(np.float32) * 4
+    x = centres[rng.integers(0, 20, n)] + rng.normal(size=(n, dim)).astype(np.float32)
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def built(cluster, tmp_path_factory):
+    """The same rows in three .npy parts, built in 1 and 3 shards."""
+    data = _data()
+    root = tmp_path_factory.mktemp("ray")
+    parts = []
+    for i, chunk in enumerate(np.array_split(data, 3)):
+        p = root / f"part-{i}.npy"
+        np.save(p, chunk)
+        parts.append(str(p))
+    seen = []
+    three = zray.build_sharded(parts, shards=3, out=str(root / "three"), zones=15, seed=1,
+                               progress=lambda done, total: seen.append((done, total)))
+    one = zray.build_sharded(parts, shards=1, out=str(root / "one"), zones=15, seed=1)
+    return data, three, one, seen, root
+
+
+def test_ray_equals_local_and_single(built):
+    """Catches a driver that merges wrongly, drops a shard's queries or
+    numbers ids differently from the input order."""
+    data, three, one, seen, _ = built
+    assert seen and seen[-1][0] == seen[-1][1] == 3 + 3  # 3 map + 3 build tasks
+    queries = data[::37] + 0.01
+    index = zray.ShardedIndex.open(three)
+    local = zgq.ShardedIndex.open(three)
+    single = zgq.ShardedIndex.open(one)
+    assert len(index) == len(local) == len(data)
+    for nprobe in (None, 1, 5, 15):
+        ids, dists = index.search(queries, k=10, nprobe=nprobe)
+        lid, ldist = local.search(queries, k=10, nprobe=nprobe)
+        sid, sdist = single.search(queries, k=10, nprobe=nprobe)
+        np.testing.assert_array_equal(ids, lid)
+        np.testing.assert_array_equal(dists, ldist)
+        np.testing.assert_array_equal(ids, sid)
+        np.testing.assert_array_equal(dists, sdist)
+    # Every zone probed, a deep re-rank: the true nearest, ids = input rows.
+    ids, dists = index.search(queries, k=1, nprobe=15, rerank=200)
+    exact = ((queries[:, None, :] - data[None, :, :]) ** 2).sum(-1).argmin(1)
+    assert (ids[:, 0] == exact).mean() >= 0.99
+    stats = index.stats()
+    assert [s["shard"] for s in stats] == [0, 1, 2]
+    assert sum(s["n"] for s in stats) == len(data)
+    assert all(s["queries"] > 0 for s in stats)
+
+
+def test_killed_actor_restarts_and_answers_alike(built):
+    """Catches a search that loses a shard's answers when its actor dies
+    (Ray restarts it and retries the call) and a partial result that is
+    not marked as such."""
+    data, three, _, _, _ = built
+    queries = data[::53] + 0.01
+    index = zray.ShardedIndex.open(three)
+    want = index.search(queries, k=10, nprobe=15)
+    pid = index.stats()[1]["pid"]
+    ray.kill(index.actors[1], no_restart=False)
+    for _ in range(3):
+        got = index.search(queries, k=10, nprobe=15)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert index.stats()[1]["pid"] != pid  # a new process serves shard 1
+
+    # A shard that stays down: named, or marked when partial answers are asked for.
+    ray.kill(index.actors[2], no_restart=True)
+    with pytest.raises(zray.ShardUnavailable, match=r"shard 2 .*shard-00002\.zgq"):
+        index.search(queries, k=10, nprobe=15)
+    r = index.search(queries, k=10, nprobe=15, partial=True)
+    assert r.partial and r.missing == [2]
+    assert r.ids.shape == (len(queries), 10)
+
+
+def test_missing_and_foreign_shards_are_named(built):
+    _, three, one, _, root = built
+    folder = os.path.dirname(three)
+    shard0 = os.path.join(folder, "shard-00000.zgq")
+    saved = open(shard0, "rb").read()
+    try:
+        # Shard 0 of the one-shard index is foreign here.
+        with open(os.path.join(os.path.dirname(one), "shard-00000.zgq"), "rb") as f:
+            foreign = f.read()
+        with open(shard0, "wb") as f:
+            f.write(foreign)
+        with pytest.raises(OSError, match="shard-00000.zgq"):
+            zray.ShardedIndex.open(three)
+        with pytest.raises(OSError, match="another sharded index|holds shard"):
+            zgq.ShardedIndex.open(three)
+        os.remove(shard0)
+        with pytest.raises(FileNotFoundError, match="shard 0 of 3 is missing"):
+            zray.ShardedIndex.open(three)
+    finally:
+        with open(shard0, "wb") as f:
+            f.write(saved)
+    assert zgq.ShardedIndex.open(three) is not None
