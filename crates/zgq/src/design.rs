@@ -225,6 +225,27 @@ pub(crate) fn route_rows(v: &View<'_>, s: &mut SearchScratch) {
     }
 }
 
+/// [`route_rows`]'s scores of the zones `given` only (the others `+∞`),
+/// each computed as `route_rows` computes it.
+pub(crate) fn route_given(v: &View<'_>, given: &[u32], s: &mut SearchScratch) {
+    let kern = zgq_distance::kernels();
+    let (dim, centroids) = (v.dim(), v.f32s(Section::Centroids));
+    s.route.clear();
+    s.route.resize(v.zones().len(), f32::INFINITY);
+    let ip = v.metric() == zgq_distance::Metric::InnerProduct;
+    for &z in given {
+        let c = &centroids[z as usize * dim..][..dim];
+        let mut d = [0f32];
+        if ip {
+            kern.dot_many(&s.query, c, &mut d);
+            d[0] = -d[0];
+        } else {
+            kern.l2_sq_many(&s.query, c, &mut d);
+        }
+        s.route[z as usize] = d[0];
+    }
+}
+
 /// An opened index's design and its search state.
 pub(crate) enum Opened {
     Graph(graph::Graph),

@@ -242,8 +242,14 @@ impl ZgqIndex {
             if given.is_empty() {
                 return Ok(());
             }
-            // Every zone's score: a design may read the probed zones' own.
-            design.route(&view, zones, s);
+            if view.shard().is_some() {
+                // A shard reads only the given zones' scores, each as its
+                // routing (`route_rows`) computes it.
+                crate::design::route_given(&view, given, s);
+            } else {
+                // Every zone's score: a design may read the probed zones'.
+                design.route(&view, zones, s);
+            }
             s.order.clear();
             s.order.extend_from_slice(given);
         } else {

@@ -92,8 +92,20 @@ struct Archive {
     codebook: Vec<f32>,
     /// The shard of every zone.
     shard_of: Vec<u32>,
+    /// Two-level k-means's groups (from 1,024 zones; else empty): the
+    /// first zone of every group, then the zone count ...
+    group_starts: Vec<u32>,
+    /// ... and every group's coarse centroid.
+    group_centres: Vec<f32>,
     zgq_version: String,
 }
+
+/// A row is stored in the nearest zone of its nearest this many groups
+/// (how two-level k-means assigns); a query scores at least this many
+/// groups' zones ...
+const ROUTE_GROUPS: usize = 4;
+/// ... and enough groups that their zones number this many times `nprobe`.
+const ROUTE_ZONES_PER_PROBE: usize = 4;
 
 /// The frozen zones of a sharded index and the shard of each: what the
 /// driver routes with and every shard is built against. Small: the
@@ -219,10 +231,13 @@ impl Routing {
         // Without groups: the zones as k-means numbered them.
         let zones = centroids.k();
         let plain = Centroids::from_vec(centroids.as_slice().to_vec(), dim)?;
+        // Trained once, then frozen: the GEMM assignment serves (shards
+        // assign row by row, `zones_of`).
+        let nearest = centroids.assign(&sample)?;
         let mut counts = vec![0usize; zones];
         let mut residuals = sample.to_vec();
-        for row in residuals.chunks_exact_mut(dim) {
-            let z = nearest_zones(&plain, row, 1)[0].0 as usize;
+        for (row, &(z, _)) in residuals.chunks_exact_mut(dim).zip(&nearest) {
+            let z = z as usize;
             counts[z] += 1;
             row.iter_mut()
                 .zip(plain.centroid(z))
@@ -245,6 +260,8 @@ impl Routing {
             centroids: plain.as_slice().to_vec(),
             codebook: bytemuck::cast_slice(&crate::design::pq_codebook_bytes(&pq)).to_vec(),
             shard_of,
+            group_starts: centroids.group_starts().unwrap_or_default().to_vec(),
+            group_centres: centroids.group_centres().unwrap_or_default().to_vec(),
             zgq_version: env!("CARGO_PKG_VERSION").to_string(),
         })?;
         // The default nprobe: calibrated on the sample, in one shard.
@@ -339,6 +356,19 @@ impl Routing {
         .map_err(|e| bad(format!("the codebook is invalid: {e}")))?;
         let centroids = Centroids::from_vec(a.centroids.clone(), dim)
             .map_err(|e| bad(format!("the centroids are invalid: {e}")))?;
+        let gs = &a.group_starts;
+        let grouped = !gs.is_empty();
+        let rises = gs.first() == Some(&0)
+            && gs.last() == Some(&(zones as u32))
+            && gs.windows(2).all(|w| w[0] <= w[1]);
+        if grouped && (!rises || gs.len() < 2 || a.group_centres.len() != (gs.len() - 1) * dim)
+            || (!grouped && !a.group_centres.is_empty())
+            || a.group_centres.iter().any(|c| !c.is_finite())
+        {
+            return Err(bad(format!(
+                "its zone groups do not split the {zones} zones (or their centres are wrong)"
+            )));
+        }
         let mut shard_zones = vec![Vec::new(); shards];
         let mut local = Vec::with_capacity(zones);
         for (z, &s) in a.shard_of.iter().enumerate() {
@@ -510,11 +540,67 @@ impl Routing {
             .collect())
     }
 
+    /// The zones whose centroids `q` is scored against: every zone, or
+    /// with groups the zones of the nearest groups — at least
+    /// [`ROUTE_GROUPS`], and enough to hold `want` zones. Groups are
+    /// scored by squared L2, or `−⟨q, g⟩` with `ip`.
+    fn candidates(&self, q: &[f32], want: usize, ip: bool, out: &mut Vec<u32>) {
+        out.clear();
+        let starts = &self.a.group_starts;
+        if starts.is_empty() {
+            out.extend(0..self.zones() as u32);
+            return;
+        }
+        let kern = zgq_distance::kernels();
+        let groups = starts.len() - 1;
+        let mut scores = vec![0f32; groups];
+        if ip {
+            kern.dot_many(q, &self.a.group_centres, &mut scores);
+            scores.iter_mut().for_each(|d| *d = -*d);
+        } else {
+            kern.l2_sq_many(q, &self.a.group_centres, &mut scores);
+        }
+        let mut order: Vec<u32> = (0..groups as u32).collect();
+        order.sort_unstable_by(|a, b| {
+            scores[*a as usize]
+                .total_cmp(&scores[*b as usize])
+                .then(a.cmp(b))
+        });
+        let mut taken = 0;
+        for g in order {
+            if out.len() >= want && taken >= ROUTE_GROUPS {
+                break;
+            }
+            out.extend(starts[g as usize]..starts[g as usize + 1]);
+            taken += 1;
+        }
+    }
+
     /// The zones a (normalized) row is stored in: its nearest, then up to
-    /// `replicas − 1` more within `(1 + epsilon)` of its distance.
+    /// `replicas − 1` more within `(1 + epsilon)` of its distance; with
+    /// groups, among the zones of its 4 nearest groups.
     fn zones_of(&self, row: &[f32]) -> Vec<u32> {
         let top = (self.a.replicas as usize).min(self.zones());
-        let near = nearest_zones(&self.centroids, row, top);
+        let mut cands = Vec::new();
+        self.candidates(row, 0, false, &mut cands);
+        let kern = zgq_distance::kernels();
+        let dim = self.dim();
+        let mut near: Vec<(u32, f32)> = cands
+            .iter()
+            .map(|&z| {
+                let mut d = [0f32];
+                let c = &self.centroids.as_slice()[z as usize * dim..][..dim];
+                kern.l2_sq_many(row, c, &mut d);
+                (z, d[0])
+            })
+            .collect();
+        let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+        let top = top.min(near.len()).max(1);
+        if top < near.len() {
+            near.select_nth_unstable_by(top - 1, by);
+            near.truncate(top);
+        }
+        near.sort_unstable_by(by);
         let limit = near[0].1.max(0.0) * (1.0 + self.a.epsilon) * (1.0 + self.a.epsilon);
         near.iter()
             .enumerate()
@@ -652,18 +738,37 @@ impl Routing {
                 .collect(),
         };
         let kern = zgq_distance::kernels();
-        let mut route = vec![0f32; self.zones()];
-        let mut order = Vec::new();
+        let ip = self.metric == Metric::InnerProduct;
+        let (mut scored, mut cands) = (Vec::new(), Vec::new());
         for (qi, q) in queries.chunks_exact(dim).enumerate() {
-            // The scores a shard's own routing computes (`route_rows`).
-            if self.metric == Metric::InnerProduct {
-                kern.dot_many(q, self.centroids.as_slice(), &mut route);
-                route.iter_mut().for_each(|d| *d = -*d);
-            } else {
-                kern.l2_sq_many(q, self.centroids.as_slice(), &mut route);
+            // The scores a shard's own routing computes (`route_rows`),
+            // for the candidate zones; the nearest `nprobe`, ties by zone.
+            self.candidates(
+                q,
+                nprobe.saturating_mul(ROUTE_ZONES_PER_PROBE),
+                ip,
+                &mut cands,
+            );
+            scored.clear();
+            scored.extend(cands.iter().map(|&z| {
+                let c = &self.centroids.as_slice()[z as usize * dim..][..dim];
+                let mut d = [0f32];
+                if ip {
+                    kern.dot_many(q, c, &mut d);
+                    d[0] = -d[0];
+                } else {
+                    kern.l2_sq_many(q, c, &mut d);
+                }
+                (d[0], z)
+            }));
+            let by = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            let nprobe = nprobe.min(scored.len());
+            if nprobe < scored.len() {
+                scored.select_nth_unstable_by(nprobe - 1, by);
+                scored.truncate(nprobe);
             }
-            crate::zones::nearest(&route, nprobe, f32::INFINITY, self.metric, &mut order);
-            for &z in &order {
+            scored.sort_unstable_by(by);
+            for &(_, z) in &scored {
                 let sq = &mut plan.shards[self.a.shard_of[z as usize] as usize];
                 if sq.queries.last() != Some(&(qi as u32)) {
                     if !sq.queries.is_empty() {
@@ -718,26 +823,6 @@ impl Routing {
         }
         Ok(())
     }
-}
-
-/// The `top` zones nearest `row` by squared L2 (how k-means assigns),
-/// nearest first, ties by zone number; each with its squared distance.
-fn nearest_zones(centroids: &Centroids, row: &[f32], top: usize) -> Vec<(u32, f32)> {
-    let mut d = vec![0f32; centroids.k()];
-    zgq_distance::kernels().l2_sq_many(row, centroids.as_slice(), &mut d);
-    let mut z: Vec<(u32, f32)> = d
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| (i as u32, d))
-        .collect();
-    let by = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
-    let top = top.clamp(1, z.len());
-    if top < z.len() {
-        z.select_nth_unstable_by(top - 1, by);
-        z.truncate(top);
-    }
-    z.sort_unstable_by(by);
-    z
 }
 
 /// Zones `0..counts.len()` (numbered so that neighbours are near: k-means

@@ -288,3 +288,54 @@ fn bad_arguments_are_named() {
     let e = single.search(base.row(0), &p).unwrap_err();
     assert!(e.to_string().contains("zones"), "{e}");
 }
+
+/// Zones trained in two levels (routing through their groups) and vectors
+/// replicated into two zones: one and four shards still answer alike, and
+/// a replicated vector is returned once. Catches a merge that keeps both
+/// copies of a replica, and a row stored in different zones depending on
+/// which shard assigns it.
+#[test]
+fn grouped_and_replicated_zones_answer_alike() {
+    let dim = 8;
+    let (base, queries) = data(6_000, 40, dim, 21);
+    let p = ZgqParams {
+        zones: Some(1_100),
+        replicas: 2,
+        epsilon: 0.5,
+        ..params(Metric::L2)
+    };
+    let ids: Vec<u64> = (0..6_000).collect();
+    let mut answers_of = Vec::new();
+    for shards in [1, 4] {
+        let routing = Routing::train(&p, base.as_slice(), dim, 6_000, shards).unwrap();
+        let dir = temp_dir(&format!("grouped-{shards}"));
+        let mut stored = 0;
+        for s in 0..shards {
+            let index = routing.build_shard(s, base.as_slice(), &ids).unwrap();
+            stored += index.stats().slots;
+            index.save(routing.shard_path(&dir, s)).unwrap();
+        }
+        assert!(stored > 6_000, "replicas: {stored} slots");
+        routing.save(dir.join("routing.zgqr")).unwrap();
+        let index = ShardedIndex::open(dir.join("routing.zgqr")).unwrap();
+        let a: Vec<Vec<Neighbor>> = [Some(8), Some(64)]
+            .into_iter()
+            .flat_map(|nprobe| {
+                let p = SearchParams {
+                    nprobe,
+                    ..SearchParams::new(10)
+                };
+                answers(&index, queries.as_slice(), &p)
+            })
+            .collect();
+        for h in &a {
+            let mut seen: Vec<u64> = h.iter().map(|n| n.id).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), h.len(), "an id twice: {h:?}");
+        }
+        answers_of.push(a);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    assert_eq!(answers_of[0], answers_of[1]);
+}
