@@ -566,13 +566,11 @@ impl Routing {
                 .total_cmp(&scores[*b as usize])
                 .then(a.cmp(b))
         });
-        let mut taken = 0;
-        for g in order {
+        for (taken, g) in order.into_iter().enumerate() {
             if out.len() >= want && taken >= ROUTE_GROUPS {
                 break;
             }
             out.extend(starts[g as usize]..starts[g as usize + 1]);
-            taken += 1;
         }
     }
 
