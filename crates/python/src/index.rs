@@ -440,10 +440,13 @@ impl Index {
     }
 
     /// A shard's part of a sharded search: query `i` of `queries` probes
-    /// exactly `zones[starts[i]:starts[i+1]]` (this index's zone numbers,
-    /// from `Routing.plan`). Returns (ids, distances) of shape (nq, k),
-    /// padded with MISSING and inf. rerank: candidates re-ranked per zone.
-    #[pyo3(signature = (queries, starts, zones, k=10, rerank=None))]
+    /// exactly `zones[starts[i]:starts[i+1]]` (this shard's zone numbers,
+    /// from `Routing.plan`) and returns its best `rerank` estimates (from
+    /// `Routing.rerank`) with their exact distances: (ids, distances,
+    /// estimates), each (nq, rerank), padded with MISSING and inf. Hand
+    /// them to `Routing.merge`.
+    #[pyo3(signature = (queries, starts, zones, k, rerank))]
+    #[allow(clippy::too_many_arguments)]
     fn search_zones<'py>(
         &self,
         py: Python<'py>,
@@ -451,11 +454,11 @@ impl Index {
         starts: &Bound<'py, PyAny>,
         zones: &Bound<'py, PyAny>,
         k: usize,
-        rerank: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        rerank: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let arr = array::f32_array(queries, "queries")?;
         let (nq, dim) = array::rows_dim(&arr, "queries", true)?;
-        let index = &self.inner;
+        let index = self.inner.base();
         if dim != index.dim() {
             return Err(to_py(
                 zgq::Error::Dimension {
@@ -479,38 +482,47 @@ impl Index {
                 zones.len()
             )));
         }
-        if k == 0 {
-            return Err(PyValueError::new_err("invalid k: must be at least 1"));
+        if k == 0 || rerank < k {
+            return Err(PyValueError::new_err(format!(
+                "invalid k {k} / rerank {rerank}: need 1 <= k <= rerank"
+            )));
         }
-        let (ids, distances) = py
+        let width = rerank.min(index.stats().slots.max(1));
+        let (ids, distances, estimates) = py
             .detach(|| {
-                let mut ids = vec![u64::MAX; nq * k];
-                let mut distances = vec![f32::INFINITY; nq * k];
-                SCRATCH.with_borrow_mut(|s| {
-                    for (row, q) in rows.chunks(dim.max(1)).enumerate() {
-                        let params = SearchParams {
-                            k: k.min(index.len()),
-                            rerank,
-                            zones: Some(&zones[starts[row] as usize..starts[row + 1] as usize]),
-                            ..SearchParams::new(k)
-                        };
-                        search_row(
-                            index,
-                            &params,
-                            row,
-                            q,
-                            (&mut ids[row * k..][..k], &mut distances[row * k..][..k]),
-                            s,
-                        )?;
+                let mut ids = vec![u64::MAX; nq * width];
+                let mut distances = vec![f32::INFINITY; nq * width];
+                let mut estimates = vec![f32::INFINITY; nq * width];
+                let mut s = SearchScratch::new();
+                let mut hits = Vec::new();
+                for (row, q) in rows.chunks(dim.max(1)).enumerate() {
+                    let params = SearchParams {
+                        k: k.min(index.len()),
+                        rerank: Some(rerank),
+                        zones: Some(&zones[starts[row] as usize..starts[row + 1] as usize]),
+                        ..SearchParams::new(k)
+                    };
+                    index
+                        .search_shard_into(q, &params, &mut s, &mut hits)
+                        .map_err(|e| match e {
+                            zgq::Error::NonFinite { column, value, .. } => {
+                                zgq::Error::NonFinite { row, column, value }
+                            }
+                            e => e,
+                        })?;
+                    for (j, h) in hits.iter().take(width).enumerate() {
+                        ids[row * width + j] = h.id;
+                        distances[row * width + j] = h.distance;
+                        estimates[row * width + j] = h.estimate;
                     }
-                    Ok::<(), zgq::Error>(())
-                })?;
-                Ok((ids, distances))
+                }
+                Ok::<_, zgq::Error>((ids, distances, estimates))
             })
             .map_err(|e| to_py(e, Context::Arguments))?;
         Ok((
-            result_array(py, ids, Some((nq, k)))?,
-            result_array(py, distances, Some((nq, k)))?,
+            result_array(py, ids, Some((nq, width)))?,
+            result_array(py, distances, Some((nq, width)))?,
+            result_array(py, estimates, Some((nq, width)))?,
         ))
     }
 

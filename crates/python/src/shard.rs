@@ -8,7 +8,7 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use zgq::{Neighbor, SearchParams, ZgqParams};
+use zgq::{Neighbor, SearchParams, ShardHit, ZgqParams};
 
 use crate::array;
 use crate::error::{Context, to_py};
@@ -218,45 +218,74 @@ impl Routing {
         PyList::new(py, items)
     }
 
-    /// Merges per-shard results of `nq` queries into (ids, distances) of
-    /// `k` columns: `parts` is a list of (rows, ids, distances), `rows` the
-    /// query rows a shard answered (from `plan`), `ids` and `distances`
-    /// its (len(rows), k') results (MISSING ids are skipped). Nearest
-    /// first, ties by id, each id once.
+    /// The candidates a search for `k` results re-ranks (`rerank`, or the
+    /// default): what every shard's `Index.search_zones` and `merge` take.
+    #[pyo3(signature = (k, rerank=None))]
+    fn rerank(&self, k: usize, rerank: Option<usize>) -> usize {
+        self.inner.rerank(k, rerank)
+    }
+
+    /// Merges the shards' candidates for `nq` queries into (ids,
+    /// distances) of `k` columns: `parts` is a list of (rows, ids,
+    /// distances, estimates) — `rows` the query rows a shard answered
+    /// (from `plan`), the rest its `Index.search_zones` result (MISSING ids
+    /// skipped). The best `rerank` estimates, then the `k` nearest of
+    /// them: what one index of all the zones answers.
+    #[pyo3(signature = (nq, k, parts, rerank=None))]
     fn merge<'py>(
         &self,
         py: Python<'py>,
         nq: usize,
         k: usize,
         parts: &Bound<'py, PyList>,
+        rerank: Option<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let mut lists: Vec<Vec<Neighbor>> = vec![Vec::new(); nq];
+        let rerank = self.inner.rerank(k, rerank);
+        let mut lists: Vec<Vec<ShardHit>> = vec![Vec::new(); nq];
         for part in parts.iter() {
-            let (rows, ids, dists): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
-                part.extract()?;
+            let (rows, ids, dists, ests): (
+                Bound<'_, PyAny>,
+                Bound<'_, PyAny>,
+                Bound<'_, PyAny>,
+                Bound<'_, PyAny>,
+            ) = part.extract()?;
             let rows = array::ids(&rows, "rows")?;
             let ids_arr = ids.cast::<numpy::PyArray2<u64>>()?.readonly();
             let dists_arr = dists.cast::<numpy::PyArray2<f32>>()?.readonly();
-            let (ids, dists) = (ids_arr.as_array(), dists_arr.as_array());
-            if ids.shape() != dists.shape() || ids.shape()[0] != rows.len() {
+            let ests_arr = ests.cast::<numpy::PyArray2<f32>>()?.readonly();
+            let (ids, dists, ests) = (
+                ids_arr.as_array(),
+                dists_arr.as_array(),
+                ests_arr.as_array(),
+            );
+            if ids.shape() != dists.shape()
+                || ids.shape() != ests.shape()
+                || ids.shape()[0] != rows.len()
+            {
                 return Err(PyValueError::new_err(
-                    "merge: a part's ids and distances must have one row per query row",
+                    "merge: a part's ids, distances and estimates must have one row per query row",
                 ));
             }
             for (i, &q) in rows.iter().enumerate() {
                 let list = lists.get_mut(q as usize).ok_or_else(|| {
                     PyValueError::new_err(format!("merge: query row {q} is not in 0..{nq}"))
                 })?;
-                for (&id, &distance) in ids.row(i).iter().zip(dists.row(i)) {
+                for ((&id, &distance), &estimate) in
+                    ids.row(i).iter().zip(dists.row(i)).zip(ests.row(i))
+                {
                     if id != u64::MAX {
-                        list.push(Neighbor { id, distance });
+                        list.push(ShardHit {
+                            id,
+                            distance,
+                            estimate,
+                        });
                     }
                 }
             }
         }
         let merged: Vec<Vec<Neighbor>> = lists
             .iter()
-            .map(|l| zgq::merge([l.as_slice()], k))
+            .map(|l| zgq::merge([l.as_slice()], k, rerank))
             .collect();
         hit_arrays(py, &merged, k)
     }
@@ -339,7 +368,7 @@ impl ShardedIndex {
 
     /// The `k` nearest of each query ((nq, dim) array-like): (ids,
     /// distances) of shape (nq, k). nprobe: zones probed (None: the
-    /// routing file's default); rerank: candidates re-ranked per zone.
+    /// routing file's default); rerank: candidates re-ranked (None: 10 k).
     #[pyo3(signature = (queries, k=10, nprobe=None, rerank=None))]
     fn search<'py>(
         &self,

@@ -90,6 +90,6 @@ pub use live::{Changes, Durability, LiveIndex, OpenOptions};
 pub use params::{Design, EdgeCodes, SearchParams, ZgqParams, check_threads};
 pub use progress::{NoProgress, Progress};
 pub use search::SearchScratch;
-pub use shard::{Plan, ROUTING_MAGIC, Routing, ShardQueries, ShardedIndex, merge};
+pub use shard::{Plan, ROUTING_MAGIC, Routing, ShardHit, ShardQueries, ShardedIndex, merge};
 pub use zgq_distance::Metric;
 pub use zgq_hnsw::Neighbor;

@@ -72,6 +72,8 @@ pub struct SearchScratch {
     /// the groups nearest first.
     pub(crate) group_route: Vec<f32>,
     pub(crate) group_order: Vec<u32>,
+    /// A shard's candidates: id, exact distance, estimate.
+    pub(crate) shard_hits: Vec<crate::ShardHit>,
     /// Neighbour blocks: the query's estimators.
     pub(crate) pq4: Pq4Estimator,
     pub(crate) rabitq: RabitqEstimator,
@@ -164,6 +166,34 @@ impl ZgqIndex {
         self.check(params)?;
         self.prepare(query, s)?;
         self.search_hiding(params, None, s, out)
+    }
+
+    /// A shard's part of a sharded search: the best `params.rerank`
+    /// estimates over the zones `params.zones` (ties by id), each with its
+    /// exact distance — what [`crate::merge`] takes from every shard a
+    /// query touched.
+    ///
+    /// # Errors
+    /// As [`ZgqIndex::search_into`]; [`Error::Parameter`] if this index is
+    /// not a shard ([`crate::Routing::build_shard`]).
+    pub fn search_shard_into(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        s: &mut SearchScratch,
+        out: &mut Vec<crate::ShardHit>,
+    ) -> Result<()> {
+        out.clear();
+        if self.view().shard().is_none() {
+            return Err(Error::parameter(
+                "index",
+                "not a shard of a sharded index (built by Routing::build_shard)",
+            ));
+        }
+        let mut top = Vec::new();
+        self.search_into(query, params, s, &mut top)?;
+        out.extend_from_slice(&s.shard_hits);
+        Ok(())
     }
 
     /// The query's length and values, as a search checks them.

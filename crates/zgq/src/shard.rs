@@ -8,18 +8,21 @@
 //!
 //! # Same answers for any number of shards
 //!
-//! A shard's zones are searched each on its own — its codes scanned, its
-//! best `rerank` estimates re-ranked exactly, its `k` best kept — and the
-//! lists merged nearest first, ties by id. A zone's answer depends only on
-//! its own vectors and the frozen parts (centroids, the residual
-//! quantizer), a vector's zone only on the vector and the centroids, and
-//! rows inside a zone are ordered by id: so 1, 2 or 8 shards of the same
-//! data, routing file and seed return the same ids and distances (tested),
-//! and a one-shard build is the single index they equal. (An ordinary zone
-//! scan re-ranks its best `rerank` over all probed zones at once; a shard
-//! re-ranks per zone, more exact distances per query, so that no shard
-//! needs another's estimates.)
-//!
+//! A shard returns, for each query, its best `rerank` estimates over the
+//! zones it was given (ties by id), each with its exact distance
+//! ([`ZgqIndex::search_shard_into`]); the driver keeps the best `rerank`
+//! estimates of all shards' lists and answers their `k` nearest by exact
+//! distance ([`merge`]) — exactly what one index of all the zones does
+//! (its best `rerank` estimates over the probed zones, re-ranked). An
+//! estimate depends only on the query, the vector's zone and the frozen
+//! parts (centroids, the residual quantizer), a vector's zone only on the
+//! vector and the centroids, and rows inside a zone are ordered by id: so
+//! 1, 3 or 5 shards of the same data, routing file and seed return the
+//! same ids and distances (tested), and a one-shard build is the single
+//! index they equal. Each shard re-ranks up to `rerank` candidates, so a
+//! query touching several shards computes more exact distances than one
+//! index does (the driver keeps `rerank` of them).
+
 //! The design is the zone scan ([`Design::Scan`]): zones are independent
 //! there. The neighbour-block graph stitches its zones into one graph and
 //! is not sharded.
@@ -52,7 +55,7 @@ use zgq_distance::Metric;
 use zgq_hnsw::Neighbor;
 use zgq_quant::{Centroids, KMeans, ProductQuantizer};
 
-use crate::design::scan::{self, merge_hits};
+use crate::design::scan;
 use crate::error::{Error, Result, check_rows};
 use crate::format::Section;
 use crate::format::view::ShardInfo;
@@ -67,9 +70,9 @@ const ROUTING_VERSION: u32 = 1;
 /// length.
 const ROUTING_HEAD: usize = 24;
 
-/// A zone's vectors re-ranked exactly per 10 results when the caller
-/// leaves `rerank` unset (a shard re-ranks each probed zone on its own).
-const ZONE_RERANK: usize = 40;
+/// Candidates re-ranked exactly per 10 results when the caller leaves
+/// `rerank` unset (the ordinary zone scan's default).
+const RERANK: usize = 100;
 
 /// The routing file's contents (an rkyv archive after a checked head).
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -83,7 +86,8 @@ struct Archive {
     pq_m: u32,
     shards: u32,
     default_nprobe: u32,
-    zone_rerank: u32,
+    /// Candidates re-ranked per 10 results by default.
+    rerank: u32,
     /// Rows the index was planned for (sets the zone count).
     rows: u64,
     centroids: Vec<f32>,
@@ -255,7 +259,7 @@ impl Routing {
             pq_m: r.pq_m as u32,
             shards: shards as u32,
             default_nprobe: 1,
-            zone_rerank: ZONE_RERANK as u32,
+            rerank: RERANK as u32,
             rows: rows as u64,
             centroids: plain.as_slice().to_vec(),
             codebook: bytemuck::cast_slice(&crate::design::pq_codebook_bytes(&pq)).to_vec(),
@@ -332,10 +336,10 @@ impl Routing {
                 a.replicas, a.epsilon
             )));
         }
-        if a.default_nprobe == 0 || a.default_nprobe as usize > zones || a.zone_rerank == 0 {
+        if a.default_nprobe == 0 || a.default_nprobe as usize > zones || a.rerank == 0 {
             return Err(bad(format!(
                 "default nprobe {} / rerank {} out of range",
-                a.default_nprobe, a.zone_rerank
+                a.default_nprobe, a.rerank
             )));
         }
         let pq_m = a.pq_m as usize;
@@ -507,6 +511,15 @@ impl Routing {
     /// The `nprobe` a search uses when the caller leaves it unset.
     pub fn default_nprobe(&self) -> usize {
         self.a.default_nprobe as usize
+    }
+
+    /// The candidates a search for `k` results re-ranks: `rerank`, or by
+    /// default `k · 10` (at least `k`) — what every shard and [`merge`]
+    /// must be given alike.
+    pub fn rerank(&self, k: usize, rerank: Option<usize>) -> usize {
+        rerank
+            .unwrap_or_else(|| k.saturating_mul(self.a.rerank as usize).div_ceil(10))
+            .max(k)
     }
 
     /// Where shard `s` of this routing file lives in folder `dir`:
@@ -692,7 +705,7 @@ impl Routing {
         let r = params.resolve(distinct.max(mine.len()), dim)?;
         let mut built = scan::build(&zones, &r, Some(&self.pq), progress)?;
         built.meta.default_nprobe = self.a.default_nprobe.min(mine.len() as u32);
-        built.meta.default_ef = self.a.zone_rerank;
+        built.meta.default_ef = self.a.rerank;
         let info = ShardInfo {
             routing_id: self.id,
             shard: s,
@@ -911,12 +924,48 @@ impl ShardQueries {
     }
 }
 
-/// The `k` nearest of several shards' lists (each a search of the same
-/// query), nearest first, ties by id, each id once.
-pub fn merge<'a>(lists: impl IntoIterator<Item = &'a [Neighbor]>, k: usize) -> Vec<Neighbor> {
-    let mut all: Vec<Neighbor> = lists.into_iter().flatten().copied().collect();
-    merge_hits(&mut all, k);
-    all
+/// A candidate a shard returns for a query: the id, its exact distance and
+/// the estimate that made it a candidate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShardHit {
+    /// The caller's id.
+    pub id: u64,
+    /// The exact distance.
+    pub distance: f32,
+    /// The zone scan's estimate of the distance.
+    pub estimate: f32,
+}
+
+/// The answer to one query from the shards' candidate lists (each a
+/// shard's best `rerank` estimates for it, [`ZgqIndex::search_shard_into`]):
+/// the best `rerank` estimates over all lists (ties by id), then their `k`
+/// nearest by exact distance, nearest first, ties by id, each id once —
+/// what one index of all the zones answers.
+pub fn merge<'a>(
+    lists: impl IntoIterator<Item = &'a [ShardHit]>,
+    k: usize,
+    rerank: usize,
+) -> Vec<Neighbor> {
+    let mut all: Vec<ShardHit> = lists.into_iter().flatten().copied().collect();
+    let by_estimate =
+        |a: &ShardHit, b: &ShardHit| a.estimate.total_cmp(&b.estimate).then(a.id.cmp(&b.id));
+    let rerank = rerank.max(1);
+    if all.len() > rerank {
+        all.select_nth_unstable_by(rerank - 1, by_estimate);
+        all.truncate(rerank);
+    }
+    let mut hits: Vec<Neighbor> = all
+        .iter()
+        .map(|h| Neighbor {
+            id: h.id,
+            distance: h.distance,
+        })
+        .collect();
+    hits.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+    // Copies of one vector have the same exact distance: adjacent.
+    hits.dedup_by_key(|h| h.id);
+    hits.truncate(k);
+    hits
 }
 
 /// A sharded index with every shard in this process: the routing file and
@@ -984,7 +1033,7 @@ impl ShardedIndex {
 
     /// The `params.k` nearest neighbours of `query`: routed to its
     /// `nprobe` zones, each shard holding some searched for them, merged.
-    /// `ef` and `zones` are ignored; `rerank` counts per zone.
+    /// `ef` and `zones` are ignored.
     ///
     /// # Errors
     /// As [`ZgqIndex::search`].
@@ -1020,30 +1069,33 @@ impl ShardedIndex {
             });
         }
         let plan = self.routing.plan(queries, params.nprobe)?;
-        let mut hits: Vec<Vec<Neighbor>> = vec![Vec::new(); queries.len() / dim];
+        let rerank = self.routing.rerank(params.k, params.rerank);
+        let mut lists: Vec<Vec<ShardHit>> = vec![Vec::new(); queries.len() / dim];
         for sq in &plan.shards {
             let shard = &self.shards[sq.shard];
-            let lists: Vec<Vec<Neighbor>> = (0..sq.queries.len())
+            let found: Vec<Vec<ShardHit>> = (0..sq.queries.len())
                 .into_par_iter()
                 .map_init(SearchScratch::new, |s, i| {
                     let q = sq.queries[i] as usize;
                     let p = SearchParams {
                         k: params.k.min(shard.len()),
+                        rerank: Some(rerank),
                         zones: Some(sq.zones_of(i)),
                         ..*params
                     };
                     let mut out = Vec::new();
-                    shard.search_into(&queries[q * dim..][..dim], &p, s, &mut out)?;
+                    shard.search_shard_into(&queries[q * dim..][..dim], &p, s, &mut out)?;
                     Ok(out)
                 })
                 .collect::<Result<_>>()?;
-            for (&q, list) in sq.queries.iter().zip(lists) {
-                hits[q as usize].extend(list);
+            for (&q, list) in sq.queries.iter().zip(found) {
+                lists[q as usize].extend(list);
             }
         }
-        for h in &mut hits {
-            merge_hits(h, params.k);
-        }
+        let hits = lists
+            .iter()
+            .map(|l| merge([l.as_slice()], params.k, rerank))
+            .collect();
         Ok(hits)
     }
 }

@@ -193,13 +193,14 @@ class Index:
         queries: npt.ArrayLike,
         starts: npt.ArrayLike,
         zones: npt.ArrayLike,
-        k: int = 10,
-        rerank: Optional[int] = None,
-    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        k: int,
+        rerank: int,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """A shard's part of a sharded search: query ``i`` probes exactly
-        ``zones[starts[i]:starts[i+1]]`` (this index's zone numbers, from
-        :meth:`Routing.plan`). Returns ``(ids, distances)``, ``(nq, k)``,
-        padded with :data:`MISSING` and ``inf``."""
+        ``zones[starts[i]:starts[i+1]]`` (from :meth:`Routing.plan`) and
+        returns its best ``rerank`` estimates (:meth:`Routing.rerank`) with
+        their exact distances: ``(ids, distances, estimates)``, each
+        ``(nq, rerank)``, padded with :data:`MISSING` and ``inf``."""
     def stats(self) -> Dict[str, Any]:
         """Sizes, shape and build parameters: ``n`` (live vectors),
         ``file_n`` (vectors in the file), ``added`` and ``deleted`` (since
@@ -274,11 +275,17 @@ class Routing:
     ) -> List[Tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.uint32], npt.NDArray[np.uint32]]]:
         """``(shard, rows, starts, zones)`` for every shard some query
         needs: hand each to that shard's :meth:`Index.search_zones`."""
+    def rerank(self, k: int, rerank: Optional[int] = None) -> int:
+        """Candidates a search for ``k`` re-ranks (``rerank`` or the default)."""
     def merge(
-        self, nq: int, k: int, parts: List[Tuple[npt.ArrayLike, npt.NDArray[np.uint64], npt.NDArray[np.float32]]]
+        self,
+        nq: int,
+        k: int,
+        parts: List[Tuple[npt.ArrayLike, npt.NDArray[np.uint64], npt.NDArray[np.float32], npt.NDArray[np.float32]]],
+        rerank: Optional[int] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
-        """The shards' ``(rows, ids, distances)`` merged: nearest first,
-        ties by id, each id once."""
+        """The shards' ``(rows, ids, distances, estimates)`` merged: the best
+        ``rerank`` estimates, then their ``k`` nearest, ties by id."""
     def check_shard(self, index: Index, s: int, path: Path) -> None:
         """``OSError`` naming ``path`` unless ``index`` is shard ``s``."""
     @property
@@ -309,7 +316,7 @@ class ShardedIndex:
         nprobe: Optional[int] = None,
         rerank: Optional[int] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
-        """``(ids, distances)``, ``(nq, k)``; ``rerank`` counts per zone."""
+        """``(ids, distances)``, ``(nq, k)``."""
     @property
     def routing(self) -> Routing: ...
     def stats(self) -> List[Dict[str, Any]]:

@@ -15,8 +15,9 @@ shard's index file into ``out`` (a folder every worker sees), and the
 driver writes the routing file last — the index does not exist until it
 does, so an interrupted build leaves none and can be rerun. A search is
 routed once in the driver (``Routing.plan``); each shard's actor gets only
-the queries that need it, in one batch, and the driver merges
-(``Routing.merge``). The answers equal ``zgq.ShardedIndex`` (every shard in
+the queries that need it, in one batch, and returns its best ``rerank``
+candidates with their estimates and exact distances; the driver merges
+them (``Routing.merge``) as one index of all the zones would. The answers equal ``zgq.ShardedIndex`` (every shard in
 one process) and a one-shard build, query for query.
 
 A shard actor that dies is restarted by Ray (``max_restarts``) and the
@@ -211,10 +212,11 @@ class SearchResult:
 
 
 class _ShardActor:
-    """One shard file, memory-mapped in a Ray actor."""
+    """One shard file, memory-mapped in a Ray actor (a restart reopens it
+    from the paths alone)."""
 
-    def __init__(self, routing_bytes: bytes, s: int, path: str):
-        routing = Routing.from_bytes(routing_bytes)
+    def __init__(self, routing_file: str, s: int, path: str):
+        routing = Routing.open(routing_file)
         self.index = Index.open(path)
         routing.check_shard(self.index, s, path)
         self.s, self.path = s, path
@@ -223,7 +225,7 @@ class _ShardActor:
 
     def search(self, queries, starts, zones, k, rerank):
         t = time.perf_counter()
-        out = self.index.search_zones(queries, starts, zones, k=k, rerank=rerank)
+        out = self.index.search_zones(queries, starts, zones, k, rerank)
         self.seconds += time.perf_counter() - t
         self.queries += len(queries)
         return out
@@ -261,8 +263,7 @@ class ShardedIndex:
                 raise FileNotFoundError(f"{p}: shard {s} of {routing.shards} is missing")
         remote = ray.remote(_ShardActor).options(
             max_restarts=max_restarts, max_task_retries=max_task_retries, num_cpus=num_cpus)
-        blob = routing.to_bytes()
-        actors = [remote.remote(blob, s, p) for s, p in enumerate(paths)]
+        actors = [remote.remote(routing_file, s, p) for s, p in enumerate(paths)]
         # Opening checks the shard: a foreign file fails here, by name.
         try:
             ray.get([a.stats.remote() for a in actors])
@@ -281,19 +282,20 @@ class ShardedIndex:
         ray = _ray()
         q = np.ascontiguousarray(np.atleast_2d(np.asarray(queries, dtype=np.float32)))
         plan = self.routing.plan(q, nprobe)
+        rerank = self.routing.rerank(k, rerank)
         calls = [(s, rows, self.actors[s].search.remote(q[rows], starts, zones, k, rerank))
                  for s, rows, starts, zones in plan]
         parts, missing = [], []
         for s, rows, ref in calls:
             try:
-                ids, dists = ray.get(ref)
+                ids, dists, estimates = ray.get(ref)
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as e:
                 if not partial:
                     raise ShardUnavailable(s, self._paths[s], e) from e
                 missing.append(s)
                 continue
-            parts.append((rows, ids, dists))
-        ids, dists = self.routing.merge(len(q), k, parts)
+            parts.append((rows, ids, dists, estimates))
+        ids, dists = self.routing.merge(len(q), k, parts, rerank)
         if partial:
             return SearchResult(ids, dists, missing)
         return ids, dists

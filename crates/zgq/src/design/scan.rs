@@ -372,15 +372,6 @@ fn order_estimates(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
-/// Hits of several zones (or shards) sorted nearest first (ties by id), a
-/// replicated vector's copies after its first dropped, cut to `k`.
-pub(crate) fn merge_hits(hits: &mut Vec<Neighbor>, k: usize) {
-    hits.sort_unstable_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
-    // Copies of one vector have the same exact distance: adjacent.
-    hits.dedup_by_key(|h| h.id);
-    hits.truncate(k);
-}
-
 /// What the scan of one zone reads: the query's quantized table and the
 /// zone's codes and per-vector terms.
 struct ZoneScanner<'a> {
@@ -395,17 +386,26 @@ struct ZoneScanner<'a> {
     bias: f32,
     filter: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     rerank: usize,
+    /// Ties between estimates broken by these ids (a shard), else by slot.
+    labels: Option<&'a [u64]>,
 }
 
 impl ZoneScanner<'_> {
-    /// The zone's best `rerank` estimates into `cands` (cleared).
-    fn scan(&self, zone: &Zone, zone_term: f32, cands: &mut Vec<(f32, u32)>) {
-        let mut bound = f32::INFINITY;
-        self.scan_into(zone, zone_term, &mut bound, cands);
-        if cands.len() > self.rerank {
-            cands.select_nth_unstable_by(self.rerank - 1, order_estimates);
-            cands.truncate(self.rerank);
+    /// Keeps the best `rerank` of `cands`, ties as [`ZoneScanner::labels`]
+    /// says.
+    fn keep_best(&self, cands: &mut Vec<(f32, u32)>) {
+        let rerank = self.rerank;
+        if cands.len() <= rerank {
+            return;
         }
+        match self.labels {
+            Some(ids) => cands.select_nth_unstable_by(rerank - 1, |a, b| {
+                a.0.total_cmp(&b.0)
+                    .then(ids[a.1 as usize].cmp(&ids[b.1 as usize]))
+            }),
+            None => cands.select_nth_unstable_by(rerank - 1, order_estimates),
+        };
+        cands.truncate(rerank);
     }
 
     /// Adds the zone's estimates below `bound` to `cands`; when it holds
@@ -414,7 +414,16 @@ impl ZoneScanner<'_> {
         if zone.len == 0 {
             return;
         }
-        let (stride, rerank) = (self.stride, self.rerank);
+        let stride = self.stride;
+        // With ids breaking ties an estimate equal to the bound may still
+        // belong (a smaller id): only larger ones are dropped.
+        let beyond = |e: f32, bound: f32| {
+            if self.labels.is_some() {
+                e > bound
+            } else {
+                e >= bound
+            }
+        };
         let base = zone_term + self.bias;
         let mut sums = [0u16; FASTSCAN_BLOCK];
         let mut est = [0f32; FASTSCAN_BLOCK];
@@ -425,7 +434,7 @@ impl ZoneScanner<'_> {
             // A block whose least sum cannot beat the bound with the
             // zone's least per-vector term is skipped whole.
             let least = sums.iter().copied().min().unwrap_or(0);
-            if base + zone.t_min + self.ws * f32::from(least) >= *bound {
+            if beyond(base + zone.t_min + self.ws * f32::from(least), *bound) {
                 continue;
             }
             let first = zone.start + b * FASTSCAN_BLOCK;
@@ -439,7 +448,7 @@ impl ZoneScanner<'_> {
                 }
             }
             for (i, &e) in est[..count].iter().enumerate() {
-                if e >= *bound {
+                if beyond(e, *bound) {
                     continue;
                 }
                 let slot = (first + i) as u32;
@@ -449,10 +458,10 @@ impl ZoneScanner<'_> {
                     continue;
                 }
                 cands.push((e, slot));
-                if cands.len() >= rerank.saturating_mul(2) {
-                    cands.select_nth_unstable_by(rerank - 1, order_estimates);
-                    cands.truncate(rerank);
-                    *bound = cands[rerank - 1].0;
+                if cands.len() >= self.rerank.saturating_mul(2) {
+                    self.keep_best(cands);
+                    // The worst kept: after the selection, the largest.
+                    *bound = cands.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.0));
                 }
             }
         }
@@ -493,8 +502,8 @@ impl Searcher for Scan {
     }
 
     /// The scan of the zones in `s.order`, then the exact re-rank of the
-    /// best `rerank` estimates — or, in a shard of a sharded index, the
-    /// same for each zone on its own, merged (`merge_zone_hits`).
+    /// best `rerank` estimates (in a shard, ties by id, every candidate
+    /// kept in `s.shard_hits` for the driver's merge).
     fn search(
         &self,
         v: &View<'_>,
@@ -529,6 +538,7 @@ impl Searcher for Scan {
             bias: w * s.lut.bias(),
             filter: q.filter,
             rerank,
+            labels: None,
         };
         let zone_term = |z: usize| {
             if metric == Metric::InnerProduct {
@@ -540,36 +550,38 @@ impl Searcher for Scan {
         let (labels, vectors) = (v.labels(), v.f32s(Section::Vectors));
         let cands = &mut s.scan;
         if v.shard().is_some() {
-            // Each zone on its own: its best `rerank` estimates re-ranked,
-            // its `k` best kept. Routing gave every zone its exact score
-            // (`Scan::route`), so the answer does not depend on which
-            // other zones share the file.
-            s.hits.clear();
+            // A shard: the best `rerank` estimates over the given zones,
+            // ties by id (not slot: another split numbers slots
+            // differently), each with its exact distance, into
+            // `s.shard_hits`; the answer is their merge
+            // (`crate::shard::merge`), as a driver merges the
+            // shards' lists.
+            cands.clear();
+            let mut bound = f32::INFINITY;
+            let by_id = ZoneScanner {
+                labels: Some(labels),
+                ..scanner
+            };
             for &z in &s.order {
                 let zone = v.zones()[z as usize];
-                cands.clear();
-                let term = if metric == Metric::InnerProduct {
-                    s.route[z as usize]
-                } else {
-                    h * s.route[z as usize]
-                };
-                scanner.scan(&zone, term, cands);
-                s.rerank.rerank_into(
-                    &s.query,
-                    vectors,
-                    metric,
-                    cands.iter().map(|c| u64::from(c.1)),
-                    k,
-                    &mut s.best,
-                )?;
-                s.hits
-                    .extend(s.best.iter().map(|&(slot, distance)| Neighbor {
-                        id: labels[slot as usize],
-                        distance,
-                    }));
+                by_id.scan_into(&zone, zone_term(z as usize), &mut bound, cands);
             }
-            merge_hits(&mut s.hits, k);
-            out.extend_from_slice(&s.hits);
+            by_id.keep_best(cands);
+            let kern = zgq_distance::kernels();
+            let dim = v.dim();
+            let row = |slot: u32| &vectors[slot as usize * dim..][..dim];
+            for &(_, slot) in cands.iter() {
+                zgq_distance::prefetch_lines(row(slot), usize::MAX);
+            }
+            s.shard_hits.clear();
+            s.shard_hits
+                .extend(cands.iter().map(|&(estimate, slot)| crate::ShardHit {
+                    id: labels[slot as usize],
+                    distance: metric.distance(kern, &s.query, row(slot)),
+                    estimate,
+                }));
+            let merged = crate::shard::merge([&s.shard_hits[..]], k, rerank);
+            out.extend_from_slice(&merged);
             return Ok(());
         }
         // Keep the best `rerank` estimates over all probed zones.
@@ -579,10 +591,7 @@ impl Searcher for Scan {
             let zone = v.zones()[z as usize];
             scanner.scan_into(&zone, zone_term(z as usize), &mut bound, cands);
         }
-        if cands.len() > rerank {
-            cands.select_nth_unstable_by(rerank - 1, order_estimates);
-            cands.truncate(rerank);
-        }
+        scanner.keep_best(cands);
         // A replicated vector has several slots: rank them all, keep the
         // first copy of each id.
         let want = if v.slots() > v.len() { rerank } else { k };
