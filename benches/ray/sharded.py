@@ -46,17 +46,26 @@ def load(args):
     n, dim = args.synthetic
     rng = np.random.default_rng(42)
     centres = rng.normal(size=(max(16, n // 2000), dim)).astype(np.float32) * 3
-    base = (centres[rng.integers(0, len(centres), n)]
-            + rng.normal(size=(n, dim)).astype(np.float32))
+    base = np.empty((n, dim), dtype=np.float32)
+    for i in range(0, n, 1 << 20):
+        m = min(1 << 20, n - i)
+        base[i:i + m] = centres[rng.integers(0, len(centres), m)]
+        base[i:i + m] += rng.normal(size=(m, dim)).astype(np.float32)
     queries = (centres[rng.integers(0, len(centres), args.queries)]
                + rng.normal(size=(args.queries, dim)).astype(np.float32))
-    gt = np.empty((len(queries), 10), dtype=np.int64)
-    bn = (base ** 2).sum(1)
-    for i in range(0, len(queries), 256):
-        q = queries[i:i + 256]
-        d = bn[None, :] - 2 * q @ base.T
-        gt[i:i + 256] = np.argsort(d, axis=1)[:, :10]
-    return f"synthetic-{n}x{dim}", base, queries, gt, "l2"
+    # Exact top 10 by blocks (float64 sums of float32 products).
+    best_d = np.full((len(queries), 10), np.inf)
+    best_i = np.zeros((len(queries), 10), dtype=np.int64)
+    for i in range(0, n, 1 << 19):
+        b = base[i:i + (1 << 19)]
+        d = (b.astype(np.float64) ** 2).sum(1)[None, :] - 2 * (queries @ b.T).astype(np.float64)
+        top = np.argpartition(d, 10, axis=1)[:, :10] if d.shape[1] > 10 else np.argsort(d, 1)
+        cand_d = np.concatenate([best_d, np.take_along_axis(d, top, 1)], 1)
+        cand_i = np.concatenate([best_i, top + i], 1)
+        order = np.argsort(cand_d, 1, kind="stable")[:, :10]
+        best_d = np.take_along_axis(cand_d, order, 1)
+        best_i = np.take_along_axis(cand_i, order, 1)
+    return f"synthetic-{n}x{dim}", base, queries, best_i, "l2"
 
 
 def recall(ids: np.ndarray, gt: np.ndarray) -> float:

@@ -67,6 +67,11 @@ pub(crate) struct BuildArgs {
     /// Read only the first N vectors of --base.
     #[arg(long, value_name = "N")]
     rows: Option<usize>,
+    /// Build a sharded zone scan (--design scan) of N shards: --out is then
+    /// a folder that receives shard-00000.zgq, ... and, last, routing.zgqr
+    /// (what `zgq search --index` opens).
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
 }
 
 /// A value parsed by the library's own parser (its error is the message).
@@ -130,7 +135,58 @@ pub(crate) fn read(
     Ok(m)
 }
 
+/// `zgq build --shards`: the routing file trained on the rows, every
+/// shard built and saved into the folder `--out`, the routing file last.
+fn run_sharded(args: &BuildArgs, bars: &Bars, shards: usize) -> Result<()> {
+    let dir = &args.out;
+    if dir.exists() && !dir.is_dir() {
+        bail!("--out {}: with --shards, --out is a folder", shown(dir));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("--out {}", shown(dir)))?;
+    let routing_path = dir.join("routing.zgqr");
+    let metric = metric_of(args)?;
+    let base = read(bars, &args.base, "train", args.rows)?;
+    let p = params(args, metric);
+    let t = Instant::now();
+    let spin = bars.spinner("training", shown(&args.base));
+    let routing = zgq::Routing::train(&p, base.as_slice(), base.dim(), base.rows(), shards)
+        .with_context(|| format!("training the zones of {}", shown(&args.base)))?;
+    spin.finish_and_clear();
+    // The old index stops existing before its shards are replaced.
+    if routing_path.exists() {
+        std::fs::remove_file(&routing_path)
+            .with_context(|| format!("removing {}", shown(&routing_path)))?;
+    }
+    let ids: Vec<u64> = (0..base.rows() as u64).collect();
+    let bar = bars.bar("shards", shards as u64);
+    let mut bytes = 0;
+    for s in 0..shards {
+        let shard = routing
+            .build_shard(s, base.as_slice(), &ids)
+            .with_context(|| format!("building shard {s} from {}", shown(&args.base)))?;
+        shard.save(routing.shard_path(dir, s))?;
+        bytes += shard.stats().file_bytes;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    routing.save(&routing_path)?;
+    emit(&format!(
+        "built {} from {} ({} vectors x {}, {metric}): a zone scan of {} zones in {shards} \
+         shards (shard-00000.zgq ...), built in {:.1} s on {} threads, {bytes} bytes of shards\n",
+        shown(&routing_path),
+        shown(&args.base),
+        base.rows(),
+        base.dim(),
+        routing.zones(),
+        t.elapsed().as_secs_f64(),
+        rayon::current_num_threads(),
+    ))
+}
+
 pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
+    if let Some(shards) = args.shards {
+        return run_sharded(args, bars, shards);
+    }
     // Before any work: a target we may replace, writable, not the input.
     zgq_data::check_output(&args.out, &[&args.base])
         .map_err(|e| anyhow::anyhow!("--out {}: {e}", shown(&args.out)))?;

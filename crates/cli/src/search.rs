@@ -70,9 +70,79 @@ pub(crate) struct SearchArgs {
     min_recall: Option<f64>,
 }
 
+/// What `--index` names: an index file (with its log), or the routing
+/// file of a sharded index whose shards lie beside it.
+enum Opened {
+    Live(LiveIndex),
+    Sharded(zgq::ShardedIndex),
+}
+
+impl Opened {
+    /// Opens `path`: a routing file (its magic bytes) as a sharded index.
+    fn open(path: &std::path::Path, no_mmap: bool) -> Result<Opened> {
+        let mut magic = [0u8; 8];
+        let routing = std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
+            && magic == zgq::ROUTING_MAGIC;
+        Ok(if routing {
+            Opened::Sharded(zgq::ShardedIndex::open(path)?)
+        } else if no_mmap {
+            Opened::Live(LiveIndex::load(path)?)
+        } else {
+            Opened::Live(LiveIndex::open(path)?)
+        })
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            Opened::Live(i) => i.dim(),
+            Opened::Sharded(i) => i.routing().dim(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Opened::Live(i) => i.len(),
+            Opened::Sharded(i) => i.len(),
+        }
+    }
+
+    fn zones(&self) -> usize {
+        match self {
+            Opened::Live(i) => i.base().zones(),
+            Opened::Sharded(i) => i.routing().zones(),
+        }
+    }
+
+    fn verify(&self) -> Result<()> {
+        match self {
+            Opened::Live(i) => i.verify()?,
+            Opened::Sharded(i) => i.shards().iter().try_for_each(zgq::ZgqIndex::verify)?,
+        }
+        Ok(())
+    }
+
+    fn search_into(
+        &self,
+        q: &[f32],
+        params: &SearchParams<'_>,
+        s: &mut SearchScratch,
+        hits: &mut Vec<Neighbor>,
+    ) -> zgq::Result<()> {
+        match self {
+            Opened::Live(i) => i.search_into(q, params, s, hits),
+            Opened::Sharded(i) => {
+                *hits = i.search(q, params)?;
+                Ok(())
+            }
+        }
+    }
+}
+
 /// One pass: every query's hits and its latency in µs, and the pass's seconds.
 fn pass(
-    index: &LiveIndex,
+    index: &Opened,
     queries: &Matrix<f32>,
     params: &SearchParams<'_>,
 ) -> Result<(Vec<Vec<Neighbor>>, Vec<f64>, f64)> {
@@ -146,11 +216,7 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
     }
     check_outputs(args)?;
     let t = Instant::now();
-    let index = if args.no_mmap {
-        LiveIndex::load(&args.index)?
-    } else {
-        LiveIndex::open(&args.index)?
-    };
+    let index = Opened::open(&args.index, args.no_mmap)?;
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     if args.verify {
         index.verify()?;
@@ -173,7 +239,7 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
             index.len()
         );
     }
-    let zones = index.base().zones();
+    let zones = index.zones();
     if let Some(nprobe) = args.nprobe
         && (nprobe == 0 || nprobe > zones)
     {
@@ -249,8 +315,19 @@ pub(crate) fn run(args: &SearchArgs, bars: &Bars) -> Result<bool> {
         percentile(&lat, 0.99),
         percentile(&lat, 0.999),
     );
-    let pending = index.changes();
-    if pending.log_records > 0 {
+    if let Opened::Sharded(sharded) = &index {
+        text += &format!(
+            "sharded index: {} shards, {} zones, nprobe {}\n",
+            sharded.shards().len(),
+            zones,
+            args.nprobe
+                .unwrap_or_else(|| sharded.routing().default_nprobe())
+        );
+    }
+    if let Opened::Live(live) = &index
+        && let pending = live.changes()
+        && pending.log_records > 0
+    {
         text += &format!(
             "note: {} write(s) pending in {} were replayed at open ({} vectors added, {} merged into \
              the graph in memory): `zgq compact` folds them into the file and makes opening instant\n",

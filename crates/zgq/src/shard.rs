@@ -275,13 +275,21 @@ impl Routing {
             shard_of: vec![0; zones],
             ..routing.a.clone()
         })?;
-        let ids: Vec<u64> = (0..n as u64).collect();
-        let index = one.build_shard(0, &sample, &ids)?;
+        // On at most 128 rows per zone (a caller may pass all its rows).
+        let step = n.div_ceil(128 * zones).max(1);
+        let calib: Vec<f32> = sample
+            .chunks_exact(dim)
+            .step_by(step)
+            .flatten()
+            .copied()
+            .collect();
+        let ids: Vec<u64> = (0..(calib.len() / dim) as u64).collect();
+        let index = one.build_shard(0, &calib, &ids)?;
         let ladder: Vec<usize> = crate::build::NPROBE_LADDER
             .into_iter()
             .filter(|&p| p <= zones)
             .collect();
-        let nprobe = crate::build::calibrate(&index, &sample, None, &ladder, |p| SearchParams {
+        let nprobe = crate::build::calibrate(&index, &calib, None, &ladder, |p| SearchParams {
             nprobe: Some(p),
             ..SearchParams::new(11)
         })?;

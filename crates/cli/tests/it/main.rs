@@ -699,3 +699,93 @@ fn add_delete_compact_then_search() {
     .to_string();
     assert!(out.contains("upserted 1000 vectors"), "{out}");
 }
+
+/// `zgq build --shards` writes a folder of shards and a routing file that
+/// `zgq search --index` opens as a sharded index: its ids equal the
+/// library's `ShardedIndex` (and a one-shard build's), its recall is that
+/// of a zone scan; a missing shard is one line naming it. Catches a CLI
+/// that builds shards from other rows or searches a routing file as
+/// something else.
+#[test]
+fn sharded_build_and_search() {
+    data();
+    let query = path("query.fvecs");
+    let mut found = Vec::new();
+    for shards in ["3", "1"] {
+        let dir = path(&format!("sharded-{shards}"));
+        let out = ok(&[
+            "build",
+            "--base",
+            s(&path("base.fvecs")),
+            "--design",
+            "scan",
+            "--shards",
+            shards,
+            "--out",
+            s(&dir),
+            "--quiet",
+        ]);
+        assert!(out.contains(&format!("in {shards} shards")), "{out}");
+        let routing = dir.join("routing.zgqr");
+        let ids = path(&format!("sharded-{shards}.ivecs"));
+        let out = ok(&[
+            "search",
+            "--index",
+            s(&routing),
+            "--query",
+            s(&query),
+            "--gt",
+            s(&path("gt.ivecs")),
+            "--nprobe",
+            "8",
+            "--out",
+            s(&ids),
+        ]);
+        assert!(
+            out.contains(&format!("sharded index: {shards} shards")),
+            "{out}"
+        );
+        assert!(recall(&out) >= 0.9, "{out}");
+        let got = zgq_data::read_ivecs(&ids).unwrap();
+        let lib = zgq::ShardedIndex::open(&routing).unwrap();
+        let p = zgq::SearchParams {
+            nprobe: Some(8),
+            ..zgq::SearchParams::new(10)
+        };
+        for (row, q) in data().1.iter_rows().enumerate() {
+            let want: Vec<i32> = lib
+                .search(q, &p)
+                .unwrap()
+                .iter()
+                .map(|h| h.id as i32)
+                .collect();
+            assert_eq!(got.row(row), &want[..], "query {row}");
+        }
+        found.push(got);
+    }
+    assert_eq!(found[0].as_slice(), found[1].as_slice());
+    let shard = path("sharded-3").join("shard-00001.zgq");
+    std::fs::remove_file(&shard).unwrap();
+    fails(
+        &[
+            "search",
+            "--index",
+            s(&path("sharded-3").join("routing.zgqr")),
+            "--query",
+            s(&query),
+        ],
+        &["shard-00001.zgq", "missing"],
+    );
+    fails(
+        &[
+            "build",
+            "--base",
+            s(&path("base.fvecs")),
+            "--shards",
+            "2",
+            "--out",
+            s(&path("sharded-graph")),
+        ],
+        &["design", "scan"],
+    );
+}
