@@ -2,7 +2,11 @@
 latency per shard count, build time per worker count.
 
     python benches/ray/sharded.py --dataset target/data/glove-50
-    python benches/ray/sharded.py --synthetic 1000000 128
+    python benches/ray/sharded.py --dataset target/bench/synthetic-1000000x128-seed42
+    python benches/ray/sharded.py --synthetic 50000 32
+
+(`target/bench/synthetic-*` is the built-in data `cargo xtask bench --n N
+--dim D` caches.)
 
 Run it with a Python that has the `zgq` wheel and Ray installed
 (crates/python/requirements-ray.txt); docs/BENCHMARKS.md ("Shards on a
@@ -37,7 +41,11 @@ def fvecs(path: str, dtype=np.float32) -> np.ndarray:
 
 def load(args):
     if args.dataset:
-        meta = json.load(open(os.path.join(args.dataset, "dataset.json")))
+        # A `cargo xtask data` folder, or the harness's cached built-in data
+        # (`target/bench/synthetic-NxD-seedS/`: L2, no dataset.json).
+        info = os.path.join(args.dataset, "dataset.json")
+        meta = (json.load(open(info)) if os.path.exists(info) else
+                {"name": os.path.basename(os.path.normpath(args.dataset)), "metric": "l2"})
         base = fvecs(os.path.join(args.dataset, "base.fvecs"))
         queries = fvecs(os.path.join(args.dataset, "query.fvecs"))[: args.queries]
         gt = fvecs(os.path.join(args.dataset, "groundtruth.ivecs"), np.int32)[: args.queries, :10]
@@ -83,6 +91,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--parts", type=int, default=8, help="input .npy files")
     ap.add_argument("--out", default="target/bench/ray")
+    ap.add_argument("--sample-per-zone", type=int, default=None,
+                    help="rows per zone the zones train on (default: the library's 128)")
+    ap.add_argument("--nprobe-sweep", default="",
+                    help="at the largest shard count, recall and Ray batch QPS at these nprobe")
     args = ap.parse_args()
     if not (args.dataset or args.synthetic):
         ap.error("give --dataset or --synthetic")
@@ -97,6 +109,7 @@ def main():
         p = os.path.join(work, f"part-{i}.npy")
         np.save(p, np.ascontiguousarray(chunk))
         parts.append(p)
+    total_rows = len(base)
     del base
     report = {"dataset": name, "metric": metric, "queries": len(queries),
               "cpu": platform.processor() or open("/proc/cpuinfo").read().split("model name")[1]
@@ -113,7 +126,11 @@ def main():
                 continue
             out = os.path.join(work, f"s{s}-w{w}")
             t = time.perf_counter()
-            routing = zray.build_sharded(parts, shards=s, out=out, metric=metric, seed=0)
+            sample = None
+            if args.sample_per_zone:
+                sample = args.sample_per_zone * max(1, -(-total_rows // 200))
+            routing = zray.build_sharded(parts, shards=s, out=out, metric=metric, seed=0,
+                                         sample=sample)
             secs = time.perf_counter() - t
             print(f"build: {s} shards on {w} workers: {secs:.1f} s", flush=True)
             report["builds"].append({"shards": s, "workers": w, "seconds": secs})
@@ -159,6 +176,16 @@ def main():
                "p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
                "shards_touched_per_query": float(touched),
                "file_bytes_per_shard": [st["file_bytes"] for st in stats]}
+        row["rss_bytes_per_shard"] = [st.get("rss_bytes") for st in index.stats()]
+        if s == max(shard_counts) and args.nprobe_sweep:
+            row["sweep"] = []
+            for nprobe in [int(p) for p in args.nprobe_sweep.split(",")]:
+                t = time.perf_counter()
+                sids, _ = index.search(queries, k=10, nprobe=nprobe)
+                qps = len(queries) / (time.perf_counter() - t)
+                row["sweep"].append({"nprobe": nprobe, "recall": recall(sids, gt),
+                                     "ray_batch_qps": qps})
+                print(f"nprobe {nprobe}: recall {recall(sids, gt):.4f}, {qps:,.0f} QPS", flush=True)
         print(json.dumps(row), flush=True)
         report["search"].append(row)
         for a in index.actors:

@@ -233,8 +233,21 @@ class _ShardActor:
     def stats(self):
         st = self.index.stats()
         return {"shard": self.s, "path": self.path, "n": len(self.index), "zones": st["zones"],
-                "file_bytes": st["file_bytes"], "queries": self.queries,
+                "file_bytes": st["file_bytes"], "resident_bytes": st["resident_bytes"],
+                "rss_bytes": _rss(), "queries": self.queries,
                 "search_seconds": self.seconds, "pid": os.getpid()}
+
+
+def _rss() -> int | None:
+    """This process's resident memory (Linux), else None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 class ShardedIndex:
@@ -301,7 +314,8 @@ class ShardedIndex:
         return ids, dists
 
     def stats(self) -> list[dict]:
-        """Per shard: vectors, zones, file bytes, queries served, search seconds."""
+        """Per shard: vectors, zones, file and resident bytes, the actor's
+        resident memory (``rss_bytes``), queries served, search seconds."""
         ray = _ray()
         return ray.get([a.stats.remote() for a in self.actors])
 
