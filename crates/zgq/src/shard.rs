@@ -844,40 +844,67 @@ impl Routing {
     }
 }
 
-/// Every zone's shard: balanced k-means over the zones' centroids, so that
-/// a shard holds neighbouring zones and a query's `nprobe` zones fall in
-/// few shards (on built-in data of 50 k × 32, 8 shards: 6.6 shards per
-/// query with zones split in runs of their numbers, docs/BENCHMARKS.md).
-/// Falls back to [`split`] if a shard would get no zone.
+/// Every zone's shard: neighbouring zones together, so that a query's
+/// `nprobe` zones fall in few shards, and shards of about equal rows.
+/// k-means over the zones' centroids (`4 · shards` places) groups them;
+/// the places are chained nearest to nearest, the zones ordered by their
+/// place's link in the chain (then by distance to it), and that order cut
+/// into `shards` runs of about equal `counts` ([`split`]). On built-in
+/// 1 M × 128 data in 8 shards a query touches 1.25 of them and the shards
+/// are 74.7–74.9 MB; a balanced k-means into `shards` places touched 1.35
+/// and left one shard of 9.5 MB (docs/BENCHMARKS.md, "Shards on a
+/// loopback Ray cluster").
 fn shards_by_place(
     centroids: &Centroids,
     counts: &[usize],
     shards: usize,
     seed: u64,
 ) -> Result<Vec<u32>> {
+    let zones = counts.len();
     if shards == 1 {
-        return Ok(vec![0; counts.len()]);
+        return Ok(vec![0; zones]);
     }
-    let balance = 1.1;
-    let rows = centroids.as_slice();
+    let (rows, dim) = (centroids.as_slice(), centroids.dim());
     let places = KMeans {
         seed,
-        balance: Some(balance),
-        ..KMeans::new(shards)
+        ..KMeans::new((4 * shards).min(zones))
     }
-    .train(rows, centroids.dim())?;
-    let shard_of: Vec<u32> = places
-        .assign_balanced(rows, balance)?
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect();
-    let mut used = vec![false; shards];
-    shard_of.iter().for_each(|&s| used[s as usize] = true);
-    Ok(if used.iter().all(|&u| u) {
-        shard_of
-    } else {
-        split(counts, shards)
-    })
+    .train(rows, dim)?;
+    let nearest = places.assign(rows)?;
+    // The places chained: from place 0, each time the nearest not yet taken.
+    let k = places.k();
+    let kern = zgq_distance::kernels();
+    let mut link = vec![usize::MAX; k];
+    let mut at = 0;
+    for step in 0..k {
+        link[at] = step;
+        let next = (0..k).filter(|&p| link[p] == usize::MAX).min_by(|&a, &b| {
+            let d = |p: usize| kern.l2_sq(places.centroid(at), places.centroid(p));
+            d(a).total_cmp(&d(b)).then(a.cmp(&b))
+        });
+        match next {
+            Some(p) => at = p,
+            None => break,
+        }
+    }
+    let mut order: Vec<usize> = (0..zones).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, da) = nearest[a];
+        let (pb, db) = nearest[b];
+        link[pa as usize]
+            .cmp(&link[pb as usize])
+            .then(da.total_cmp(&db))
+            .then(a.cmp(&b))
+    });
+    let runs = split(
+        &order.iter().map(|&z| counts[z]).collect::<Vec<_>>(),
+        shards,
+    );
+    let mut shard_of = vec![0u32; zones];
+    for (&z, &s) in order.iter().zip(&runs) {
+        shard_of[z] = s;
+    }
+    Ok(shard_of)
 }
 
 /// Zones `0..counts.len()` in `shards` runs of about equal `counts`, each
