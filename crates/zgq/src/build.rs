@@ -87,7 +87,7 @@ impl ZgqParams {
         let meta = &meta;
         let tuned = match tune {
             Tune::Ef => Meta {
-                default_ef: calibrate(&index, data, labels, &EF_LADDER, |ef| SearchParams {
+                default_ef: calibrate(&index, data, labels, &EF_LADDER, 10, |ef| SearchParams {
                     ef: Some(ef),
                     ..SearchParams::new(11)
                 })? as u32,
@@ -99,9 +99,11 @@ impl ZgqParams {
                     .filter(|&p| p <= zones.len())
                     .collect();
                 Meta {
-                    default_nprobe: calibrate(&index, data, labels, &ladder, |p| SearchParams {
-                        nprobe: Some(p),
-                        ..SearchParams::new(11)
+                    default_nprobe: calibrate(&index, data, labels, &ladder, 10, |p| {
+                        SearchParams {
+                            nprobe: Some(p),
+                            ..SearchParams::new(11)
+                        }
                     })? as u32,
                     ..meta.clone()
                 }
@@ -187,16 +189,20 @@ pub(crate) const NPROBE_LADDER: [usize; 20] = [
 /// 128, held-out recall 0.9675 and 0.9680 (first 5000 queries,
 /// docs/BENCHMARKS.md). Midpoints
 /// of neighbouring vectors as queries were no harder on fashion-mnist.
+///
+/// `k` is 10 for an index of all the rows; a sample of a fraction `f` of
+/// them (a sharded index's routing) counts recall@`10·f`: a sample's
+/// nearest `10·f` lie about as far as the whole data's nearest 10.
 pub(crate) fn calibrate(
     index: &ZgqIndex,
     data: &[f32],
     labels: Option<&[u64]>,
     ladder: &[usize],
+    k: usize,
     params: impl Fn(usize) -> SearchParams<'static> + Sync,
 ) -> Result<usize> {
     let (dim, metric) = (index.dim(), index.metric());
     let n = data.len() / dim;
-    let k = 10;
     let last = ladder.last().copied().unwrap_or(1);
     if n <= 4 * k {
         // Small enough that the default must be near-exhaustive.

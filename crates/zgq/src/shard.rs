@@ -289,7 +289,9 @@ impl Routing {
             .into_iter()
             .filter(|&p| p <= zones)
             .collect();
-        let nprobe = crate::build::calibrate(&index, &calib, None, &ladder, |p| SearchParams {
+        // A sample's nearest 10·f stand for the whole data's nearest 10.
+        let k = (10 * calib.len() / dim).div_ceil(rows.max(n)).clamp(1, 10);
+        let nprobe = crate::build::calibrate(&index, &calib, None, &ladder, k, |p| SearchParams {
             nprobe: Some(p),
             ..SearchParams::new(11)
         })?;
