@@ -98,3 +98,27 @@ pub(crate) fn rows_dim(
         ))),
     }
 }
+
+/// Rows of `dim` values from `obj` (a 2-d array-like, or one 1-d vector),
+/// copied as float32 — another Python thread may write to the array while
+/// the GIL is released — with their count and whether `obj` was 1-d. A
+/// different dimension is the library's `Dimension` error.
+pub(crate) fn rows_of(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    dim: usize,
+) -> PyResult<(Vec<f32>, usize, bool)> {
+    let arr = f32_array(obj, what)?;
+    let single = arr.ndim() == 1;
+    let (n, d) = rows_dim(&arr, what, true)?;
+    if d != dim {
+        return Err(crate::error::to_py(
+            zgq::Error::Dimension {
+                expected: dim,
+                got: d,
+            },
+            crate::error::Context::Arguments,
+        ));
+    }
+    Ok((arr.to_vec()?, n, single))
+}

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods, ndarray};
+use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, ndarray};
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -351,22 +351,9 @@ impl Index {
         threads: Option<usize>,
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let arr = array::f32_array(queries, "queries")?;
-        let single = arr.ndim() == 1;
-        let (nq, dim) = array::rows_dim(&arr, "queries", true)?;
         let index = &self.inner;
-        if dim != index.dim() {
-            return Err(to_py(
-                zgq::Error::Dimension {
-                    expected: index.dim(),
-                    got: dim,
-                },
-                Context::Arguments,
-            ));
-        }
-        // A copy: another Python thread may write to the array while the
-        // GIL is released.
-        let rows = arr.to_vec()?;
+        let dim = index.dim();
+        let (rows, nq, single) = array::rows_of(queries, "queries", dim)?;
         let filter = filter
             .map(|f| Filter::from_py(f, index.len()))
             .transpose()?;
@@ -456,19 +443,9 @@ impl Index {
         k: usize,
         rerank: usize,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let arr = array::f32_array(queries, "queries")?;
-        let (nq, dim) = array::rows_dim(&arr, "queries", true)?;
         let index = self.inner.base();
-        if dim != index.dim() {
-            return Err(to_py(
-                zgq::Error::Dimension {
-                    expected: index.dim(),
-                    got: dim,
-                },
-                Context::Arguments,
-            ));
-        }
-        let rows = arr.to_vec()?;
+        let dim = index.dim();
+        let (rows, nq, _) = array::rows_of(queries, "queries", dim)?;
         let starts = array::ids(starts, "starts")?;
         let zones: Vec<u32> = array::ids(zones, "zones")?
             .into_iter()

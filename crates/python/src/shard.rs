@@ -34,23 +34,6 @@ fn hit_arrays<'py>(
     Ok((ids.into_any(), dists.into_any()))
 }
 
-/// A (rows, dim) float32 copy of `obj` and its row count, checked against
-/// `dim`.
-fn rows_of(obj: &Bound<'_, PyAny>, what: &str, dim: usize) -> PyResult<(Vec<f32>, usize)> {
-    let arr = array::f32_array(obj, what)?;
-    let (n, d) = array::rows_dim(&arr, what, true)?;
-    if d != dim {
-        return Err(to_py(
-            zgq::Error::Dimension {
-                expected: dim,
-                got: d,
-            },
-            Context::Arguments,
-        ));
-    }
-    Ok((arr.to_vec()?, n))
-}
-
 /// The frozen zones of a sharded index (a zone scan split into shards):
 /// trained once on a sample, saved as a small routing file written after
 /// the shards. Each shard is an ordinary index file holding some of the
@@ -152,7 +135,7 @@ impl Routing {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (values, _) = rows_of(data, "data", self.inner.dim())?;
+        let (values, _, _) = array::rows_of(data, "data", self.inner.dim())?;
         let of = py
             .detach(|| self.inner.shards_of(&values))
             .map_err(|e| to_py(e, Context::Arguments))?;
@@ -175,7 +158,7 @@ impl Routing {
         data: &Bound<'_, PyAny>,
         ids: &Bound<'_, PyAny>,
     ) -> PyResult<Index> {
-        let (values, _) = rows_of(data, "data", self.inner.dim())?;
+        let (values, _, _) = array::rows_of(data, "data", self.inner.dim())?;
         let ids = array::ids(ids, "ids")?;
         let built = py
             .detach(|| self.inner.build_shard(s, &values, &ids))
@@ -195,7 +178,7 @@ impl Routing {
         queries: &Bound<'py, PyAny>,
         nprobe: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let (values, _) = rows_of(queries, "queries", self.inner.dim())?;
+        let (values, _, _) = array::rows_of(queries, "queries", self.inner.dim())?;
         let plan = py
             .detach(|| self.inner.plan(&values, nprobe))
             .map_err(|e| to_py(e, Context::Arguments))?;
@@ -378,7 +361,7 @@ impl ShardedIndex {
         nprobe: Option<usize>,
         rerank: Option<usize>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let (values, _) = rows_of(queries, "queries", self.inner.routing().dim())?;
+        let (values, _, _) = array::rows_of(queries, "queries", self.inner.routing().dim())?;
         let params = SearchParams {
             nprobe,
             rerank,

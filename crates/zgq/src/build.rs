@@ -47,22 +47,8 @@ impl ZgqParams {
             check_labels(l, n)?;
         }
         // Cosine: normalize once; every distance is then 1 − dot.
-        let normalized;
-        let data = if self.metric == Metric::Cosine {
-            let mut v = data.to_vec();
-            for (row, x) in v.chunks_exact_mut(dim).enumerate() {
-                if zgq_distance::normalize(x) == 0.0 {
-                    return Err(Error::parameter(
-                        "data",
-                        format!("row {row} is the zero vector, which has no cosine distance"),
-                    ));
-                }
-            }
-            normalized = v;
-            &normalized[..]
-        } else {
-            data
-        };
+        let data = normalized(data, dim, self.metric)?;
+        let data = &data[..];
         let zones = Zones::build(
             data,
             dim,
@@ -248,6 +234,28 @@ pub(crate) fn calibrate(
         }
     }
     Ok(last)
+}
+
+/// Cosine rows normalized (a zero row refused, naming it); other metrics'
+/// rows as given.
+pub(crate) fn normalized(
+    data: &[f32],
+    dim: usize,
+    metric: Metric,
+) -> Result<std::borrow::Cow<'_, [f32]>> {
+    if metric != Metric::Cosine {
+        return Ok(data.into());
+    }
+    let mut v = data.to_vec();
+    for (row, x) in v.chunks_exact_mut(dim).enumerate() {
+        if zgq_distance::normalize(x) == 0.0 {
+            return Err(Error::parameter(
+                "data",
+                format!("row {row} is the zero vector, which has no cosine distance"),
+            ));
+        }
+    }
+    Ok(v.into())
 }
 
 pub(crate) fn check_labels(labels: &[u64], n: usize) -> Result<()> {

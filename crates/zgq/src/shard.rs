@@ -55,6 +55,7 @@ use zgq_distance::Metric;
 use zgq_hnsw::Neighbor;
 use zgq_quant::{Centroids, KMeans, ProductQuantizer};
 
+use crate::build::normalized;
 use crate::design::scan;
 use crate::error::{Error, Result, check_rows};
 use crate::format::Section;
@@ -136,23 +137,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 fn metric_code(m: Metric) -> u32 {
     crate::format::header::metric_code(m)
-}
-
-/// Cosine rows normalized (a zero row refused, naming it); others as given.
-fn normalized(data: &[f32], dim: usize, metric: Metric) -> Result<std::borrow::Cow<'_, [f32]>> {
-    if metric != Metric::Cosine {
-        return Ok(data.into());
-    }
-    let mut v = data.to_vec();
-    for (row, x) in v.chunks_exact_mut(dim).enumerate() {
-        if zgq_distance::normalize(x) == 0.0 {
-            return Err(Error::parameter(
-                "data",
-                format!("row {row} is the zero vector, which has no cosine distance"),
-            ));
-        }
-    }
-    Ok(v.into())
 }
 
 impl Routing {
