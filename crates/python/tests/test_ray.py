@@ -124,3 +124,23 @@ def test_missing_and_foreign_shards_are_named(built):
         with open(shard0, "wb") as f:
             f.write(saved)
     assert zgq.ShardedIndex.open(three) is not None
+
+
+def test_failed_build_leaves_no_index_and_reruns(built):
+    """A shard build that fails (its file's place is taken by a folder)
+    fails the whole build with no routing file left — the old index is
+    gone, not half-replaced — and a rerun after the fix succeeds. Catches
+    a routing file written before (or despite) its shards."""
+    _, _, _, _, root = built
+    parts = sorted(str(p) for p in root.glob("part-*.npy"))
+    out = root / "interrupted"
+    out.mkdir()
+    (out / "routing.zgqr").write_bytes(b"an old index")
+    blocker = out / "shard-00001.zgq"
+    blocker.mkdir()
+    with pytest.raises(Exception, match="shard-00001.zgq"):
+        zray.build_sharded(parts, shards=3, out=str(out), zones=15, seed=1, max_retries=0)
+    assert not (out / "routing.zgqr").exists()
+    blocker.rmdir()
+    routing = zray.build_sharded(parts, shards=3, out=str(out), zones=15, seed=1)
+    assert len(zgq.ShardedIndex.open(routing)) == 3000
