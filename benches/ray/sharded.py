@@ -1,5 +1,6 @@
 """The sharded zone scan on a loopback Ray cluster: recall, batch QPS and
-latency per shard count, build time per worker count.
+latency per shard count, build time per worker count (and from a Ray
+Dataset with --dataset-source).
 
     python benches/ray/sharded.py --dataset target/data/glove-50
     python benches/ray/sharded.py --dataset target/bench/synthetic-1000000x128-seed42
@@ -93,6 +94,8 @@ def main():
     ap.add_argument("--out", default="target/bench/ray")
     ap.add_argument("--sample-per-zone", type=int, default=None,
                     help="rows per zone the zones train on (default: the library's 128)")
+    ap.add_argument("--dataset-source", action="store_true",
+                    help="also build the largest shard count from a Ray Dataset of the parts")
     ap.add_argument("--nprobe-sweep", default="",
                     help="at the largest shard count, recall and Ray batch QPS at these nprobe")
     args = ap.parse_args()
@@ -136,6 +139,19 @@ def main():
             report["builds"].append({"shards": s, "workers": w, "seconds": secs})
             if w == max(workers):
                 routings[s] = routing
+            if w == max(workers) and s == max(shard_counts) and args.dataset_source:
+                # The same parts as a Ray Dataset (`ray.data.read_numpy`):
+                # the same index, byte for byte, in how long.
+                out = os.path.join(work, f"s{s}-w{w}-dataset")
+                t = time.perf_counter()
+                dsr = zray.build_sharded(ray.data.read_numpy(parts), shards=s, out=out,
+                                         metric=metric, seed=0, sample=sample)
+                dsecs = time.perf_counter() - t
+                same = open(dsr, "rb").read() == open(routing, "rb").read()
+                print(f"build from a Dataset: {s} shards on {w} workers: {dsecs:.1f} s "
+                      f"(same routing as the files' build: {same})", flush=True)
+                report["builds"].append({"shards": s, "workers": w, "seconds": dsecs,
+                                         "source": "dataset", "same_routing": same})
         ray.shutdown()
 
     ray.init(num_cpus=max(workers), include_dashboard=False, log_to_driver=False,

@@ -3,6 +3,8 @@ the in-process sharded index and a one-shard build; a killed shard actor
 is restarted and answers alike; missing and foreign shards are named."""
 
 import os
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -17,10 +19,31 @@ else:
 import zgq.ray as zray  # noqa: E402
 
 
+def _crash_once_hook():
+    """Ray worker setup: a shard build whose folder holds ``crash-once-S``
+    kills its worker process once (the marker is removed first), as a node
+    lost mid-build would."""
+    import zgq.ray as zr
+
+    build = zr._build_shard
+
+    def crashing(routing_bytes, s, out, *parts):
+        marker = os.path.join(out, f"crash-once-{s}")
+        if os.path.exists(marker):
+            os.remove(marker)
+            os._exit(1)
+        return build(routing_bytes, s, out, *parts)
+
+    zr._build_shard = crashing
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    # The hook travels by value (workers cannot import this test module).
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, ignore_reinit_error=True)
+             configure_logging=False, ignore_reinit_error=True,
+             runtime_env={"worker_process_setup_hook": _crash_once_hook})
     yield
     ray.shutdown()
 
@@ -86,9 +109,24 @@ def test_killed_actor_restarts_and_answers_alike(built):
     index = zray.ShardedIndex.open(three)
     want = index.search(queries, k=10, nprobe=15)
     pid = index.stats()[1]["pid"]
+    # A stream of searches from another thread; shard 1's actor is killed
+    # once the stream is under way, calls in flight included.
+    answers = []
+    first = threading.Event()
+
+    def stream():
+        for _ in range(40):
+            answers.append(index.search(queries, k=10, nprobe=15))
+            first.set()
+
+    worker = threading.Thread(target=stream)
+    worker.start()
+    assert first.wait(60)
     ray.kill(index.actors[1], no_restart=False)
-    for _ in range(3):
-        got = index.search(queries, k=10, nprobe=15)
+    assert len(answers) < 40  # killed mid-stream
+    worker.join(120)
+    assert len(answers) == 40
+    for got in answers + [index.search(queries, k=10, nprobe=15)]:
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
     assert index.stats()[1]["pid"] != pid  # a new process serves shard 1
@@ -144,3 +182,54 @@ def test_failed_build_leaves_no_index_and_reruns(built):
     blocker.rmdir()
     routing = zray.build_sharded(parts, shards=3, out=str(out), zones=15, seed=1)
     assert len(zgq.ShardedIndex.open(routing)) == 3000
+
+
+def _same_files(a, b):
+    """Two index folders hold byte-identical routing and shard files."""
+    names = sorted(os.listdir(a))
+    assert names == sorted(os.listdir(b))
+    for name in names:
+        with open(os.path.join(a, name), "rb") as fa, open(os.path.join(b, name), "rb") as fb:
+            assert fa.read() == fb.read(), name
+
+
+def test_worker_killed_mid_build_is_retried(built):
+    """A worker process that dies while building shard 1 is replaced by
+    Ray and the build ends with the same files as an undisturbed one.
+    Catches build tasks submitted without retries (max_retries=0 fails
+    here) and a rerun task that appends to a half-written shard."""
+    _, three, _, _, root = built
+    parts = sorted(str(p) for p in root.glob("part-*.npy"))
+    out = root / "crashed"
+    out.mkdir()
+    (out / "crash-once-1").touch()
+    routing = zray.build_sharded(parts, shards=3, out=str(out), zones=15, seed=1)
+    assert not (out / "crash-once-1").exists()  # the crash happened
+    _same_files(os.path.dirname(three), str(out))
+
+
+def test_dataset_source_equals_files(built):
+    """A Ray Dataset in several blocks builds the same index as the same
+    rows in files: same routing, byte-identical shards. Catches ids
+    numbered per block, blocks taken out of order, or a sample drawn
+    differently from the files'."""
+    data, three, _, _, root = built
+    ds = ray.data.from_numpy(data).repartition(5)
+    out = root / "dataset"
+    seen = []
+    routing = zray.build_sharded(ds, shards=3, out=str(out), zones=15, seed=1,
+                                 progress=lambda done, total: seen.append((done, total)))
+    _same_files(os.path.dirname(three), str(out))
+    assert seen[-1][0] == seen[-1][1]
+
+    # Lists of numbers in a named column, beside an id column.
+    small = data[:600]
+    items = ray.data.from_items([{"id": i, "vec": v.tolist()} for i, v in enumerate(small)])
+    with pytest.raises(ValueError, match=r"columns \['id', 'vec'\].*column="):
+        zray.build_sharded(items, shards=2, out=str(root / "items"), zones=3)
+    with pytest.raises(ValueError, match="no column 'vector'"):
+        zray.build_sharded(items, shards=2, out=str(root / "items"), zones=3, column="vector")
+    routing = zray.build_sharded(items, shards=2, out=str(root / "items"), zones=3, seed=1,
+                                 column="vec")
+    ids, dists = zgq.ShardedIndex.open(routing).search(small[:50], k=1, nprobe=3, rerank=50)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(50))

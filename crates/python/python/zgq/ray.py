@@ -8,17 +8,21 @@ Three calls::
     index = zgq.ray.ShardedIndex.open(routing)          # one actor per shard
     ids, distances = index.search(queries, k=10)
 
-The zones of a zone scan are the shards: the driver trains them once on a
-sample (``zgq.Routing.train``), Ray tasks read the input parts and send
-each row to the shards of its zones, one task per shard builds that
-shard's index file into ``out`` (a folder every worker sees), and the
-driver writes the routing file last — the index does not exist until it
-does, so an interrupted build leaves none and can be rerun. A search is
-routed once in the driver (``Routing.plan``); each shard's actor gets only
-the queries that need it, in one batch, and returns its best ``rerank``
-candidates with their estimates and exact distances; the driver merges
-them (``Routing.merge``) as one index of all the zones would. The answers equal ``zgq.ShardedIndex`` (every shard in
-one process) and a one-shard build, query for query.
+The source is a list of ``.npy`` / ``.fvecs`` files or a Ray Dataset
+(``column=`` names its vectors). The zones of a zone scan are the shards:
+the driver trains them once on a sample (read by Ray tasks where the input
+lies; ``zgq.Routing.train``), Ray tasks read the input parts and send each
+row to the shards of its zones, one task per shard builds that shard's
+index file into ``out`` (a folder every worker sees), and the driver
+writes the routing file last — the index does not exist until it does,
+so an interrupted build leaves none and can be rerun; a task whose worker
+dies is rerun by Ray (``max_retries``). A search is routed once in the
+driver (``Routing.plan``); each shard's actor gets only the queries that
+need it, in one batch, and returns its best ``rerank`` candidates with
+their estimates and exact distances; the driver merges them
+(``Routing.merge``) as one index of all the zones would. The answers
+equal ``zgq.ShardedIndex`` (every shard in one process) and a one-shard
+build, query for query.
 
 A shard actor that dies is restarted by Ray (``max_restarts``) and the
 call retried (``max_task_retries``); a shard still unavailable fails the
@@ -33,6 +37,7 @@ processes.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -81,33 +86,106 @@ def _read(path: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def _rows(path: str) -> tuple[int, int]:
+def _file_shape(path: str) -> tuple[int, int]:
+    """(rows, dimension) of an input file, from its header alone."""
     if path.endswith(".npy"):
         a = np.load(path, mmap_mode="r")
         if a.ndim != 2:
             raise ValueError(f"{path}: expected a 2-d array of vectors, got shape {a.shape}")
         return a.shape
-    return _read(path).shape
+    if path.endswith(".fvecs"):
+        head = np.fromfile(path, dtype=np.int32, count=1)
+        size = os.path.getsize(path)
+        dim = int(head[0]) if head.size else 0
+        if dim <= 0 or size % (4 * (dim + 1)):
+            raise ValueError(f"{path}: not whole .fvecs rows of dimension {dim}")
+        return size // (4 * (dim + 1)), dim
+    return _read(path).shape  # names the wrong extension
 
 
-def _sample(parts: Sequence[str], counts: Sequence[int], want: int) -> np.ndarray:
-    """About ``want`` rows spread evenly over all parts."""
+@dataclass(frozen=True)
+class _DatasetPart:
+    """A contiguous run of a Ray Dataset's blocks and the column of vectors."""
+
+    blocks: object  # ray.data.MaterializedDataset
+    column: str
+    dim: int
+
+
+def _load(part) -> np.ndarray:
+    """An input part's rows as float32 (in a Ray task or the driver)."""
+    if isinstance(part, str):
+        return _read(part)
+    pieces = []
+    for batch in part.blocks.iter_batches(batch_size=None, batch_format="numpy"):
+        a = batch[part.column]
+        if a.dtype == object:  # a column of lists: one array per row
+            a = np.stack(a) if len(a) else np.empty((0, part.dim))
+        if a.ndim != 2 or a.shape[1] != part.dim:
+            raise ValueError(f"Dataset column {part.column!r}: expected rows of {part.dim} "
+                             f"numbers, got a batch of shape {a.shape}")
+        pieces.append(np.asarray(a, dtype=np.float32))
+    if not pieces:
+        return np.empty((0, part.dim), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(pieces))
+
+
+def _dataset_parts(ray, ds, column: str | None) -> tuple[list[_DatasetPart], list[int], int]:
+    """A Dataset cut into contiguous parts: (parts, rows per part, dimension).
+
+    The Dataset is executed once in order (``preserve_order``), so row ids
+    are positions in the order its rows are iterated."""
+    columns = ds.columns()
+    if column is None:
+        if len(columns) != 1:
+            raise ValueError(f"source: the Dataset has columns {columns}; "
+                             "say which holds the vectors (column=...)")
+        column = columns[0]
+    elif column not in columns:
+        raise ValueError(f"source: the Dataset has no column {column!r} (it has {columns})")
+    ds = ds.select_columns([column])
+    ds.context.execution_options.preserve_order = True
+    ds = ds.materialize()
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    n = max(1, min(ds.num_blocks(), 4 * cpus))
+    pieces = ds.split(n)  # contiguous runs of blocks, in order
+    counts = [p.count() for p in pieces]
+    first = next((p for p, c in zip(pieces, counts) if c), None)
+    if first is None:
+        raise ValueError("source: the Dataset has no rows")
+    batch = next(iter(first.iter_batches(batch_size=1, batch_format="numpy")))[column]
+    sample = np.stack(batch) if batch.dtype == object else batch
+    if sample.ndim != 2 or sample.shape[1] == 0:
+        raise ValueError(f"source: Dataset column {column!r} does not hold vectors "
+                         f"(a row has shape {sample.shape[1:]})")
+    dim = int(sample.shape[1])
+    return [_DatasetPart(p, column, dim) for p in pieces], counts, dim
+
+
+def _sample_part(part, first: int, step: int) -> np.ndarray:
+    """Every ``step``-th row of a part from row ``first`` (a Ray task)."""
+    return _load(part)[first::step].copy()
+
+
+def _sample(ray, parts, counts: Sequence[int], want: int) -> np.ndarray:
+    """About ``want`` rows spread evenly over all parts (read where they lie)."""
     total = sum(counts)
     step = max(1, total // max(want, 1))
-    pieces = []
+    task = ray.remote(_sample_part)
+    refs = []
     offset = 0
-    for path, n in zip(parts, counts):
+    for part, n in zip(parts, counts):
         first = (-offset) % step
         if first < n:
-            pieces.append(_read(path)[first::step])
+            refs.append(task.remote(part, first, step))
         offset += n
-    return np.concatenate(pieces)
+    return np.concatenate(ray.get(refs))
 
 
-def _split_part(routing_bytes: bytes, path: str, first_id: int):
+def _split_part(routing_bytes: bytes, part, first_id: int):
     """Map task: one input part's rows and ids, split by shard."""
     routing = Routing.from_bytes(routing_bytes)
-    data = _read(path)
+    data = _load(part)
     ids = np.arange(first_id, first_id + len(data), dtype=np.uint64)
     out = []
     for rows in routing.split(data):
@@ -130,11 +208,17 @@ def _build_shard(routing_bytes: bytes, s: int, out: str, *parts):
             "path": path}
 
 
+def _is_dataset(source) -> bool:
+    data = sys.modules.get("ray.data")
+    return data is not None and isinstance(source, data.Dataset)
+
+
 def build_sharded(
-    source: str | Sequence[str],
+    source,
     shards: int,
     out: str,
     *,
+    column: str | None = None,
     metric: str = "l2",
     zones: int | None = None,
     sample: int | None = None,
@@ -144,26 +228,37 @@ def build_sharded(
 ) -> str:
     """Builds a sharded zone scan from ``source`` into folder ``out``.
 
-    source: ``.npy`` / ``.fvecs`` files (a path or a list; row ids number on
-        across the files in order), read by the workers — ``out`` and the
-        files must be visible to every node.
+    source: ``.npy`` / ``.fvecs`` files (a path or a list, read by the
+        workers: they must be visible to every node), or a Ray Dataset
+        whose ``column`` holds the vectors (fixed-size tensors or lists of
+        numbers). Row ids number the rows in order: across the files as
+        listed, or in the Dataset's order (Ray executes it once, order
+        preserved).
     shards: number of shards (at most the zones: about one per 200 rows).
+    out: the folder of the shard files and the routing file; every node
+        must see it.
+    column: the Dataset's column of vectors (None: its only column).
     sample: rows the zones are trained on (None: 128 per zone).
     progress: called with (tasks done, tasks in all) as tasks finish.
-    max_retries: Ray's retries of a failed task.
+    max_retries: Ray's retries of a task whose worker died.
 
     Returns the routing file's path (``out/routing.zgqr``), written last.
     """
     ray = _ray()
-    parts = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    parts = [os.fspath(p) for p in parts]
-    if not parts:
-        raise ValueError("source: no input files")
-    shapes = [_rows(p) for p in parts]
-    dims = {d for _, d in shapes}
-    if len(dims) != 1:
-        raise ValueError(f"source: the parts have different dimensions {sorted(dims)}")
-    counts = [n for n, _ in shapes]
+    if _is_dataset(source):
+        parts, counts, _ = _dataset_parts(ray, source, column)
+    else:
+        if column is not None:
+            raise ValueError("column: only for a Ray Dataset source")
+        files = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        parts = [os.fspath(p) for p in files]
+        if not parts:
+            raise ValueError("source: no input files")
+        shapes = [_file_shape(p) for p in parts]
+        dims = {d for _, d in shapes}
+        if len(dims) != 1:
+            raise ValueError(f"source: the parts have different dimensions {sorted(dims)}")
+        counts = [n for n, _ in shapes]
     rows = sum(counts)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, ROUTING_FILE)
@@ -171,7 +266,7 @@ def build_sharded(
         os.remove(final)  # rebuilding: the old index stops existing first
     planned_zones = zones or max(1, -(-rows // 200))
     want = sample or min(rows, 128 * planned_zones)
-    train = _sample(parts, counts, want)
+    train = _sample(ray, parts, counts, want)
     routing = Routing.train(train, rows, shards, metric=metric, zones=zones, seed=seed)
     blob = ray.put(routing.to_bytes())
     split = ray.remote(num_returns=shards, max_retries=max_retries)(_split_part)
