@@ -233,3 +233,58 @@ def test_dataset_source_equals_files(built):
                                  column="vec")
     ids, dists = zgq.ShardedIndex.open(routing).search(small[:50], k=1, nprobe=3, rerank=50)
     np.testing.assert_array_equal(ids[:, 0], np.arange(50))
+
+
+def test_given_ids(built):
+    """Ids from .npy files or a Dataset column are what searches return.
+    Catches ids taken from the wrong part or rows, a repeat across shards
+    that no shard sees (mutation-checked: a no-op check passes it), and
+    negative ids."""
+    data, three, _, _, root = built
+    parts = sorted(str(p) for p in root.glob("part-*.npy"))
+    sizes = [len(np.load(p, mmap_mode="r")) for p in parts]
+    given = 10_000 + 3 * np.arange(len(data), dtype=np.int64)
+
+    def id_files(ids, name):
+        files, at = [], 0
+        for i, n in enumerate(sizes):
+            f = root / f"{name}-{i}.npy"
+            np.save(f, ids[at:at + n])
+            files.append(str(f))
+            at += n
+        return files
+
+    out = root / "ids"
+    routing = zray.build_sharded(parts, shards=3, out=str(out), zones=15, seed=1,
+                                 ids=id_files(given, "ids"))
+    queries = data[::37] + 0.01
+    want_ids, want_d = zgq.ShardedIndex.open(three).search(queries, k=10)
+    got_ids, got_d = zray.ShardedIndex.open(routing).search(queries, k=10)
+    np.testing.assert_array_equal(got_ids, 10_000 + 3 * want_ids)
+    np.testing.assert_array_equal(got_d, want_d)
+
+    # The same ids as a Dataset column: the same files, byte for byte.
+    items = ray.data.from_items([{"id": int(i), "vec": v} for i, v in zip(given, data)])
+    zray.build_sharded(items.repartition(4), shards=3, out=str(root / "ids-ds"), zones=15,
+                       seed=1, column="vec", id_column="id")
+    _same_files(str(out), str(root / "ids-ds"))
+
+    # One id given to two rows that fall in different shards.
+    rows = zgq.Routing.open(three).split(data)
+    a = int(np.setdiff1d(rows[0], rows[2])[0])
+    b = int(np.setdiff1d(rows[2], rows[0])[0])
+    twice = given.copy()
+    twice[b] = twice[a]
+    bad = root / "twice"
+    with pytest.raises(ValueError, match=f"id {twice[a]} is given to 2 rows"):
+        zray.build_sharded(parts, shards=3, out=str(bad), zones=15, seed=1,
+                           ids=id_files(twice, "twice"))
+    assert not (bad / "routing.zgqr").exists()
+
+    negative = given.copy()
+    negative[5] = -1
+    with pytest.raises(ValueError, match=r"neg-0\.npy: row 5 has the negative id -1"):
+        zray.build_sharded(parts, shards=3, out=str(bad), zones=15, seed=1,
+                           ids=id_files(negative, "neg"))
+    with pytest.raises(ValueError, match="2 id files for 3 input files"):
+        zray.build_sharded(parts, shards=3, out=str(bad), zones=15, ids=id_files(given, "x")[:2])

@@ -9,7 +9,8 @@ Three calls::
     ids, distances = index.search(queries, k=10)
 
 The source is a list of ``.npy`` / ``.fvecs`` files or a Ray Dataset
-(``column=`` names its vectors). The zones of a zone scan are the shards:
+(``column=`` names its vectors); ids are row positions or given
+(``ids=`` files, ``id_column=``), checked distinct across all shards. The zones of a zone scan are the shards:
 the driver trains them once on a sample (read by Ray tasks where the input
 lies; ``zgq.Routing.train``), Ray tasks read the input parts and send each
 row to the shards of its zones, one task per shard builds that shard's
@@ -103,47 +104,86 @@ def _file_shape(path: str) -> tuple[int, int]:
     return _read(path).shape  # names the wrong extension
 
 
+def _check_ids(ids: np.ndarray, rows: int, where: str) -> np.ndarray:
+    """Given ids as uint64: one non-negative integer per row."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or len(ids) != rows:
+        raise ValueError(f"{where}: expected {rows} ids, one per row, got shape {ids.shape}")
+    if ids.dtype.kind not in "iu":
+        raise ValueError(f"{where}: ids must be integers, got {ids.dtype}")
+    if ids.dtype.kind == "i" and len(ids) and ids.min() < 0:
+        row = int(np.argmax(ids < 0))
+        raise ValueError(f"{where}: row {row} has the negative id {int(ids[row])}")
+    return ids.astype(np.uint64)
+
+
+@dataclass(frozen=True)
+class _FilePart:
+    """An input file and, optionally, the ``.npy`` file of its rows' ids."""
+
+    path: str
+    ids: str | None = None
+
+
 @dataclass(frozen=True)
 class _DatasetPart:
-    """A contiguous run of a Ray Dataset's blocks and the column of vectors."""
+    """A contiguous run of a Ray Dataset's blocks, the column of vectors and
+    (optionally) the column of ids."""
 
     blocks: object  # ray.data.MaterializedDataset
     column: str
     dim: int
+    id_column: str | None = None
 
 
-def _load(part) -> np.ndarray:
-    """An input part's rows as float32 (in a Ray task or the driver)."""
-    if isinstance(part, str):
-        return _read(part)
-    pieces = []
+def _rows_of(a: np.ndarray, column: str, dim: int) -> np.ndarray:
+    if a.dtype == object:  # a column of lists: one array per row
+        a = np.stack(a) if len(a) else np.empty((0, dim))
+    if a.ndim != 2 or a.shape[1] != dim:
+        raise ValueError(f"Dataset column {column!r}: expected rows of {dim} "
+                         f"numbers, got a batch of shape {a.shape}")
+    return np.asarray(a, dtype=np.float32)
+
+
+def _load(part) -> tuple[np.ndarray, np.ndarray | None]:
+    """An input part's rows as float32 and its given ids (None: numbered by
+    position), in a Ray task or the driver."""
+    if isinstance(part, _FilePart):
+        data = _read(part.path)
+        if part.ids is None:
+            return data, None
+        return data, _check_ids(np.load(part.ids, mmap_mode="r"), len(data), part.ids)
+    pieces, ids = [], []
     for batch in part.blocks.iter_batches(batch_size=None, batch_format="numpy"):
-        a = batch[part.column]
-        if a.dtype == object:  # a column of lists: one array per row
-            a = np.stack(a) if len(a) else np.empty((0, part.dim))
-        if a.ndim != 2 or a.shape[1] != part.dim:
-            raise ValueError(f"Dataset column {part.column!r}: expected rows of {part.dim} "
-                             f"numbers, got a batch of shape {a.shape}")
-        pieces.append(np.asarray(a, dtype=np.float32))
-    if not pieces:
-        return np.empty((0, part.dim), dtype=np.float32)
-    return np.ascontiguousarray(np.concatenate(pieces))
+        pieces.append(_rows_of(batch[part.column], part.column, part.dim))
+        if part.id_column is not None:
+            ids.append(_check_ids(batch[part.id_column], len(pieces[-1]),
+                                  f"Dataset column {part.id_column!r}"))
+    data = (np.ascontiguousarray(np.concatenate(pieces)) if pieces else
+            np.empty((0, part.dim), dtype=np.float32))
+    if part.id_column is None:
+        return data, None
+    return data, (np.concatenate(ids) if ids else np.empty(0, dtype=np.uint64))
 
 
-def _dataset_parts(ray, ds, column: str | None) -> tuple[list[_DatasetPart], list[int], int]:
-    """A Dataset cut into contiguous parts: (parts, rows per part, dimension).
+def _dataset_parts(ray, ds, column: str | None,
+                   id_column: str | None) -> tuple[list[_DatasetPart], list[int]]:
+    """A Dataset cut into contiguous parts: (parts, rows per part).
 
     The Dataset is executed once in order (``preserve_order``), so row ids
-    are positions in the order its rows are iterated."""
+    are positions in the order its rows are iterated (unless ``id_column``
+    gives them)."""
     columns = ds.columns()
     if column is None:
-        if len(columns) != 1:
+        vectors = [c for c in columns if c != id_column]
+        if len(vectors) != 1:
             raise ValueError(f"source: the Dataset has columns {columns}; "
                              "say which holds the vectors (column=...)")
-        column = columns[0]
-    elif column not in columns:
-        raise ValueError(f"source: the Dataset has no column {column!r} (it has {columns})")
-    ds = ds.select_columns([column])
+        column = vectors[0]
+    for name in (column, id_column):
+        if name is not None and name not in columns:
+            raise ValueError(f"source: the Dataset has no column {name!r} (it has {columns})")
+    ds = ds.select_columns([column] + ([id_column] if id_column else []))
     ds.context.execution_options.preserve_order = True
     ds = ds.materialize()
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -159,12 +199,39 @@ def _dataset_parts(ray, ds, column: str | None) -> tuple[list[_DatasetPart], lis
         raise ValueError(f"source: Dataset column {column!r} does not hold vectors "
                          f"(a row has shape {sample.shape[1:]})")
     dim = int(sample.shape[1])
-    return [_DatasetPart(p, column, dim) for p in pieces], counts, dim
+    return [_DatasetPart(p, column, dim, id_column) for p in pieces], counts
+
+
+def _file_parts(source, ids) -> tuple[list[_FilePart], list[int]]:
+    """Input files (and id files) checked by their headers: (parts, rows per part)."""
+    files = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    paths = [os.fspath(p) for p in files]
+    if not paths:
+        raise ValueError("source: no input files")
+    if ids is None:
+        id_paths = [None] * len(paths)
+    else:
+        id_files = [ids] if isinstance(ids, (str, os.PathLike)) else list(ids)
+        id_paths = [os.fspath(p) for p in id_files]
+        if len(id_paths) != len(paths):
+            raise ValueError(f"ids: {len(id_paths)} id files for {len(paths)} input files")
+    shapes = [_file_shape(p) for p in paths]
+    dims = {d for _, d in shapes}
+    if len(dims) != 1:
+        raise ValueError(f"source: the parts have different dimensions {sorted(dims)}")
+    for (n, _), p in zip(shapes, id_paths):
+        if p is not None:
+            if not p.endswith(".npy"):
+                raise ValueError(f"{p}: id files must be .npy (one integer per row)")
+            shape = np.load(p, mmap_mode="r").shape
+            if shape != (n,):
+                raise ValueError(f"{p}: {shape} ids for the {n} rows of its input file")
+    return [_FilePart(p, i) for p, i in zip(paths, id_paths)], [n for n, _ in shapes]
 
 
 def _sample_part(part, first: int, step: int) -> np.ndarray:
     """Every ``step``-th row of a part from row ``first`` (a Ray task)."""
-    return _load(part)[first::step].copy()
+    return _load(part)[0][first::step].copy()
 
 
 def _sample(ray, parts, counts: Sequence[int], want: int) -> np.ndarray:
@@ -182,15 +249,30 @@ def _sample(ray, parts, counts: Sequence[int], want: int) -> np.ndarray:
     return np.concatenate(ray.get(refs))
 
 
-def _split_part(routing_bytes: bytes, part, first_id: int):
-    """Map task: one input part's rows and ids, split by shard."""
+def _split_part(routing_bytes: bytes, part, first_id: int, buckets: int):
+    """Map task: one input part's rows and ids, split by shard; with given
+    ids, also its ids split into ``buckets`` by value (for the check that
+    they are distinct across all parts)."""
     routing = Routing.from_bytes(routing_bytes)
-    data = _load(part)
-    ids = np.arange(first_id, first_id + len(data), dtype=np.uint64)
-    out = []
-    for rows in routing.split(data):
-        out.append((data[rows], ids[rows]))
+    data, given = _load(part)
+    ids = given if given is not None else np.arange(first_id, first_id + len(data),
+                                                    dtype=np.uint64)
+    out = [(data[rows], ids[rows]) for rows in routing.split(data)]
+    if buckets:
+        of = ids % np.uint64(buckets)
+        out += [ids[of == b] for b in range(buckets)]
     return out if len(out) > 1 else out[0]
+
+
+def _distinct(*pieces) -> int:
+    """Check task: one bucket of the given ids holds no id twice."""
+    ids = np.concatenate(pieces)
+    values, counts = np.unique(ids, return_counts=True)
+    twice = np.flatnonzero(counts > 1)
+    if len(twice):
+        raise ValueError(f"ids: id {int(values[twice[0]])} is given to {int(counts[twice[0]])} "
+                         f"rows ({len(twice)} ids repeat); ids must be distinct")
+    return len(ids)
 
 
 def _build_shard(routing_bytes: bytes, s: int, out: str, *parts):
@@ -219,6 +301,8 @@ def build_sharded(
     out: str,
     *,
     column: str | None = None,
+    ids: str | Sequence[str] | None = None,
+    id_column: str | None = None,
     metric: str = "l2",
     zones: int | None = None,
     sample: int | None = None,
@@ -231,13 +315,19 @@ def build_sharded(
     source: ``.npy`` / ``.fvecs`` files (a path or a list, read by the
         workers: they must be visible to every node), or a Ray Dataset
         whose ``column`` holds the vectors (fixed-size tensors or lists of
-        numbers). Row ids number the rows in order: across the files as
-        listed, or in the Dataset's order (Ray executes it once, order
-        preserved).
+        numbers). Without given ids, rows are numbered in order: across
+        the files as listed, or in the Dataset's order (Ray executes it
+        once, order preserved).
     shards: number of shards (at most the zones: about one per 200 rows).
     out: the folder of the shard files and the routing file; every node
         must see it.
-    column: the Dataset's column of vectors (None: its only column).
+    column: the Dataset's column of vectors (None: its only other column).
+    ids: ``.npy`` files of integer ids, one file per input file and one id
+        per row; searches return these ids.
+    id_column: the Dataset's column of integer ids. Given ids must be
+        distinct non-negative integers across the whole input: check tasks
+        (one per shard, ids bucketed by value) prove it before the routing
+        file is written, or name an id given twice.
     sample: rows the zones are trained on (None: 128 per zone).
     progress: called with (tasks done, tasks in all) as tasks finish.
     max_retries: Ray's retries of a task whose worker died.
@@ -246,19 +336,15 @@ def build_sharded(
     """
     ray = _ray()
     if _is_dataset(source):
-        parts, counts, _ = _dataset_parts(ray, source, column)
+        if ids is not None:
+            raise ValueError("ids: files of ids go with files; a Dataset names its id_column")
+        parts, counts = _dataset_parts(ray, source, column, id_column)
+        given = id_column is not None
     else:
-        if column is not None:
-            raise ValueError("column: only for a Ray Dataset source")
-        files = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-        parts = [os.fspath(p) for p in files]
-        if not parts:
-            raise ValueError("source: no input files")
-        shapes = [_file_shape(p) for p in parts]
-        dims = {d for _, d in shapes}
-        if len(dims) != 1:
-            raise ValueError(f"source: the parts have different dimensions {sorted(dims)}")
-        counts = [n for n, _ in shapes]
+        if column is not None or id_column is not None:
+            raise ValueError("column, id_column: only for a Ray Dataset source")
+        parts, counts = _file_parts(source, ids)
+        given = ids is not None
     rows = sum(counts)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, ROUTING_FILE)
@@ -269,21 +355,25 @@ def build_sharded(
     train = _sample(ray, parts, counts, want)
     routing = Routing.train(train, rows, shards, metric=metric, zones=zones, seed=seed)
     blob = ray.put(routing.to_bytes())
-    split = ray.remote(num_returns=shards, max_retries=max_retries)(_split_part)
+    buckets = shards if given else 0
+    split = ray.remote(num_returns=shards + buckets, max_retries=max_retries)(_split_part)
     build = ray.remote(max_retries=max_retries)(_build_shard)
+    distinct = ray.remote(max_retries=max_retries)(_distinct)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int)
-    mapped = [split.remote(blob, p, int(f)) for p, f in zip(parts, first)]
-    if shards == 1:
+    mapped = [split.remote(blob, p, int(f), buckets) for p, f in zip(parts, first)]
+    if shards + buckets == 1:
         mapped = [[m] for m in mapped]
     built = [build.remote(blob, s, out, *[m[s] for m in mapped]) for s in range(shards)]
-    pending = [r for m in mapped for r in m[:1]] + built
-    total = len(parts) + shards
+    checks = [distinct.remote(*[m[shards + b] for m in mapped]) for b in range(buckets)]
+    pending = [r for m in mapped for r in m[:1]] + built + checks
+    total = len(pending)
     done = 0
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         done += len(ready)
         if progress is not None:
             progress(done, total)
+    ray.get(checks)  # a repeated id fails the build before it has an index
     stats = ray.get(built)
     stored = sum(st["n"] for st in stats)
     if stored < rows:
