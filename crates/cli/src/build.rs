@@ -8,14 +8,20 @@ use clap::Args;
 use zgq::ZgqParams;
 
 use crate::progress::{Bars, BuildBars};
+use crate::update::read_ids;
 use crate::{emit, shown};
 
 #[derive(Args, Debug)]
 pub(crate) struct BuildArgs {
     /// The vectors: .fvecs, .bvecs, .npy or ann-benchmarks .hdf5 (its `train`).
-    /// Row i gets id i.
+    /// Row i gets id i, unless --ids says otherwise.
     #[arg(long, value_name = "FILE")]
     base: PathBuf,
+    /// Their ids: a text file of distinct integers, one per vector
+    /// (whitespace or commas between them, `#` comments) [default: row
+    /// numbers].
+    #[arg(long, value_name = "FILE")]
+    ids: Option<PathBuf>,
     /// Where to write the index: a new file, or a regular file replaced
     /// atomically (a symbolic link's target is replaced, the link kept;
     /// never a folder, device or an input). Checked before the build.
@@ -157,7 +163,16 @@ fn run_sharded(args: &BuildArgs, bars: &Bars, shards: usize) -> Result<()> {
         std::fs::remove_file(&routing_path)
             .with_context(|| format!("removing {}", shown(&routing_path)))?;
     }
-    let ids: Vec<u64> = (0..base.rows() as u64).collect();
+    let ids: Vec<u64> = match &args.ids {
+        Some(path) => {
+            let ids = read_ids(path, base.rows(), &args.base)?;
+            // Each shard sees its own rows only: distinct across all first.
+            zgq::Routing::check_ids(&ids, base.rows())
+                .with_context(|| format!("--ids {}", shown(path)))?;
+            ids
+        }
+        None => (0..base.rows() as u64).collect(),
+    };
     let bar = bars.bar("shards", shards as u64);
     let mut bytes = 0;
     for s in 0..shards {
@@ -207,9 +222,13 @@ pub(crate) fn run(args: &BuildArgs, bars: &Bars) -> Result<()> {
     let base = read(bars, &args.base, "train", args.rows)?;
     let read_secs = t.elapsed().as_secs_f64();
     let p = params(args, metric);
+    let ids = match &args.ids {
+        Some(path) => Some(read_ids(path, base.rows(), &args.base)?),
+        None => None,
+    };
     let progress = BuildBars::new(*bars);
     let t = Instant::now();
-    let built = p.build_with(base.as_slice(), base.dim(), None, &progress);
+    let built = p.build_with(base.as_slice(), base.dim(), ids.as_deref(), &progress);
     progress.finish();
     let index = built.with_context(|| format!("building from {}", shown(&args.base)))?;
     let build_secs = t.elapsed().as_secs_f64();

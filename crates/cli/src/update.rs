@@ -1,7 +1,7 @@
 //! `zgq add`, `zgq delete` and `zgq compact`: writes to a live index (the
 //! index file plus its write-ahead log `INDEX.wal`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -79,19 +79,7 @@ pub(crate) fn add(args: &AddArgs, bars: &Bars) -> Result<()> {
         );
     }
     let ids = match &args.ids {
-        Some(path) => {
-            let ids = zgq_data::read_ids(path)?;
-            if ids.len() != vectors.rows() {
-                bail!(
-                    "{}: {} ids for the {} vectors of {}",
-                    shown(path),
-                    ids.len(),
-                    vectors.rows(),
-                    shown(&args.base)
-                );
-            }
-            ids
-        }
+        Some(path) => read_ids(path, vectors.rows(), &args.base)?,
         None => {
             let first = index.next_id();
             (0..vectors.rows() as u64)
@@ -153,4 +141,18 @@ pub(crate) fn compact(args: &CompactArgs) -> Result<()> {
         bytes_before,
         std::fs::metadata(&args.index).map_or(0, |m| m.len())
     ))
+}
+
+/// `--ids`: one id per vector of `base` (its `rows`), read from a text file.
+pub(crate) fn read_ids(path: &Path, rows: usize, base: &Path) -> Result<Vec<u64>> {
+    let ids = zgq_data::read_ids(path)?;
+    if ids.len() != rows {
+        bail!(
+            "{}: {} ids for the {rows} vectors of {}",
+            shown(path),
+            ids.len(),
+            shown(base)
+        );
+    }
+    Ok(ids)
 }

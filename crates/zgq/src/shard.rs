@@ -614,10 +614,23 @@ impl Routing {
             .collect()
     }
 
+    /// Checks a sharded build's ids: one per row of `rows`, all distinct.
+    /// [`Routing::build_shard`] sees only the rows it is given, so an id
+    /// repeated in two shards' rows passes it; check the whole input here
+    /// (or, split across machines, by buckets of id values).
+    ///
+    /// # Errors
+    /// [`Error::Parameter`] naming a repeated id and its two rows, or a
+    /// count that is not one per row.
+    pub fn check_ids(ids: &[u64], rows: usize) -> Result<()> {
+        crate::build::check_labels(ids, rows)
+    }
+
     /// Builds shard `s` from the rows of `data` stored in its zones (rows
     /// of other shards are skipped; [`Routing::shards_of`] says which go
-    /// where); `ids[i]` is row `i`'s id, distinct. An ordinary index file
-    /// of the shard's zones that carries this routing file's identity.
+    /// where); `ids[i]` is row `i`'s id, distinct across the whole sharded
+    /// input ([`Routing::check_ids`]). An ordinary index file of the
+    /// shard's zones that carries this routing file's identity.
     ///
     /// # Errors
     /// [`Error::Parameter`] for `s` out of range, ids not one per row or
