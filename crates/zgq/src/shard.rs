@@ -59,6 +59,7 @@ use crate::build::normalized;
 use crate::design::scan;
 use crate::error::{Error, Result, check_rows};
 use crate::format::Section;
+use crate::format::header::{u32_at, u64_at};
 use crate::format::view::ShardInfo;
 use crate::zones::Zones;
 use crate::{Design, NoProgress, Progress, SearchParams, SearchScratch, ZgqIndex, ZgqParams};
@@ -447,8 +448,7 @@ impl Routing {
                 "not a ZGQ routing file (it does not start with \"ZGQROUTE\")",
             ));
         }
-        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-        let version = word(8);
+        let version = u32_at(bytes, 8);
         if version != ROUTING_VERSION {
             return Err(Error::Version {
                 path: path.to_path_buf(),
@@ -457,12 +457,12 @@ impl Routing {
                 got: version,
             });
         }
-        let len = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        let len = u64_at(bytes, 16);
         if len != (bytes.len() - ROUTING_HEAD) as u64 {
             return Err(bad("its length does not match its head (truncated?)"));
         }
         let archive = &bytes[ROUTING_HEAD..];
-        if crc32fast::hash(archive) != word(12) {
+        if crc32fast::hash(archive) != u32_at(bytes, 12) {
             return Err(bad("it fails its checksum"));
         }
         let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(archive.len());

@@ -145,23 +145,23 @@ def _rows_of(a: np.ndarray, column: str, dim: int) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)
 
 
-def _load(part) -> tuple[np.ndarray, np.ndarray | None]:
+def _load(part, with_ids: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """An input part's rows as float32 and its given ids (None: numbered by
-    position), in a Ray task or the driver."""
+    position, or not asked for), in a Ray task or the driver."""
     if isinstance(part, _FilePart):
         data = _read(part.path)
-        if part.ids is None:
+        if part.ids is None or not with_ids:
             return data, None
         return data, _check_ids(np.load(part.ids, mmap_mode="r"), len(data), part.ids)
     pieces, ids = [], []
     for batch in part.blocks.iter_batches(batch_size=None, batch_format="numpy"):
         pieces.append(_rows_of(batch[part.column], part.column, part.dim))
-        if part.id_column is not None:
+        if part.id_column is not None and with_ids:
             ids.append(_check_ids(batch[part.id_column], len(pieces[-1]),
                                   f"Dataset column {part.id_column!r}"))
     data = (np.ascontiguousarray(np.concatenate(pieces)) if pieces else
             np.empty((0, part.dim), dtype=np.float32))
-    if part.id_column is None:
+    if part.id_column is None or not with_ids:
         return data, None
     return data, (np.concatenate(ids) if ids else np.empty(0, dtype=np.uint64))
 
@@ -231,7 +231,7 @@ def _file_parts(source, ids) -> tuple[list[_FilePart], list[int]]:
 
 def _sample_part(part, first: int, step: int) -> np.ndarray:
     """Every ``step``-th row of a part from row ``first`` (a Ray task)."""
-    return _load(part)[0][first::step].copy()
+    return _load(part, with_ids=False)[0][first::step].copy()
 
 
 def _sample(ray, parts, counts: Sequence[int], want: int) -> np.ndarray:

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use zgq_hnsw::MAX_LEVEL;
 
-use super::header::{Header, HeaderError};
+use super::header::{Header, HeaderError, u32_at, u64_at};
 use super::{ALIGN, Meta, Section};
 use crate::error::{Error, Result};
 use crate::{Design, EdgeCodes};
@@ -474,10 +474,9 @@ fn zone_records(bytes: &[u8], h: &Header, path: &Path, ranges: &Ranges) -> Resul
     let mut next_slot = 0u64;
     let mut next_block = 0usize;
     for (z, r) in records.chunks_exact(ZONE_RECORD).enumerate() {
-        let u64_at = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().expect("8 bytes"));
-        let u32_at = |at: usize| u32::from_le_bytes(r[at..at + 4].try_into().expect("4 bytes"));
-        let (start, len, entry, max_level) = (u64_at(0), u64_at(8), u32_at(16), u32_at(20));
-        let t_min = f32::from_bits(u32_at(24));
+        let (start, len, entry, max_level) =
+            (u64_at(r, 0), u64_at(r, 8), u32_at(r, 16), u32_at(r, 20));
+        let t_min = f32::from_bits(u32_at(r, 24));
         if start != next_slot
             || len > slots - start
             || (len > 0 && !(start..start + len).contains(&u64::from(entry)))
